@@ -1,0 +1,211 @@
+"""Cython kernels of the ``"direct"`` backend.
+
+This one source is compiled several times, once per x86-64 instruction-set
+level (see ``setup.py``): ``_core`` (baseline, any CPU), ``_core_avx2`` and
+``_core_avx512`` merely ``include`` it with other compiler flags and other
+``DECONV_*`` macros. ``deconv._simd`` picks the best one the CPU runs.
+
+The algorithm is a polyphase, output-stationary gather. For an output row
+``r`` the kernel rows that reach it, and the input rows they read, depend only
+on ``(r + pad_top) mod stride``; the same holds for columns. The caller
+precomputes those tap tables (``deconv._direct``), so the kernel only ever
+visits useful (tap, input pixel) pairs: no zero insertion, no column buffer,
+no bounds test in the hot loop. Every output element is accumulated by one
+thread, in registers, in a fixed order (kernel row, kernel column, input
+channel) and written once, so results are bitwise identical whatever the
+thread count.
+
+Output pixels that use the same taps (same row; columns of one phase class;
+any image of the batch) are computed together in a register tile of
+``DECONV_PIXEL_BLOCK`` pixels times two SIMD vectors of output channels.
+"""
+from cython cimport floating
+from cython.parallel cimport prange
+
+from deconv._openmp cimport DECONV_OPENMP_ENABLED, omp_get_max_threads
+
+cdef extern from *:
+    """
+    #ifndef DECONV_VECTOR_BYTES
+    #define DECONV_VECTOR_BYTES 16
+    #endif
+    #ifndef DECONV_PIXEL_BLOCK
+    #define DECONV_PIXEL_BLOCK 6
+    #endif
+    #ifndef DECONV_ISA_NAME
+    #define DECONV_ISA_NAME "baseline"
+    #endif
+    /* Accumulators of one tile: pixels x two vectors of float32 (the widest case). */
+    #define DECONV_MAX_TILE (DECONV_PIXEL_BLOCK * 2 * DECONV_VECTOR_BYTES / 4)
+
+    /* 0: baseline x86-64 (or not x86), 1: AVX2 + FMA, 2: AVX-512 F/DQ/BW/VL.
+       __builtin_cpu_supports also checks that the OS saves the wide registers. */
+    static int deconv_cpu_level(void) {
+    #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+        __builtin_cpu_init();
+        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq")
+                && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
+            return 2;
+        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+            return 1;
+    #endif
+        return 0;
+    }
+    """
+    enum: DECONV_VECTOR_BYTES
+    enum: DECONV_PIXEL_BLOCK
+    enum: DECONV_MAX_TILE
+    const char* DECONV_ISA_NAME
+    int deconv_cpu_level() noexcept nogil
+
+
+def isa_name():
+    """Instruction-set level this module was compiled for."""
+    return DECONV_ISA_NAME.decode("ascii")
+
+
+def cpu_level():
+    """Highest level the running CPU supports: 0 baseline, 1 AVX2, 2 AVX-512."""
+    return deconv_cpu_level()
+
+
+def openmp_enabled():
+    """Whether this module was compiled with OpenMP."""
+    return bool(DECONV_OPENMP_ENABLED)
+
+
+def openmp_max_threads():
+    """OpenMP's default team size (honours OMP_NUM_THREADS); 1 in serial builds."""
+    return omp_get_max_threads()
+
+
+def pixel_block():
+    """Output pixels per register tile."""
+    return DECONV_PIXEL_BLOCK
+
+
+def channel_block(Py_ssize_t itemsize):
+    """Output channels per register tile for items of ``itemsize`` bytes."""
+    return 2 * DECONV_VECTOR_BYTES // itemsize
+
+
+cdef inline void _output_tile(
+        const floating* x_image, const Py_ssize_t* pixel_offset,
+        const Py_ssize_t x_row_stride, const Py_ssize_t cin,
+        const floating* w_block, const Py_ssize_t kw,
+        const Py_ssize_t n_row_taps, const Py_ssize_t* row_kernel, const Py_ssize_t* row_input,
+        const Py_ssize_t n_col_taps, const Py_ssize_t* col_kernel, const Py_ssize_t* col_input,
+        floating** y_pixel, const Py_ssize_t n_pixels, const Py_ssize_t n_out) noexcept nogil:
+    """Accumulate one register tile: DECONV_PIXEL_BLOCK output pixels that share
+    their taps (``pixel_offset`` moves each one within ``x``) times one block of
+    output channels; store the first ``n_pixels`` pixels and ``n_out`` channels."""
+    cdef floating acc[DECONV_MAX_TILE]
+    cdef Py_ssize_t block = 2 * DECONV_VECTOR_BYTES // sizeof(floating)
+    cdef Py_ssize_t ta, tb, c, p, o
+    cdef const floating* xp
+    cdef const floating* wp
+    cdef floating xv
+
+    for p in range(DECONV_PIXEL_BLOCK * block):
+        acc[p] = 0
+    for ta in range(n_row_taps):
+        for tb in range(n_col_taps):
+            xp = x_image + row_input[ta] * x_row_stride + col_input[tb] * cin
+            wp = w_block + (row_kernel[ta] * kw + col_kernel[tb]) * cin * block
+            for c in range(cin):
+                for p in range(DECONV_PIXEL_BLOCK):
+                    xv = xp[pixel_offset[p] + c]
+                    for o in range(block):
+                        acc[p * block + o] += xv * wp[o]
+                wp += block
+    for p in range(n_pixels):
+        for o in range(n_out):
+            y_pixel[p][o] = acc[p * block + o]
+
+
+cdef void _output_row_block(
+        const floating[:, :, :, ::1] x, const floating[:, :, :, :, ::1] packed,
+        const Py_ssize_t[::1] row_count, const Py_ssize_t[:, ::1] row_kernel,
+        const Py_ssize_t[:, ::1] row_input,
+        const Py_ssize_t[::1] col_count, const Py_ssize_t[:, ::1] col_kernel,
+        const Py_ssize_t[:, ::1] col_input, const Py_ssize_t[::1] class_start,
+        const Py_ssize_t[::1] class_columns, const Py_ssize_t[::1] column_shift,
+        floating[:, :, :, ::1] y, const Py_ssize_t r, const Py_ssize_t out_block) noexcept nogil:
+    """Output row ``r`` of every image, for one block of output channels.
+
+    Columns are grouped in classes that use the same kernel columns (one class
+    per column phase for the interior, small ones at the borders). The pixels
+    of a class in every image form tiles of DECONV_PIXEL_BLOCK; a short last
+    tile repeats its last pixel and stores only the real ones."""
+    cdef Py_ssize_t batch = y.shape[0], cout = y.shape[3], cin = x.shape[3]
+    cdef Py_ssize_t image_stride = x.shape[1] * x.shape[2] * cin
+    cdef Py_ssize_t kw = packed.shape[2], block = packed.shape[4]
+    cdef Py_ssize_t o0 = out_block * block
+    cdef Py_ssize_t n_out = min(block, cout - o0)
+    cdef Py_ssize_t cls, first, n_columns, rep, t, t_pad, n, q, filled
+    cdef Py_ssize_t pixel_offset[DECONV_PIXEL_BLOCK]
+    cdef floating* y_pixel[DECONV_PIXEL_BLOCK]
+    cdef const floating* w_block = &packed[out_block, 0, 0, 0, 0]
+
+    for cls in range(class_start.shape[0] - 1):
+        first = class_start[cls]
+        n_columns = class_start[cls + 1] - first
+        rep = class_columns[first]
+        filled = 0
+        for t in range(batch * n_columns):
+            n = t // n_columns
+            q = class_columns[first + t % n_columns]
+            pixel_offset[filled] = n * image_stride + column_shift[q] * cin
+            y_pixel[filled] = &y[n, r, q, o0]
+            filled += 1
+            if filled == DECONV_PIXEL_BLOCK or t == batch * n_columns - 1:
+                for t_pad in range(filled, DECONV_PIXEL_BLOCK):
+                    pixel_offset[t_pad] = pixel_offset[filled - 1]
+                _output_tile(&x[0, 0, 0, 0], pixel_offset, x.shape[2] * cin, cin, w_block, kw,
+                             row_count[r], &row_kernel[r, 0], &row_input[r, 0],
+                             col_count[rep], &col_kernel[rep, 0], &col_input[rep, 0],
+                             y_pixel, filled, n_out)
+                filled = 0
+
+
+def conv2d_transpose_nhwc(
+        const floating[:, :, :, ::1] x, const floating[:, :, :, :, ::1] packed,
+        const Py_ssize_t[::1] row_count, const Py_ssize_t[:, ::1] row_kernel,
+        const Py_ssize_t[:, ::1] row_input,
+        const Py_ssize_t[::1] col_count, const Py_ssize_t[:, ::1] col_kernel,
+        const Py_ssize_t[:, ::1] col_input, const Py_ssize_t[::1] class_start,
+        const Py_ssize_t[::1] class_columns, const Py_ssize_t[::1] column_shift,
+        floating[:, :, :, ::1] y, int num_threads):
+    """Fill ``y`` (N, H, W, Cout) with the transposed convolution of ``x``.
+
+    ``packed`` is the kernel laid out by :func:`pack_weights`; the tap tables
+    and column classes come from ``deconv._direct``. The caller validates
+    everything: this function performs no checks and raises nothing.
+    """
+    cdef Py_ssize_t height = y.shape[1]
+    cdef Py_ssize_t n_blocks = packed.shape[0]
+    cdef Py_ssize_t unit
+    # Units are ordered block-major so that a thread's static chunk reuses
+    # one block of packed weights while it sweeps over rows.
+    for unit in prange(n_blocks * height, nogil=True, schedule="static",
+                       num_threads=num_threads):
+        _output_row_block(x, packed, row_count, row_kernel, row_input,
+                          col_count, col_kernel, col_input, class_start, class_columns,
+                          column_shift, y, unit % height, unit // height)
+
+
+def pack_weights(const floating[:, :, :, ::1] kernel, floating[:, :, :, :, ::1] packed,
+                 int num_threads):
+    """Copy ``kernel`` (kh, kw, Cout, Cin) into ``packed`` (blocks, kh, kw, Cin, block).
+
+    Output channels become the contiguous axis, in blocks of one register
+    tile; ``packed`` must be zero-filled so the last block is zero-padded.
+    """
+    cdef Py_ssize_t kh = kernel.shape[0], kw = kernel.shape[1]
+    cdef Py_ssize_t cout = kernel.shape[2], cin = kernel.shape[3]
+    cdef Py_ssize_t block = packed.shape[4]
+    cdef Py_ssize_t tap, o, c
+    for tap in prange(kh * kw, nogil=True, schedule="static", num_threads=num_threads):
+        for o in range(cout):
+            for c in range(cin):
+                packed[o // block, tap // kw, tap % kw, c, o % block] = kernel[tap // kw, tap % kw, o, c]
