@@ -209,3 +209,33 @@ def pack_weights(const floating[:, :, :, ::1] kernel, floating[:, :, :, :, ::1] 
         for o in range(cout):
             for c in range(cin):
                 packed[o // block, tap // kw, tap % kw, c, o % block] = kernel[tap // kw, tap % kw, o, c]
+
+
+def spectral_channel_contraction(const floating[:, :, ::1] x_spectra,
+                                 const floating[:, :, ::1] k_spectra,
+                                 floating[:, :, ::1] y_spectra, int num_threads):
+    """Frequency-domain channel sum of the FFT backend.
+
+    ``y[n, o, f] = sum_c x[n, c, f] * k[o, c, f]`` for complex spectra stored
+    as interleaved (real, imaginary) pairs along the last axis: ``x_spectra``
+    is (N, Cin, 2F), ``k_spectra`` (Cout, Cin, 2F), ``y_spectra`` (N, Cout, 2F).
+    Each (n, o) row is summed by one thread in channel order.
+    """
+    cdef Py_ssize_t batch = x_spectra.shape[0], cin = x_spectra.shape[1]
+    cdef Py_ssize_t cout = k_spectra.shape[0], length = x_spectra.shape[2] // 2
+    cdef Py_ssize_t unit, n, o, c, f
+    cdef floating* y
+    cdef const floating* xs
+    cdef const floating* ks
+    for unit in prange(batch * cout, nogil=True, schedule="static", num_threads=num_threads):
+        n = unit // cout
+        o = unit % cout
+        y = &y_spectra[n, o, 0]
+        for f in range(2 * length):
+            y[f] = 0
+        for c in range(cin):
+            xs = &x_spectra[n, c, 0]
+            ks = &k_spectra[o, c, 0]
+            for f in range(length):
+                y[2 * f] = y[2 * f] + xs[2 * f] * ks[2 * f] - xs[2 * f + 1] * ks[2 * f + 1]
+                y[2 * f + 1] = y[2 * f + 1] + xs[2 * f] * ks[2 * f + 1] + xs[2 * f + 1] * ks[2 * f]

@@ -1,0 +1,48 @@
+"""deconv: fast 2-D transposed convolution on NumPy arrays, with the exact
+semantics of ``tf.keras.backend.conv2d_transpose``.
+
+>>> import numpy as np, deconv
+>>> deconv.conv2d_transpose(np.ones((1, 2, 2, 1)), np.ones((3, 3, 1, 1)), strides=2).shape
+(1, 5, 5, 1)
+"""
+from ._api import choose_backend, conv2d_transpose
+from ._config import show_config
+from ._data_format import image_data_format, set_image_data_format
+from ._direct import DirectBackend
+from ._dispatch import BackendChoice
+from ._fft import FFTBackend
+from ._reference import ReferenceBackend
+from ._registry import (
+    Backend,
+    current_backend,
+    list_backends,
+    register_backend,
+    set_backend,
+    set_global_backend,
+    unregister_backend,
+)
+from ._validation import ConvTransposeProblem, valid_output_sizes
+from ._version import __version__
+
+register_backend(ReferenceBackend())
+register_backend(DirectBackend())
+register_backend(FFTBackend())
+
+__all__ = [
+    "Backend",
+    "BackendChoice",
+    "ConvTransposeProblem",
+    "__version__",
+    "choose_backend",
+    "conv2d_transpose",
+    "current_backend",
+    "image_data_format",
+    "list_backends",
+    "register_backend",
+    "set_backend",
+    "set_global_backend",
+    "set_image_data_format",
+    "show_config",
+    "unregister_backend",
+    "valid_output_sizes",
+]

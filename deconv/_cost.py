@@ -1,0 +1,32 @@
+"""Machine constants of the cost model that ``"auto"`` uses to rank backends.
+
+Each backend estimates its run time as work divided by a rate plus a fixed
+overhead; the rates below were fitted on the project's reference machine
+(2 cores, AVX-512). ``python -m deconv tune`` can measure them for the
+machine at hand (see ``deconv._tune``).
+"""
+DEFAULT_PROFILE = {
+    # direct: multiply-adds per second per thread when every lane of the
+    # register tile is useful, by SIMD level and item size.
+    "direct_madds_per_thread": {
+        "avx512": {4: 70e9, 8: 35e9},
+        "avx2": {4: 30e9, 8: 15e9},
+        "baseline": {4: 6e9, 8: 3e9},
+    },
+    "direct_overhead_s": 40e-6,
+    # reference: BLAS multiply-adds per second, plus a memory pass per tap.
+    "reference_madds_per_s": 60e9,
+    "reference_bytes_per_s": 3e9,
+    "reference_overhead_s": 30e-6,
+    # fft: transform flops per second per thread, complex multiply-adds of the
+    # channel contraction per second per thread, fixed costs.
+    "fft_flops_per_thread": 3e9,
+    "fft_contraction_per_thread": 1.5e9,
+    "fft_overhead_s": 100e-6,
+    "fft_phase_overhead_s": 40e-6,
+}
+
+
+def current_profile():
+    """The constants in force."""
+    return DEFAULT_PROFILE

@@ -1,0 +1,94 @@
+"""The ``"auto"`` dispatcher: correctness guards first, then the cost model.
+
+For one validated call it asks every registered backend whether it can
+compute the call (``unsupported_reason``) and how long it expects to take
+(``estimate_seconds``), and takes the fastest usable one. With
+``measure=True`` it times the usable candidates on the call itself instead,
+like :func:`scipy.signal.choose_conv_method`.
+"""
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._registry import registered_backends
+
+
+@dataclass(frozen=True)
+class BackendChoice:
+    """Which backend ``"auto"`` takes for a call, and why.
+
+    Attributes
+    ----------
+    backend : str
+        The chosen backend's name.
+    reason : str
+        One sentence explaining the choice.
+    estimates : dict of str to float
+        Estimated seconds for each usable backend that has a cost model.
+    rejected : dict of str to str
+        Backends that cannot compute the call, with the reason.
+    measured : dict of str to float or None
+        With ``measure=True``, the best measured seconds per candidate.
+    """
+
+    backend: str
+    reason: str
+    estimates: dict = field(default_factory=dict)
+    rejected: dict = field(default_factory=dict)
+    measured: dict = None
+
+
+def _format_seconds(seconds):
+    return f"{seconds * 1e3:.3g} ms"
+
+
+def _time_once(backend, problem, num_threads):
+    start = time.perf_counter()
+    backend(problem, num_threads)
+    return time.perf_counter() - start
+
+
+def choose(problem, num_threads, measure=False, repeats=3):
+    """Rank the registered backends for ``problem``; see :class:`BackendChoice`."""
+    estimates, rejected, unrated = {}, {}, []
+    for name, backend in registered_backends().items():
+        reason = backend.unsupported_reason(problem)
+        if reason is not None:
+            rejected[name] = reason
+            continue
+        estimate = backend.estimate_seconds(problem, num_threads)
+        if estimate is None:
+            unrated.append(name)
+        else:
+            estimates[name] = float(estimate)
+    if not estimates:
+        raise ValueError("no registered backend with a cost model can compute this call: "
+                         + "; ".join(f"{name}: {why}" for name, why in rejected.items()))
+    if measure:
+        backends = registered_backends()
+        measured = {}
+        for name in estimates:
+            _time_once(backends[name], problem, num_threads)  # warm caches, plan FFTs
+            measured[name] = min(_time_once(backends[name], problem, num_threads)
+                                 for _ in range(repeats))
+        best = min(measured, key=measured.get)
+        others = ", ".join(f"{name} {_format_seconds(t)}" for name, t in measured.items()
+                           if name != best)
+        reason = (f"{best} measured fastest at {_format_seconds(measured[best])}"
+                  + (f" ({others})" if others else ""))
+        return BackendChoice(best, reason, estimates, rejected, measured)
+    best = min(estimates, key=estimates.get)
+    others = ", ".join(f"{name} {_format_seconds(t)}" for name, t in estimates.items()
+                       if name != best)
+    reason = f"{best} has the lowest estimated time, {_format_seconds(estimates[best])}"
+    if others:
+        reason += f" (vs {others})"
+    if rejected:
+        reason += "; not usable: " + "; ".join(f"{n}: {why}" for n, why in rejected.items())
+    return BackendChoice(best, reason, estimates, rejected)
+
+
+def all_finite(problem):
+    """Whether x and the kernel hold only finite values (NaN/inf guard)."""
+    return bool(np.isfinite(problem.x).all() and np.isfinite(problem.kernel).all())

@@ -1,0 +1,60 @@
+"""The ``"reference"`` backend: SPEC section 2 in plain, vectorized NumPy.
+
+One matrix product per kernel tap, scattered with a strided add straight
+into the cropped output, so memory stays at the size of the result even for
+huge dilations. It is simple enough to read against the spec line by line,
+and it is what the other backends are checked against in everyday use (the
+tests use their own, even more naive, oracle).
+"""
+import numpy as np
+
+from . import _cost
+from ._registry import Backend
+
+
+def _landing_range(axis, tap):
+    """Input indices i whose output i*stride + tap*dilation - pad is in range,
+    as (first_input, stop_input, first_output)."""
+    offset = tap * axis.dilation - axis.pad
+    first = max(0, -(-(-offset) // axis.stride))
+    stop = min(axis.in_size, -(-(axis.out_size - offset) // axis.stride))
+    return first, max(first, stop), first * axis.stride + offset
+
+
+def reference_conv2d_transpose(problem, num_threads):
+    """Compute ``problem`` (NHWC) with NumPy. ``num_threads`` is not used:
+    NumPy's matrix product runs on its BLAS library's own threads."""
+    x, kernel = problem.x, problem.kernel
+    rows, cols = problem.rows, problem.cols
+    y = np.zeros(problem.output_shape, dtype=x.dtype)
+    for a in range(rows.kernel_size):
+        i0, i1, r0 = _landing_range(rows, a)
+        if i0 == i1:
+            continue
+        for b in range(cols.kernel_size):
+            j0, j1, q0 = _landing_range(cols, b)
+            if j0 == j1:
+                continue
+            contribution = x[:, i0:i1, j0:j1, :] @ kernel[a, b].T
+            y[:, r0:r0 + (i1 - i0 - 1) * rows.stride + 1:rows.stride,
+              q0:q0 + (j1 - j0 - 1) * cols.stride + 1:cols.stride, :] += contribution
+    return y
+
+
+class ReferenceBackend(Backend):
+    """Plain NumPy: one matrix product and one strided add per kernel tap."""
+
+    name = "reference"
+    description = "plain NumPy (matmul + strided add per tap), the readable oracle"
+
+    def estimate_seconds(self, problem, num_threads):
+        profile = _cost.current_profile()
+        n, out_h, out_w, cout = problem.output_shape
+        taps = problem.rows.kernel_size * problem.cols.kernel_size
+        traffic = 3 * taps * n * problem.x.shape[1] * problem.x.shape[2] * cout * problem.x.itemsize
+        return (profile["reference_overhead_s"] * taps
+                + problem.multiply_adds / profile["reference_madds_per_s"]
+                + traffic / profile["reference_bytes_per_s"])
+
+    def __call__(self, problem, num_threads):
+        return reference_conv2d_transpose(problem, num_threads)

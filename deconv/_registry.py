@@ -1,0 +1,214 @@
+"""The backend registry: a name -> backend table, the default, and "auto".
+
+Modelled on scipy.fft's backend machinery: every public verb resolves names
+through :func:`get_backend`, the default can be changed for a block of code
+with :func:`set_backend` (a context manager local to the current thread or
+task, restored in ``finally``) or for the whole process with
+:func:`set_global_backend`. ``"auto"`` is not special here: the dispatcher in
+``_dispatch`` picks among the registered backends.
+"""
+import contextvars
+import threading
+
+AUTO = "auto"
+
+_lock = threading.Lock()
+_backends = {}
+_global_default = AUTO
+_scoped_default = contextvars.ContextVar("deconv_backend", default=None)
+
+
+class Backend:
+    """Base class for deconv backends.
+
+    A backend is any object with a ``name`` and a ``__call__(problem,
+    num_threads)`` that returns the NHWC result of ``problem`` (a
+    :class:`ConvTransposeProblem`) as an array of shape
+    ``problem.output_shape`` and dtype ``problem.x.dtype``. Subclasses may
+    override :meth:`unsupported_reason` (which calls they refuse) and
+    :meth:`estimate_seconds` (so that ``"auto"`` can consider them).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import deconv
+    >>> class Zeros(deconv.Backend):
+    ...     name = "zeros"
+    ...     def __call__(self, problem, num_threads):
+    ...         return np.zeros(problem.output_shape, problem.x.dtype)
+    >>> deconv.register_backend(Zeros())
+    >>> deconv.conv2d_transpose(np.ones((1, 2, 2, 1)), np.ones((1, 1, 1, 1)),
+    ...                         backend="zeros").sum()
+    np.float64(0.0)
+    >>> deconv.unregister_backend("zeros")
+    """
+
+    name = None
+    description = ""
+
+    def unsupported_reason(self, problem):
+        """Why this backend cannot compute ``problem``, or None if it can."""
+        return None
+
+    def estimate_seconds(self, problem, num_threads):
+        """Expected run time, or None to stay out of ``"auto"``'s choice."""
+        return None
+
+    def __call__(self, problem, num_threads):
+        raise NotImplementedError
+
+
+def register_backend(backend, *, replace=False):
+    """Add a backend to the registry.
+
+    Parameters
+    ----------
+    backend : Backend
+        An object with a string ``name`` and ``__call__(problem, num_threads)``.
+    replace : bool, optional
+        Allow replacing a registered backend of the same name.
+
+    Raises
+    ------
+    TypeError
+        If ``backend`` has no string ``name`` or is not callable.
+    ValueError
+        If the name is ``"auto"`` or already taken and ``replace`` is False.
+    """
+    name = getattr(backend, "name", None)
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"a backend needs a non-empty string 'name' attribute; got {name!r}")
+    if not callable(backend):
+        raise TypeError(f"backend {name!r} must be callable as backend(problem, num_threads)")
+    if name == AUTO:
+        raise ValueError("'auto' is reserved for the dispatcher; choose another name")
+    with _lock:
+        if name in _backends and not replace:
+            raise ValueError(f"a backend named {name!r} is already registered; "
+                             f"pass replace=True to replace it")
+        _backends[name] = backend
+
+
+def unregister_backend(name):
+    """Remove a registered backend (the built-in ones included).
+
+    Raises
+    ------
+    ValueError
+        If no backend of that name is registered.
+    """
+    with _lock:
+        if name not in _backends:
+            raise ValueError(_unknown_message(name))
+        del _backends[name]
+
+
+def list_backends():
+    """Names accepted by ``backend=``: ``"auto"`` followed by the registered backends.
+
+    Examples
+    --------
+    >>> import deconv
+    >>> deconv.list_backends()
+    ['auto', 'reference', 'direct', 'fft']
+    """
+    with _lock:
+        return [AUTO, *_backends]
+
+
+def registered_backends():
+    """Snapshot of the registered backends, in registration order."""
+    with _lock:
+        return dict(_backends)
+
+
+def _unknown_message(name):
+    return f"unknown backend {name!r}; choose one of {list_backends()}"
+
+
+def check_backend_name(name):
+    """Return ``name`` if it is ``"auto"`` or registered, else raise ValueError."""
+    if not isinstance(name, str):
+        raise TypeError(f"backend must be None or a string; got {name!r} "
+                        f"({type(name).__name__})")
+    if name != AUTO and name not in registered_backends():
+        raise ValueError(_unknown_message(name))
+    return name
+
+
+def get_backend(name):
+    """The registered backend object called ``name`` (not ``"auto"``)."""
+    check_backend_name(name)
+    return registered_backends()[name]
+
+
+def current_backend():
+    """The name ``backend=None`` stands for right now, in this thread.
+
+    Examples
+    --------
+    >>> import deconv
+    >>> deconv.current_backend()
+    'auto'
+    >>> with deconv.set_backend("reference"):
+    ...     deconv.current_backend()
+    'reference'
+    """
+    scoped = _scoped_default.get()
+    return _global_default if scoped is None else scoped
+
+
+class set_backend:
+    """Context manager: make ``name`` the default backend inside a ``with`` block.
+
+    The setting is local to the current thread (and asyncio task), so
+    concurrent code is not affected; the previous default is restored when
+    the block exits, even on error.
+
+    Parameters
+    ----------
+    name : str
+        ``"auto"`` or a registered backend name.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is unknown.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import deconv
+    >>> with deconv.set_backend("reference"):
+    ...     y = deconv.conv2d_transpose(np.ones((1, 2, 2, 1)), np.ones((2, 2, 1, 1)))
+    >>> y.shape
+    (1, 3, 3, 1)
+    """
+
+    def __init__(self, name):
+        self.name = check_backend_name(name)
+        self._tokens = []
+
+    def __enter__(self):
+        self._tokens.append(_scoped_default.set(self.name))
+        return self
+
+    def __exit__(self, *exc_info):
+        _scoped_default.reset(self._tokens.pop())
+        return False
+
+
+def set_global_backend(name):
+    """Make ``name`` the process-wide default backend (initially ``"auto"``).
+
+    A :func:`set_backend` block still takes precedence inside it.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is unknown.
+    """
+    global _global_default
+    check_backend_name(name)
+    with _lock:
+        _global_default = name
