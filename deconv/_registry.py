@@ -83,10 +83,12 @@ def register_backend(backend, *, replace=False):
     if name == AUTO:
         raise ValueError("'auto' is reserved for the dispatcher; choose another name")
     with _lock:
-        if name in _backends and not replace:
-            raise ValueError(f"a backend named {name!r} is already registered; "
-                             f"pass replace=True to replace it")
-        _backends[name] = backend
+        taken = name in _backends and not replace
+        if not taken:
+            _backends[name] = backend
+    if taken:
+        raise ValueError(f"a backend named {name!r} is already registered; "
+                         f"pass replace=True to replace it")
 
 
 def unregister_backend(name):
@@ -98,9 +100,9 @@ def unregister_backend(name):
         If no backend of that name is registered.
     """
     with _lock:
-        if name not in _backends:
-            raise ValueError(_unknown_message(name))
-        del _backends[name]
+        removed = _backends.pop(name, None)
+    if removed is None:
+        raise ValueError(_unknown_message(name))
 
 
 def list_backends():
