@@ -21,7 +21,9 @@ def config():
         "platform": f"{platform.system()} {platform.machine()}",
         "numpy": np.__version__,
         "scipy": scipy.__version__,
-        "extension": "built" if core is not None else f"MISSING: {_simd.unavailable_reason}",
+        "extension": ("MISSING: " + _simd.unavailable_reason if core is None else
+                      "built" if _simd.loaded_from is None else
+                      f"built (loaded from the installed copy in {_simd.loaded_from})"),
         "openmp": bool(core is not None and core.openmp_enabled()),
         "threads": resolve_num_threads(None),
         "simd_level": core.isa_name() if core is not None else None,

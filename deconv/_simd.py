@@ -6,8 +6,12 @@ could build them. The environment variable ``DECONV_SIMD`` (``baseline``,
 ``avx2`` or ``avx512``) caps the level, for testing and for users who want to.
 """
 import importlib
+import importlib.machinery
+import importlib.util
 import os
+import sys
 import warnings
+from pathlib import Path
 
 LEVELS = ("baseline", "avx2", "avx512")
 _MODULES = {"baseline": "deconv._core", "avx2": "deconv._core_avx2",
@@ -25,9 +29,53 @@ def _requested_cap():
     return LEVELS.index(value)
 
 
+_HERE = Path(__file__).resolve().parent
+# Where the extension modules were loaded from, if not from this package.
+loaded_from = None
+
+
+def _installed_twin(module_name):
+    """Load ``module_name`` from an installed copy of deconv built from this very
+    kernel source (same ``_core.pyx``), or return None.
+
+    Running ``python -m deconv`` or ``python -m pytest`` from the root of a
+    checkout imports the checkout's ``deconv/``, which has no compiled modules
+    after ``pip install .``; the installed ones are exactly what it would build.
+    """
+    global loaded_from
+    source = (_HERE / "_core.pyx").read_bytes() if (_HERE / "_core.pyx").exists() else None
+    short = module_name.rsplit(".", 1)[1]
+    for entry in sys.path:
+        folder = Path(entry or ".").resolve() / "deconv"
+        if folder == _HERE or not (folder / "_core.pyx").is_file():
+            continue
+        if source is None or (folder / "_core.pyx").read_bytes() != source:
+            continue
+        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+            path = folder / (short + suffix)
+            if path.is_file():
+                spec = importlib.util.spec_from_file_location(module_name, path)
+                module = importlib.util.module_from_spec(spec)
+                spec.loader.exec_module(module)
+                sys.modules[module_name] = module
+                loaded_from = str(folder)
+                return module
+    return None
+
+
+def _import(module_name):
+    try:
+        return importlib.import_module(module_name)
+    except ImportError:
+        twin = _installed_twin(module_name)
+        if twin is None:
+            raise
+        return twin
+
+
 def _load():
     try:
-        baseline = importlib.import_module(_MODULES["baseline"])
+        baseline = _import(_MODULES["baseline"])
     except ImportError as exc:
         return None, [], (f"the compiled extension deconv._core could not be imported "
                           f"({exc}); reinstall with 'pip install .' (or build in place with "
@@ -35,13 +83,13 @@ def _load():
     built = ["baseline"]
     for level in LEVELS[1:]:
         try:
-            importlib.import_module(_MODULES[level])
+            _import(_MODULES[level])
             built.append(level)
         except ImportError:
             pass
     best = min(baseline.cpu_level(), _requested_cap())
     usable = [level for level in built if LEVELS.index(level) <= best]
-    return importlib.import_module(_MODULES[usable[-1]]), built, None
+    return _import(_MODULES[usable[-1]]), built, None
 
 
 core, built_levels, unavailable_reason = _load()

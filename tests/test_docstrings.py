@@ -1,0 +1,15 @@
+"""Every example in the public docstrings runs and prints what it says."""
+import doctest
+import importlib
+
+import pytest
+
+MODULES = ["deconv", "deconv._api", "deconv._config", "deconv._data_format",
+           "deconv._registry", "deconv._validation"]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name):
+    module = importlib.import_module(name)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
