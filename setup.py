@@ -42,14 +42,16 @@ OPENMP_PROBE = textwrap.dedent("""
 """)
 
 # Per level: the module name, the flags for GCC-compatible compilers, and the
-# register-tile shape (vector width in bytes, pixels per tile) that fits the
-# level's register file (16 xmm, 16 ymm, 32 zmm).
+# register-tile shapes (pixels, output channels) for float32 and float64. They
+# fill the level's register file (16 xmm, 16 ymm, 32 zmm) and were picked by
+# reading GCC's output: each compiles to a loop of broadcasts and FMAs with
+# the tile in registers (shorter channel blocks get vectorized across pixels).
 SIMD_LEVELS = {
-    "baseline": ("deconv._core", [], 16, 6),
-    "avx2": ("deconv._core_avx2", ["-mavx2", "-mfma"], 32, 6),
+    "baseline": ("deconv._core", [], (4, 16), (4, 12)),
+    "avx2": ("deconv._core_avx2", ["-mavx2", "-mfma"], (6, 16), (4, 12)),
     "avx512": ("deconv._core_avx512",
                ["-mavx512f", "-mavx512dq", "-mavx512bw", "-mavx512vl", "-mavx2", "-mfma",
-                "-mprefer-vector-width=512"], 64, 12),
+                "-mprefer-vector-width=512"], (12, 32), (6, 32)),
 }
 
 COMPILER_DIRECTIVES = {
@@ -148,7 +150,7 @@ def simd_levels_to_build():
 
 
 def extension(level):
-    name, _, vector_bytes, pixel_block = SIMD_LEVELS[level]
+    name, _, (f32_pixels, f32_channels), (f64_pixels, f64_channels) = SIMD_LEVELS[level]
     source = "deconv/" + name.split(".")[-1] + ".pyx"
     ext = Extension(
         name,
@@ -156,8 +158,10 @@ def extension(level):
         include_dirs=[numpy.get_include()],
         define_macros=[
             ("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),
-            ("DECONV_VECTOR_BYTES", str(vector_bytes)),
-            ("DECONV_PIXEL_BLOCK", str(pixel_block)),
+            ("DECONV_F32_PIXELS", str(f32_pixels)),
+            ("DECONV_F32_CHANNELS", str(f32_channels)),
+            ("DECONV_F64_PIXELS", str(f64_pixels)),
+            ("DECONV_F64_CHANNELS", str(f64_channels)),
             ("DECONV_ISA_NAME", f'"{level}"'),
         ],
     )

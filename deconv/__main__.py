@@ -16,7 +16,24 @@ def main(argv=None):
     demo = commands.add_parser("demo", help="the default: configuration + generator example")
     demo.add_argument("--batch", type=int, default=16)
     demo.add_argument("--repeats", type=int, default=5)
+    bench = commands.add_parser("bench", help="time the benchmark suite (optionally vs peers)")
+    bench.add_argument("--layers", default="", help="comma-separated layer names (default: all)")
+    bench.add_argument("--backends", default="auto,direct",
+                       help="comma-separated deconv backends (default: auto,direct)")
+    bench.add_argument("--compare", default="",
+                       help="comma-separated peers to time in the same run: torch,tensorflow")
+    bench.add_argument("--repeats", type=int, default=15)
+    bench.add_argument("--no-gemm", action="store_true", help="skip the GEMM-rate measurement")
     args = parser.parse_args(argv)
+    if args.command == "bench":
+        from ._bench import run_bench
+
+        def names(text):
+            return [part.strip() for part in text.split(",") if part.strip()]
+        run_bench(layers=names(args.layers), backends=names(args.backends),
+                  compare=names(args.compare), threads=args.threads, repeats=args.repeats,
+                  gemm=not args.no_gemm)
+        return 0
     if args.command in (None, "demo"):
         return run_demo(batch=getattr(args, "batch", 16), repeats=getattr(args, "repeats", 5),
                         num_threads=args.threads)

@@ -17,7 +17,7 @@ thread count.
 
 Output pixels that use the same taps (same row; columns of one phase class;
 any image of the batch) are computed together in a register tile of
-``DECONV_PIXEL_BLOCK`` pixels times two SIMD vectors of output channels.
+pixels times a block of output channels (``DECONV_F32_*``/``DECONV_F64_*``).
 """
 from cython cimport floating
 from cython.parallel cimport prange
@@ -26,17 +26,23 @@ from deconv._openmp cimport DECONV_OPENMP_ENABLED, omp_get_max_threads
 
 cdef extern from *:
     """
-    #ifndef DECONV_VECTOR_BYTES
-    #define DECONV_VECTOR_BYTES 16
-    #endif
-    #ifndef DECONV_PIXEL_BLOCK
-    #define DECONV_PIXEL_BLOCK 6
+    /* Register-tile shapes (pixels x output channels) per dtype; setup.py sets
+       them per SIMD level to shapes GCC compiles into pure broadcast+FMA loops
+       with the whole tile in registers (too short a channel loop gets unrolled
+       and vectorized across pixels instead, with shuffles). */
+    #ifndef DECONV_F32_PIXELS
+    #define DECONV_F32_PIXELS 4
+    #define DECONV_F32_CHANNELS 16
+    #define DECONV_F64_PIXELS 4
+    #define DECONV_F64_CHANNELS 12
     #endif
     #ifndef DECONV_ISA_NAME
     #define DECONV_ISA_NAME "baseline"
     #endif
-    /* Accumulators of one tile: pixels x two vectors of float32 (the widest case). */
-    #define DECONV_MAX_TILE (DECONV_PIXEL_BLOCK * 2 * DECONV_VECTOR_BYTES / 4)
+    #define DECONV_MAX(a, b) ((a) > (b) ? (a) : (b))
+    #define DECONV_MAX_PIXELS DECONV_MAX(DECONV_F32_PIXELS, DECONV_F64_PIXELS)
+    #define DECONV_MAX_TILE DECONV_MAX(DECONV_F32_PIXELS * DECONV_F32_CHANNELS, \
+                                       DECONV_F64_PIXELS * DECONV_F64_CHANNELS)
 
     /* 0: baseline x86-64 (or not x86), 1: AVX2 + FMA, 2: AVX-512 F/DQ/BW/VL.
        __builtin_cpu_supports also checks that the OS saves the wide registers. */
@@ -52,8 +58,11 @@ cdef extern from *:
         return 0;
     }
     """
-    enum: DECONV_VECTOR_BYTES
-    enum: DECONV_PIXEL_BLOCK
+    enum: DECONV_F32_PIXELS
+    enum: DECONV_F32_CHANNELS
+    enum: DECONV_F64_PIXELS
+    enum: DECONV_F64_CHANNELS
+    enum: DECONV_MAX_PIXELS
     enum: DECONV_MAX_TILE
     const char* DECONV_ISA_NAME
     int deconv_cpu_level() noexcept nogil
@@ -79,14 +88,28 @@ def openmp_max_threads():
     return omp_get_max_threads()
 
 
-def pixel_block():
-    """Output pixels per register tile."""
-    return DECONV_PIXEL_BLOCK
+def pixel_block(Py_ssize_t itemsize):
+    """Output pixels per register tile for items of ``itemsize`` bytes."""
+    return DECONV_F32_PIXELS if itemsize == 4 else DECONV_F64_PIXELS
 
 
 def channel_block(Py_ssize_t itemsize):
     """Output channels per register tile for items of ``itemsize`` bytes."""
-    return 2 * DECONV_VECTOR_BYTES // itemsize
+    return DECONV_F32_CHANNELS if itemsize == 4 else DECONV_F64_CHANNELS
+
+
+cdef inline Py_ssize_t _tile_pixels(const floating* unused) noexcept nogil:
+    if floating is float:
+        return DECONV_F32_PIXELS
+    else:
+        return DECONV_F64_PIXELS
+
+
+cdef inline Py_ssize_t _tile_channels(const floating* unused) noexcept nogil:
+    if floating is float:
+        return DECONV_F32_CHANNELS
+    else:
+        return DECONV_F64_CHANNELS
 
 
 cdef inline void _output_tile(
@@ -96,24 +119,25 @@ cdef inline void _output_tile(
         const Py_ssize_t n_row_taps, const Py_ssize_t* row_kernel, const Py_ssize_t* row_input,
         const Py_ssize_t n_col_taps, const Py_ssize_t* col_kernel, const Py_ssize_t* col_input,
         floating** y_pixel, const Py_ssize_t n_pixels, const Py_ssize_t n_out) noexcept nogil:
-    """Accumulate one register tile: DECONV_PIXEL_BLOCK output pixels that share
+    """Accumulate one register tile: a tile's worth of output pixels that share
     their taps (``pixel_offset`` moves each one within ``x``) times one block of
     output channels; store the first ``n_pixels`` pixels and ``n_out`` channels."""
     cdef floating acc[DECONV_MAX_TILE]
-    cdef Py_ssize_t block = 2 * DECONV_VECTOR_BYTES // sizeof(floating)
+    cdef Py_ssize_t block = _tile_channels(x_image)
+    cdef Py_ssize_t pixels = _tile_pixels(x_image)
     cdef Py_ssize_t ta, tb, c, p, o
     cdef const floating* xp
     cdef const floating* wp
     cdef floating xv
 
-    for p in range(DECONV_PIXEL_BLOCK * block):
+    for p in range(pixels * block):
         acc[p] = 0
     for ta in range(n_row_taps):
         for tb in range(n_col_taps):
             xp = x_image + row_input[ta] * x_row_stride + col_input[tb] * cin
             wp = w_block + (row_kernel[ta] * kw + col_kernel[tb]) * cin * block
             for c in range(cin):
-                for p in range(DECONV_PIXEL_BLOCK):
+                for p in range(pixels):
                     xv = xp[pixel_offset[p] + c]
                     for o in range(block):
                         acc[p * block + o] += xv * wp[o]
@@ -135,7 +159,7 @@ cdef void _output_row_block(
 
     Columns are grouped in classes that use the same kernel columns (one class
     per column phase for the interior, small ones at the borders). The pixels
-    of a class in every image form tiles of DECONV_PIXEL_BLOCK; a short last
+    of a class in every image form full register tiles; a short last
     tile repeats its last pixel and stores only the real ones."""
     cdef Py_ssize_t batch = y.shape[0], cout = y.shape[3], cin = x.shape[3]
     cdef Py_ssize_t image_stride = x.shape[1] * x.shape[2] * cin
@@ -143,8 +167,9 @@ cdef void _output_row_block(
     cdef Py_ssize_t o0 = out_block * block
     cdef Py_ssize_t n_out = min(block, cout - o0)
     cdef Py_ssize_t cls, first, n_columns, rep, t, t_pad, n, q, filled
-    cdef Py_ssize_t pixel_offset[DECONV_PIXEL_BLOCK]
-    cdef floating* y_pixel[DECONV_PIXEL_BLOCK]
+    cdef Py_ssize_t pixels = _tile_pixels(&x[0, 0, 0, 0])
+    cdef Py_ssize_t pixel_offset[DECONV_MAX_PIXELS]
+    cdef floating* y_pixel[DECONV_MAX_PIXELS]
     cdef const floating* w_block = &packed[out_block, 0, 0, 0, 0]
 
     for cls in range(class_start.shape[0] - 1):
@@ -158,8 +183,8 @@ cdef void _output_row_block(
             pixel_offset[filled] = n * image_stride + column_shift[q] * cin
             y_pixel[filled] = &y[n, r, q, o0]
             filled += 1
-            if filled == DECONV_PIXEL_BLOCK or t == batch * n_columns - 1:
-                for t_pad in range(filled, DECONV_PIXEL_BLOCK):
+            if filled == pixels or t == batch * n_columns - 1:
+                for t_pad in range(filled, pixels):
                     pixel_offset[t_pad] = pixel_offset[filled - 1]
                 _output_tile(&x[0, 0, 0, 0], pixel_offset, x.shape[2] * cin, cin, w_block, kw,
                              row_count[r], &row_kernel[r, 0], &row_input[r, 0],

@@ -1,0 +1,205 @@
+"""``python -m deconv bench``: time the suite, optionally next to PyTorch and TensorFlow.
+
+Every contender runs the same layer in the same process, with the same thread
+count, round-robin (one run of each in turn) so that a noisy neighbour slows
+them all alike; the table reports medians. Peers are imported only when asked
+for with ``--compare`` and only if installed.
+"""
+import sys
+import time
+
+import numpy as np
+
+from ._api import choose_backend, conv2d_transpose
+from ._suite import SUITE
+from ._threads import resolve_num_threads
+
+
+def _inputs(layer, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(layer.x).astype(layer.dtype)
+    kernel = rng.standard_normal(layer.kernel).astype(layer.dtype)
+    if layer.data_format == "channels_first":
+        x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+    return x, kernel
+
+
+def deconv_runner(layer, backend, threads):
+    x, kernel = _inputs(layer)
+    kwargs = dict(strides=layer.strides, padding=layer.padding, data_format=layer.data_format,
+                  dilation_rate=layer.dilation, num_threads=threads)
+    chosen = backend
+    if backend == "auto":
+        chosen = "auto:" + choose_backend(x, kernel, **kwargs).backend
+    return chosen, lambda: conv2d_transpose(x, kernel, backend=backend, **kwargs)
+
+
+def torch_runner(layer, threads):
+    """torch.nn.functional.conv_transpose2d, channels_last memory format.
+
+    Keras's "same" crop (extra row at the bottom) is expressed as symmetric
+    ``padding`` plus ``output_padding``; the work is the same as Keras's."""
+    import torch
+
+    torch.set_num_threads(threads)
+    x, kernel = _inputs(layer)
+    if layer.data_format == "channels_last":
+        x = x.transpose(0, 3, 1, 2)
+    n, h, w, _ = layer.x
+    pads, extras = [], []
+    for axis, in_size in enumerate((h, w)):
+        stride, dilation = layer.strides[axis], layer.dilation[axis]
+        full = (in_size - 1) * stride + (layer.kernel[axis] - 1) * dilation + 1
+        out = in_size * stride if layer.padding == "same" else max(
+            full, (in_size - 1) * stride + stride)
+        crop = full - out
+        pad = max(0, -(-crop // 2))
+        pads.append(pad)
+        extras.append(out - (full - 2 * pad))
+    tx = torch.from_numpy(np.ascontiguousarray(x)).contiguous(memory_format=torch.channels_last)
+    tw = torch.from_numpy(np.ascontiguousarray(kernel.transpose(3, 2, 0, 1))).contiguous(
+        memory_format=torch.channels_last)
+
+    def run():
+        with torch.inference_mode():
+            return torch.nn.functional.conv_transpose2d(
+                tx, tw, stride=layer.strides, padding=tuple(pads),
+                output_padding=tuple(extras), dilation=layer.dilation)
+    return run
+
+
+def tensorflow_runner(layer, threads):
+    """tf_keras.backend.conv2d_transpose (stride 1 when dilated, as Keras 2 requires)."""
+    import os
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tensorflow as tf
+    import tf_keras
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:  # already initialized by an earlier layer
+        pass
+    x, kernel = _inputs(layer)
+    n, h, w, _ = layer.x
+    out_hw = [in_size * s if layer.padding == "same" else
+              (in_size - 1) * s + max((k - 1) * d + 1, s)
+              for in_size, k, s, d in zip((h, w), layer.kernel[:2], layer.strides,
+                                          layer.dilation)]
+    cout = layer.kernel[2]
+    shape = ([n, *out_hw, cout] if layer.data_format == "channels_last" else [n, cout, *out_hw])
+    tx, tk = tf.constant(x), tf.constant(kernel)
+    return lambda: tf_keras.backend.conv2d_transpose(
+        tx, tk, shape, layer.strides, layer.padding, layer.data_format, layer.dilation)
+
+
+PEERS = {"torch": torch_runner, "tensorflow": tensorflow_runner}
+
+
+def gemm_gflops(size=4096, repeats=5):
+    """Single-precision matrix-product rate of NumPy's BLAS on this machine."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((size, size), dtype=np.float32)
+    b = rng.standard_normal((size, size), dtype=np.float32)
+    a @ b
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - start)
+    return 2 * size ** 3 / np.median(times) / 1e9
+
+
+def _progress(done, total, label, stream=sys.stderr):
+    width = 30
+    filled = int(width * done / total)
+    stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {label:<24}")
+    if done == total:
+        stream.write("\n")
+    stream.flush()
+
+
+def _time_first_call(make):
+    start = time.perf_counter()
+    make()()
+    return time.perf_counter() - start
+
+
+def run_bench(layers=None, backends=("auto",), compare=(), threads=None, repeats=15,
+              gemm=True, out=sys.stdout):
+    """Time ``layers`` (names from the suite; all by default); print the table."""
+    threads = resolve_num_threads(threads)
+    selected = [layer for layer in SUITE if not layers or layer.name in layers]
+    unknown = set(layers or ()) - {layer.name for layer in SUITE}
+    if unknown:
+        raise SystemExit(f"unknown layers {sorted(unknown)}; choose from "
+                         f"{[layer.name for layer in SUITE]}")
+    peers = {}
+    for name in compare:
+        if name not in PEERS:
+            raise SystemExit(f"unknown peer {name!r}; choose from {sorted(PEERS)}")
+        try:
+            __import__({"torch": "torch", "tensorflow": "tf_keras"}[name])
+            peers[name] = PEERS[name]
+        except ImportError:
+            print(f"note: {name} is not importable here; skipping it", file=out)
+    rows = []
+    for index, layer in enumerate(selected):
+        _progress(index, len(selected), layer.name)
+        contenders = {}
+        labels = {}
+        for backend in backends:
+            label, run = deconv_runner(layer, backend, threads)
+            contenders[backend], labels[backend] = run, label
+        for name, make in peers.items():
+            contenders[name] = make(layer, threads)
+        for run in contenders.values():  # warm-up: plans, primitives, caches
+            run()
+        times = {name: [] for name in contenders}
+        for _ in range(repeats):
+            for name, run in contenders.items():
+                start = time.perf_counter()
+                run()
+                times[name].append(time.perf_counter() - start)
+        medians = {name: float(np.median(t)) for name, t in times.items()}
+        rows.append((layer, labels, medians))
+    _progress(len(selected), len(selected), "done")
+    gemm_rate = gemm_gflops() if gemm else None
+    _print_table(rows, backends, list(peers), threads, repeats, gemm_rate, out)
+    return rows, gemm_rate
+
+
+def _print_table(rows, backends, peers, threads, repeats, gemm_rate, out):
+    print(f"\nMedian of {repeats} runs, {threads} threads each; GFLOP/s are nominal "
+          f"(2*N*h*w*Cin*Cout*kh*kw); ratio = deconv time / best peer time (< 1: deconv faster).",
+          file=out)
+    header = f"{'layer':<15}{'dtype':<8}{'layout':<7}"
+    for backend in backends:
+        header += f"{backend:>16}{'ms':>9}{'GF/s':>7}"
+    for peer in peers:
+        header += f"{peer + ' ms':>15}"
+    if peers:
+        header += f"{'ratio':>8}"
+    print(header, file=out)
+    ratios = []
+    for layer, labels, medians in rows:
+        line = f"{layer.name:<15}{layer.dtype:<8}{'NHWC' if layer.data_format == 'channels_last' else 'NCHW':<7}"
+        for backend in backends:
+            seconds = medians[backend]
+            line += (f"{labels[backend]:>16}{seconds * 1e3:>9.3f}"
+                     f"{layer.nominal_flops / seconds / 1e9:>7.0f}")
+        for peer in peers:
+            line += f"{medians[peer] * 1e3:>15.3f}"
+        if peers:
+            best_peer = min(medians[peer] for peer in peers)
+            ratio = medians[backends[0]] / best_peer
+            ratios.append(ratio)
+            line += f"{ratio:>8.2f}"
+        print(line, file=out)
+    if ratios:
+        geomean = float(np.exp(np.mean(np.log(ratios))))
+        print(f"geometric-mean ratio {geomean:.3f}, worst {max(ratios):.2f} "
+              f"({backends[0]} vs best of {', '.join(peers)})", file=out)
+    if gemm_rate is not None:
+        print(f"NumPy float32 GEMM (4096^2, {threads} threads available): {gemm_rate:.0f} GFLOP/s",
+              file=out)
