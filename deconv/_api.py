@@ -107,8 +107,7 @@ def conv2d_transpose(x, kernel, output_shape=None, strides=(1, 1), padding="vali
             _forced_backend(name, problem)
         return to_caller_layout(problem, np.zeros(problem.output_shape, problem.x.dtype))
     if name == AUTO:
-        name = _dispatch.choose(problem, threads).backend
-        chosen = get_backend(name)
+        chosen = get_backend(_dispatch.fastest_usable(problem, threads))
     else:
         chosen = _forced_backend(name, problem)
     return to_caller_layout(problem, chosen(problem, threads))

@@ -10,6 +10,8 @@ once per call with NumPy so that the compiled loops do only arithmetic:
   register tile can serve any pixels of a class;
 * the kernel, re-packed with output channels contiguous, in register-tile blocks.
 """
+import functools
+
 import numpy as np
 
 from . import _cost, _simd
@@ -82,6 +84,16 @@ def pack_kernel(kernel, num_threads):
     return packed
 
 
+@functools.lru_cache(maxsize=128)
+def plan(rows, cols):
+    """Tap tables and column classes for one geometry, cached (read-only)."""
+    col_tables = tap_table(cols)
+    arrays = (*tap_table(rows), *col_tables, *column_classes(cols, *col_tables))
+    for array in arrays:
+        array.flags.writeable = False
+    return arrays
+
+
 class DirectBackend(Backend):
     """Polyphase, register-tiled, OpenMP-parallel kernel (Cython)."""
 
@@ -95,26 +107,28 @@ class DirectBackend(Backend):
         return _estimate_seconds(problem, num_threads)
 
     def __call__(self, problem, num_threads):
-        rows, cols = problem.rows, problem.cols
-        row_tables = tap_table(rows)
-        col_tables = tap_table(cols)
-        classes = column_classes(cols, *col_tables)
         packed = pack_kernel(problem.kernel, num_threads)
         y = np.empty(problem.output_shape, dtype=problem.x.dtype)
-        _simd.core.conv2d_transpose_nhwc(problem.x, packed, *row_tables, *col_tables,
-                                         *classes, y, num_threads)
+        _simd.core.conv2d_transpose_nhwc(problem.x, packed, *plan(problem.rows, problem.cols),
+                                         y, num_threads)
         return y
 
 
 def _estimate_seconds(problem, num_threads):
     """Useful multiply-adds, inflated by the unused lanes of the last channel
-    block, at the fitted per-thread rate of this SIMD level and dtype."""
+    block, at the fitted per-thread rate of this SIMD level and dtype, plus a
+    fixed cost per (register tile, kernel tap) visit."""
+    if _simd.core is None:
+        return None
     profile = _cost.current_profile()
     level = _simd.core.isa_name()
     itemsize = problem.x.itemsize
     block = _simd.core.channel_block(itemsize)
-    cout = problem.output_shape[3]
-    lane_use = cout / (-(-cout // block) * block)
+    cout, cin = problem.output_shape[3], problem.x.shape[3]
+    blocks = -(-cout // block)
+    lane_use = cout / (blocks * block)
     rate = profile["direct_madds_per_thread"][level][itemsize] * lane_use
-    threads = max(1, min(num_threads, problem.output_shape[1] * -(-cout // block)))
-    return profile["direct_overhead_s"] + problem.multiply_adds / (rate * threads)
+    tile_taps = problem.multiply_adds / max(1, cin * cout) / _simd.core.pixel_block(itemsize) * blocks
+    threads = max(1, min(num_threads, problem.output_shape[1] * blocks))
+    work = problem.multiply_adds / rate + tile_taps * profile["direct_tile_tap_s"]
+    return profile["direct_overhead_s"] + work / threads

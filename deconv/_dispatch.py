@@ -1,8 +1,8 @@
 """The ``"auto"`` dispatcher: correctness guards first, then the cost model.
 
-For one validated call it asks every registered backend whether it can
-compute the call (``unsupported_reason``) and how long it expects to take
-(``estimate_seconds``), and takes the fastest usable one. With
+For one validated call it asks every registered backend how long it expects
+to take (``estimate_seconds``) and whether it can compute the call
+(``unsupported_reason``), and takes the fastest usable one. With
 ``measure=True`` it times the usable candidates on the call itself instead,
 like :func:`scipy.signal.choose_conv_method`.
 """
@@ -49,18 +49,33 @@ def _time_once(backend, problem, num_threads):
     return time.perf_counter() - start
 
 
+def fastest_usable(problem, num_threads):
+    """The hot path of ``backend="auto"``: the backend with the lowest estimate
+    among those that accept the call. Guards (some scan the data, like the
+    FFT's NaN check) are asked in order of estimate, so only as many run as
+    needed; ``estimate_seconds`` must therefore not fail on an unusable call."""
+    backends = registered_backends()
+    ranked = []
+    for name, backend in backends.items():
+        estimate = backend.estimate_seconds(problem, num_threads)
+        if estimate is not None:
+            ranked.append((float(estimate), name))
+    for _, name in sorted(ranked):
+        if backends[name].unsupported_reason(problem) is None:
+            return name
+    return choose(problem, num_threads).backend  # raises, explaining why
+
+
 def choose(problem, num_threads, measure=False, repeats=3):
     """Rank the registered backends for ``problem``; see :class:`BackendChoice`."""
-    estimates, rejected, unrated = {}, {}, []
+    estimates, rejected = {}, {}
     for name, backend in registered_backends().items():
         reason = backend.unsupported_reason(problem)
         if reason is not None:
             rejected[name] = reason
             continue
         estimate = backend.estimate_seconds(problem, num_threads)
-        if estimate is None:
-            unrated.append(name)
-        else:
+        if estimate is not None:
             estimates[name] = float(estimate)
     if not estimates:
         raise ValueError("no registered backend with a cost model can compute this call: "

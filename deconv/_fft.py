@@ -106,6 +106,8 @@ def fft_conv2d_transpose(problem, num_threads):
 def _estimate_seconds(problem, num_threads):
     """Transforms (5 L log2 L flops each) plus the complex channel contraction,
     at fitted rates, plus a fixed cost per phase."""
+    if _simd.core is None:
+        return None
     profile = _cost.current_profile()
     rows, cols = problem.rows, problem.cols
     row_phases, col_phases = phase_taps(rows), phase_taps(cols)
