@@ -1,0 +1,76 @@
+"""The reference suite's layers, for every backend, dtype and layout.
+
+Shapes come from ``deconv._suite.SUITE`` (the layers of the project's
+benchmark suite); each benchmark times one ``conv2d_transpose`` call with two
+threads, and ``peakmem_*`` records the peak memory of the process around it.
+"""
+import numpy as np
+
+import deconv
+from deconv._suite import SUITE
+
+REFERENCE_LAYERS = [layer for layer in SUITE][:14]
+LAYER_NAMES = [layer.name for layer in REFERENCE_LAYERS]
+BACKENDS = ["auto", "direct", "fft", "reference"]
+THREADS = 2
+
+
+class Layers:
+    params = (LAYER_NAMES, BACKENDS, ["float32", "float64"], ["channels_last", "channels_first"])
+    param_names = ["layer", "backend", "dtype", "data_format"]
+    timeout = 120
+
+    def setup(self, layer_name, backend, dtype, data_format):
+        layer = next(layer for layer in REFERENCE_LAYERS if layer.name == layer_name)
+        rng = np.random.default_rng(0)
+        self.x = rng.standard_normal(layer.x).astype(dtype)
+        if data_format == "channels_first":
+            self.x = np.ascontiguousarray(self.x.transpose(0, 3, 1, 2))
+        self.kernel = rng.standard_normal(layer.kernel).astype(dtype)
+        self.kwargs = dict(strides=layer.strides, padding=layer.padding, data_format=data_format,
+                           dilation_rate=layer.dilation, backend=backend, num_threads=THREADS)
+        self.call()  # warm-up: caches, FFT plans
+
+    def call(self):
+        return deconv.conv2d_transpose(self.x, self.kernel, **self.kwargs)
+
+    def time_conv2d_transpose(self, *params):
+        self.call()
+
+    def peakmem_conv2d_transpose(self, *params):
+        self.call()
+
+
+class Extra:
+    """The layers beyond the reference suite (odd sizes, asymmetric strides,
+    float64, channels_first, N=1, tiny), as deconv's bench command runs them."""
+    params = ([layer.name for layer in SUITE[14:]], ["auto", "direct"])
+    param_names = ["layer", "backend"]
+
+    def setup(self, layer_name, backend):
+        layer = next(layer for layer in SUITE if layer.name == layer_name)
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal(layer.x).astype(layer.dtype)
+        if layer.data_format == "channels_first":
+            x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+        self.x, self.kernel = x, rng.standard_normal(layer.kernel).astype(layer.dtype)
+        self.kwargs = dict(strides=layer.strides, padding=layer.padding,
+                           data_format=layer.data_format, dilation_rate=layer.dilation,
+                           backend=backend, num_threads=THREADS)
+
+    def time_conv2d_transpose(self, *params):
+        deconv.conv2d_transpose(self.x, self.kernel, **self.kwargs)
+
+
+class Dispatch:
+    """What "auto" costs before any arithmetic: validation, estimates, guards."""
+
+    def setup(self):
+        self.x = np.ones((1, 4, 4, 8), np.float32)
+        self.kernel = np.ones((3, 3, 8, 8), np.float32)
+
+    def time_choose_backend(self):
+        deconv.choose_backend(self.x, self.kernel, strides=2, padding="same")
+
+    def time_tiny_call(self):
+        deconv.conv2d_transpose(self.x, self.kernel, strides=2, padding="same", num_threads=1)
