@@ -24,6 +24,7 @@ def main(argv=None):
                        help="comma-separated peers to time in the same run: torch,tensorflow")
     bench.add_argument("--repeats", type=int, default=15)
     bench.add_argument("--no-gemm", action="store_true", help="skip the GEMM-rate measurement")
+    bench.add_argument("--json", metavar="FILE", help="also write the results to FILE as JSON")
     args = parser.parse_args(argv)
     if args.command == "bench":
         from ._bench import run_bench
@@ -32,7 +33,7 @@ def main(argv=None):
             return [part.strip() for part in text.split(",") if part.strip()]
         run_bench(layers=names(args.layers), backends=names(args.backends),
                   compare=names(args.compare), threads=args.threads, repeats=args.repeats,
-                  gemm=not args.no_gemm)
+                  gemm=not args.no_gemm, json_path=args.json)
         return 0
     if args.command in (None, "demo"):
         return run_demo(batch=getattr(args, "batch", 16), repeats=getattr(args, "repeats", 5),

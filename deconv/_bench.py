@@ -1,10 +1,13 @@
 """``python -m deconv bench``: time the suite, optionally next to PyTorch and TensorFlow.
 
 Every contender runs the same layer in the same process, with the same thread
-count, round-robin (one run of each in turn) so that a noisy neighbour slows
-them all alike; the table reports medians. Peers are imported only when asked
+count, round-robin (one run of each in turn, the order rotating every round)
+so that a noisy neighbour, or a pool still spinning after the previous
+contender, slows them all alike; the table reports medians. Peers are imported only when asked
 for with ``--compare`` and only if installed.
 """
+import json
+import platform
 import sys
 import time
 
@@ -126,7 +129,7 @@ def _time_first_call(make):
 
 
 def run_bench(layers=None, backends=("auto",), compare=(), threads=None, repeats=15,
-              gemm=True, out=sys.stdout):
+              gemm=True, out=sys.stdout, json_path=None):
     """Time ``layers`` (names from the suite; all by default); print the table."""
     threads = resolve_num_threads(threads)
     selected = [layer for layer in SUITE if not layers or layer.name in layers]
@@ -156,8 +159,13 @@ def run_bench(layers=None, backends=("auto",), compare=(), threads=None, repeats
         for run in contenders.values():  # warm-up: plans, primitives, caches
             run()
         times = {name: [] for name in contenders}
+        order = list(contenders)
         for _ in range(repeats):
-            for name, run in contenders.items():
+            # Rotate who goes first: a framework's thread pool may still be
+            # spinning after its run and slow down whichever runs next.
+            order = order[1:] + order[:1]
+            for name in order:
+                run = contenders[name]
                 start = time.perf_counter()
                 run()
                 times[name].append(time.perf_counter() - start)
@@ -166,7 +174,25 @@ def run_bench(layers=None, backends=("auto",), compare=(), threads=None, repeats
     _progress(len(selected), len(selected), "done")
     gemm_rate = gemm_gflops() if gemm else None
     _print_table(rows, backends, list(peers), threads, repeats, gemm_rate, out)
+    if json_path:
+        _write_json(json_path, rows, backends, list(peers), threads, repeats, gemm_rate)
     return rows, gemm_rate
+
+
+def _write_json(path, rows, backends, peers, threads, repeats, gemm_rate):
+    from . import __version__
+    record = {
+        "deconv": __version__, "machine": platform.machine(), "processor": platform.processor(),
+        "threads": threads, "repeats": repeats, "gemm_gflops": gemm_rate,
+        "backends": list(backends), "peers": peers,
+        "layers": [{"name": layer.name, "dtype": layer.dtype, "data_format": layer.data_format,
+                    "x": layer.x, "kernel": layer.kernel, "strides": layer.strides,
+                    "padding": layer.padding, "dilation": layer.dilation,
+                    "nominal_flops": layer.nominal_flops, "chosen": labels,
+                    "median_seconds": medians} for layer, labels, medians in rows],
+    }
+    with open(path, "w") as handle:
+        json.dump(record, handle, indent=1)
 
 
 def _print_table(rows, backends, peers, threads, repeats, gemm_rate, out):
