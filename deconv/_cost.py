@@ -9,18 +9,20 @@ DEFAULT_PROFILE = {
     # direct: multiply-adds per second per thread when every lane of the
     # register tile is useful, by SIMD level and item size.
     "direct_madds_per_thread": {
-        "avx512": {4: 100e9, 8: 55e9},
+        "avx512": {4: 93e9, 8: 55e9},
         "avx2": {4: 10e9, 8: 9e9},
         "baseline": {4: 14e9, 8: 9e9},
     },
     # direct: cost of visiting one kernel tap for one register tile (address
     # arithmetic, loop entry) -- dominant when Cin is small and kernels large.
-    "direct_tile_tap_s": 50e-9,
+    "direct_tile_tap_s": 20e-9,
     "direct_overhead_s": 60e-6,
-    # reference: BLAS multiply-adds per second, plus a memory pass per tap.
-    "reference_madds_per_s": 60e9,
-    "reference_bytes_per_s": 20e9,
-    "reference_overhead_s": 20e-6,
+    # reference, per kernel tap: a fixed cost, one small matrix product per
+    # image row, and the multiply-adds (slower when there are few output
+    # channels, see ReferenceBackend.estimate_seconds).
+    "reference_overhead_s": 30e-6,
+    "reference_row_product_s": 29e-9,
+    "reference_madds_per_s": 50e9,
     # fft: transform flops per second per thread, complex multiply-adds of the
     # channel contraction per second per thread, fixed costs.
     "fft_flops_per_thread": 5e9,

@@ -49,12 +49,13 @@ class ReferenceBackend(Backend):
 
     def estimate_seconds(self, problem, num_threads):
         profile = _cost.current_profile()
-        n, out_h, out_w, cout = problem.output_shape
+        batch, height = problem.x.shape[:2]
+        cout = problem.output_shape[3]
         taps = problem.rows.kernel_size * problem.cols.kernel_size
-        traffic = 3 * taps * n * problem.x.shape[1] * problem.x.shape[2] * cout * problem.x.itemsize
-        return (profile["reference_overhead_s"] * taps
-                + problem.multiply_adds / profile["reference_madds_per_s"]
-                + traffic / profile["reference_bytes_per_s"])
+        narrow_product_penalty = max(1.0, 8.0 / max(cout, 1))
+        return (taps * profile["reference_overhead_s"]
+                + taps * batch * height * profile["reference_row_product_s"]
+                + problem.multiply_adds * narrow_product_penalty / profile["reference_madds_per_s"])
 
     def __call__(self, problem, num_threads):
         return reference_conv2d_transpose(problem, num_threads)
