@@ -15,6 +15,7 @@ from ._reference import ReferenceBackend
 from ._registry import (
     Backend,
     current_backend,
+    get_backend,
     list_backends,
     register_backend,
     set_backend,
@@ -36,6 +37,7 @@ __all__ = [
     "choose_backend",
     "conv2d_transpose",
     "current_backend",
+    "get_backend",
     "image_data_format",
     "list_backends",
     "register_backend",

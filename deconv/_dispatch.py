@@ -30,6 +30,16 @@ class BackendChoice:
         Backends that cannot compute the call, with the reason.
     measured : dict of str to float or None
         With ``measure=True``, the best measured seconds per candidate.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import deconv
+    >>> choice = deconv.choose_backend(np.ones((1, 8, 8, 4)), np.ones((3, 3, 4, 4)))
+    >>> choice.backend
+    'direct'
+    >>> sorted(choice.estimates)
+    ['direct', 'fft', 'reference']
     """
 
     backend: str

@@ -74,6 +74,26 @@ def register_backend(backend, *, replace=False):
         If ``backend`` has no string ``name`` or is not callable.
     ValueError
         If the name is ``"auto"`` or already taken and ``replace`` is False.
+
+    Examples
+    --------
+    A backend that delegates to the reference implementation in float64:
+
+    >>> import numpy as np
+    >>> import deconv
+    >>> class Float64(deconv.Backend):
+    ...     name = "float64"
+    ...     def __call__(self, problem, num_threads):
+    ...         from dataclasses import replace
+    ...         wide = replace(problem, x=problem.x.astype(np.float64),
+    ...                        kernel=problem.kernel.astype(np.float64))
+    ...         return deconv.get_backend("reference")(wide, num_threads).astype(problem.x.dtype)
+    >>> deconv.register_backend(Float64())
+    >>> deconv.conv2d_transpose(np.ones((1, 1, 1, 1), np.float32), np.ones((2, 2, 1, 1)),
+    ...                         backend="float64")[0, :, :, 0]
+    array([[1., 1.],
+           [1., 1.]])
+    >>> deconv.unregister_backend("float64")
     """
     name = getattr(backend, "name", None)
     if not isinstance(name, str) or not name:
@@ -98,6 +118,18 @@ def unregister_backend(name):
     ------
     ValueError
         If no backend of that name is registered.
+
+    Examples
+    --------
+    >>> import deconv
+    >>> class Nothing(deconv.Backend):
+    ...     name = "nothing"
+    >>> deconv.register_backend(Nothing())
+    >>> "nothing" in deconv.list_backends()
+    True
+    >>> deconv.unregister_backend("nothing")
+    >>> "nothing" in deconv.list_backends()
+    False
     """
     with _lock:
         removed = _backends.pop(name, None)
@@ -139,7 +171,27 @@ def check_backend_name(name):
 
 
 def get_backend(name):
-    """The registered backend object called ``name`` (not ``"auto"``)."""
+    """The registered backend object called ``name``.
+
+    Parameters
+    ----------
+    name : str
+        A registered backend name (``"auto"`` is a choice, not an object).
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not registered.
+
+    Examples
+    --------
+    >>> import deconv
+    >>> deconv.get_backend("direct").description
+    'Cython polyphase kernel, OpenMP, bitwise thread-invariant'
+    """
+    if name == AUTO:
+        raise ValueError("'auto' is the dispatcher, not a backend object; use "
+                         "deconv.choose_backend() to see which backend it takes")
     check_backend_name(name)
     return registered_backends()[name]
 
@@ -209,6 +261,14 @@ def set_global_backend(name):
     ------
     ValueError
         If ``name`` is unknown.
+
+    Examples
+    --------
+    >>> import deconv
+    >>> deconv.set_global_backend("reference")
+    >>> deconv.current_backend()
+    'reference'
+    >>> deconv.set_global_backend("auto")
     """
     global _global_default
     check_backend_name(name)

@@ -64,6 +64,25 @@ class ConvTransposeProblem:
         float32 and rounded at the end).
     data_format : str
         The caller's layout, ``"channels_last"`` or ``"channels_first"``.
+
+    Examples
+    --------
+    A registered backend receives one of these; its geometry says everything
+    about the call:
+
+    >>> import numpy as np
+    >>> import deconv
+    >>> class Inspect(deconv.Backend):
+    ...     name = "inspect"
+    ...     def __call__(self, problem, num_threads):
+    ...         print(problem.x.shape, problem.output_shape, problem.rows.pad, problem.rows.stride)
+    ...         return np.zeros(problem.output_shape, problem.x.dtype)
+    >>> deconv.register_backend(Inspect())
+    >>> _ = deconv.conv2d_transpose(np.ones((1, 2, 4, 4)), np.ones((3, 3, 5, 2)), strides=2,
+    ...                             padding="same", data_format="channels_first",
+    ...                             backend="inspect")
+    (1, 4, 4, 2) (1, 8, 8, 5) 0 2
+    >>> deconv.unregister_backend("inspect")
     """
 
     x: np.ndarray

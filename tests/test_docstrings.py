@@ -4,7 +4,7 @@ import importlib
 
 import pytest
 
-MODULES = ["deconv", "deconv._api", "deconv._config", "deconv._data_format",
+MODULES = ["deconv", "deconv._api", "deconv._config", "deconv._data_format", "deconv._dispatch",
            "deconv._registry", "deconv._validation"]
 
 

@@ -144,3 +144,11 @@ def test_measure_times_every_candidate():
 def test_chooser_validates_like_the_main_function():
     with pytest.raises(ValueError, match="output height 3 is not reachable"):
         deconv.choose_backend(X, K, (1, 3, 6, 2))
+
+
+def test_get_backend():
+    assert deconv.get_backend("reference").name == "reference"
+    with pytest.raises(ValueError, match="'auto' is the dispatcher, not a backend object"):
+        deconv.get_backend("auto")
+    with pytest.raises(ValueError, match="unknown backend 'nope'"):
+        deconv.get_backend("nope")
