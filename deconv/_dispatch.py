@@ -6,11 +6,13 @@ to take (``estimate_seconds``) and whether it can compute the call
 ``measure=True`` it times the usable candidates on the call itself instead,
 like :func:`scipy.signal.choose_conv_method`.
 """
+import threading
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import _cost
 from ._registry import registered_backends
 
 
@@ -63,17 +65,41 @@ def fastest_usable(problem, num_threads):
     """The hot path of ``backend="auto"``: the backend with the lowest estimate
     among those that accept the call. Guards (some scan the data, like the
     FFT's NaN check) are asked in order of estimate, so only as many run as
-    needed; ``estimate_seconds`` must therefore not fail on an unusable call."""
+    needed; ``estimate_seconds`` must therefore not fail on an unusable call.
+    The ranking depends only on the call's shapes, so it is cached."""
     backends = registered_backends()
-    ranked = []
-    for name, backend in backends.items():
-        estimate = backend.estimate_seconds(problem, num_threads)
-        if estimate is not None:
-            ranked.append((float(estimate), name))
-    for _, name in sorted(ranked):
+    key = (problem.rows, problem.cols, problem.x.shape, problem.kernel.shape,
+           problem.x.dtype.str, num_threads, id(_cost.current_profile()),
+           tuple((name, id(backend)) for name, backend in backends.items()))
+    for name in _ranking(key, problem, num_threads):
         if backends[name].unsupported_reason(problem) is None:
             return name
     return choose(problem, num_threads).backend  # raises, explaining why
+
+
+_RANKINGS_KEPT = 256
+_rankings = {}
+_rankings_lock = threading.Lock()
+
+
+def _ranking(key, problem, num_threads):
+    ranking = _rankings.get(key)
+    if ranking is None:
+        ranking = _ranking_of(problem, num_threads)
+        with _rankings_lock:
+            if len(_rankings) >= _RANKINGS_KEPT:
+                _rankings.clear()
+            _rankings[key] = ranking
+    return ranking
+
+
+def _ranking_of(problem, num_threads):
+    ranked = []
+    for name, backend in registered_backends().items():
+        estimate = backend.estimate_seconds(problem, num_threads)
+        if estimate is not None:
+            ranked.append((float(estimate), name))
+    return tuple(name for _, name in sorted(ranked))
 
 
 def choose(problem, num_threads, measure=False, repeats=3):
