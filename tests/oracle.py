@@ -14,16 +14,12 @@ def _geometry(in_size, out_size, k, s, d, padding):
     return pad
 
 
-def conv2d_transpose_oracle(x, kernel, out_hw, strides, padding, dilation):
-    """x (N, h, w, Cin), kernel (kh, kw, Cout, Cin) -> y (N, H, W, Cout), float64."""
-    x = np.asarray(x, dtype=np.float64)
-    kernel = np.asarray(kernel, dtype=np.float64)
-    n, h, w, _ = x.shape
-    kh, kw, cout, _ = kernel.shape
-    (sh, sw), (dh, dw), (out_h, out_w) = strides, dilation, out_hw
+def landing_pairs(in_hw, out_hw, kernel_hw, strides, padding, dilation):
+    """Every (i, j, a, b, r, q) of SPEC section 2 whose output (r, q) is in range."""
+    (h, w), (out_h, out_w), (kh, kw) = in_hw, out_hw, kernel_hw
+    (sh, sw), (dh, dw) = strides, dilation
     pad_top = _geometry(h, out_h, kh, sh, dh, padding)
     pad_left = _geometry(w, out_w, kw, sw, dw, padding)
-    y = np.zeros((n, out_h, out_w, cout))
     for i in range(h):
         for j in range(w):
             for a in range(kh):
@@ -31,7 +27,17 @@ def conv2d_transpose_oracle(x, kernel, out_hw, strides, padding, dilation):
                     r = i * sh + a * dh - pad_top
                     q = j * sw + b * dw - pad_left
                     if 0 <= r < out_h and 0 <= q < out_w:
-                        y[:, r, q, :] += x[:, i, j, :] @ kernel[a, b].T
+                        yield i, j, a, b, r, q
+
+
+def conv2d_transpose_oracle(x, kernel, out_hw, strides, padding, dilation):
+    """x (N, h, w, Cin), kernel (kh, kw, Cout, Cin) -> y (N, H, W, Cout), float64."""
+    x = np.asarray(x, dtype=np.float64)
+    kernel = np.asarray(kernel, dtype=np.float64)
+    y = np.zeros((x.shape[0], *out_hw, kernel.shape[2]))
+    for i, j, a, b, r, q in landing_pairs(x.shape[1:3], out_hw, kernel.shape[:2], strides,
+                                          padding, dilation):
+        y[:, r, q, :] += x[:, i, j, :] @ kernel[a, b].T
     return y
 
 
@@ -40,20 +46,10 @@ def conv2d_oracle(y, kernel, in_hw, strides, padding, dilation):
     y (N, H, W, Cout) -> z (N, h, w, Cin), float64, same index map."""
     y = np.asarray(y, dtype=np.float64)
     kernel = np.asarray(kernel, dtype=np.float64)
-    n, out_h, out_w, _ = y.shape
-    kh, kw, _, cin = kernel.shape
-    (sh, sw), (dh, dw), (h, w) = strides, dilation, in_hw
-    pad_top = _geometry(h, out_h, kh, sh, dh, padding)
-    pad_left = _geometry(w, out_w, kw, sw, dw, padding)
-    z = np.zeros((n, h, w, cin))
-    for i in range(h):
-        for j in range(w):
-            for a in range(kh):
-                for b in range(kw):
-                    r = i * sh + a * dh - pad_top
-                    q = j * sw + b * dw - pad_left
-                    if 0 <= r < out_h and 0 <= q < out_w:
-                        z[:, i, j, :] += y[:, r, q, :] @ kernel[a, b]
+    z = np.zeros((y.shape[0], *in_hw, kernel.shape[3]))
+    for i, j, a, b, r, q in landing_pairs(in_hw, y.shape[1:3], kernel.shape[:2], strides,
+                                          padding, dilation):
+        z[:, i, j, :] += y[:, r, q, :] @ kernel[a, b]
     return z
 
 
