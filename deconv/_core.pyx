@@ -264,3 +264,116 @@ def spectral_channel_contraction(const floating[:, :, ::1] x_spectra,
             for f in range(length):
                 y[2 * f] = y[2 * f] + xs[2 * f] * ks[2 * f] - xs[2 * f + 1] * ks[2 * f + 1]
                 y[2 * f + 1] = y[2 * f + 1] + xs[2 * f] * ks[2 * f + 1] + xs[2 * f + 1] * ks[2 * f]
+
+
+# Narrow-output variant (Cout of a few channels): the wide tile above would
+# leave most of its 32-channel lanes idle, so here the vector lanes run over
+# pixels instead. x is given planar, (N, Cin, h, w_padded), zero-padded left
+# and right so that every output column of a phase reads a full, contiguous
+# run of input columns; a tile is NARROW_GROUP output channels times
+# NARROW_RUN consecutive pixels of one column phase.
+cdef enum:
+    NARROW_GROUP = 4
+    NARROW_RUN = 32
+
+
+def narrow_group():
+    """Output channels per tile of the narrow-output kernel."""
+    return NARROW_GROUP
+
+
+def narrow_run():
+    """Pixels per tile of the narrow-output kernel."""
+    return NARROW_RUN
+
+
+cdef inline void _narrow_tile(
+        const floating* x_image, const Py_ssize_t plane, const Py_ssize_t padded_width,
+        const Py_ssize_t cin, const floating* w_group, const Py_ssize_t kw,
+        const Py_ssize_t packed_row,
+        const Py_ssize_t n_row_taps, const Py_ssize_t* row_kernel, const Py_ssize_t* row_input,
+        const Py_ssize_t n_col_taps, const Py_ssize_t* col_kernel, const Py_ssize_t* col_input,
+        const Py_ssize_t first_pixel, floating* y, const Py_ssize_t y_pixel_stride,
+        const Py_ssize_t n_pixels, const Py_ssize_t n_out) noexcept nogil:
+    """NARROW_RUN pixels (from ``first_pixel`` of a phase) x NARROW_GROUP channels;
+    stores ``n_pixels`` x ``n_out`` of them."""
+    cdef floating acc[NARROW_GROUP * NARROW_RUN]
+    cdef Py_ssize_t ta, tb, c, o, p
+    cdef const floating* xp
+    cdef const floating* wp
+    cdef floating wo
+
+    for p in range(NARROW_GROUP * NARROW_RUN):
+        acc[p] = 0
+    for ta in range(n_row_taps):
+        for tb in range(n_col_taps):
+            xp = x_image + row_input[ta] * padded_width + col_input[tb] + first_pixel
+            wp = w_group + (row_kernel[ta] * kw + col_kernel[tb]) * cin * packed_row
+            for c in range(cin):
+                for o in range(NARROW_GROUP):
+                    wo = wp[o]
+                    for p in range(NARROW_RUN):
+                        acc[o * NARROW_RUN + p] += wo * xp[p]
+                xp += plane
+                wp += packed_row
+    for p in range(n_pixels):
+        for o in range(n_out):
+            y[p * y_pixel_stride + o] = acc[o * NARROW_RUN + p]
+
+
+cdef void _narrow_row_group(
+        const floating[:, :, :, ::1] x_planar, const floating[:, :, :, ::1] packed,
+        const Py_ssize_t[::1] row_count, const Py_ssize_t[:, ::1] row_kernel,
+        const Py_ssize_t[:, ::1] row_input, const Py_ssize_t[::1] phase_first_column,
+        const Py_ssize_t[::1] phase_columns, const Py_ssize_t[::1] phase_tap_start,
+        const Py_ssize_t[::1] phase_kernel, const Py_ssize_t[::1] phase_input,
+        const Py_ssize_t col_stride, floating[:, :, :, ::1] y,
+        const Py_ssize_t n, const Py_ssize_t r, const Py_ssize_t group) noexcept nogil:
+    """Output row ``r`` of image ``n``, output channels of one group, every phase."""
+    cdef Py_ssize_t cout = y.shape[3], cin = x_planar.shape[1]
+    cdef Py_ssize_t padded_width = x_planar.shape[3]
+    cdef Py_ssize_t plane = x_planar.shape[2] * padded_width
+    cdef Py_ssize_t o0 = group * NARROW_GROUP
+    cdef Py_ssize_t n_out = min(NARROW_GROUP, cout - o0)
+    cdef Py_ssize_t phase, start, columns, t0
+    cdef Py_ssize_t run = NARROW_RUN
+    cdef const floating* x_image = &x_planar[n, 0, 0, 0]
+    cdef const floating* w_group = &packed[0, 0, 0, o0]
+
+    for phase in range(phase_columns.shape[0]):
+        columns = phase_columns[phase]
+        start = phase_tap_start[phase]
+        t0 = 0
+        while t0 < columns:
+            _narrow_tile(x_image, plane, padded_width, cin, w_group, packed.shape[1],
+                         packed.shape[3], row_count[r], &row_kernel[r, 0], &row_input[r, 0],
+                         phase_tap_start[phase + 1] - start, &phase_kernel[start],
+                         &phase_input[start], t0,
+                         &y[n, r, phase_first_column[phase] + t0 * col_stride, o0],
+                         col_stride * cout, min(run, columns - t0), n_out)
+            t0 += run
+
+
+def conv2d_transpose_narrow(
+        const floating[:, :, :, ::1] x_planar, const floating[:, :, :, ::1] packed,
+        const Py_ssize_t[::1] row_count, const Py_ssize_t[:, ::1] row_kernel,
+        const Py_ssize_t[:, ::1] row_input, const Py_ssize_t[::1] phase_first_column,
+        const Py_ssize_t[::1] phase_columns, const Py_ssize_t[::1] phase_tap_start,
+        const Py_ssize_t[::1] phase_kernel, const Py_ssize_t[::1] phase_input,
+        Py_ssize_t col_stride, floating[:, :, :, ::1] y, int num_threads):
+    """Fill ``y`` (N, H, W, Cout) for few output channels; see the comment above.
+
+    ``packed`` is the kernel as (kh, kw, Cin, groups * NARROW_GROUP), zero-padded;
+    per column phase, ``phase_kernel``/``phase_input`` list its kernel columns and
+    the padded input column each reads for the phase's first output column.
+    """
+    cdef Py_ssize_t batch = y.shape[0], height = y.shape[1]
+    cdef Py_ssize_t groups = packed.shape[3] // NARROW_GROUP
+    cdef Py_ssize_t unit, rest
+    for unit in prange(groups * batch * height, nogil=True, schedule="static",
+                       num_threads=num_threads):
+        rest = unit % (batch * height)
+        _narrow_row_group(x_planar, packed, row_count, row_kernel, row_input,
+                          phase_first_column, phase_columns, phase_tap_start, phase_kernel,
+                          phase_input, col_stride, y, rest // height, rest % height,
+                          unit // (batch * height))

@@ -13,6 +13,13 @@ DEFAULT_PROFILE = {
         "avx2": {4: 10e9, 8: 9e9},
         "baseline": {4: 14e9, 8: 9e9},
     },
+    # direct, narrow-output kernel (Cout <= 8): multiply-adds per second per
+    # thread, counting the zero-padded channels of the last group of 4.
+    "direct_narrow_madds_per_thread": {
+        "avx512": {4: 60e9, 8: 40e9},
+        "avx2": {4: 20e9, 8: 10e9},
+        "baseline": {4: 15e9, 8: 6e9},
+    },
     # direct: cost of visiting one kernel tap for one register tile (address
     # arithmetic, loop entry) -- dominant when Cin is small and kernels large.
     "direct_tile_tap_s": 20e-9,

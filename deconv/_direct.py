@@ -9,6 +9,12 @@ once per call with NumPy so that the compiled loops do only arithmetic:
   per column phase in the interior, small classes at the borders), so one
   register tile can serve any pixels of a class;
 * the kernel, re-packed with output channels contiguous, in register-tile blocks.
+
+Layers with few output channels (at most ``NARROW_MAX_CHANNELS``) go to a
+second kernel whose vector lanes run over pixels instead of channels; it
+reads a planar copy of x, zero-padded so that each column phase is one
+contiguous run, which is exact only for a finite kernel (0 * inf is NaN), so
+kernels holding NaN or inf stay on the wide kernel.
 """
 import functools
 
@@ -75,6 +81,76 @@ def column_classes(axis, count, kernel_index, input_index):
     return class_start, class_columns, column_shift
 
 
+NARROW_MAX_CHANNELS = 8
+
+
+def column_phases(axis, run):
+    """Column tables of the narrow kernel, one entry per column phase.
+
+    Returns
+    -------
+    first_column, columns : ndarray of intp, shape (stride,)
+        The phase's first output column and how many columns it has.
+    tap_start : ndarray of intp, shape (stride + 1,)
+        Phase ``p`` uses taps ``tap_start[p]:tap_start[p + 1]`` of:
+    kernel_column, input_column : ndarray of intp
+        The kernel columns of each phase and the padded input column each one
+        reads for the phase's first output column (later columns read the next ones).
+    pad_left, padded_width : int
+        Zero columns before x, and the padded width (room for a whole last run).
+    """
+    first, columns, start, kernel_column, input_column, ends = [], [], [0], [], [], []
+    for phase in range(axis.stride):
+        q0 = (phase - axis.pad) % axis.stride
+        count = max(0, -(-(axis.out_size - q0) // axis.stride))
+        first.append(q0)
+        columns.append(count)
+        for b in range(axis.kernel_size):
+            if (b * axis.dilation) % axis.stride == phase:
+                j0 = (q0 + axis.pad - b * axis.dilation) // axis.stride
+                kernel_column.append(b)
+                input_column.append(j0)
+                ends.append(j0 + -(-count // run) * run)
+        start.append(len(kernel_column))
+    pad_left = max(0, -min(input_column, default=0))
+    padded_width = pad_left + max(axis.in_size, max(ends, default=0))
+    as_intp = [np.asarray(v, dtype=np.intp) for v in (first, columns, start, kernel_column)]
+    return (*as_intp, np.asarray(input_column, dtype=np.intp) + pad_left, pad_left, padded_width)
+
+
+@functools.lru_cache(maxsize=128)
+def narrow_plan(rows, cols):
+    """Row tap table and column phases for the narrow kernel, cached (read-only)."""
+    *tables, pad_left, padded_width = (*tap_table(rows),
+                                       *column_phases(cols, _simd.core.narrow_run()))
+    for array in tables:
+        array.flags.writeable = False
+    return tuple(tables), pad_left, padded_width
+
+
+def narrow_conv2d_transpose(problem, num_threads):
+    """Few output channels: planar, zero-padded x and pixel-vectorized tiles."""
+    x, kernel = problem.x, problem.kernel
+    tables, pad_left, padded_width = narrow_plan(problem.rows, problem.cols)
+    batch, height, width, cin = x.shape
+    x_planar = np.zeros((batch, cin, height, padded_width), dtype=x.dtype)
+    x_planar[:, :, :, pad_left:pad_left + width] = x.transpose(0, 3, 1, 2)
+    kh, kw, cout, _ = kernel.shape
+    group = _simd.core.narrow_group()
+    packed = np.zeros((kh, kw, cin, -(-cout // group) * group), dtype=x.dtype)
+    packed[..., :cout] = kernel.transpose(0, 1, 3, 2)
+    y = np.empty(problem.output_shape, dtype=x.dtype)
+    _simd.core.conv2d_transpose_narrow(x_planar, packed, *tables, problem.cols.stride, y,
+                                       num_threads)
+    return y
+
+
+def uses_narrow_kernel(problem):
+    """Whether a call goes to the narrow-output kernel (see the module docstring)."""
+    return (problem.output_shape[3] <= NARROW_MAX_CHANNELS
+            and bool(np.isfinite(problem.kernel).all()))
+
+
 def pack_kernel(kernel, num_threads):
     """Kernel (kh, kw, Cout, Cin) -> (blocks, kh, kw, Cin, block), zero-padded."""
     kh, kw, cout, cin = kernel.shape
@@ -107,6 +183,8 @@ class DirectBackend(Backend):
         return _estimate_seconds(problem, num_threads)
 
     def __call__(self, problem, num_threads):
+        if uses_narrow_kernel(problem):
+            return narrow_conv2d_transpose(problem, num_threads)
         packed = pack_kernel(problem.kernel, num_threads)
         y = np.empty(problem.output_shape, dtype=problem.x.dtype)
         _simd.core.conv2d_transpose_nhwc(problem.x, packed, *plan(problem.rows, problem.cols),
@@ -115,20 +193,37 @@ class DirectBackend(Backend):
 
 
 def _estimate_seconds(problem, num_threads):
-    """Useful multiply-adds, inflated by the unused lanes of the last channel
-    block, at the fitted per-thread rate of this SIMD level and dtype, plus a
-    fixed cost per (register tile, kernel tap) visit."""
+    """Multiply-adds the kernel really performs (whole register tiles, padded
+    channel blocks, short tiles at the borders, counted from the cached plan)
+    at the fitted per-thread rate of this SIMD level and dtype, plus a fixed
+    cost per (tile, kernel tap) visit, over the threads that have work."""
     if _simd.core is None:
         return None
     profile = _cost.current_profile()
     level = _simd.core.isa_name()
     itemsize = problem.x.itemsize
-    block = _simd.core.channel_block(itemsize)
-    cout, cin = problem.output_shape[3], problem.x.shape[3]
-    blocks = -(-cout // block)
-    lane_use = cout / (blocks * block)
-    rate = profile["direct_madds_per_thread"][level][itemsize] * lane_use
-    tile_taps = problem.multiply_adds / max(1, cin * cout) / _simd.core.pixel_block(itemsize) * blocks
-    threads = max(1, min(num_threads, problem.output_shape[1] * blocks))
-    work = problem.multiply_adds / rate + tile_taps * profile["direct_tile_tap_s"]
+    batch, height, _, cout = problem.output_shape
+    cin = problem.x.shape[3]
+    if cout <= NARROW_MAX_CHANNELS:  # assumes a finite kernel, the common case
+        (row_count, _, _, _, columns, tap_start, _, _), _, _ = narrow_plan(problem.rows,
+                                                                            problem.cols)
+        group, run = _simd.core.narrow_group(), _simd.core.narrow_run()
+        groups = -(-cout // group)
+        runs = (-(-columns // run)) * np.diff(tap_start)  # run x column-tap visits per phase
+        tile_taps = batch * int(row_count.sum()) * int(runs.sum()) * groups
+        padded = tile_taps * run * group * cin
+        rate = profile["direct_narrow_madds_per_thread"][level][itemsize]
+        units = batch * height * groups
+    else:
+        row_count, _, _, col_count, _, _, class_start, class_columns, _ = plan(problem.rows,
+                                                                               problem.cols)
+        block, pixels = _simd.core.channel_block(itemsize), _simd.core.pixel_block(itemsize)
+        blocks = -(-cout // block)
+        tiles = -(-batch * np.diff(class_start) // pixels)
+        tile_taps = int(row_count.sum()) * int((tiles * col_count[class_columns[class_start[:-1]]]).sum()) * blocks
+        padded = tile_taps * pixels * block * cin
+        rate = profile["direct_madds_per_thread"][level][itemsize]
+        units = height * blocks
+    threads = max(1, min(num_threads, units))
+    work = padded / rate + tile_taps * profile["direct_tile_tap_s"]
     return profile["direct_overhead_s"] + work / threads

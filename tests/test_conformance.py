@@ -94,3 +94,20 @@ def test_adjoint_identity(k, s, d, padding, backend, rng):
                                          dilation_rate=d, backend=backend)
     forward = conv2d_oracle(y, kernel, (4, 5), (s, s), padding, (d, d))
     np.testing.assert_allclose(np.vdot(forward, x), np.vdot(y, transposed), rtol=1e-12)
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+@pytest.mark.parametrize("cout", [1, 3, 8, 9])
+def test_non_finite_kernel_reaches_exactly_the_outputs_it_should(value, cout, rng):
+    # Few output channels normally take the zero-padded narrow kernel, where
+    # 0 * inf would be NaN; a non-finite kernel must still be exact.
+    x = rng.standard_normal((2, 5, 6, 3))
+    kernel = rng.standard_normal((3, 3, cout, 3))
+    kernel[1, 2, 0, 1] = value
+    expected = conv2d_transpose_oracle(x, kernel, (10, 12), (2, 2), "same", (1, 1))
+    for backend in ("reference", "direct", "auto"):
+        y = deconv.conv2d_transpose(x, kernel, strides=2, padding="same", backend=backend)
+        np.testing.assert_array_equal(np.isnan(y), np.isnan(expected))
+        np.testing.assert_array_equal(np.isinf(y), np.isinf(expected))
+        finite = np.isfinite(expected)
+        np.testing.assert_allclose(y[finite], expected[finite], atol=1e-12)
