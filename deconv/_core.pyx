@@ -377,3 +377,25 @@ def conv2d_transpose_narrow(
                           phase_first_column, phase_columns, phase_tap_start, phase_kernel,
                           phase_input, col_stride, y, rest // height, rest % height,
                           unit // (batch * height))
+
+
+def swap_last_axes(const floating[:, :, ::1] source, floating[:, :, ::1] target,
+                   int num_threads):
+    """``target[n] = source[n].T`` for (N, A, B) -> (N, B, A), in cache-sized blocks,
+    in parallel: the channels_first <-> channels_last pass of the front end."""
+    cdef Py_ssize_t batch = source.shape[0], rows = source.shape[1], cols = source.shape[2]
+    cdef Py_ssize_t tile = 32
+    cdef Py_ssize_t row_tiles = (rows + tile - 1) // tile
+    cdef Py_ssize_t unit, n, a0, b0, a, b
+    for unit in prange(batch * row_tiles, nogil=True, schedule="static",
+                       num_threads=num_threads):
+        n = unit // row_tiles
+        a0 = (unit % row_tiles) * tile
+        b0 = 0
+        while b0 < cols:
+            # Write along contiguous target rows; a power-of-two stride on
+            # the write side would map a tile's stores onto one cache set.
+            for b in range(b0, min(b0 + tile, cols)):
+                for a in range(a0, min(a0 + tile, rows)):
+                    target[n, b, a] = source[n, a, b]
+            b0 = b0 + tile

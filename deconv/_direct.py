@@ -145,6 +145,17 @@ def narrow_conv2d_transpose(problem, num_threads):
     return y
 
 
+# Multiply-adds that make waking one more OpenMP thread worth it (~20 us of
+# work): tiny calls stay on one thread. Results do not depend on it.
+MADDS_PER_THREAD = 2_000_000
+
+
+def threads_worth_waking(problem, num_threads):
+    n, h, w, cin = problem.x.shape
+    kh, kw, cout, _ = problem.kernel.shape
+    return max(1, min(num_threads, n * h * w * cin * cout * kh * kw // MADDS_PER_THREAD))
+
+
 def uses_narrow_kernel(problem):
     """Whether a call goes to the narrow-output kernel (see the module docstring)."""
     return (problem.output_shape[3] <= NARROW_MAX_CHANNELS
@@ -183,6 +194,7 @@ class DirectBackend(Backend):
         return _estimate_seconds(problem, num_threads)
 
     def __call__(self, problem, num_threads):
+        num_threads = threads_worth_waking(problem, num_threads)
         if uses_narrow_kernel(problem):
             return narrow_conv2d_transpose(problem, num_threads)
         packed = pack_kernel(problem.kernel, num_threads)

@@ -5,6 +5,7 @@ large allocation: arrays are only inspected (``np.asarray`` does not copy an
 existing array) until every rule has passed, and sizes are computed with Python
 integers so nothing can overflow.
 """
+import functools
 import numbers
 import operator
 import os
@@ -12,7 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import _simd
 from ._data_format import DATA_FORMATS, image_data_format
+from ._threads import resolve_num_threads
 
 PADDINGS = ("same", "valid")
 SUPPORTED_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
@@ -184,6 +187,8 @@ def _check_float_dtype(array, name):
 
 
 def _is_integer(value):
+    if type(value) is int:  # the common case, without the slower ABC check
+        return True
     return (isinstance(value, (numbers.Integral, np.integer))
             and not isinstance(value, (bool, np.bool_)))
 
@@ -266,6 +271,7 @@ def _check_reachable(name, out_size, in_size, kernel_size, stride, dilation, pad
                      f"valid {name}s are {low}..{high}")
 
 
+@functools.lru_cache(maxsize=1)
 def _physical_memory_bytes():
     try:
         return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
@@ -362,7 +368,7 @@ def prepare(x, kernel, output_shape, strides, padding, data_format, dilation_rat
     _check_size(out_shape_nhwc, compute_dtype, rows, cols)
 
     if not channels_last:
-        x = x.transpose(0, 2, 3, 1)
+        x = swap_channel_axis(x, compute_dtype, to_last=True)
     return ConvTransposeProblem(
         x=np.ascontiguousarray(x, dtype=compute_dtype),
         kernel=np.ascontiguousarray(kernel, dtype=compute_dtype),
@@ -381,8 +387,30 @@ def _axis(name, in_size, out_size, kernel_size, stride, dilation, padding):
     return Axis(name, in_size, out_size, kernel_size, stride, dilation, pad)
 
 
+def swap_channel_axis(array, dtype, to_last):
+    """NCHW -> NHWC (``to_last``) or back, as a C-contiguous array of ``dtype``.
+
+    Uses the compiled parallel transpose when the array is already C-contiguous
+    in ``dtype``; NumPy (one thread) otherwise."""
+    core = _simd.core
+    if (core is None or array.dtype != dtype or not array.flags.c_contiguous
+            or dtype.kind != "f" or dtype.itemsize not in (4, 8) or array.size == 0):
+        axes = (0, 2, 3, 1) if to_last else (0, 3, 1, 2)
+        return np.ascontiguousarray(array.transpose(axes), dtype=dtype)
+    n, a, b, c = array.shape
+    if to_last:  # (N, C, H, W): (N, C, HW) -> (N, HW, C)
+        out = np.empty((n, b, c, a), dtype=dtype)
+        core.swap_last_axes(array.reshape(n, a, b * c), out.reshape(n, b * c, a),
+                            resolve_num_threads(None))
+    else:        # (N, H, W, C): (N, HW, C) -> (N, C, HW)
+        out = np.empty((n, c, a, b), dtype=dtype)
+        core.swap_last_axes(array.reshape(n, a * b, c), out.reshape(n, c, a * b),
+                            resolve_num_threads(None))
+    return out
+
+
 def to_caller_layout(problem, y_nhwc):
     """Cast to the result dtype and return a C-contiguous array in the caller's layout."""
     if problem.data_format == "channels_first":
-        y_nhwc = y_nhwc.transpose(0, 3, 1, 2)
+        return swap_channel_axis(y_nhwc, problem.result_dtype, to_last=False)
     return np.ascontiguousarray(y_nhwc, dtype=problem.result_dtype)

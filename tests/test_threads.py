@@ -7,6 +7,12 @@ import pytest
 import deconv
 from deconv._threads import resolve_num_threads, usable_cores
 
+@pytest.fixture(autouse=True)
+def every_thread_counts(monkeypatch):
+    """Small calls normally stay on one thread; here every requested thread works."""
+    monkeypatch.setattr(deconv._direct, "MADDS_PER_THREAD", 1)
+
+
 # The dcgan2 layer of the shared benchmark suite, at half batch.
 DCGAN2 = dict(x=(8, 8, 8, 256), kernel=(4, 4, 128, 256), strides=2, padding="same")
 
@@ -63,3 +69,10 @@ def test_none_means_omp_num_threads_then_all_cores(monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS")
     assert resolve_num_threads(None) == usable_cores()
     assert resolve_num_threads(np.int64(4)) == 4
+
+
+def test_tiny_calls_stay_on_one_thread(monkeypatch):
+    monkeypatch.undo()
+    problem = deconv._validation.prepare(np.ones((1, 4, 4, 8)), np.ones((3, 3, 8, 8)), None, 2,
+                                         "same", None, 1)
+    assert deconv._direct.threads_worth_waking(problem, 8) == 1
