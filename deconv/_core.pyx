@@ -224,16 +224,27 @@ def pack_weights(const floating[:, :, :, ::1] kernel, floating[:, :, :, :, ::1] 
     """Copy ``kernel`` (kh, kw, Cout, Cin) into ``packed`` (blocks, kh, kw, Cin, block).
 
     Output channels become the contiguous axis, in blocks of one register
-    tile; ``packed`` must be zero-filled so the last block is zero-padded.
+    tile; channels past Cout in the last block are written as zeros. The
+    packed array is written in order (it is usually fresh memory, so this
+    also touches its pages in order), the kernel read in cache-sized strides.
     """
     cdef Py_ssize_t kh = kernel.shape[0], kw = kernel.shape[1]
     cdef Py_ssize_t cout = kernel.shape[2], cin = kernel.shape[3]
-    cdef Py_ssize_t block = packed.shape[4]
-    cdef Py_ssize_t tap, o, c
-    for tap in prange(kh * kw, nogil=True, schedule="static", num_threads=num_threads):
-        for o in range(cout):
-            for c in range(cin):
-                packed[o // block, tap // kw, tap % kw, c, o % block] = kernel[tap // kw, tap % kw, o, c]
+    cdef Py_ssize_t blocks = packed.shape[0], block = packed.shape[4]
+    cdef Py_ssize_t unit, out_block, tap, a, b, c, lane, o
+    for unit in prange(blocks * kh * kw, nogil=True, schedule="static",
+                       num_threads=num_threads):
+        out_block = unit // (kh * kw)
+        tap = unit % (kh * kw)
+        a = tap // kw
+        b = tap % kw
+        for c in range(cin):
+            for lane in range(block):
+                o = out_block * block + lane
+                if o < cout:
+                    packed[out_block, a, b, c, lane] = kernel[a, b, o, c]
+                else:
+                    packed[out_block, a, b, c, lane] = 0
 
 
 def spectral_channel_contraction(const floating[:, :, ::1] x_spectra,

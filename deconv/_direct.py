@@ -166,7 +166,7 @@ def pack_kernel(kernel, num_threads):
     """Kernel (kh, kw, Cout, Cin) -> (blocks, kh, kw, Cin, block), zero-padded."""
     kh, kw, cout, cin = kernel.shape
     block = _simd.core.channel_block(kernel.itemsize)
-    packed = np.zeros((-(-cout // block), kh, kw, cin, block), dtype=kernel.dtype)
+    packed = np.empty((-(-cout // block), kh, kw, cin, block), dtype=kernel.dtype)
     _simd.core.pack_weights(kernel, packed, num_threads)
     return packed
 
