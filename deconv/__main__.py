@@ -25,7 +25,14 @@ def main(argv=None):
     bench.add_argument("--repeats", type=int, default=15)
     bench.add_argument("--no-gemm", action="store_true", help="skip the GEMM-rate measurement")
     bench.add_argument("--json", metavar="FILE", help="also write the results to FILE as JSON")
+    tune = commands.add_parser("tune", help="fit the cost model of 'auto' to this machine")
+    tune.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args(argv)
+    if args.command == "tune":
+        from ._bench import _progress
+        from ._tune import run_tune
+        run_tune(threads=args.threads, repeats=args.repeats, progress=_progress)
+        return 0
     if args.command == "bench":
         from ._bench import run_bench
 

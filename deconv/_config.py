@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import scipy
 
-from . import _simd
+from . import _cost, _simd
 from ._registry import current_backend, list_backends
 from ._threads import resolve_num_threads
 from ._version import __version__
@@ -32,6 +32,7 @@ def config():
         "simd_override": os.environ.get("DECONV_SIMD") or None,
         "backends": list_backends(),
         "default_backend": current_backend(),
+        "cost_profile": _cost.profile_source(),
     }
 
 
@@ -68,5 +69,6 @@ def show_config(file=None):
         f"{facts['simd_cpu_supports']}; DECONV_SIMD={facts['simd_override']})",
         f"  backends           : {', '.join(facts['backends'])} "
         f"(default: {facts['default_backend']})",
+        f"  cost model         : {facts['cost_profile']}",
     ]
     print("\n".join(lines), file=out)

@@ -224,7 +224,7 @@ def _estimate_seconds(problem, num_threads):
         runs = (-(-columns // run)) * np.diff(tap_start)  # run x column-tap visits per phase
         tile_taps = batch * int(row_count.sum()) * int(runs.sum()) * groups
         padded = tile_taps * run * group * cin
-        rate = profile["direct_narrow_madds_per_thread"][level][itemsize]
+        rate = profile["direct_narrow_madds_per_thread"][level][str(itemsize)]
         units = batch * height * groups
     else:
         row_count, _, _, col_count, _, _, class_start, class_columns, _ = plan(problem.rows,
@@ -234,7 +234,7 @@ def _estimate_seconds(problem, num_threads):
         tiles = -(-batch * np.diff(class_start) // pixels)
         tile_taps = int(row_count.sum()) * int((tiles * col_count[class_columns[class_start[:-1]]]).sum()) * blocks
         padded = tile_taps * pixels * block * cin
-        rate = profile["direct_madds_per_thread"][level][itemsize]
+        rate = profile["direct_madds_per_thread"][level][str(itemsize)]
         units = height * blocks
     threads = max(1, min(num_threads, units))
     work = padded / rate + tile_taps * profile["direct_tile_tap_s"]
