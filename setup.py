@@ -44,11 +44,14 @@ OPENMP_PROBE = textwrap.dedent("""
 # Per level: the module name, the flags for GCC-compatible compilers, and the
 # register-tile shapes (pixels, output channels) for float32 and float64. They
 # fill the level's register file (16 xmm, 16 ymm, 32 zmm) and were picked by
-# reading GCC's output: each compiles to a loop of broadcasts and FMAs with
-# the tile in registers (shorter channel blocks get vectorized across pixels).
+# reading GCC's output: each compiles to a loop of vector broadcasts and FMAs
+# with the tile in registers. A channel block of 16 or fewer elements is fully
+# unrolled before vectorization and then comes out scalar or shuffled, so every
+# block here is at least 24 elements. These are macros, not sources: after
+# changing one, rebuild with ``build_ext --force``.
 SIMD_LEVELS = {
-    "baseline": ("deconv._core", [], (4, 16), (4, 12)),
-    "avx2": ("deconv._core_avx2", ["-mavx2", "-mfma"], (6, 16), (4, 12)),
+    "baseline": ("deconv._core", [], (4, 16), (2, 24)),
+    "avx2": ("deconv._core_avx2", ["-mavx2", "-mfma"], (4, 24), (2, 24)),
     "avx512": ("deconv._core_avx512",
                ["-mavx512f", "-mavx512dq", "-mavx512bw", "-mavx512vl", "-mavx2", "-mfma",
                 "-mprefer-vector-width=512"], (12, 32), (6, 32)),

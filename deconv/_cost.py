@@ -20,7 +20,7 @@ DEFAULT_PROFILE = {
     # register tile is useful, by SIMD level and item size.
     "direct_madds_per_thread": {
         "avx512": {"4": 139e9, "8": 66e9},
-        "avx2": {"4": 10e9, "8": 9e9},
+        "avx2": {"4": 60e9, "8": 18e9},
         "baseline": {"4": 14e9, "8": 9e9},
     },
     # direct, narrow-output kernel (Cout <= 8): multiply-adds per second per
