@@ -10,8 +10,10 @@ once per call with NumPy so that the compiled loops do only arithmetic:
   register tile can serve any pixels of a class;
 * the kernel, re-packed with output channels contiguous, in register-tile blocks.
 
-Layers with few output channels (at most ``NARROW_MAX_CHANNELS``) go to a
-second kernel whose vector lanes run over pixels instead of channels; it
+Layers with few output channels (up to ``NARROW_MAX_CHANNELS``) may go to a
+second kernel whose vector lanes run over pixels instead of channels, when
+the cost model says it is faster (RGB and single-channel outputs; large
+stride-1 kernels, where the wide kernel's border tiles are mostly empty). It
 reads a planar copy of x, zero-padded so that each column phase is one
 contiguous run, which is exact only for a finite kernel (0 * inf is NaN), so
 kernels holding NaN or inf stay on the wide kernel.
@@ -81,7 +83,9 @@ def column_classes(axis, count, kernel_index, input_index):
     return class_start, class_columns, column_shift
 
 
-NARROW_MAX_CHANNELS = 8
+# Output channels up to which the narrow kernel is a candidate; past it, it
+# would re-read x for too many 4-channel groups (a cost the model omits).
+NARROW_MAX_CHANNELS = 32
 
 
 def column_phases(axis, run):
@@ -156,9 +160,11 @@ def threads_worth_waking(problem, num_threads):
     return max(1, min(num_threads, n * h * w * cin * cout * kh * kw // MADDS_PER_THREAD))
 
 
-def uses_narrow_kernel(problem):
-    """Whether a call goes to the narrow-output kernel (see the module docstring)."""
-    return (problem.output_shape[3] <= NARROW_MAX_CHANNELS
+def uses_narrow_kernel(problem, num_threads):
+    """Whether a call goes to the narrow-output kernel: it is estimated faster
+    than the wide one, and the kernel is finite (see the module docstring)."""
+    estimates = variant_estimates(problem, num_threads)
+    return ("narrow" in estimates and estimates["narrow"] < estimates["wide"]
             and bool(np.isfinite(problem.kernel).all()))
 
 
@@ -195,7 +201,7 @@ class DirectBackend(Backend):
 
     def __call__(self, problem, num_threads):
         num_threads = threads_worth_waking(problem, num_threads)
-        if uses_narrow_kernel(problem):
+        if uses_narrow_kernel(problem, num_threads):
             return narrow_conv2d_transpose(problem, num_threads)
         packed = pack_kernel(problem.kernel, num_threads)
         y = np.empty(problem.output_shape, dtype=problem.x.dtype)
@@ -204,38 +210,67 @@ class DirectBackend(Backend):
         return y
 
 
-def _estimate_seconds(problem, num_threads):
-    """Multiply-adds the kernel really performs (whole register tiles, padded
-    channel blocks, short tiles at the borders, counted from the cached plan)
-    at the fitted per-thread rate of this SIMD level and dtype, plus a fixed
-    cost per (tile, kernel tap) visit, over the threads that have work."""
-    if _simd.core is None:
-        return None
-    profile = _cost.current_profile()
-    level = _simd.core.isa_name()
+def _narrow_seconds(problem, num_threads, profile, level):
+    """Narrow kernel: every 32-pixel run of every phase, for every row tap, column
+    tap and group of 4 channels (groups zero-padded), at the narrow rate."""
     itemsize = problem.x.itemsize
     batch, height, _, cout = problem.output_shape
-    cin = problem.x.shape[3]
-    if cout <= NARROW_MAX_CHANNELS:  # assumes a finite kernel, the common case
-        (row_count, _, _, _, columns, tap_start, _, _), _, _ = narrow_plan(problem.rows,
-                                                                            problem.cols)
-        group, run = _simd.core.narrow_group(), _simd.core.narrow_run()
-        groups = -(-cout // group)
-        runs = (-(-columns // run)) * np.diff(tap_start)  # run x column-tap visits per phase
-        tile_taps = batch * int(row_count.sum()) * int(runs.sum()) * groups
-        padded = tile_taps * run * group * cin
-        rate = profile["direct_narrow_madds_per_thread"][level][str(itemsize)]
-        units = batch * height * groups
-    else:
-        row_count, _, _, col_count, _, _, class_start, class_columns, _ = plan(problem.rows,
-                                                                               problem.cols)
-        block, pixels = _simd.core.channel_block(itemsize), _simd.core.pixel_block(itemsize)
-        blocks = -(-cout // block)
-        tiles = -(-batch * np.diff(class_start) // pixels)
-        tile_taps = int(row_count.sum()) * int((tiles * col_count[class_columns[class_start[:-1]]]).sum()) * blocks
-        padded = tile_taps * pixels * block * cin
-        rate = profile["direct_madds_per_thread"][level][str(itemsize)]
-        units = height * blocks
-    threads = max(1, min(num_threads, units))
+    (row_count, _, _, _, columns, tap_start, _, _), _, _ = narrow_plan(problem.rows,
+                                                                        problem.cols)
+    group, run = _simd.core.narrow_group(), _simd.core.narrow_run()
+    groups = -(-cout // group)
+    runs = (-(-columns // run)) * np.diff(tap_start)  # run x column-tap visits per phase
+    tile_taps = batch * int(row_count.sum()) * int(runs.sum()) * groups
+    padded = tile_taps * run * group * problem.x.shape[3]
+    rate = profile["direct_narrow_madds_per_thread"][level][str(itemsize)]
+    threads = max(1, min(num_threads, batch * height * groups))
     work = padded / rate + tile_taps * profile["direct_tile_tap_s"]
     return profile["direct_overhead_s"] + work / threads
+
+
+def _wide_seconds(problem, num_threads, profile, level):
+    """Wide kernel: whole register tiles per column class (short tiles at the
+    borders count in full), padded channel blocks, at the wide rate."""
+    itemsize = problem.x.itemsize
+    height, cout = problem.output_shape[1], problem.output_shape[3]
+    row_count, _, _, col_count, _, _, class_start, class_columns, _ = plan(problem.rows,
+                                                                           problem.cols)
+    block, pixels = _simd.core.channel_block(itemsize), _simd.core.pixel_block(itemsize)
+    blocks = -(-cout // block)
+    tiles = -(-problem.x.shape[0] * np.diff(class_start) // pixels)
+    class_taps = col_count[class_columns[class_start[:-1]]]
+    tile_taps = int(row_count.sum()) * int((tiles * class_taps).sum()) * blocks
+    padded = tile_taps * pixels * block * problem.x.shape[3]
+    rate = profile["direct_madds_per_thread"][level][str(itemsize)]
+    threads = max(1, min(num_threads, height * blocks))
+    work = padded / rate + tile_taps * profile["direct_tile_tap_s"]
+    return profile["direct_overhead_s"] + work / threads
+
+
+_variants = {}
+
+
+def variant_estimates(problem, num_threads):
+    """Estimated seconds of each kernel variant that may run ``problem``, cached
+    per call shape: ``{"wide": s}`` plus ``"narrow"`` for up to
+    NARROW_MAX_CHANNELS output channels (assuming a finite kernel)."""
+    profile = _cost.current_profile()
+    key = (problem.rows, problem.cols, problem.x.shape, problem.output_shape[3],
+           problem.x.itemsize, num_threads, id(profile))
+    estimates = _variants.get(key)
+    if estimates is None:
+        level = _simd.core.isa_name()
+        estimates = {"wide": _wide_seconds(problem, num_threads, profile, level)}
+        if problem.output_shape[3] <= NARROW_MAX_CHANNELS:
+            estimates["narrow"] = _narrow_seconds(problem, num_threads, profile, level)
+        if len(_variants) >= 256:
+            _variants.clear()
+        _variants[key] = estimates
+    return estimates
+
+
+def _estimate_seconds(problem, num_threads):
+    """The faster variant's estimate (see :func:`variant_estimates`)."""
+    if _simd.core is None:
+        return None
+    return min(variant_estimates(problem, num_threads).values())
