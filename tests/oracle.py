@@ -77,3 +77,11 @@ def assert_close(actual, expected, dtype):
     scale = max(1.0, float(np.abs(expected).max(initial=0.0)))
     error = float(np.abs(np.asarray(actual, dtype=np.float64) - expected).max(initial=0.0))
     assert error <= TOLERANCE[np.dtype(dtype)] * scale, (error, scale)
+
+
+def assert_same_non_finite(actual, expected):
+    """NaN and inf exactly where the oracle has them; the rest close."""
+    np.testing.assert_array_equal(np.isnan(actual), np.isnan(expected))
+    np.testing.assert_array_equal(np.isinf(actual), np.isinf(expected))
+    finite = np.isfinite(expected)
+    np.testing.assert_allclose(actual[finite], expected[finite], atol=1e-12)
