@@ -16,7 +16,7 @@ def _landing_range(axis, tap):
     """Input indices i whose output i*stride + tap*dilation - pad is in range,
     as (first_input, stop_input, first_output)."""
     offset = tap * axis.dilation - axis.pad
-    first = max(0, -(-(-offset) // axis.stride))
+    first = max(0, -(offset // axis.stride))  # ceil(-offset / stride)
     stop = min(axis.in_size, -(-(axis.out_size - offset) // axis.stride))
     return first, max(first, stop), first * axis.stride + offset
 
