@@ -1,22 +1,12 @@
 """The default job of ``python -m deconv``: a DCGAN-style generator, layer by layer."""
-import time
-
 import numpy as np
 
 from ._api import choose_backend, conv2d_transpose
 from ._config import show_config
+from ._timing import timings
 
 # (input channels, output channels) of a 4-layer DCGAN generator, 4x4 -> 64x64 RGB.
 GENERATOR_CHANNELS = [(512, 256), (256, 128), (128, 64), (64, 3)]
-
-
-def _median_seconds(call, repeats):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
 
 
 def run_demo(batch=16, repeats=5, seed=0, num_threads=None):
@@ -35,8 +25,8 @@ def run_demo(batch=16, repeats=5, seed=0, num_threads=None):
         arguments = dict(strides=2, padding="same", num_threads=num_threads)
         choice = choose_backend(activations, kernel, **arguments)
         output = conv2d_transpose(activations, kernel, **arguments)  # warm-up
-        seconds = _median_seconds(lambda: conv2d_transpose(activations, kernel, **arguments),
-                                  repeats)
+        seconds = float(np.median(timings(
+            lambda: conv2d_transpose(activations, kernel, **arguments), repeats, warmup=False)))
         total += seconds
         flops = 2 * activations.size * cout * 16
         print(f"  {index:<6}{str(activations.shape):<20}{str(output.shape):<20}"

@@ -7,13 +7,13 @@ to take (``estimate_seconds``) and whether it can compute the call
 like :func:`scipy.signal.choose_conv_method`.
 """
 import threading
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import _cost
 from ._registry import registered_backends
+from ._timing import timings
 
 
 @dataclass(frozen=True)
@@ -53,12 +53,6 @@ class BackendChoice:
 
 def _format_seconds(seconds):
     return f"{seconds * 1e3:.3g} ms"
-
-
-def _time_once(backend, problem, num_threads):
-    start = time.perf_counter()
-    backend(problem, num_threads)
-    return time.perf_counter() - start
 
 
 def fastest_usable(problem, num_threads):
@@ -120,9 +114,7 @@ def choose(problem, num_threads, measure=False, repeats=3):
         backends = registered_backends()
         measured = {}
         for name in estimates:
-            _time_once(backends[name], problem, num_threads)  # warm caches, plan FFTs
-            measured[name] = min(_time_once(backends[name], problem, num_threads)
-                                 for _ in range(repeats))
+            measured[name] = min(timings(lambda: backends[name](problem, num_threads), repeats))
         best = min(measured, key=measured.get)
         others = ", ".join(f"{name} {_format_seconds(t)}" for name, t in measured.items()
                            if name != best)

@@ -9,13 +9,13 @@ The result is stored by ``deconv._cost.save_profile`` and used from then on.
 """
 import copy
 import math
-import time
 
 import numpy as np
 
 from . import _cost, _simd
 from ._registry import get_backend
 from ._threads import resolve_num_threads
+from ._timing import timings
 from ._validation import prepare
 
 # (path, backend, x shape, kernel shape, strides, padding, dtype): small layers
@@ -40,16 +40,6 @@ CALIBRATION = [
 ]
 
 
-def _median_seconds(backend, problem, threads, repeats):
-    backend(problem, threads)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        backend(problem, threads)
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
-
-
 def measure_ratios(threads, repeats=7, calibration=CALIBRATION, progress=None):
     """Geometric mean of measured / estimated seconds, per path."""
     rng = np.random.default_rng(0)
@@ -62,7 +52,7 @@ def measure_ratios(threads, repeats=7, calibration=CALIBRATION, progress=None):
         problem = prepare(x, kernel, None, strides, padding, None, 1)
         backend = get_backend(name)
         estimate = backend.estimate_seconds(problem, threads)
-        measured = _median_seconds(backend, problem, threads, repeats)
+        measured = float(np.median(timings(lambda: backend(problem, threads), repeats)))
         logs.setdefault(path, []).append(math.log(measured / estimate))
     if progress:
         progress(len(calibration), len(calibration), "done")

@@ -9,12 +9,12 @@ compared with the backend ``choose_backend`` names. Uses the cost constants
 in force (show_config's "cost model" line says which).
 """
 import argparse
-import time
 
 import numpy as np
 
 import deconv
 from deconv import _cost
+from deconv._timing import timings
 
 BACKENDS = ("direct", "fft", "reference")
 
@@ -33,15 +33,10 @@ def time_backend(x, kernel, strides, padding, backend, best):
     def call():
         deconv.conv2d_transpose(x, kernel, strides=strides, padding=padding, backend=backend,
                                 num_threads=2)
-    call()
-    times = []
-    for _ in range(5):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-        if times[0] > 5 * best:
-            break
-    return float(np.median(times))
+    first = timings(call, 1)
+    if first[0] > 5 * best:
+        return first[0]
+    return float(np.median(first + timings(call, 4, warmup=False)))
 
 
 def main():

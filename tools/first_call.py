@@ -7,12 +7,11 @@ rankings and FFT sizes are computed then); "warm" is the median of the next
 eleven calls. The extension is imported and one unrelated two-thread call made
 first, so import and OpenMP start-up costs are not counted.
 """
-import time
-
 import numpy as np
 
 import deconv
 from deconv._suite import SUITE
+from deconv._timing import timings
 
 
 def main():
@@ -31,14 +30,7 @@ def main():
             deconv.conv2d_transpose(x, kernel, strides=layer.strides, padding=layer.padding,
                                     data_format=layer.data_format,
                                     dilation_rate=layer.dilation, num_threads=2)
-        start = time.perf_counter()
-        call()
-        first = time.perf_counter() - start
-        warm = []
-        for _ in range(11):
-            start = time.perf_counter()
-            call()
-            warm.append(time.perf_counter() - start)
+        first, *warm = timings(call, 12, warmup=False)
         ratio = first / float(np.median(warm))
         worst = max(worst, ratio)
         print(f"{layer.name:<15}{first * 1e3:>10.3f}{np.median(warm) * 1e3:>10.3f}{ratio:>8.2f}")

@@ -7,26 +7,16 @@ Run on a quiet machine, then rebuild the docs:
 import json
 import os
 import platform
-import time
 
 import numpy as np
 
 import deconv
+from deconv._timing import timings
 
 DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data")
 SIZES = [3, 5, 7, 9, 11, 13, 15, 17, 21, 25, 31, 37, 45]
 SHAPE = (2, 64, 64, 16)  # N, h, w, Cin = Cout
 THREADS = 2
-
-
-def median_seconds(call, repeats=7):
-    call()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
 
 
 def main():
@@ -35,8 +25,8 @@ def main():
     rows = []
     for k in SIZES:
         kernel = rng.standard_normal((k, k, SHAPE[3], SHAPE[3]), dtype=np.float32)
-        seconds = {backend: median_seconds(lambda: deconv.conv2d_transpose(
-            x, kernel, padding="same", backend=backend, num_threads=THREADS))
+        seconds = {backend: float(np.median(timings(lambda: deconv.conv2d_transpose(
+            x, kernel, padding="same", backend=backend, num_threads=THREADS), 7)))
             for backend in ("direct", "fft")}
         choice = deconv.choose_backend(x, kernel, padding="same", num_threads=THREADS)
         rows.append({"kernel": k, "seconds": seconds, "estimates": choice.estimates,
