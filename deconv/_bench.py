@@ -122,12 +122,6 @@ def _progress(done, total, label, stream=sys.stderr):
     stream.flush()
 
 
-def _time_first_call(make):
-    start = time.perf_counter()
-    make()()
-    return time.perf_counter() - start
-
-
 def run_bench(layers=None, backends=("auto",), compare=(), threads=None, repeats=15,
               gemm=True, out=sys.stdout, json_path=None):
     """Time ``layers`` (names from the suite; all by default); print the table."""
