@@ -10,8 +10,13 @@ shared by all phases; per phase the kernel spectra are multiplied in and
 summed over input channels (Cython, OpenMP), transformed back and the
 phase's rows and columns are written into the cropped output.
 
-Real transforms (``scipy.fft.rfft2``) at ``next_fast_len`` sizes; float32
-stays float32. The batch is processed in chunks so the spectra stay within
+Real transforms at ``next_fast_len`` sizes, pruned: a 2-D transform of a
+small array zero-padded to (Lh, Lw) transforms only its nonzero rows along the
+width before transforming every column along the height, and the inverse
+transforms back along the width only the rows that land in the output. For a
+15x15 kernel padded to 80x80 that skips four fifths of the row transforms,
+and kernel transforms (Cout * Cin of them) dominate the cost. float32 stays
+float32. The batch is processed in chunks so the spectra stay within
 ``MEMORY_BUDGET_BYTES``.
 """
 import math
@@ -52,6 +57,29 @@ def _landing(axis, phase, positions):
     return low, max(low, high), low * axis.stride + phase - axis.pad
 
 
+def padded_rfft2(maps, shape, workers):
+    """``scipy.fft.rfft2(maps, s=shape)`` over the last two axes, skipping the
+    width transforms of the all-zero padding rows."""
+    along_width = scipy.fft.rfft(maps, n=shape[1], axis=-1, workers=workers)
+    return scipy.fft.fft(along_width, n=shape[0], axis=-2, workers=workers)
+
+
+def cropped_irfft2(spectra, shape, rows, cols, workers):
+    """``scipy.fft.irfft2(spectra, s=shape)[..., rows, cols]``, transforming back
+    along the width only the rows kept (``rows`` and ``cols`` are slices)."""
+    along_height = scipy.fft.ifft(spectra, axis=-2, workers=workers)[..., rows, :]
+    return scipy.fft.irfft(along_height, n=shape[1], axis=-1, workers=workers)[..., cols]
+
+
+def transform_flops(rows_in, shape):
+    """Flops of a pruned 2-D real transform with ``rows_in`` nonzero (or kept)
+    rows: width transforms (2.5 L log2 L each) of those rows, then complex
+    height transforms (5 L log2 L) of every column of the half spectrum."""
+    lh, lw = shape
+    return (rows_in * 2.5 * lw * math.log2(max(lw, 2))
+            + (lw // 2 + 1) * 5 * lh * math.log2(max(lh, 2)))
+
+
 def _interleaved(spectra):
     """Complex (a, b, Lh, Lwh) -> real view (a, b, 2 * Lh * Lwh)."""
     spectra = np.ascontiguousarray(spectra)
@@ -75,7 +103,7 @@ def fft_conv2d_transpose(problem, num_threads):
 
     for start in range(0, batch, chunk):
         images = np.ascontiguousarray(x[start:start + chunk].transpose(0, 3, 1, 2))
-        x_spectra = _interleaved(scipy.fft.rfft2(images, s=shape, workers=num_threads))
+        x_spectra = _interleaved(padded_rfft2(images, shape, num_threads))
         y_spectra = np.empty((images.shape[0], cout, shape[0], half), dtype=np.result_type(
             x.dtype, np.complex64))
         y_view = _interleaved(y_spectra)
@@ -91,34 +119,36 @@ def fft_conv2d_transpose(problem, num_threads):
                                         dtype=x.dtype)
                 phase_kernel[:, :, row_positions[:, None], col_positions[None, :]] = \
                     kernel_oc[:, :, row_taps[:, None], col_taps[None, :]]
-                k_spectra = _interleaved(scipy.fft.rfft2(phase_kernel, s=shape,
-                                                         workers=num_threads))
+                k_spectra = _interleaved(padded_rfft2(phase_kernel, shape, num_threads))
                 _simd.core.spectral_channel_contraction(x_spectra, k_spectra, y_view,
                                                         num_threads)
-                phase_out = scipy.fft.irfft2(y_spectra, s=shape, workers=num_threads)
+                phase_out = cropped_irfft2(y_spectra, shape, slice(m0, m1), slice(n0, n1),
+                                           num_threads)
                 y[start:start + chunk,
                   r0:r0 + (m1 - m0 - 1) * rows.stride + 1:rows.stride,
                   q0:q0 + (n1 - n0 - 1) * cols.stride + 1:cols.stride, :] = \
-                    phase_out[:, :, m0:m1, n0:n1].transpose(0, 2, 3, 1)
+                    phase_out.transpose(0, 2, 3, 1)
     return y
 
 
 def _estimate_seconds(problem, num_threads):
-    """Transforms (5 L log2 L flops each) plus the complex channel contraction,
-    at fitted rates, plus a fixed cost per phase."""
+    """Pruned transforms (see :func:`transform_flops`) plus the complex channel
+    contraction, at fitted rates, plus a fixed cost per phase."""
     if _simd.core is None:
         return None
     profile = _cost.current_profile()
     rows, cols = problem.rows, problem.cols
     row_phases, col_phases = phase_taps(rows), phase_taps(cols)
-    lh, lw = transform_length(rows, row_phases), transform_length(cols, col_phases)
+    shape = (transform_length(rows, row_phases), transform_length(cols, col_phases))
     batch, _, _, cin = problem.x.shape
     cout = problem.output_shape[3]
     phases = len(row_phases) * len(col_phases)
-    size = lh * lw
-    transforms = batch * cin + phases * (cout * cin + batch * cout)
-    fft_flops = transforms * 2.5 * size * math.log2(max(size, 2))
-    contraction = phases * batch * cout * cin * lh * (lw // 2 + 1)
+    kernel_rows = max(int(positions[-1]) + 1 for _, _, positions in row_phases)
+    kept_rows = -(-rows.out_size // rows.stride)
+    fft_flops = (batch * cin * transform_flops(rows.in_size, shape)
+                 + phases * (cout * cin * transform_flops(kernel_rows, shape)
+                             + batch * cout * transform_flops(kept_rows, shape)))
+    contraction = phases * batch * cout * cin * shape[0] * (shape[1] // 2 + 1)
     scale = problem.x.itemsize / 4
     threads = max(1, num_threads)
     return (profile["fft_overhead_s"] + phases * profile["fft_phase_overhead_s"]
