@@ -105,7 +105,7 @@ def conv2d_transpose(x, kernel, output_shape=None, strides=(1, 1), padding="vali
     if problem.is_empty:
         if name != AUTO:
             _forced_backend(name, problem)
-        return to_caller_layout(problem, np.zeros(problem.output_shape, problem.x.dtype))
+        return to_caller_layout(problem, problem.new_output(zeros=True))
     if name == AUTO:
         chosen = get_backend(_dispatch.fastest_usable(problem, threads))
     else:

@@ -20,7 +20,7 @@ any image of the batch) are computed together in a register tile of
 pixels times a block of output channels (``DECONV_F32_*``/``DECONV_F64_*``).
 """
 from cython cimport floating
-from cython.parallel cimport prange
+from cython.parallel cimport prange, threadid
 
 from deconv._openmp cimport DECONV_OPENMP_ENABLED, omp_get_max_threads
 
@@ -113,18 +113,21 @@ cdef inline Py_ssize_t _tile_channels(const floating* unused) noexcept nogil:
 
 
 cdef inline void _output_tile(
-        const floating* x_image, const Py_ssize_t* pixel_offset,
-        const Py_ssize_t x_row_stride, const Py_ssize_t cin,
+        const floating* x_origin, const Py_ssize_t* pixel_offset,
+        const Py_ssize_t x_row_stride, const Py_ssize_t x_col_stride,
+        const Py_ssize_t x_channel_stride, const Py_ssize_t cin,
         const floating* w_block, const Py_ssize_t kw,
         const Py_ssize_t n_row_taps, const Py_ssize_t* row_kernel, const Py_ssize_t* row_input,
         const Py_ssize_t n_col_taps, const Py_ssize_t* col_kernel, const Py_ssize_t* col_input,
         floating** y_pixel, const Py_ssize_t n_pixels, const Py_ssize_t n_out) noexcept nogil:
     """Accumulate one register tile: a tile's worth of output pixels that share
     their taps (``pixel_offset`` moves each one within ``x``) times one block of
-    output channels; store the first ``n_pixels`` pixels and ``n_out`` channels."""
+    output channels; store the first ``n_pixels`` pixels and ``n_out`` channels
+    (channels contiguous at each ``y_pixel``). x strides are in items, so x may
+    be channels-last or channels-first."""
     cdef floating acc[DECONV_MAX_TILE]
-    cdef Py_ssize_t block = _tile_channels(x_image)
-    cdef Py_ssize_t pixels = _tile_pixels(x_image)
+    cdef Py_ssize_t block = _tile_channels(x_origin)
+    cdef Py_ssize_t pixels = _tile_pixels(x_origin)
     cdef Py_ssize_t ta, tb, c, p, o
     cdef const floating* xp
     cdef const floating* wp
@@ -134,13 +137,14 @@ cdef inline void _output_tile(
         acc[p] = 0
     for ta in range(n_row_taps):
         for tb in range(n_col_taps):
-            xp = x_image + row_input[ta] * x_row_stride + col_input[tb] * cin
+            xp = x_origin + row_input[ta] * x_row_stride + col_input[tb] * x_col_stride
             wp = w_block + (row_kernel[ta] * kw + col_kernel[tb]) * cin * block
             for c in range(cin):
                 for p in range(pixels):
-                    xv = xp[pixel_offset[p] + c]
+                    xv = xp[pixel_offset[p]]
                     for o in range(block):
                         acc[p * block + o] += xv * wp[o]
+                xp += x_channel_stride
                 wp += block
     for p in range(n_pixels):
         for o in range(n_out):
@@ -148,25 +152,34 @@ cdef inline void _output_tile(
 
 
 cdef void _output_row_block(
-        const floating[:, :, :, ::1] x, const floating[:, :, :, :, ::1] packed,
+        const floating[:, :, :, :] x, const floating[:, :, :, :, ::1] packed,
         const Py_ssize_t[::1] row_count, const Py_ssize_t[:, ::1] row_kernel,
         const Py_ssize_t[:, ::1] row_input,
         const Py_ssize_t[::1] col_count, const Py_ssize_t[:, ::1] col_kernel,
         const Py_ssize_t[:, ::1] col_input, const Py_ssize_t[::1] class_start,
         const Py_ssize_t[::1] class_columns, const Py_ssize_t[::1] column_shift,
-        floating[:, :, :, ::1] y, const Py_ssize_t r, const Py_ssize_t out_block) noexcept nogil:
+        floating[:, :, :, :] y, floating* stage, const Py_ssize_t r,
+        const Py_ssize_t out_block) noexcept nogil:
     """Output row ``r`` of every image, for one block of output channels.
 
     Columns are grouped in classes that use the same kernel columns (one class
     per column phase for the interior, small ones at the borders). The pixels
     of a class in every image form full register tiles; a short last
-    tile repeats its last pixel and stores only the real ones."""
+    tile repeats its last pixel and stores only the real ones. When y's
+    channels are not contiguous (channels-first), tiles are stored in
+    ``stage`` (N, W, block) and the row is copied out channel by channel,
+    along y's contiguous rows, at the end."""
     cdef Py_ssize_t batch = y.shape[0], cout = y.shape[3], cin = x.shape[3]
-    cdef Py_ssize_t image_stride = x.shape[1] * x.shape[2] * cin
+    cdef Py_ssize_t item = sizeof(floating)
+    cdef Py_ssize_t x_image_stride = x.strides[0] // item, x_row_stride = x.strides[1] // item
+    cdef Py_ssize_t x_col_stride = x.strides[2] // item, x_channel_stride = x.strides[3] // item
     cdef Py_ssize_t kw = packed.shape[2], block = packed.shape[4]
     cdef Py_ssize_t o0 = out_block * block
     cdef Py_ssize_t n_out = min(block, cout - o0)
-    cdef Py_ssize_t cls, first, n_columns, rep, t, t_pad, n, q, filled
+    cdef Py_ssize_t cls, first, n_columns, rep, t, t_pad, n, q, o, filled
+    cdef Py_ssize_t out_width = y.shape[2], y_col_stride = y.strides[2] // item
+    cdef bint staged = y.strides[3] != item
+    cdef floating* y_row
     cdef Py_ssize_t pixels = _tile_pixels(&x[0, 0, 0, 0])
     cdef Py_ssize_t pixel_offset[DECONV_MAX_PIXELS]
     cdef floating* y_pixel[DECONV_MAX_PIXELS]
@@ -180,29 +193,43 @@ cdef void _output_row_block(
         for t in range(batch * n_columns):
             n = t // n_columns
             q = class_columns[first + t % n_columns]
-            pixel_offset[filled] = n * image_stride + column_shift[q] * cin
-            y_pixel[filled] = &y[n, r, q, o0]
+            pixel_offset[filled] = n * x_image_stride + column_shift[q] * x_col_stride
+            if staged:
+                y_pixel[filled] = stage + (n * out_width + q) * block
+            else:
+                y_pixel[filled] = &y[n, r, q, o0]
             filled += 1
             if filled == pixels or t == batch * n_columns - 1:
                 for t_pad in range(filled, pixels):
                     pixel_offset[t_pad] = pixel_offset[filled - 1]
-                _output_tile(&x[0, 0, 0, 0], pixel_offset, x.shape[2] * cin, cin, w_block, kw,
+                _output_tile(&x[0, 0, 0, 0], pixel_offset, x_row_stride, x_col_stride,
+                             x_channel_stride, cin, w_block, kw,
                              row_count[r], &row_kernel[r, 0], &row_input[r, 0],
                              col_count[rep], &col_kernel[rep, 0], &col_input[rep, 0],
                              y_pixel, filled, n_out)
                 filled = 0
+    if staged:
+        for n in range(batch):
+            for o in range(n_out):
+                y_row = &y[n, r, 0, o0 + o]
+                for q in range(out_width):
+                    y_row[q * y_col_stride] = stage[(n * out_width + q) * block + o]
 
 
-def conv2d_transpose_nhwc(
-        const floating[:, :, :, ::1] x, const floating[:, :, :, :, ::1] packed,
+def conv2d_transpose_wide(
+        const floating[:, :, :, :] x, const floating[:, :, :, :, ::1] packed,
         const Py_ssize_t[::1] row_count, const Py_ssize_t[:, ::1] row_kernel,
         const Py_ssize_t[:, ::1] row_input,
         const Py_ssize_t[::1] col_count, const Py_ssize_t[:, ::1] col_kernel,
         const Py_ssize_t[:, ::1] col_input, const Py_ssize_t[::1] class_start,
         const Py_ssize_t[::1] class_columns, const Py_ssize_t[::1] column_shift,
-        floating[:, :, :, ::1] y, int num_threads):
-    """Fill ``y`` (N, H, W, Cout) with the transposed convolution of ``x``.
+        floating[:, :, :, :] y, floating[:, ::1] stages, int num_threads):
+    """Fill ``y`` (N, H, W, Cout) with the transposed convolution of ``x`` (N, h, w, Cin).
 
+    ``x`` and ``y`` are indexed NHWC but may have any strides (a channels-first
+    array seen through a transposed view is read and written in place). When
+    y's channel stride is not 1, ``stages`` holds one (N * W * block) row per
+    thread (otherwise it is not used).
     ``packed`` is the kernel laid out by :func:`pack_weights`; the tap tables
     and column classes come from ``deconv._direct``. The caller validates
     everything: this function performs no checks and raises nothing.
@@ -216,7 +243,8 @@ def conv2d_transpose_nhwc(
                        num_threads=num_threads):
         _output_row_block(x, packed, row_count, row_kernel, row_input,
                           col_count, col_kernel, col_input, class_start, class_columns,
-                          column_shift, y, unit % height, unit // height)
+                          column_shift, y, &stages[threadid(), 0], unit % height,
+                          unit // height)
 
 
 def pack_weights(const floating[:, :, :, ::1] kernel, floating[:, :, :, :, ::1] packed,
@@ -279,10 +307,13 @@ def spectral_channel_contraction(const floating[:, :, ::1] x_spectra,
 
 # Narrow-output variant (Cout of a few channels): the wide tile above would
 # leave most of its 32-channel lanes idle, so here the vector lanes run over
-# pixels instead. x is given planar, (N, Cin, h, w_padded), zero-padded left
-# and right so that every output column of a phase reads a full, contiguous
-# run of input columns; a tile is NARROW_GROUP output channels times
-# NARROW_RUN consecutive pixels of one column phase.
+# pixels instead. A tile is NARROW_GROUP output channels times NARROW_RUN
+# consecutive pixels of one column phase, and reads runs of consecutive input
+# columns of one channel. Each thread therefore keeps a small planar copy of
+# the input rows it is using -- a window of (Cin, rows, padded width), zero
+# on the left and right so every run is in bounds -- and reloads a row only
+# when it is not already there (a thread's static chunk walks down the rows,
+# so each input row is loaded about once per chunk and group).
 cdef enum:
     NARROW_GROUP = 4
     NARROW_RUN = 32
@@ -299,15 +330,17 @@ def narrow_run():
 
 
 cdef inline void _narrow_tile(
-        const floating* x_image, const Py_ssize_t plane, const Py_ssize_t padded_width,
+        const floating* x_rows, const Py_ssize_t plane, const Py_ssize_t padded_width,
         const Py_ssize_t cin, const floating* w_group, const Py_ssize_t kw,
         const Py_ssize_t packed_row,
-        const Py_ssize_t n_row_taps, const Py_ssize_t* row_kernel, const Py_ssize_t* row_input,
+        const Py_ssize_t n_row_taps, const Py_ssize_t* row_kernel, const Py_ssize_t* row_slot,
         const Py_ssize_t n_col_taps, const Py_ssize_t* col_kernel, const Py_ssize_t* col_input,
         const Py_ssize_t first_pixel, floating* y, const Py_ssize_t y_pixel_stride,
+        const Py_ssize_t y_channel_stride,
         const Py_ssize_t n_pixels, const Py_ssize_t n_out) noexcept nogil:
     """NARROW_RUN pixels (from ``first_pixel`` of a phase) x NARROW_GROUP channels;
-    stores ``n_pixels`` x ``n_out`` of them."""
+    stores ``n_pixels`` x ``n_out`` of them. Row tap ``ta`` reads window row
+    ``row_slot[ta]`` of ``x_rows`` (Cin planes of ``plane`` items)."""
     cdef floating acc[NARROW_GROUP * NARROW_RUN]
     cdef Py_ssize_t ta, tb, c, o, p
     cdef const floating* xp
@@ -318,7 +351,7 @@ cdef inline void _narrow_tile(
         acc[p] = 0
     for ta in range(n_row_taps):
         for tb in range(n_col_taps):
-            xp = x_image + row_input[ta] * padded_width + col_input[tb] + first_pixel
+            xp = x_rows + row_slot[ta] * padded_width + col_input[tb] + first_pixel
             wp = w_group + (row_kernel[ta] * kw + col_kernel[tb]) * cin * packed_row
             for c in range(cin):
                 for o in range(NARROW_GROUP):
@@ -329,84 +362,97 @@ cdef inline void _narrow_tile(
                 wp += packed_row
     for p in range(n_pixels):
         for o in range(n_out):
-            y[p * y_pixel_stride + o] = acc[o * NARROW_RUN + p]
+            y[p * y_pixel_stride + o * y_channel_stride] = acc[o * NARROW_RUN + p]
+
+
+cdef inline void _load_input_row(const floating[:, :, :, :] x, const Py_ssize_t n,
+                                 const Py_ssize_t row, floating* target,
+                                 const Py_ssize_t plane) noexcept nogil:
+    """Copy input row ``row`` of image ``n`` into the window: channel ``c`` to
+    ``target + c * plane`` as a run of consecutive columns."""
+    cdef Py_ssize_t width = x.shape[2], cin = x.shape[3], c, j
+    cdef Py_ssize_t col_stride = x.strides[2] // sizeof(floating)
+    cdef const floating* source
+    for c in range(cin):
+        source = &x[n, row, 0, c]
+        for j in range(width):
+            target[c * plane + j] = source[j * col_stride]
 
 
 cdef void _narrow_row_group(
-        const floating[:, :, :, ::1] x_planar, const floating[:, :, :, ::1] packed,
+        const floating[:, :, :, :] x, const floating[:, :, :, ::1] packed,
         const Py_ssize_t[::1] row_count, const Py_ssize_t[:, ::1] row_kernel,
         const Py_ssize_t[:, ::1] row_input, const Py_ssize_t[::1] phase_first_column,
         const Py_ssize_t[::1] phase_columns, const Py_ssize_t[::1] phase_tap_start,
         const Py_ssize_t[::1] phase_kernel, const Py_ssize_t[::1] phase_input,
-        const Py_ssize_t col_stride, floating[:, :, :, ::1] y,
+        const Py_ssize_t col_stride, const Py_ssize_t pad_left,
+        floating[:, :, ::1] window, Py_ssize_t[::1] window_holds, Py_ssize_t[::1] tap_slot,
+        floating[:, :, :, :] y,
         const Py_ssize_t n, const Py_ssize_t r, const Py_ssize_t group) noexcept nogil:
-    """Output row ``r`` of image ``n``, output channels of one group, every phase."""
-    cdef Py_ssize_t cout = y.shape[3], cin = x_planar.shape[1]
-    cdef Py_ssize_t padded_width = x_planar.shape[3]
-    cdef Py_ssize_t plane = x_planar.shape[2] * padded_width
+    """Output row ``r`` of image ``n``, output channels of one group, every phase,
+    using one thread's ``window`` (Cin, rows, padded width); ``window_holds``
+    says which (image, input row) each window row holds, -1 for none."""
+    cdef Py_ssize_t cout = y.shape[3], cin = x.shape[3], in_height = x.shape[1]
+    cdef Py_ssize_t window_rows = window.shape[1], padded_width = window.shape[2]
+    cdef Py_ssize_t plane = window_rows * padded_width
+    cdef Py_ssize_t item = sizeof(floating)
+    cdef Py_ssize_t y_col_stride = y.strides[2] // item, y_channel_stride = y.strides[3] // item
     cdef Py_ssize_t o0 = group * NARROW_GROUP
     cdef Py_ssize_t n_out = min(NARROW_GROUP, cout - o0)
-    cdef Py_ssize_t phase, start, columns, t0
+    cdef Py_ssize_t phase, start, columns, t0, ta, row, slot
     cdef Py_ssize_t run = NARROW_RUN
-    cdef const floating* x_image = &x_planar[n, 0, 0, 0]
     cdef const floating* w_group = &packed[0, 0, 0, o0]
 
+    for ta in range(row_count[r]):
+        row = row_input[r, ta]
+        slot = row % window_rows
+        if window_holds[slot] != n * in_height + row:
+            _load_input_row(x, n, row, &window[0, slot, pad_left], plane)
+            window_holds[slot] = n * in_height + row
+        tap_slot[ta] = slot
     for phase in range(phase_columns.shape[0]):
         columns = phase_columns[phase]
         start = phase_tap_start[phase]
         t0 = 0
         while t0 < columns:
-            _narrow_tile(x_image, plane, padded_width, cin, w_group, packed.shape[1],
-                         packed.shape[3], row_count[r], &row_kernel[r, 0], &row_input[r, 0],
+            _narrow_tile(&window[0, 0, 0], plane, padded_width, cin, w_group, packed.shape[1],
+                         packed.shape[3], row_count[r], &row_kernel[r, 0], &tap_slot[0],
                          phase_tap_start[phase + 1] - start, &phase_kernel[start],
                          &phase_input[start], t0,
                          &y[n, r, phase_first_column[phase] + t0 * col_stride, o0],
-                         col_stride * cout, min(run, columns - t0), n_out)
+                         col_stride * y_col_stride, y_channel_stride,
+                         min(run, columns - t0), n_out)
             t0 += run
 
 
 def conv2d_transpose_narrow(
-        const floating[:, :, :, ::1] x_planar, const floating[:, :, :, ::1] packed,
+        const floating[:, :, :, :] x, const floating[:, :, :, ::1] packed,
         const Py_ssize_t[::1] row_count, const Py_ssize_t[:, ::1] row_kernel,
         const Py_ssize_t[:, ::1] row_input, const Py_ssize_t[::1] phase_first_column,
         const Py_ssize_t[::1] phase_columns, const Py_ssize_t[::1] phase_tap_start,
         const Py_ssize_t[::1] phase_kernel, const Py_ssize_t[::1] phase_input,
-        Py_ssize_t col_stride, floating[:, :, :, ::1] y, int num_threads):
+        Py_ssize_t col_stride, Py_ssize_t pad_left, floating[:, :, :, ::1] windows,
+        Py_ssize_t[:, ::1] window_holds, Py_ssize_t[:, ::1] tap_slots,
+        floating[:, :, :, :] y, int num_threads):
     """Fill ``y`` (N, H, W, Cout) for few output channels; see the comment above.
 
-    ``packed`` is the kernel as (kh, kw, Cin, groups * NARROW_GROUP), zero-padded;
-    per column phase, ``phase_kernel``/``phase_input`` list its kernel columns and
-    the padded input column each reads for the phase's first output column.
+    ``x`` and ``y`` are indexed NHWC with any strides. ``packed`` is the kernel
+    as (kh, kw, Cin, groups * NARROW_GROUP), zero-padded; per column phase,
+    ``phase_kernel``/``phase_input`` list its kernel columns and the padded
+    input column each reads for the phase's first output column. Per thread:
+    ``windows[t]`` (Cin, rows, padded width) zero-filled, ``window_holds[t]``
+    (rows,) all -1, ``tap_slots[t]`` room for one output row's row taps; the
+    window must have as many rows as any output row has distinct input rows.
     """
     cdef Py_ssize_t batch = y.shape[0], height = y.shape[1]
     cdef Py_ssize_t groups = packed.shape[3] // NARROW_GROUP
-    cdef Py_ssize_t unit, rest
+    cdef Py_ssize_t unit, rest, thread
     for unit in prange(groups * batch * height, nogil=True, schedule="static",
                        num_threads=num_threads):
+        thread = threadid()
         rest = unit % (batch * height)
-        _narrow_row_group(x_planar, packed, row_count, row_kernel, row_input,
+        _narrow_row_group(x, packed, row_count, row_kernel, row_input,
                           phase_first_column, phase_columns, phase_tap_start, phase_kernel,
-                          phase_input, col_stride, y, rest // height, rest % height,
-                          unit // (batch * height))
-
-
-def swap_last_axes(const floating[:, :, ::1] source, floating[:, :, ::1] target,
-                   int num_threads):
-    """``target[n] = source[n].T`` for (N, A, B) -> (N, B, A), in cache-sized blocks,
-    in parallel: the channels_first <-> channels_last pass of the front end."""
-    cdef Py_ssize_t batch = source.shape[0], rows = source.shape[1], cols = source.shape[2]
-    cdef Py_ssize_t tile = 32
-    cdef Py_ssize_t row_tiles = (rows + tile - 1) // tile
-    cdef Py_ssize_t unit, n, a0, b0, a, b
-    for unit in prange(batch * row_tiles, nogil=True, schedule="static",
-                       num_threads=num_threads):
-        n = unit // row_tiles
-        a0 = (unit % row_tiles) * tile
-        b0 = 0
-        while b0 < cols:
-            # Write along contiguous target rows; a power-of-two stride on
-            # the write side would map a tile's stores onto one cache set.
-            for b in range(b0, min(b0 + tile, cols)):
-                for a in range(a0, min(a0 + tile, rows)):
-                    target[n, b, a] = source[n, a, b]
-            b0 = b0 + tile
+                          phase_input, col_stride, pad_left, windows[thread],
+                          window_holds[thread], tap_slots[thread], y,
+                          rest // height, rest % height, unit // (batch * height))

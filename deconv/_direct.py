@@ -13,10 +13,15 @@ once per call with NumPy so that the compiled loops do only arithmetic:
 Layers with few output channels (up to ``NARROW_MAX_CHANNELS``) may go to a
 second kernel whose vector lanes run over pixels instead of channels, when
 the cost model says it is faster (RGB and single-channel outputs; large
-stride-1 kernels, where the wide kernel's border tiles are mostly empty). It
-reads a planar copy of x, zero-padded so that each column phase is one
-contiguous run, which is exact only for a finite kernel (0 * inf is NaN), so
-kernels holding NaN or inf stay on the wide kernel.
+stride-1 kernels, where the wide kernel's border tiles are mostly empty). Each
+of its threads keeps a small planar window of the input rows in use,
+zero-padded so that each column phase is one contiguous run, which is exact
+only for a finite kernel (0 * inf is NaN), so kernels holding NaN or inf stay
+on the wide kernel.
+
+Both kernels read x and write y through their strides, so channels-first
+calls run on the caller's arrays with no layout pass; the only allocations
+are the output, the packed kernel and the narrow kernel's per-thread windows.
 """
 import functools
 
@@ -122,30 +127,44 @@ def column_phases(axis, run):
     return (*as_intp, np.asarray(input_column, dtype=np.intp) + pad_left, pad_left, padded_width)
 
 
+def input_rows_per_output_row(count, input_index):
+    """The most distinct input rows any one output row reads (at least 1):
+    the narrow kernel's window height."""
+    taps = np.arange(input_index.shape[1]) < count[:, None]
+    if not taps.any():
+        return 1
+    first = np.where(taps, input_index, np.iinfo(np.intp).max).min(axis=1)
+    last = np.where(taps, input_index, np.iinfo(np.intp).min).max(axis=1)
+    return int((last - first)[count > 0].max()) + 1
+
+
 @functools.lru_cache(maxsize=128)
 def narrow_plan(rows, cols):
-    """Row tap table and column phases for the narrow kernel, cached (read-only)."""
-    *tables, pad_left, padded_width = (*tap_table(rows),
-                                       *column_phases(cols, _simd.core.narrow_run()))
+    """Row tap table, column phases and window height of the narrow kernel,
+    cached (read-only)."""
+    row_table = tap_table(rows)
+    *col_tables, pad_left, padded_width = column_phases(cols, _simd.core.narrow_run())
+    tables = (*row_table, *col_tables)
     for array in tables:
         array.flags.writeable = False
-    return tuple(tables), pad_left, padded_width
+    return tables, pad_left, padded_width, input_rows_per_output_row(*row_table[::2])
 
 
 def narrow_conv2d_transpose(problem, num_threads):
-    """Few output channels: planar, zero-padded x and pixel-vectorized tiles."""
+    """Few output channels: pixel-vectorized tiles over per-thread row windows."""
     x, kernel = problem.x, problem.kernel
-    tables, pad_left, padded_width = narrow_plan(problem.rows, problem.cols)
-    batch, height, width, cin = x.shape
-    x_planar = np.zeros((batch, cin, height, padded_width), dtype=x.dtype)
-    x_planar[:, :, :, pad_left:pad_left + width] = x.transpose(0, 3, 1, 2)
+    tables, pad_left, padded_width, window_rows = narrow_plan(problem.rows, problem.cols)
+    cin = x.shape[3]
     kh, kw, cout, _ = kernel.shape
     group = _simd.core.narrow_group()
     packed = np.zeros((kh, kw, cin, -(-cout // group) * group), dtype=x.dtype)
     packed[..., :cout] = kernel.transpose(0, 1, 3, 2)
-    y = np.empty(problem.output_shape, dtype=x.dtype)
-    _simd.core.conv2d_transpose_narrow(x_planar, packed, *tables, problem.cols.stride, y,
-                                       num_threads)
+    windows = np.zeros((num_threads, cin, window_rows, padded_width), dtype=x.dtype)
+    window_holds = np.full((num_threads, window_rows), -1, dtype=np.intp)
+    tap_slots = np.empty((num_threads, tables[1].shape[1]), dtype=np.intp)
+    y = problem.new_output()
+    _simd.core.conv2d_transpose_narrow(x, packed, *tables, problem.cols.stride, pad_left,
+                                       windows, window_holds, tap_slots, y, num_threads)
     return y
 
 
@@ -204,9 +223,13 @@ class DirectBackend(Backend):
         if uses_narrow_kernel(problem, num_threads):
             return narrow_conv2d_transpose(problem, num_threads)
         packed = pack_kernel(problem.kernel, num_threads)
-        y = np.empty(problem.output_shape, dtype=problem.x.dtype)
-        _simd.core.conv2d_transpose_nhwc(problem.x, packed, *plan(problem.rows, problem.cols),
-                                         y, num_threads)
+        y = problem.new_output()
+        batch, _, width, _ = problem.output_shape
+        # Channels-first output rows are staged per thread (see _core.pyx).
+        stage_items = batch * width * packed.shape[4] if y.strides[3] != y.itemsize else 1
+        stages = np.empty((num_threads, stage_items), dtype=y.dtype)
+        _simd.core.conv2d_transpose_wide(problem.x, packed, *plan(problem.rows, problem.cols),
+                                         y, stages, num_threads)
         return y
 
 
@@ -215,8 +238,8 @@ def _narrow_seconds(problem, num_threads, profile, level):
     tap and group of 4 channels (groups zero-padded), at the narrow rate."""
     itemsize = problem.x.itemsize
     batch, height, _, cout = problem.output_shape
-    (row_count, _, _, _, columns, tap_start, _, _), _, _ = narrow_plan(problem.rows,
-                                                                        problem.cols)
+    (row_count, _, _, _, columns, tap_start, _, _), _, _, _ = narrow_plan(problem.rows,
+                                                                           problem.cols)
     group, run = _simd.core.narrow_group(), _simd.core.narrow_run()
     groups = -(-cout // group)
     runs = (-(-columns // run)) * np.diff(tap_start)  # run x column-tap visits per phase

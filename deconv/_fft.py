@@ -99,7 +99,7 @@ def fft_conv2d_transpose(problem, num_threads):
     per_image = (cin + cout) * shape[0] * half * complex_size + cout * shape[0] * shape[1] * x.itemsize
     chunk = max(1, min(batch, MEMORY_BUDGET_BYTES // max(1, per_image)))
     kernel_oc = kernel.transpose(2, 3, 0, 1)  # (Cout, Cin, kh, kw) view
-    y = np.zeros(problem.output_shape, dtype=x.dtype)
+    y = problem.new_output(zeros=True)
 
     for start in range(0, batch, chunk):
         images = np.ascontiguousarray(x[start:start + chunk].transpose(0, 3, 1, 2))

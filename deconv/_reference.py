@@ -26,7 +26,7 @@ def reference_conv2d_transpose(problem, num_threads):
     NumPy's matrix product runs on its BLAS library's own threads."""
     x, kernel = problem.x, problem.kernel
     rows, cols = problem.rows, problem.cols
-    y = np.zeros(problem.output_shape, dtype=x.dtype)
+    y = problem.new_output(zeros=True)
     for a in range(rows.kernel_size):
         i0, i1, r0 = _landing_range(rows, a)
         if i0 == i1:

@@ -13,9 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _simd
 from ._data_format import DATA_FORMATS, image_data_format
-from ._threads import resolve_num_threads
 
 PADDINGS = ("same", "valid")
 SUPPORTED_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
@@ -46,16 +44,18 @@ class Axis:
 
 @dataclass(frozen=True, eq=False)
 class ConvTransposeProblem:
-    """A validated call, in channels-last layout, ready for any backend.
+    """A validated call, indexed channels-last, ready for any backend.
 
     Backends receive this object; they return an array of ``output_shape`` and
-    dtype ``x.dtype``.
+    dtype ``x.dtype`` (:meth:`new_output` allocates one in the caller's layout).
 
     Attributes
     ----------
     x : ndarray
-        Input, shape (N, h, w, Cin), C-contiguous, native byte order, in the
-        compute dtype (float32 or float64).
+        Input, shape (N, h, w, Cin), native byte order, in the compute dtype
+        (float32 or float64). C-contiguous for channels-last callers; for
+        channels-first callers, a transposed view of a C-contiguous
+        (N, Cin, h, w) array (no copy is made to change the layout).
     kernel : ndarray
         Kernel, shape (kh, kw, Cout, Cin), same dtype and layout guarantees.
     output_shape : tuple of int
@@ -102,6 +102,16 @@ class ConvTransposeProblem:
         n, _, _, cout = self.output_shape
         cin = self.x.shape[3]
         return n * cin * cout * _landing_taps(self.rows) * _landing_taps(self.cols)
+
+    def new_output(self, zeros=False):
+        """A new output array of ``output_shape`` (N, H, W, Cout) and ``x.dtype``,
+        stored in the caller's layout: for channels-first callers it is a
+        transposed view of a C-contiguous (N, Cout, H, W) array."""
+        make = np.zeros if zeros else np.empty
+        if self.data_format == "channels_first":
+            n, h, w, c = self.output_shape
+            return make((n, c, h, w), dtype=self.x.dtype).transpose(0, 2, 3, 1)
+        return make(self.output_shape, dtype=self.x.dtype)
 
     @property
     def is_empty(self):
@@ -367,10 +377,9 @@ def prepare(x, kernel, output_shape, strides, padding, data_format, dilation_rat
     out_shape_nhwc = (batch, out_h, out_w, kernel_out)
     _check_size(out_shape_nhwc, compute_dtype, rows, cols)
 
-    if not channels_last:
-        x = swap_channel_axis(x, compute_dtype, to_last=True)
+    x = np.ascontiguousarray(x, dtype=compute_dtype)
     return ConvTransposeProblem(
-        x=np.ascontiguousarray(x, dtype=compute_dtype),
+        x=x if channels_last else x.transpose(0, 2, 3, 1),
         kernel=np.ascontiguousarray(kernel, dtype=compute_dtype),
         output_shape=out_shape_nhwc,
         rows=rows,
@@ -387,30 +396,9 @@ def _axis(name, in_size, out_size, kernel_size, stride, dilation, padding):
     return Axis(name, in_size, out_size, kernel_size, stride, dilation, pad)
 
 
-def swap_channel_axis(array, dtype, to_last):
-    """NCHW -> NHWC (``to_last``) or back, as a C-contiguous array of ``dtype``.
-
-    Uses the compiled parallel transpose when the array is already C-contiguous
-    in ``dtype``; NumPy (one thread) otherwise."""
-    core = _simd.core
-    if (core is None or array.dtype != dtype or not array.flags.c_contiguous
-            or dtype.kind != "f" or dtype.itemsize not in (4, 8) or array.size == 0):
-        axes = (0, 2, 3, 1) if to_last else (0, 3, 1, 2)
-        return np.ascontiguousarray(array.transpose(axes), dtype=dtype)
-    n, a, b, c = array.shape
-    if to_last:  # (N, C, H, W): (N, C, HW) -> (N, HW, C)
-        out = np.empty((n, b, c, a), dtype=dtype)
-        core.swap_last_axes(array.reshape(n, a, b * c), out.reshape(n, b * c, a),
-                            resolve_num_threads(None))
-    else:        # (N, H, W, C): (N, HW, C) -> (N, C, HW)
-        out = np.empty((n, c, a, b), dtype=dtype)
-        core.swap_last_axes(array.reshape(n, a * b, c), out.reshape(n, c, a * b),
-                            resolve_num_threads(None))
-    return out
-
-
-def to_caller_layout(problem, y_nhwc):
-    """Cast to the result dtype and return a C-contiguous array in the caller's layout."""
+def to_caller_layout(problem, y):
+    """The result in the caller's layout and dtype, C-contiguous (no copy when
+    ``y`` came from :meth:`ConvTransposeProblem.new_output` and needs no cast)."""
     if problem.data_format == "channels_first":
-        return swap_channel_axis(y_nhwc, problem.result_dtype, to_last=False)
-    return np.ascontiguousarray(y_nhwc, dtype=problem.result_dtype)
+        y = y.transpose(0, 3, 1, 2)
+    return np.ascontiguousarray(y, dtype=problem.result_dtype)
