@@ -24,6 +24,8 @@ from cython.parallel cimport prange, threadid
 
 from deconv._openmp cimport DECONV_OPENMP_ENABLED, omp_get_max_threads
 
+include "_plan.pxi"
+
 cdef extern from *:
     """
     /* Register-tile shapes (pixels x output channels) per dtype; setup.py sets

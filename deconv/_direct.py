@@ -1,7 +1,8 @@
 """The ``"direct"`` backend: plans a call for the Cython kernels in ``_core.pyx``.
 
 The plan is all the integer bookkeeping of the polyphase decomposition, done
-once per call with NumPy so that the compiled loops do only arithmetic:
+once per geometry (in C, ``_plan.pxi``, and cached) so that the compiled loops
+do only arithmetic:
 
 * a tap table per spatial dimension: for each output row, the kernel rows that
   reach it and the input rows they read (likewise for columns);
@@ -31,61 +32,16 @@ from . import _cost, _simd
 from ._registry import Backend
 
 
+@functools.lru_cache(maxsize=256)
 def tap_table(axis):
-    """For each output index, the kernel taps that reach it and their input index.
-
-    Returns
-    -------
-    count : ndarray of intp, shape (out_size,)
-    kernel_index, input_index : ndarray of intp, shape (out_size, max(1, max(count)))
-        Row ``r`` lists ``count[r]`` pairs in increasing kernel order.
-    """
-    outputs, taps, inputs = [], [], []
-    i = np.arange(axis.in_size, dtype=np.intp)
-    for a in range(axis.kernel_size):
-        out = i * axis.stride + (a * axis.dilation - axis.pad)
-        keep = (out >= 0) & (out < axis.out_size)
-        outputs.append(out[keep])
-        taps.append(np.full(int(keep.sum()), a, dtype=np.intp))
-        inputs.append(i[keep])
-    outputs, taps, inputs = (np.concatenate(v) for v in (outputs, taps, inputs))
-    order = np.lexsort((taps, outputs))
-    outputs, taps, inputs = outputs[order], taps[order], inputs[order]
-    count = np.bincount(outputs, minlength=axis.out_size).astype(np.intp)
-    width = max(1, int(count.max(initial=0)))
-    slot = np.arange(outputs.size) - (np.cumsum(count) - count)[outputs]
-    kernel_index = np.zeros((axis.out_size, width), dtype=np.intp)
-    input_index = np.zeros((axis.out_size, width), dtype=np.intp)
-    kernel_index[outputs, slot] = taps
-    input_index[outputs, slot] = inputs
-    return count, kernel_index, input_index
-
-
-def column_classes(axis, count, kernel_index, input_index):
-    """Group output columns that use the same kernel columns.
-
-    Returns
-    -------
-    class_start : ndarray of intp, shape (n_classes + 1,)
-        Class ``k`` is ``class_columns[class_start[k]:class_start[k + 1]]``;
-        its first column is the representative whose taps the kernel uses.
-    class_columns : ndarray of intp, shape (out_size,)
-    column_shift : ndarray of intp, shape (out_size,)
-        How many input columns each column is shifted from its representative.
-    """
-    width = kernel_index.shape[1]
-    used = np.arange(width) < count[:, None]
-    key = np.concatenate([count[:, None],
-                          (np.arange(axis.out_size) + axis.pad)[:, None] % axis.stride,
-                          np.where(used, kernel_index, -1)], axis=1)
-    _, label = np.unique(key, axis=0, return_inverse=True)
-    label = label.reshape(-1)
-    class_columns = np.argsort(label, kind="stable").astype(np.intp)
-    class_start = np.searchsorted(label[class_columns],
-                                  np.arange(label.max(initial=-1) + 2)).astype(np.intp)
-    representative = class_columns[class_start[:-1]]
-    column_shift = (input_index[:, 0] - input_index[representative[label], 0]).astype(np.intp)
-    return class_start, class_columns, column_shift
+    """Per output index, the kernel taps that reach it and their input index
+    (see ``tap_table`` in ``_plan.pxi``), cached (read-only): the wide and
+    narrow plans share it."""
+    tables = _simd.core.tap_table(axis.in_size, axis.out_size, axis.kernel_size, axis.stride,
+                                  axis.dilation, axis.pad)
+    for array in tables:
+        array.flags.writeable = False
+    return tables
 
 
 # Output channels up to which the narrow kernel is a candidate; past it, it
@@ -93,61 +49,20 @@ def column_classes(axis, count, kernel_index, input_index):
 NARROW_MAX_CHANNELS = 32
 
 
-def column_phases(axis, run):
-    """Column tables of the narrow kernel, one entry per column phase.
-
-    Returns
-    -------
-    first_column, columns : ndarray of intp, shape (stride,)
-        The phase's first output column and how many columns it has.
-    tap_start : ndarray of intp, shape (stride + 1,)
-        Phase ``p`` uses taps ``tap_start[p]:tap_start[p + 1]`` of:
-    kernel_column, input_column : ndarray of intp
-        The kernel columns of each phase and the padded input column each one
-        reads for the phase's first output column (later columns read the next ones).
-    pad_left, padded_width : int
-        Zero columns before x, and the padded width (room for a whole last run).
-    """
-    first, columns, start, kernel_column, input_column, ends = [], [], [0], [], [], []
-    for phase in range(axis.stride):
-        q0 = (phase - axis.pad) % axis.stride
-        count = max(0, -(-(axis.out_size - q0) // axis.stride))
-        first.append(q0)
-        columns.append(count)
-        for b in range(axis.kernel_size):
-            if (b * axis.dilation) % axis.stride == phase:
-                j0 = (q0 + axis.pad - b * axis.dilation) // axis.stride
-                kernel_column.append(b)
-                input_column.append(j0)
-                ends.append(j0 + -(-count // run) * run)
-        start.append(len(kernel_column))
-    pad_left = max(0, -min(input_column, default=0))
-    padded_width = pad_left + max(axis.in_size, max(ends, default=0))
-    as_intp = [np.asarray(v, dtype=np.intp) for v in (first, columns, start, kernel_column)]
-    return (*as_intp, np.asarray(input_column, dtype=np.intp) + pad_left, pad_left, padded_width)
-
-
-def input_rows_per_output_row(count, input_index):
-    """The most distinct input rows any one output row reads (at least 1):
-    the narrow kernel's window height."""
-    taps = np.arange(input_index.shape[1]) < count[:, None]
-    if not taps.any():
-        return 1
-    first = np.where(taps, input_index, np.iinfo(np.intp).max).min(axis=1)
-    last = np.where(taps, input_index, np.iinfo(np.intp).min).max(axis=1)
-    return int((last - first)[count > 0].max()) + 1
-
-
 @functools.lru_cache(maxsize=128)
 def narrow_plan(rows, cols):
     """Row tap table, column phases and window height of the narrow kernel,
     cached (read-only)."""
+    core = _simd.core
     row_table = tap_table(rows)
-    *col_tables, pad_left, padded_width = column_phases(cols, _simd.core.narrow_run())
-    tables = (*row_table, *col_tables)
-    for array in tables:
+    *col_tables, pad_left, padded_width = core.column_phases(
+        cols.in_size, cols.out_size, cols.kernel_size, cols.stride, cols.dilation, cols.pad,
+        core.narrow_run())
+    for array in col_tables:
         array.flags.writeable = False
-    return tables, pad_left, padded_width, input_rows_per_output_row(*row_table[::2])
+    tables = (*row_table, *col_tables)
+    window_rows = core.input_rows_per_output_row(row_table[0], row_table[2])
+    return tables, pad_left, padded_width, window_rows
 
 
 def narrow_conv2d_transpose(problem, num_threads):
@@ -200,10 +115,10 @@ def pack_kernel(kernel, num_threads):
 def plan(rows, cols):
     """Tap tables and column classes for one geometry, cached (read-only)."""
     col_tables = tap_table(cols)
-    arrays = (*tap_table(rows), *col_tables, *column_classes(cols, *col_tables))
-    for array in arrays:
+    classes = _simd.core.column_classes(*col_tables, cols.stride, cols.pad)
+    for array in classes:
         array.flags.writeable = False
-    return arrays
+    return (*tap_table(rows), *col_tables, *classes)
 
 
 class DirectBackend(Backend):
@@ -236,16 +151,16 @@ class DirectBackend(Backend):
 def _narrow_seconds(problem, num_threads, profile, level):
     """Narrow kernel: every 32-pixel run of every phase, for every row tap, column
     tap and group of 4 channels (groups zero-padded), at the narrow rate."""
-    itemsize = problem.x.itemsize
+    core = _simd.core
     batch, height, _, cout = problem.output_shape
-    (row_count, _, _, _, columns, tap_start, _, _), _, _, _ = narrow_plan(problem.rows,
-                                                                           problem.cols)
-    group, run = _simd.core.narrow_group(), _simd.core.narrow_run()
+    cols = problem.cols
+    group, run = core.narrow_group(), core.narrow_run()
     groups = -(-cout // group)
-    runs = (-(-columns // run)) * np.diff(tap_start)  # run x column-tap visits per phase
-    tile_taps = batch * int(row_count.sum()) * int(runs.sum()) * groups
+    tile_taps = batch * groups * core.narrow_tile_taps(
+        tap_table(problem.rows)[0], cols.out_size, cols.kernel_size, cols.stride,
+        cols.dilation, cols.pad, run)
     padded = tile_taps * run * group * problem.x.shape[3]
-    rate = profile["direct_narrow_madds_per_thread"][level][str(itemsize)]
+    rate = profile["direct_narrow_madds_per_thread"][level][str(problem.x.itemsize)]
     threads = max(1, min(num_threads, batch * height * groups))
     work = padded / rate + tile_taps * profile["direct_tile_tap_s"]
     return profile["direct_overhead_s"] + work / threads
@@ -254,15 +169,15 @@ def _narrow_seconds(problem, num_threads, profile, level):
 def _wide_seconds(problem, num_threads, profile, level):
     """Wide kernel: whole register tiles per column class (short tiles at the
     borders count in full), padded channel blocks, at the wide rate."""
+    core = _simd.core
     itemsize = problem.x.itemsize
     height, cout = problem.output_shape[1], problem.output_shape[3]
     row_count, _, _, col_count, _, _, class_start, class_columns, _ = plan(problem.rows,
                                                                            problem.cols)
-    block, pixels = _simd.core.channel_block(itemsize), _simd.core.pixel_block(itemsize)
+    block, pixels = core.channel_block(itemsize), core.pixel_block(itemsize)
     blocks = -(-cout // block)
-    tiles = -(-problem.x.shape[0] * np.diff(class_start) // pixels)
-    class_taps = col_count[class_columns[class_start[:-1]]]
-    tile_taps = int(row_count.sum()) * int((tiles * class_taps).sum()) * blocks
+    tile_taps = core.wide_tile_taps(row_count, col_count, class_start, class_columns,
+                                    problem.x.shape[0], pixels) * blocks
     padded = tile_taps * pixels * block * problem.x.shape[3]
     rate = profile["direct_madds_per_thread"][level][str(itemsize)]
     threads = max(1, min(num_threads, height * blocks))

@@ -131,6 +131,14 @@ def fft_conv2d_transpose(problem, num_threads):
     return y
 
 
+def _axis_counts(axis):
+    """(phases, phase kernel length) of one axis without building the tap
+    lists: tap ``a`` lands in phase ``a*d mod s``, which takes s/gcd(d, s)
+    values, at position ``floor(a*d/s)``, largest for the last tap."""
+    phases = min(axis.kernel_size, axis.stride // math.gcd(axis.dilation, axis.stride))
+    return phases, (axis.kernel_size - 1) * axis.dilation // axis.stride + 1
+
+
 def _estimate_seconds(problem, num_threads):
     """Pruned transforms (see :func:`transform_flops`) plus the complex channel
     contraction, at fitted rates, plus a fixed cost per phase."""
@@ -138,12 +146,13 @@ def _estimate_seconds(problem, num_threads):
         return None
     profile = _cost.current_profile()
     rows, cols = problem.rows, problem.cols
-    row_phases, col_phases = phase_taps(rows), phase_taps(cols)
-    shape = (transform_length(rows, row_phases), transform_length(cols, col_phases))
+    row_phases, kernel_rows = _axis_counts(rows)
+    col_phases, kernel_cols = _axis_counts(cols)
+    shape = (scipy.fft.next_fast_len(rows.in_size + kernel_rows - 1, real=True),
+             scipy.fft.next_fast_len(cols.in_size + kernel_cols - 1, real=True))
     batch, _, _, cin = problem.x.shape
     cout = problem.output_shape[3]
-    phases = len(row_phases) * len(col_phases)
-    kernel_rows = max(int(positions[-1]) + 1 for _, _, positions in row_phases)
+    phases = row_phases * col_phases
     kept_rows = -(-rows.out_size // rows.stride)
     fft_flops = (batch * cin * transform_flops(rows.in_size, shape)
                  + phases * (cout * cin * transform_flops(kernel_rows, shape)

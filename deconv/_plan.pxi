@@ -1,0 +1,188 @@
+# Planning tables of the direct kernels, one spatial dimension at a time
+# (included by _core.pyx). They are pure integer bookkeeping, computed in C so
+# that the first call on a new shape costs microseconds, not the ~0.5 ms the
+# same work took in NumPy. Every function takes the geometry of one axis:
+# input size, output size, kernel size, stride, dilation and ``pad`` (leading
+# rows or columns of the full output that are cropped). Output index ``r``
+# receives kernel tap ``a`` from input index ``i`` when ``r + pad - a *
+# dilation == i * stride`` with ``0 <= i < in_size``.
+import numpy as np
+
+
+cdef inline Py_ssize_t _input_of(Py_ssize_t r, Py_ssize_t a, Py_ssize_t in_size,
+                                 Py_ssize_t stride, Py_ssize_t dilation,
+                                 Py_ssize_t pad) noexcept nogil:
+    """The input index that tap ``a`` brings to output ``r``, or -1 if none."""
+    cdef Py_ssize_t offset = r + pad - a * dilation
+    if offset < 0 or offset % stride != 0 or offset // stride >= in_size:
+        return -1
+    return offset // stride
+
+
+def tap_table(Py_ssize_t in_size, Py_ssize_t out_size, Py_ssize_t kernel_size,
+              Py_ssize_t stride, Py_ssize_t dilation, Py_ssize_t pad):
+    """For each output index, the kernel taps that reach it and their input index.
+
+    Returns
+    -------
+    count : ndarray of intp, shape (out_size,)
+    kernel_index, input_index : ndarray of intp, shape (out_size, max(1, max(count)))
+        Row ``r`` lists ``count[r]`` pairs in increasing kernel order (zeros after).
+    """
+    count = np.zeros(out_size, dtype=np.intp)
+    cdef Py_ssize_t[::1] n_taps = count
+    cdef Py_ssize_t r, a, i, width = 1
+    for r in range(out_size):
+        for a in range(kernel_size):
+            if _input_of(r, a, in_size, stride, dilation, pad) >= 0:
+                n_taps[r] += 1
+        width = max(width, n_taps[r])
+    kernel_index = np.zeros((out_size, width), dtype=np.intp)
+    input_index = np.zeros((out_size, width), dtype=np.intp)
+    cdef Py_ssize_t[:, ::1] taps = kernel_index, inputs = input_index
+    cdef Py_ssize_t slot
+    for r in range(out_size):
+        slot = 0
+        for a in range(kernel_size):
+            i = _input_of(r, a, in_size, stride, dilation, pad)
+            if i >= 0:
+                taps[r, slot] = a
+                inputs[r, slot] = i
+                slot += 1
+    return count, kernel_index, input_index
+
+
+def column_classes(const Py_ssize_t[::1] count, const Py_ssize_t[:, ::1] kernel_index,
+                   const Py_ssize_t[:, ::1] input_index, Py_ssize_t stride, Py_ssize_t pad):
+    """Group output columns that use the same kernel columns.
+
+    Columns of one phase (``(q + pad) % stride``) use a run of the same
+    arithmetic progression of taps, whose two ends only move forward as q
+    grows, so a phase's columns with equal (first tap, count) are consecutive:
+    each such run is a class.
+
+    Returns
+    -------
+    class_start : ndarray of intp, shape (n_classes + 1,)
+        Class ``k`` is ``class_columns[class_start[k]:class_start[k + 1]]``;
+        its first column is the representative whose taps the kernel uses.
+    class_columns : ndarray of intp, shape (out_size,)
+    column_shift : ndarray of intp, shape (out_size,)
+        How many input columns each column is shifted from its representative.
+    """
+    cdef Py_ssize_t out_size = count.shape[0]
+    starts = np.zeros(out_size + 1, dtype=np.intp)
+    columns = np.empty(out_size, dtype=np.intp)
+    shifts = np.zeros(out_size, dtype=np.intp)
+    cdef Py_ssize_t[::1] class_start = starts, class_columns = columns, column_shift = shifts
+    cdef Py_ssize_t phase, first_q, q, rep = 0, filled = 0, n_classes = 0
+    for phase in range(stride):
+        first_q = ((phase - pad) % stride + stride) % stride
+        q = first_q
+        while q < out_size:
+            if (q == first_q or count[q] != count[rep]
+                    or kernel_index[q, 0] != kernel_index[rep, 0]):
+                rep = q
+                class_start[n_classes] = filled
+                n_classes += 1
+            class_columns[filled] = q
+            column_shift[q] = input_index[q, 0] - input_index[rep, 0]
+            filled += 1
+            q += stride
+    class_start[n_classes] = filled
+    return starts[:n_classes + 1].copy(), columns, shifts
+
+
+def column_phases(Py_ssize_t in_size, Py_ssize_t out_size, Py_ssize_t kernel_size,
+                  Py_ssize_t stride, Py_ssize_t dilation, Py_ssize_t pad, Py_ssize_t run):
+    """Column tables of the narrow kernel, one entry per column phase.
+
+    Returns
+    -------
+    first_column, columns : ndarray of intp, shape (stride,)
+        The phase's first output column and how many columns it has.
+    tap_start : ndarray of intp, shape (stride + 1,)
+        Phase ``p`` uses taps ``tap_start[p]:tap_start[p + 1]`` of:
+    kernel_column, input_column : ndarray of intp
+        The kernel columns of each phase and the padded input column each one
+        reads for the phase's first output column (later columns read the next ones).
+    pad_left, padded_width : int
+        Zero columns before x, and the padded width (room for a whole last run
+        of ``run`` columns).
+    """
+    first = np.empty(stride, dtype=np.intp)
+    columns = np.empty(stride, dtype=np.intp)
+    start = np.zeros(stride + 1, dtype=np.intp)
+    kernel_column = np.empty(kernel_size, dtype=np.intp)
+    input_column = np.empty(kernel_size, dtype=np.intp)
+    cdef Py_ssize_t[::1] first_v = first, columns_v = columns, start_v = start
+    cdef Py_ssize_t[::1] kernel_v = kernel_column, input_v = input_column
+    cdef Py_ssize_t phase, q0, n_columns, b, j0, taps = 0
+    cdef Py_ssize_t lowest = 0, end = in_size, pad_left
+    for phase in range(stride):
+        q0 = ((phase - pad) % stride + stride) % stride
+        n_columns = max(0, (out_size - q0 + stride - 1) // stride)
+        first_v[phase] = q0
+        columns_v[phase] = n_columns
+        for b in range(kernel_size):
+            if (b * dilation) % stride == phase:
+                # Exact: q0 + pad - b * dilation is a multiple of stride here.
+                j0 = (q0 + pad - b * dilation) // stride
+                kernel_v[taps] = b
+                input_v[taps] = j0
+                lowest = min(lowest, j0)
+                end = max(end, j0 + (n_columns + run - 1) // run * run)
+                taps += 1
+        start_v[phase + 1] = taps
+    pad_left = -lowest
+    for b in range(taps):
+        input_v[b] += pad_left
+    return (first, columns, start, kernel_column[:taps].copy(), input_column[:taps].copy(),
+            pad_left, pad_left + end)
+
+
+def input_rows_per_output_row(const Py_ssize_t[::1] count,
+                              const Py_ssize_t[:, ::1] input_index):
+    """The most distinct input rows any one output row reads (at least 1):
+    the narrow kernel's window height. Taps are listed in increasing kernel
+    order, so a row's inputs run from its first to its last tap."""
+    cdef Py_ssize_t r, span = 1
+    for r in range(count.shape[0]):
+        if count[r] > 0:
+            span = max(span, input_index[r, 0] - input_index[r, count[r] - 1] + 1)
+    return span
+
+
+def wide_tile_taps(const Py_ssize_t[::1] row_count, const Py_ssize_t[::1] col_count,
+                   const Py_ssize_t[::1] class_start, const Py_ssize_t[::1] class_columns,
+                   Py_ssize_t batch, Py_ssize_t pixels):
+    """(register tile, kernel tap) visits of the wide kernel for one block of
+    output channels: per output row, each column class's pixels of every image
+    in tiles of ``pixels`` (a short last tile counts in full), times the taps."""
+    cdef Py_ssize_t r, cls, row_taps = 0, class_tile_taps = 0, size
+    for r in range(row_count.shape[0]):
+        row_taps += row_count[r]
+    for cls in range(class_start.shape[0] - 1):
+        size = batch * (class_start[cls + 1] - class_start[cls])
+        class_tile_taps += (size + pixels - 1) // pixels * col_count[class_columns[class_start[cls]]]
+    return row_taps * class_tile_taps
+
+
+def narrow_tile_taps(const Py_ssize_t[::1] row_count, Py_ssize_t out_size,
+                     Py_ssize_t kernel_size, Py_ssize_t stride, Py_ssize_t dilation,
+                     Py_ssize_t pad, Py_ssize_t run):
+    """(tile, kernel tap) visits of the narrow kernel for one image and one
+    group of output channels: every run of ``run`` pixels of every column
+    phase, for each of its column taps (the column geometry is given, as in
+    :func:`column_phases`) and each row tap."""
+    cdef Py_ssize_t r, phase, b, q0, taps, row_taps = 0, run_taps = 0
+    for r in range(row_count.shape[0]):
+        row_taps += row_count[r]
+    for phase in range(stride):
+        q0 = ((phase - pad) % stride + stride) % stride
+        taps = 0
+        for b in range(kernel_size):
+            if (b * dilation) % stride == phase:
+                taps += 1
+        run_taps += max(0, (out_size - q0 + stride - 1) // stride + run - 1) // run * taps
+    return row_taps * run_taps
