@@ -19,6 +19,13 @@ cdef inline Py_ssize_t _input_of(Py_ssize_t r, Py_ssize_t a, Py_ssize_t in_size,
     return offset // stride
 
 
+cdef inline Py_ssize_t _phase_first_output(Py_ssize_t phase, Py_ssize_t pad,
+                                           Py_ssize_t stride) noexcept nogil:
+    """The first output index of a phase: the smallest q with (q + pad) % stride
+    == phase (C's % may be negative, hence the second wrap)."""
+    return ((phase - pad) % stride + stride) % stride
+
+
 def tap_table(Py_ssize_t in_size, Py_ssize_t out_size, Py_ssize_t kernel_size,
               Py_ssize_t stride, Py_ssize_t dilation, Py_ssize_t pad):
     """For each output index, the kernel taps that reach it and their input index.
@@ -77,7 +84,7 @@ def column_classes(const Py_ssize_t[::1] count, const Py_ssize_t[:, ::1] kernel_
     cdef Py_ssize_t[::1] class_start = starts, class_columns = columns, column_shift = shifts
     cdef Py_ssize_t phase, first_q, q, rep = 0, filled = 0, n_classes = 0
     for phase in range(stride):
-        first_q = ((phase - pad) % stride + stride) % stride
+        first_q = _phase_first_output(phase, pad, stride)
         q = first_q
         while q < out_size:
             if (q == first_q or count[q] != count[rep]
@@ -120,7 +127,7 @@ def column_phases(Py_ssize_t in_size, Py_ssize_t out_size, Py_ssize_t kernel_siz
     cdef Py_ssize_t phase, q0, n_columns, b, j0, taps = 0
     cdef Py_ssize_t lowest = 0, end = in_size, pad_left
     for phase in range(stride):
-        q0 = ((phase - pad) % stride + stride) % stride
+        q0 = _phase_first_output(phase, pad, stride)
         n_columns = max(0, (out_size - q0 + stride - 1) // stride)
         first_v[phase] = q0
         columns_v[phase] = n_columns
@@ -179,7 +186,7 @@ def narrow_tile_taps(const Py_ssize_t[::1] row_count, Py_ssize_t out_size,
     for r in range(row_count.shape[0]):
         row_taps += row_count[r]
     for phase in range(stride):
-        q0 = ((phase - pad) % stride + stride) % stride
+        q0 = _phase_first_output(phase, pad, stride)
         taps = 0
         for b in range(kernel_size):
             if (b * dilation) % stride == phase:
