@@ -1,8 +1,8 @@
 """``python -m deconv bench``: time the suite, optionally next to PyTorch and TensorFlow.
 
 Every contender runs the same layer in the same process, with the same thread
-count, round-robin (one run of each in turn, the order rotating every round)
-so that a noisy neighbour, or a pool still spinning after the previous
+count, round-robin (one run of each in turn, in a new random order every
+round) so that a noisy neighbour, or a pool still spinning after the previous
 contender, slows them all alike; the table reports medians. Peers are imported only when asked
 for with ``--compare`` and only if installed.
 """
@@ -153,12 +153,13 @@ def run_bench(layers=None, backends=("auto",), compare=(), threads=None, repeats
         for run in contenders.values():  # warm-up: plans, primitives, caches
             run()
         times = {name: [] for name in contenders}
-        order = list(contenders)
+        shuffler = np.random.default_rng(index)
         for _ in range(repeats):
-            # Rotate who goes first: a framework's thread pool may still be
-            # spinning after its run and slow down whichever runs next.
-            order = order[1:] + order[:1]
-            for name in order:
+            # A new order every round: a framework's thread pool may still be
+            # spinning after its run and slow down whichever runs next, so no
+            # contender may always follow the same one (a rotation keeps the
+            # cyclic order, and with it who follows whom).
+            for name in shuffler.permutation(list(contenders)):
                 run = contenders[name]
                 start = time.perf_counter()
                 run()
