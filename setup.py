@@ -42,19 +42,22 @@ OPENMP_PROBE = textwrap.dedent("""
 """)
 
 # Per level: the module name, the flags for GCC-compatible compilers, and the
-# register-tile shapes (pixels, output channels) for float32 and float64. They
-# fill the level's register file (16 xmm, 16 ymm, 32 zmm) and were picked by
-# reading GCC's output: each compiles to a loop of vector broadcasts and FMAs
-# with the tile in registers. A channel block of 16 or fewer elements is fully
-# unrolled before vectorization and then comes out scalar or shuffled, so every
-# block here is at least 24 elements. These are macros, not sources: after
-# changing one, rebuild with ``build_ext --force``.
+# register tiles for float32 and float64: (pixels, output channels, pairs).
+# They fill the level's register file (16 xmm, 16 ymm, 32 zmm) and were picked
+# by reading GCC's output: each compiles to a loop of vector broadcasts and
+# FMAs with the tile in registers. A channel block of 16 or fewer elements is
+# fully unrolled before vectorization and then comes out scalar or shuffled,
+# so every block here is at least 24 elements. ``pairs`` = 1 steps through
+# two input channels at a time, which pays where the pixels' offsets spill
+# (12 pixels) and there are registers for two sets of weights (32 zmm); on
+# 16 registers it spills the tile instead. These are macros, not sources:
+# after changing one, rebuild with ``build_ext --force``.
 SIMD_LEVELS = {
-    "baseline": ("deconv._core", [], (4, 16), (2, 24)),
-    "avx2": ("deconv._core_avx2", ["-mavx2", "-mfma"], (4, 24), (2, 24)),
+    "baseline": ("deconv._core", [], (4, 16, 0), (2, 24, 0)),
+    "avx2": ("deconv._core_avx2", ["-mavx2", "-mfma"], (4, 24, 0), (2, 24, 0)),
     "avx512": ("deconv._core_avx512",
                ["-mavx512f", "-mavx512dq", "-mavx512bw", "-mavx512vl", "-mavx2", "-mfma",
-                "-mprefer-vector-width=512"], (12, 32), (6, 32)),
+                "-mprefer-vector-width=512"], (12, 32, 1), (6, 32, 0)),
 }
 
 COMPILER_DIRECTIVES = {
@@ -97,6 +100,12 @@ class BuildExt(build_ext):
         msvc = self.compiler.compiler_type == "msvc"
         openmp_flags = ["/openmp"] if msvc else ["-fopenmp"]
         optimize = ["/O2"] if msvc else ["-O3"]
+        # GCC's default limit stops it from unrolling a paired-channel tile
+        # (see SIMD_LEVELS) into registers; other compilers decide alone.
+        unroll = ["--param", "max-completely-peeled-insns=1000"]
+        if not msvc and compile_and_run(self.compiler, "int main(void) { return 0; }\n",
+                                        unroll, run=False):
+            optimize += unroll
 
         wanted = os.environ.get("DECONV_OPENMP", "").strip()
         if wanted == "0":
@@ -153,7 +162,8 @@ def simd_levels_to_build():
 
 
 def extension(level):
-    name, _, (f32_pixels, f32_channels), (f64_pixels, f64_channels) = SIMD_LEVELS[level]
+    name, _, (f32_pixels, f32_channels, f32_pairs), (f64_pixels, f64_channels, f64_pairs) = \
+        SIMD_LEVELS[level]
     source = "deconv/" + name.split(".")[-1] + ".pyx"
     ext = Extension(
         name,
@@ -163,8 +173,10 @@ def extension(level):
             ("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),
             ("DECONV_F32_PIXELS", str(f32_pixels)),
             ("DECONV_F32_CHANNELS", str(f32_channels)),
+            ("DECONV_F32_PAIRS", str(f32_pairs)),
             ("DECONV_F64_PIXELS", str(f64_pixels)),
             ("DECONV_F64_CHANNELS", str(f64_channels)),
+            ("DECONV_F64_PAIRS", str(f64_pairs)),
             ("DECONV_ISA_NAME", f'"{level}"'),
         ],
     )

@@ -35,13 +35,21 @@ cdef extern from *:
     #ifndef DECONV_F32_PIXELS
     #define DECONV_F32_PIXELS 4
     #define DECONV_F32_CHANNELS 16
+    #define DECONV_F32_PAIRS 0
     #define DECONV_F64_PIXELS 4
     #define DECONV_F64_CHANNELS 12
+    #define DECONV_F64_PAIRS 0
     #endif
     #ifndef DECONV_ISA_NAME
     #define DECONV_ISA_NAME "baseline"
     #endif
     #define DECONV_MAX(a, b) ((a) > (b) ? (a) : (b))
+    /* Ask for a cache line about to be written (a hint; no-op elsewhere). */
+    #if defined(__GNUC__)
+    #define deconv_prefetch_for_write(p) __builtin_prefetch((p), 1, 3)
+    #else
+    #define deconv_prefetch_for_write(p) ((void)(p))
+    #endif
     #define DECONV_MAX_PIXELS DECONV_MAX(DECONV_F32_PIXELS, DECONV_F64_PIXELS)
     #define DECONV_MAX_TILE DECONV_MAX(DECONV_F32_PIXELS * DECONV_F32_CHANNELS, \
                                        DECONV_F64_PIXELS * DECONV_F64_CHANNELS)
@@ -64,10 +72,13 @@ cdef extern from *:
     enum: DECONV_F32_CHANNELS
     enum: DECONV_F64_PIXELS
     enum: DECONV_F64_CHANNELS
+    enum: DECONV_F32_PAIRS
+    enum: DECONV_F64_PAIRS
     enum: DECONV_MAX_PIXELS
     enum: DECONV_MAX_TILE
     const char* DECONV_ISA_NAME
     int deconv_cpu_level() noexcept nogil
+    void deconv_prefetch_for_write(const void* address) noexcept nogil
 
 
 def isa_name():
@@ -100,11 +111,22 @@ def channel_block(Py_ssize_t itemsize):
     return DECONV_F32_CHANNELS if itemsize == 4 else DECONV_F64_CHANNELS
 
 
+cdef enum:
+    CACHE_LINE = 64  # bytes
+
+
 cdef inline Py_ssize_t _tile_pixels(const floating* unused) noexcept nogil:
     if floating is float:
         return DECONV_F32_PIXELS
     else:
         return DECONV_F64_PIXELS
+
+
+cdef inline bint _pair_channels(const floating* unused) noexcept nogil:
+    if floating is float:
+        return DECONV_F32_PAIRS
+    else:
+        return DECONV_F64_PAIRS
 
 
 cdef inline Py_ssize_t _tile_channels(const floating* unused) noexcept nogil:
@@ -132,29 +154,62 @@ cdef inline void _output_tile(
     cdef Py_ssize_t pixels = _tile_pixels(x_origin)
     cdef Py_ssize_t ta, tb, c, p, o
     cdef const floating* xp
+    cdef const floating* xp_next
     cdef const floating* wp
-    cdef floating xv
+    cdef floating xv, xv_next
 
+    # The output lines are fetched while the tile is computed: stores that
+    # miss the cache would otherwise stall the loop at the end.
+    for p in range(n_pixels):
+        o = 0
+        while o < n_out:
+            deconv_prefetch_for_write(y_pixel[p] + o)
+            o += CACHE_LINE // sizeof(floating)
+        deconv_prefetch_for_write(y_pixel[p] + n_out - 1)
     for p in range(pixels * block):
         acc[p] = 0
     for ta in range(n_row_taps):
         for tb in range(n_col_taps):
             xp = x_origin + row_input[ta] * x_row_stride + col_input[tb] * x_col_stride
             wp = w_block + (row_kernel[ta] * kw + col_kernel[tb]) * cin * block
-            for c in range(cin):
+            c = 0
+            if _pair_channels(x_origin):
+                # Two input channels per step: each pixel's offset is then
+                # read once for two broadcasts (with many pixels per tile the
+                # offsets do not all fit in registers, and their reloads would
+                # compete with the broadcasts for the load ports).
+                xp_next = xp + x_channel_stride
+                while c + 1 < cin:
+                    for p in range(pixels):
+                        xv = xp[pixel_offset[p]]
+                        xv_next = xp_next[pixel_offset[p]]
+                        for o in range(block):
+                            acc[p * block + o] += xv * wp[o]
+                            acc[p * block + o] += xv_next * wp[block + o]
+                    xp += 2 * x_channel_stride
+                    xp_next += 2 * x_channel_stride
+                    wp += 2 * block
+                    c += 2
+            while c < cin:
                 for p in range(pixels):
                     xv = xp[pixel_offset[p]]
                     for o in range(block):
                         acc[p * block + o] += xv * wp[o]
                 xp += x_channel_stride
                 wp += block
-    for p in range(n_pixels):
-        for o in range(n_out):
-            y_pixel[p][o] = acc[p * block + o]
+                c += 1
+    if n_pixels == pixels and n_out == block:  # whole tile: whole-vector stores
+        for p in range(pixels):
+            for o in range(block):
+                y_pixel[p][o] = acc[p * block + o]
+    else:
+        for p in range(n_pixels):
+            for o in range(n_out):
+                y_pixel[p][o] = acc[p * block + o]
 
 
 cdef void _output_row_block(
-        const floating[:, :, :, :] x, const floating[:, :, :, :, ::1] packed,
+        const floating[:, :, :, :] x, const floating[:, :, :, ::1] panel,
         const Py_ssize_t[::1] row_count, const Py_ssize_t[:, ::1] row_kernel,
         const Py_ssize_t[:, ::1] row_input,
         const Py_ssize_t[::1] col_count, const Py_ssize_t[:, ::1] col_kernel,
@@ -162,7 +217,8 @@ cdef void _output_row_block(
         const Py_ssize_t[::1] class_columns, const Py_ssize_t[::1] column_shift,
         floating[:, :, :, :] y, floating* stage, const Py_ssize_t r,
         const Py_ssize_t out_block) noexcept nogil:
-    """Output row ``r`` of every image, for one block of output channels.
+    """Output row ``r`` of every image, for output-channel block ``out_block``,
+    whose weights ``panel`` (kh, kw, Cin, block) holds.
 
     Columns are grouped in classes that use the same kernel columns (one class
     per column phase for the interior, small ones at the borders). The pixels
@@ -175,26 +231,28 @@ cdef void _output_row_block(
     cdef Py_ssize_t item = sizeof(floating)
     cdef Py_ssize_t x_image_stride = x.strides[0] // item, x_row_stride = x.strides[1] // item
     cdef Py_ssize_t x_col_stride = x.strides[2] // item, x_channel_stride = x.strides[3] // item
-    cdef Py_ssize_t kw = packed.shape[2], block = packed.shape[4]
+    cdef Py_ssize_t kw = panel.shape[1], block = panel.shape[3]
     cdef Py_ssize_t o0 = out_block * block
     cdef Py_ssize_t n_out = min(block, cout - o0)
-    cdef Py_ssize_t cls, first, n_columns, rep, t, t_pad, n, q, o, filled
+    cdef Py_ssize_t cls, first, n_columns, rep, t, t_pad, n, column, q, o, filled
     cdef Py_ssize_t out_width = y.shape[2], y_col_stride = y.strides[2] // item
     cdef bint staged = y.strides[3] != item
     cdef floating* y_row
     cdef Py_ssize_t pixels = _tile_pixels(&x[0, 0, 0, 0])
     cdef Py_ssize_t pixel_offset[DECONV_MAX_PIXELS]
     cdef floating* y_pixel[DECONV_MAX_PIXELS]
-    cdef const floating* w_block = &packed[out_block, 0, 0, 0, 0]
+    cdef const floating* w_block = &panel[0, 0, 0, 0]
 
     for cls in range(class_start.shape[0] - 1):
         first = class_start[cls]
         n_columns = class_start[cls + 1] - first
         rep = class_columns[first]
         filled = 0
-        for t in range(batch * n_columns):
-            n = t // n_columns
-            q = class_columns[first + t % n_columns]
+        n = 0
+        column = 0
+        for t in range(batch * n_columns):  # the class's columns, image by image
+            q = class_columns[first + column]
+            column += 1
             pixel_offset[filled] = n * x_image_stride + column_shift[q] * x_col_stride
             if staged:
                 y_pixel[filled] = stage + (n * out_width + q) * block
@@ -210,6 +268,9 @@ cdef void _output_row_block(
                              col_count[rep], &col_kernel[rep, 0], &col_input[rep, 0],
                              y_pixel, filled, n_out)
                 filled = 0
+            if column == n_columns:
+                column = 0
+                n += 1
     if staged:
         for n in range(batch):
             for o in range(n_out):
@@ -219,7 +280,8 @@ cdef void _output_row_block(
 
 
 def conv2d_transpose_wide(
-        const floating[:, :, :, :] x, const floating[:, :, :, :, ::1] packed,
+        const floating[:, :, :, :] x, const floating[:, :, :, ::1] kernel,
+        floating[:, :, :, :, ::1] panels, Py_ssize_t[::1] panel_blocks,
         const Py_ssize_t[::1] row_count, const Py_ssize_t[:, ::1] row_kernel,
         const Py_ssize_t[:, ::1] row_input,
         const Py_ssize_t[::1] col_count, const Py_ssize_t[:, ::1] col_kernel,
@@ -232,21 +294,70 @@ def conv2d_transpose_wide(
     array seen through a transposed view is read and written in place). When
     y's channel stride is not 1, ``stages`` holds one (N * W * block) row per
     thread (otherwise it is not used).
-    ``packed`` is the kernel laid out by :func:`pack_weights`; the tap tables
-    and column classes come from ``deconv._direct``. The caller validates
-    everything: this function performs no checks and raises nothing.
+
+    ``panels`` (slots, kh, kw, Cin, block) holds the kernel's output-channel
+    blocks as :func:`pack_weights` lays them out, in one of two ways:
+
+    * one slot per thread, filled here on demand: ``panel_blocks[t]`` is the
+      block thread t's panel holds (-1 at first). Work units are then ordered
+      block-major, so a thread's static chunk sweeps the rows one block at a
+      time and packs about ``blocks / threads`` panels, each while it is hot
+      in its cache; the workspace stays ``threads`` panels however large the
+      kernel;
+    * every block, already packed (``panel_blocks`` empty), for kernels small
+      enough to stay in cache whole (or with fewer blocks than threads). Units
+      are then ordered row-major: a thread computes every block of its rows,
+      so each input row is read from memory once, not once per block.
+
+    The tap tables and column classes come from ``deconv._direct``. The caller
+    validates everything: this function performs no checks and raises nothing.
     """
     cdef Py_ssize_t height = y.shape[1]
-    cdef Py_ssize_t n_blocks = packed.shape[0]
-    cdef Py_ssize_t unit
-    # Units are ordered block-major so that a thread's static chunk reuses
-    # one block of packed weights while it sweeps over rows.
+    cdef Py_ssize_t block = panels.shape[4]
+    cdef Py_ssize_t n_blocks = (kernel.shape[2] + block - 1) // block
+    cdef bint on_demand = panel_blocks.shape[0] > 0
+    cdef Py_ssize_t unit, out_block, r, thread, slot, tap
     for unit in prange(n_blocks * height, nogil=True, schedule="static",
                        num_threads=num_threads):
-        _output_row_block(x, packed, row_count, row_kernel, row_input,
+        thread = threadid()
+        if on_demand:
+            out_block = unit // height
+            r = unit % height
+            slot = thread
+            if panel_blocks[thread] != out_block:
+                for tap in range(kernel.shape[0] * kernel.shape[1]):
+                    _pack_panel_tap(kernel, panels[thread], out_block, tap)
+                panel_blocks[thread] = out_block
+        else:
+            out_block = unit % n_blocks
+            r = unit // n_blocks
+            slot = out_block
+        _output_row_block(x, panels[slot], row_count, row_kernel, row_input,
                           col_count, col_kernel, col_input, class_start, class_columns,
-                          column_shift, y, &stages[threadid(), 0], unit % height,
-                          unit // height)
+                          column_shift, y, &stages[thread, 0], r, out_block)
+
+
+cdef void _pack_panel_tap(const floating[:, :, :, ::1] kernel, floating[:, :, :, ::1] panel,
+                          const Py_ssize_t out_block, const Py_ssize_t tap) noexcept nogil:
+    """Copy one tap of one output-channel block of ``kernel`` (kh, kw, Cout, Cin)
+    into ``panel`` (kh, kw, Cin, block): output channels contiguous, those
+    past Cout written as zeros. The panel is written in order (it may be fresh
+    memory, so this also touches its pages in order)."""
+    cdef Py_ssize_t kw = kernel.shape[1], cout = kernel.shape[2], cin = kernel.shape[3]
+    cdef Py_ssize_t block = panel.shape[3]
+    cdef Py_ssize_t a = tap // kw, b = tap % kw
+    cdef Py_ssize_t c, c0, lane, o
+    # 16 input channels (a cache line of each kernel row) at a time, so that
+    # the reads and the writes both stay within a few lines.
+    for c0 in range(0, cin, 16):
+        for lane in range(block):
+            o = out_block * block + lane
+            if o < cout:
+                for c in range(c0, min(c0 + 16, cin)):
+                    panel[a, b, c, lane] = kernel[a, b, o, c]
+            else:
+                for c in range(c0, min(c0 + 16, cin)):
+                    panel[a, b, c, lane] = 0
 
 
 def pack_weights(const floating[:, :, :, ::1] kernel, floating[:, :, :, :, ::1] packed,
@@ -254,27 +365,13 @@ def pack_weights(const floating[:, :, :, ::1] kernel, floating[:, :, :, :, ::1] 
     """Copy ``kernel`` (kh, kw, Cout, Cin) into ``packed`` (blocks, kh, kw, Cin, block).
 
     Output channels become the contiguous axis, in blocks of one register
-    tile; channels past Cout in the last block are written as zeros. The
-    packed array is written in order (it is usually fresh memory, so this
-    also touches its pages in order), the kernel read in cache-sized strides.
+    tile; channels past Cout in the last block are written as zeros.
     """
-    cdef Py_ssize_t kh = kernel.shape[0], kw = kernel.shape[1]
-    cdef Py_ssize_t cout = kernel.shape[2], cin = kernel.shape[3]
-    cdef Py_ssize_t blocks = packed.shape[0], block = packed.shape[4]
-    cdef Py_ssize_t unit, out_block, tap, a, b, c, lane, o
-    for unit in prange(blocks * kh * kw, nogil=True, schedule="static",
+    cdef Py_ssize_t taps = kernel.shape[0] * kernel.shape[1]
+    cdef Py_ssize_t unit
+    for unit in prange(packed.shape[0] * taps, nogil=True, schedule="static",
                        num_threads=num_threads):
-        out_block = unit // (kh * kw)
-        tap = unit % (kh * kw)
-        a = tap // kw
-        b = tap % kw
-        for c in range(cin):
-            for lane in range(block):
-                o = out_block * block + lane
-                if o < cout:
-                    packed[out_block, a, b, c, lane] = kernel[a, b, o, c]
-                else:
-                    packed[out_block, a, b, c, lane] = 0
+        _pack_panel_tap(kernel, packed[unit // taps], unit // taps, unit % taps)
 
 
 def spectral_channel_contraction(const floating[:, :, ::1] x_spectra,

@@ -9,7 +9,8 @@ do only arithmetic:
 * column classes: output columns that use the same kernel columns (one class
   per column phase in the interior, small classes at the borders), so one
   register tile can serve any pixels of a class;
-* the kernel, re-packed with output channels contiguous, in register-tile blocks.
+* the kernel, re-packed with output channels contiguous, in register-tile
+  blocks ("panels"), by each thread for the blocks it computes.
 
 Layers with few output channels (up to ``NARROW_MAX_CHANNELS``) may go to a
 second kernel whose vector lanes run over pixels instead of channels, when
@@ -22,7 +23,8 @@ on the wide kernel.
 
 Both kernels read x and write y through their strides, so channels-first
 calls run on the caller's arrays with no layout pass; the only allocations
-are the output, the packed kernel and the narrow kernel's per-thread windows.
+are the output, one kernel panel per thread (the narrow kernel: the packed
+kernel and per-thread windows).
 """
 import functools
 
@@ -102,13 +104,27 @@ def uses_narrow_kernel(problem, num_threads):
             and bool(np.isfinite(problem.kernel).all()))
 
 
-def pack_kernel(kernel, num_threads):
-    """Kernel (kh, kw, Cout, Cin) -> (blocks, kh, kw, Cin, block), zero-padded."""
+# Packed kernels up to this size are packed whole before the wide kernel runs,
+# and its threads split rows rather than channel blocks (see
+# conv2d_transpose_wide): a quarter of a typical 1-2 MB L2 cache.
+WHOLE_PACK_BYTES = 1 << 18
+
+
+def kernel_panels(kernel, num_threads):
+    """Room for the kernel's output-channel blocks, laid out (slots, kh, kw,
+    Cin, block) for the wide kernel, with the ``panel_blocks`` it expects:
+    every block, packed here (``panel_blocks`` empty), when the packed kernel
+    is small or has fewer blocks than threads; otherwise one panel per
+    thread, which the kernel packs on demand (``panel_blocks`` all -1)."""
     kh, kw, cout, cin = kernel.shape
     block = _simd.core.channel_block(kernel.itemsize)
-    packed = np.empty((-(-cout // block), kh, kw, cin, block), dtype=kernel.dtype)
-    _simd.core.pack_weights(kernel, packed, num_threads)
-    return packed
+    blocks = -(-cout // block)
+    if blocks < num_threads or blocks * kh * kw * cin * block * kernel.itemsize <= WHOLE_PACK_BYTES:
+        panels = np.empty((blocks, kh, kw, cin, block), dtype=kernel.dtype)
+        _simd.core.pack_weights(kernel, panels, num_threads)
+        return panels, np.empty(0, dtype=np.intp)
+    panels = np.empty((num_threads, kh, kw, cin, block), dtype=kernel.dtype)
+    return panels, np.full(num_threads, -1, dtype=np.intp)
 
 
 @functools.lru_cache(maxsize=128)
@@ -137,14 +153,15 @@ class DirectBackend(Backend):
         num_threads = threads_worth_waking(problem, num_threads)
         if uses_narrow_kernel(problem, num_threads):
             return narrow_conv2d_transpose(problem, num_threads)
-        packed = pack_kernel(problem.kernel, num_threads)
+        panels, panel_blocks = kernel_panels(problem.kernel, num_threads)
         y = problem.new_output()
         batch, _, width, _ = problem.output_shape
         # Channels-first output rows are staged per thread (see _core.pyx).
-        stage_items = batch * width * packed.shape[4] if y.strides[3] != y.itemsize else 1
+        stage_items = batch * width * panels.shape[4] if y.strides[3] != y.itemsize else 1
         stages = np.empty((num_threads, stage_items), dtype=y.dtype)
-        _simd.core.conv2d_transpose_wide(problem.x, packed, *plan(problem.rows, problem.cols),
-                                         y, stages, num_threads)
+        _simd.core.conv2d_transpose_wide(problem.x, problem.kernel, panels, panel_blocks,
+                                         *plan(problem.rows, problem.cols), y, stages,
+                                         num_threads)
         return y
 
 
