@@ -1,15 +1,26 @@
 """Both kernels of the "direct" backend, each forced in turn: the wide
 (channel-vectorized) kernel and the narrow (pixel-vectorized, per-thread row
-windows) one, over odd geometry, both layouts and several thread counts.
-Normally the cost model picks one; here each must be exact on its own."""
+windows) one, over odd geometry, both layouts and several thread counts, at
+every SIMD level this CPU runs (each level is its own compiled module, with
+its own register tiles). Normally the cost model picks one variant and the
+best level; here each must be exact on its own."""
 import itertools
 
 import numpy as np
 import pytest
 
 import deconv
-from deconv import _direct
+from deconv import _direct, _simd
 from oracle import assert_close, conv2d_transpose_oracle
+
+RUNNABLE_LEVELS = [level for level in _simd.built_levels
+                   if _simd.LEVELS.index(level) <= _simd.core.cpu_level()]
+
+
+@pytest.fixture(params=RUNNABLE_LEVELS)
+def simd_level(request, monkeypatch):
+    monkeypatch.setattr(_simd, "core", _simd._import(_simd._MODULES[request.param]))
+    return request.param
 
 
 def inferred(size, k, s, d, padding):
@@ -27,7 +38,7 @@ def variant(request, monkeypatch):
 
 @pytest.mark.parametrize("k,s,d,padding", list(itertools.product(
     (1, 2, 5, 9), (1, 2, 3), (1, 2), ("same", "valid"))))
-def test_each_variant_matches_the_oracle(k, s, d, padding, variant, rng):
+def test_each_variant_matches_the_oracle(k, s, d, padding, variant, simd_level, rng):
     # 3 images, Cout 9 (three narrow groups, the last one partial), 7 rows that
     # several threads split between them, columns past one 32-pixel run.
     x = rng.standard_normal((3, 7, 37, 5))
@@ -47,7 +58,7 @@ def test_each_variant_matches_the_oracle(k, s, d, padding, variant, rng):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
 def test_each_variant_is_bitwise_identical_for_any_thread_count(dtype, data_format, variant,
-                                                                rng):
+                                                                simd_level, rng):
     x = rng.standard_normal((2, 11, 40, 6)).astype(dtype)
     if data_format == "channels_first":
         x = x.transpose(0, 3, 1, 2)
@@ -69,3 +80,27 @@ def test_strided_views_are_read_in_place(variant, rng):
     expected = conv2d_transpose_oracle(x, kernel, (8, 20), (2, 2), "same", (1, 1))
     y = deconv.conv2d_transpose(x, kernel, strides=2, padding="same", backend="direct")
     assert_close(y, expected, np.float64)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("cin", [1, 6, 7])
+def test_wide_kernel_panels_packed_whole_or_by_each_thread(dtype, cin, simd_level, rng,
+                                                           monkeypatch):
+    # Output channels spanning two and a half register blocks, so that with 2
+    # or 3 threads a block is split between threads (each packs its own
+    # panel of it); odd and even Cin (channels are paired on some levels).
+    monkeypatch.setattr(_direct, "uses_narrow_kernel", lambda problem, num_threads: False)
+    monkeypatch.setattr(_direct, "MADDS_PER_THREAD", 1)
+    cout = 5 * _simd.core.channel_block(np.dtype(dtype).itemsize) // 2
+    x = rng.standard_normal((2, 5, 9, cin)).astype(dtype)
+    kernel = rng.standard_normal((3, 4, cout, cin)).astype(dtype)
+    expected = conv2d_transpose_oracle(x, kernel, (10, 18), (2, 2), "same", (1, 1))
+    results = []
+    for whole_pack_bytes in (0, 1 << 40):  # panels packed by each thread / whole
+        monkeypatch.setattr(_direct, "WHOLE_PACK_BYTES", whole_pack_bytes)
+        for threads in (1, 2, 3, 4):
+            results.append(deconv.conv2d_transpose(x, kernel, strides=2, padding="same",
+                                                   backend="direct", num_threads=threads))
+    assert_close(results[0], expected, np.dtype(dtype))
+    for other in results[1:]:
+        assert np.array_equal(results[0], other)
