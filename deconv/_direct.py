@@ -22,9 +22,10 @@ only for a finite kernel (0 * inf is NaN), so kernels holding NaN or inf stay
 on the wide kernel.
 
 Both kernels read x and write y through their strides, so channels-first
-calls run on the caller's arrays with no layout pass; the only allocations
-are the output, one kernel panel per thread (the narrow kernel: the packed
-kernel and per-thread windows).
+calls run on the caller's arrays with no layout pass. The only allocation is
+the output; scratch arrays (one kernel panel per thread, or the whole packed
+kernel when it is small; the narrow kernel's packed kernel and per-thread
+windows) come from a buffer kept between calls (``_workspace``).
 """
 import functools
 
@@ -32,6 +33,7 @@ import numpy as np
 
 from . import _cost, _simd
 from ._registry import Backend
+from ._workspace import scratch_arrays
 
 
 @functools.lru_cache(maxsize=256)
@@ -74,11 +76,15 @@ def narrow_conv2d_transpose(problem, num_threads):
     cin = x.shape[3]
     kh, kw, cout, _ = kernel.shape
     group = _simd.core.narrow_group()
-    packed = np.zeros((kh, kw, cin, -(-cout // group) * group), dtype=x.dtype)
+    packed, windows, window_holds, tap_slots = scratch_arrays(
+        ((kh, kw, cin, -(-cout // group) * group), x.dtype),
+        ((num_threads, cin, window_rows, padded_width), x.dtype),
+        ((num_threads, window_rows), np.intp),
+        ((num_threads, tables[1].shape[1]), np.intp))
+    packed[..., cout:] = 0
     packed[..., :cout] = kernel.transpose(0, 1, 3, 2)
-    windows = np.zeros((num_threads, cin, window_rows, padded_width), dtype=x.dtype)
-    window_holds = np.full((num_threads, window_rows), -1, dtype=np.intp)
-    tap_slots = np.empty((num_threads, tables[1].shape[1]), dtype=np.intp)
+    windows.fill(0)
+    window_holds.fill(-1)
     y = problem.new_output()
     _simd.core.conv2d_transpose_narrow(x, packed, *tables, problem.cols.stride, pad_left,
                                        windows, window_holds, tap_slots, y, num_threads)
@@ -110,21 +116,30 @@ def uses_narrow_kernel(problem, num_threads):
 WHOLE_PACK_BYTES = 1 << 18
 
 
-def kernel_panels(kernel, num_threads):
-    """Room for the kernel's output-channel blocks, laid out (slots, kh, kw,
-    Cin, block) for the wide kernel, with the ``panel_blocks`` it expects:
-    every block, packed here (``panel_blocks`` empty), when the packed kernel
-    is small or has fewer blocks than threads; otherwise one panel per
-    thread, which the kernel packs on demand (``panel_blocks`` all -1)."""
+def wide_scratch(problem, y, num_threads):
+    """The wide kernel's scratch arrays: ``panels`` (slots, kh, kw, Cin, block)
+    and ``panel_blocks`` as conv2d_transpose_wide expects them -- every block
+    packed here (``panel_blocks`` empty) when the packed kernel is small or
+    has fewer blocks than threads, else one panel per thread, packed by the
+    kernel on demand (``panel_blocks`` all -1) -- and ``stages``, one row of
+    staged output per thread when y's channels are not contiguous."""
+    kernel = problem.kernel
     kh, kw, cout, cin = kernel.shape
     block = _simd.core.channel_block(kernel.itemsize)
     blocks = -(-cout // block)
-    if blocks < num_threads or blocks * kh * kw * cin * block * kernel.itemsize <= WHOLE_PACK_BYTES:
-        panels = np.empty((blocks, kh, kw, cin, block), dtype=kernel.dtype)
+    whole = blocks < num_threads or blocks * kh * kw * cin * block * kernel.itemsize <= \
+        WHOLE_PACK_BYTES
+    batch, _, width, _ = problem.output_shape
+    stage_items = batch * width * block if y.strides[3] != y.itemsize else 1
+    panels, panel_blocks, stages = scratch_arrays(
+        ((blocks if whole else num_threads, kh, kw, cin, block), kernel.dtype),
+        ((0 if whole else num_threads,), np.intp),
+        ((num_threads, stage_items), y.dtype))
+    if whole:
         _simd.core.pack_weights(kernel, panels, num_threads)
-        return panels, np.empty(0, dtype=np.intp)
-    panels = np.empty((num_threads, kh, kw, cin, block), dtype=kernel.dtype)
-    return panels, np.full(num_threads, -1, dtype=np.intp)
+    else:
+        panel_blocks.fill(-1)
+    return panels, panel_blocks, stages
 
 
 @functools.lru_cache(maxsize=128)
@@ -153,12 +168,8 @@ class DirectBackend(Backend):
         num_threads = threads_worth_waking(problem, num_threads)
         if uses_narrow_kernel(problem, num_threads):
             return narrow_conv2d_transpose(problem, num_threads)
-        panels, panel_blocks = kernel_panels(problem.kernel, num_threads)
         y = problem.new_output()
-        batch, _, width, _ = problem.output_shape
-        # Channels-first output rows are staged per thread (see _core.pyx).
-        stage_items = batch * width * panels.shape[4] if y.strides[3] != y.itemsize else 1
-        stages = np.empty((num_threads, stage_items), dtype=y.dtype)
+        panels, panel_blocks, stages = wide_scratch(problem, y, num_threads)
         _simd.core.conv2d_transpose_wide(problem.x, problem.kernel, panels, panel_blocks,
                                          *plan(problem.rows, problem.cols), y, stages,
                                          num_threads)

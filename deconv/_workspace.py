@@ -1,0 +1,59 @@
+"""Scratch memory of the compiled kernels, kept between calls.
+
+A kernel's scratch arrays (weight panels, per-thread windows, staging rows)
+are small next to its output, but allocating them afresh on every call means
+fresh pages from the operating system whenever the C allocator has just
+returned memory to it -- page faults that can cost more than the computation
+(a 2 MB panel buffer is 512 first-touch faults). So each Python thread keeps
+one buffer, grown to the largest request it has seen (up to
+``RETAINED_BYTES_MAX``; larger requests are served and then released), and
+carves every call's scratch arrays out of it.
+
+The arrays are only valid until the next :func:`scratch_arrays` call in the
+same thread: backends use them within one call and never return them.
+Threads do not share buffers, so concurrent calls from several Python
+threads are safe.
+"""
+import math
+import threading
+
+import numpy as np
+
+# Largest buffer a thread keeps after a call.
+RETAINED_BYTES_MAX = 64 << 20
+_ALIGNMENT = 64  # bytes: a cache line, and an AVX-512 vector
+
+_local = threading.local()
+
+
+def scratch_arrays(*specs):
+    """Uninitialized arrays for ``(shape, dtype)`` pairs, each 64-byte aligned,
+    carved from this thread's retained buffer.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from deconv._workspace import scratch_arrays
+    >>> a, b = scratch_arrays(((2, 3), np.float32), ((4,), np.intp))
+    >>> a.shape, b.dtype == np.intp, a.ctypes.data % 64
+    ((2, 3), True, 0)
+    """
+    dtypes = [np.dtype(dtype) for _, dtype in specs]
+    nbytes = [math.prod(shape) * dtype.itemsize for (shape, _), dtype in zip(specs, dtypes)]
+    total = sum(-(-size // _ALIGNMENT) * _ALIGNMENT for size in nbytes) + _ALIGNMENT
+    buffer, start = getattr(_local, "buffer", (None, 0))
+    if buffer is None or buffer.nbytes < total:
+        buffer = np.empty(total, dtype=np.uint8)
+        start = -buffer.ctypes.data % _ALIGNMENT
+        if total <= RETAINED_BYTES_MAX:
+            _local.buffer = buffer, start
+    arrays = []
+    for (shape, _), dtype, size in zip(specs, dtypes, nbytes):
+        arrays.append(np.ndarray(shape, dtype, buffer, start))
+        start += -(-size // _ALIGNMENT) * _ALIGNMENT
+    return arrays
+
+
+def release():
+    """Drop this thread's retained buffer (it is rebuilt on the next call)."""
+    _local.buffer = None, 0
