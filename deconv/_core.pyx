@@ -295,8 +295,9 @@ def conv2d_transpose_wide(
     y's channel stride is not 1, ``stages`` holds one (N * W * block) row per
     thread (otherwise it is not used).
 
-    ``panels`` (slots, kh, kw, Cin, block) holds the kernel's output-channel
-    blocks as :func:`pack_weights` lays them out, in one of two ways:
+    ``panels`` (slots, kh, kw, Cin, block) receives the kernel's
+    output-channel blocks, output channels contiguous (those past Cout zero),
+    in one of two ways:
 
     * one slot per thread, filled here on demand: ``panel_blocks[t]`` is the
       block thread t's panel holds (-1 at first). Work units are then ordered
@@ -304,7 +305,7 @@ def conv2d_transpose_wide(
       time and packs about ``blocks / threads`` panels, each while it is hot
       in its cache; the workspace stays ``threads`` panels however large the
       kernel;
-    * every block, already packed (``panel_blocks`` empty), for kernels small
+    * every block, packed first (``panel_blocks`` empty), for kernels small
       enough to stay in cache whole (or with fewer blocks than threads). Units
       are then ordered row-major: a thread computes every block of its rows,
       so each input row is read from memory once, not once per block.
@@ -316,7 +317,12 @@ def conv2d_transpose_wide(
     cdef Py_ssize_t block = panels.shape[4]
     cdef Py_ssize_t n_blocks = (kernel.shape[2] + block - 1) // block
     cdef bint on_demand = panel_blocks.shape[0] > 0
+    cdef Py_ssize_t taps = kernel.shape[0] * kernel.shape[1]
     cdef Py_ssize_t unit, out_block, r, thread, slot, tap
+    if not on_demand:
+        for unit in prange(n_blocks * taps, nogil=True, schedule="static",
+                           num_threads=num_threads):
+            _pack_panel_tap(kernel, panels[unit // taps], unit // taps, unit % taps)
     for unit in prange(n_blocks * height, nogil=True, schedule="static",
                        num_threads=num_threads):
         thread = threadid()
@@ -325,7 +331,7 @@ def conv2d_transpose_wide(
             r = unit % height
             slot = thread
             if panel_blocks[thread] != out_block:
-                for tap in range(kernel.shape[0] * kernel.shape[1]):
+                for tap in range(taps):
                     _pack_panel_tap(kernel, panels[thread], out_block, tap)
                 panel_blocks[thread] = out_block
         else:
@@ -358,20 +364,6 @@ cdef void _pack_panel_tap(const floating[:, :, :, ::1] kernel, floating[:, :, :,
             else:
                 for c in range(c0, min(c0 + 16, cin)):
                     panel[a, b, c, lane] = 0
-
-
-def pack_weights(const floating[:, :, :, ::1] kernel, floating[:, :, :, :, ::1] packed,
-                 int num_threads):
-    """Copy ``kernel`` (kh, kw, Cout, Cin) into ``packed`` (blocks, kh, kw, Cin, block).
-
-    Output channels become the contiguous axis, in blocks of one register
-    tile; channels past Cout in the last block are written as zeros.
-    """
-    cdef Py_ssize_t taps = kernel.shape[0] * kernel.shape[1]
-    cdef Py_ssize_t unit
-    for unit in prange(packed.shape[0] * taps, nogil=True, schedule="static",
-                       num_threads=num_threads):
-        _pack_panel_tap(kernel, packed[unit // taps], unit // taps, unit % taps)
 
 
 def spectral_channel_contraction(const floating[:, :, ::1] x_spectra,

@@ -118,11 +118,11 @@ WHOLE_PACK_BYTES = 1 << 18
 
 def wide_scratch(problem, y, num_threads):
     """The wide kernel's scratch arrays: ``panels`` (slots, kh, kw, Cin, block)
-    and ``panel_blocks`` as conv2d_transpose_wide expects them -- every block
-    packed here (``panel_blocks`` empty) when the packed kernel is small or
-    has fewer blocks than threads, else one panel per thread, packed by the
-    kernel on demand (``panel_blocks`` all -1) -- and ``stages``, one row of
-    staged output per thread when y's channels are not contiguous."""
+    and ``panel_blocks`` as conv2d_transpose_wide expects them -- room for
+    every block (``panel_blocks`` empty) when the packed kernel is small or
+    has fewer blocks than threads, else one panel per thread, packed on
+    demand (``panel_blocks`` all -1) -- and ``stages``, one row of staged
+    output per thread when y's channels are not contiguous."""
     kernel = problem.kernel
     kh, kw, cout, cin = kernel.shape
     block = _simd.core.channel_block(kernel.itemsize)
@@ -135,10 +135,7 @@ def wide_scratch(problem, y, num_threads):
         ((blocks if whole else num_threads, kh, kw, cin, block), kernel.dtype),
         ((0 if whole else num_threads,), np.intp),
         ((num_threads, stage_items), y.dtype))
-    if whole:
-        _simd.core.pack_weights(kernel, panels, num_threads)
-    else:
-        panel_blocks.fill(-1)
+    panel_blocks.fill(-1)
     return panels, panel_blocks, stages
 
 

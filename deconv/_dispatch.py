@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _cost
-from ._registry import registered_backends
+from ._registry import registered_backends, registry_generation
 from ._timing import timings
 
 
@@ -64,7 +64,7 @@ def fastest_usable(problem, num_threads):
     backends = registered_backends()
     key = (problem.rows, problem.cols, problem.x.shape, problem.kernel.shape,
            problem.x.dtype.str, num_threads, id(_cost.current_profile()),
-           tuple((name, id(backend)) for name, backend in backends.items()))
+           registry_generation())
     for name in _ranking(key, problem, num_threads):
         if backends[name].unsupported_reason(problem) is None:
             return name

@@ -9,11 +9,23 @@ task, restored in ``finally``) or for the whole process with
 """
 import contextvars
 import threading
+import types
 
 AUTO = "auto"
 
 _lock = threading.Lock()
 _backends = {}
+# Read-only view of _backends, replaced (never changed) at each registration,
+# and a count of registrations: callers cache on it instead of copying.
+_snapshot = types.MappingProxyType({})
+_generation = 0
+
+
+def _changed():
+    """Publish a new snapshot; call with _lock held."""
+    global _snapshot, _generation
+    _snapshot = types.MappingProxyType(dict(_backends))
+    _generation += 1
 _global_default = AUTO
 _scoped_default = contextvars.ContextVar("deconv_backend", default=None)
 
@@ -106,6 +118,7 @@ def register_backend(backend, *, replace=False):
         taken = name in _backends and not replace
         if not taken:
             _backends[name] = backend
+            _changed()
     if taken:
         raise ValueError(f"a backend named {name!r} is already registered; "
                          f"pass replace=True to replace it")
@@ -133,6 +146,8 @@ def unregister_backend(name):
     """
     with _lock:
         removed = _backends.pop(name, None)
+        if removed is not None:
+            _changed()
     if removed is None:
         raise ValueError(_unknown_message(name))
 
@@ -146,14 +161,17 @@ def list_backends():
     >>> deconv.list_backends()
     ['auto', 'reference', 'direct', 'fft']
     """
-    with _lock:
-        return [AUTO, *_backends]
+    return [AUTO, *_snapshot]
 
 
 def registered_backends():
-    """Snapshot of the registered backends, in registration order."""
-    with _lock:
-        return dict(_backends)
+    """Read-only snapshot of the registered backends, in registration order."""
+    return _snapshot
+
+
+def registry_generation():
+    """A number that changes whenever a backend is registered or removed."""
+    return _generation
 
 
 def _unknown_message(name):

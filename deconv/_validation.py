@@ -10,6 +10,7 @@ import numbers
 import operator
 import os
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -22,11 +23,11 @@ SUPPORTED_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.floa
 MAX_EXTENT = 2 ** 62
 
 
-@dataclass(frozen=True)
-class Axis:
+class Axis(NamedTuple):
     """Geometry of one spatial dimension of a transposed convolution.
 
     ``pad`` is how many leading rows (columns) of the full output are cropped.
+    A named tuple: the backends' caches key on it, and a tuple hashes in C.
     """
 
     name: str
@@ -205,6 +206,11 @@ def _is_integer(value):
 
 def _integer_pair(value, name):
     """Parse strides / dilation_rate: an int or two ints, each >= 1."""
+    if type(value) is int and value >= 1:  # the common cases, checked quickly
+        return value, value
+    if (type(value) is tuple and len(value) == 2 and type(value[0]) is int
+            and type(value[1]) is int and value[0] >= 1 and value[1] >= 1):
+        return value
     if _is_integer(value):
         entries = [value, value]
     elif isinstance(value, np.ndarray) and value.ndim <= 1:

@@ -10,7 +10,8 @@ one buffer, grown to the largest request it has seen (up to
 carves every call's scratch arrays out of it.
 
 The arrays are only valid until the next :func:`scratch_arrays` call in the
-same thread: backends use them within one call and never return them.
+same thread (a repeated request may even get the very same array objects):
+backends use them within one call and never return them.
 Threads do not share buffers, so concurrent calls from several Python
 threads are safe.
 """
@@ -22,6 +23,9 @@ import numpy as np
 # Largest buffer a thread keeps after a call.
 RETAINED_BYTES_MAX = 64 << 20
 _ALIGNMENT = 64  # bytes: a cache line, and an AVX-512 vector
+# Requests remembered per thread, so a repeated call gets its arrays back at
+# once (they are views of the retained buffer, rebuilt if the buffer grows).
+_LAYOUTS_KEPT = 32
 
 _local = threading.local()
 
@@ -38,22 +42,29 @@ def scratch_arrays(*specs):
     >>> a.shape, b.dtype == np.intp, a.ctypes.data % 64
     ((2, 3), True, 0)
     """
+    layouts = getattr(_local, "layouts", None)
+    if layouts is not None and specs in layouts:  # same request as a recent call
+        return layouts[specs]
     dtypes = [np.dtype(dtype) for _, dtype in specs]
     nbytes = [math.prod(shape) * dtype.itemsize for (shape, _), dtype in zip(specs, dtypes)]
     total = sum(-(-size // _ALIGNMENT) * _ALIGNMENT for size in nbytes) + _ALIGNMENT
-    buffer, start = getattr(_local, "buffer", (None, 0))
+    buffer = getattr(_local, "buffer", None)
     if buffer is None or buffer.nbytes < total:
         buffer = np.empty(total, dtype=np.uint8)
-        start = -buffer.ctypes.data % _ALIGNMENT
         if total <= RETAINED_BYTES_MAX:
-            _local.buffer = buffer, start
+            _local.buffer, _local.layouts = buffer, {}
+    start = -buffer.ctypes.data % _ALIGNMENT
     arrays = []
     for (shape, _), dtype, size in zip(specs, dtypes, nbytes):
         arrays.append(np.ndarray(shape, dtype, buffer, start))
         start += -(-size // _ALIGNMENT) * _ALIGNMENT
+    if buffer is getattr(_local, "buffer", None):
+        if len(_local.layouts) >= _LAYOUTS_KEPT:
+            _local.layouts.clear()
+        _local.layouts[specs] = arrays
     return arrays
 
 
 def release():
     """Drop this thread's retained buffer (it is rebuilt on the next call)."""
-    _local.buffer = None, 0
+    _local.buffer, _local.layouts = None, None
