@@ -115,7 +115,7 @@ def conv2d_transpose(x, kernel, output_shape=None, strides=(1, 1), padding="vali
 
 def _forced_backend(name, problem):
     chosen = get_backend(name)
-    reason = chosen.unsupported_reason(problem)
+    reason = _dispatch.unsupported_reason(chosen, problem)
     if reason is not None:
         raise ValueError(f"backend {name!r} cannot compute this call: {reason}")
     return chosen

@@ -161,6 +161,9 @@ class DirectBackend(Backend):
     def estimate_seconds(self, problem, num_threads):
         return _estimate_seconds(problem, num_threads)
 
+    def minimum_seconds(self, problem, num_threads):
+        return _cost.current_profile()["direct_overhead_s"]
+
     def __call__(self, problem, num_threads):
         num_threads = threads_worth_waking(problem, num_threads)
         if uses_narrow_kernel(problem, num_threads):

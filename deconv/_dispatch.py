@@ -1,10 +1,11 @@
 """The ``"auto"`` dispatcher: correctness guards first, then the cost model.
 
-For one validated call it asks every registered backend how long it expects
-to take (``estimate_seconds``) and whether it can compute the call
-(``unsupported_reason``), and takes the fastest usable one. With
-``measure=True`` it times the usable candidates on the call itself instead,
-like :func:`scipy.signal.choose_conv_method`.
+For one validated call it asks the registered backends how long they expect
+to take (``estimate_seconds``; a backend whose cheap lower bound,
+``minimum_seconds``, is already above the best estimate is not asked) and
+whether they can compute the call (``unsupported_reason``), and takes the
+fastest usable one. With ``measure=True`` it times the usable candidates on
+the call itself instead, like :func:`scipy.signal.choose_conv_method`.
 """
 import threading
 from dataclasses import dataclass, field
@@ -56,55 +57,74 @@ def _format_seconds(seconds):
 
 
 def fastest_usable(problem, num_threads):
-    """The hot path of ``backend="auto"``: the backend with the lowest estimate
-    among those that accept the call. Guards (some scan the data, like the
-    FFT's NaN check) are asked in order of estimate, so only as many run as
-    needed; ``estimate_seconds`` must therefore not fail on an unusable call.
-    The ranking depends only on the call's shapes, so it is cached."""
+    """The hot path of ``backend="auto"``: the backend with the lowest estimate,
+    if it accepts the call (its guard may scan the data, like the FFT's NaN
+    check); otherwise the full ranking of :func:`choose`. Which backend has
+    the lowest estimate depends only on the call's shapes, so it is cached."""
     backends = registered_backends()
     key = (problem.rows, problem.cols, problem.x.shape, problem.kernel.shape,
            problem.x.dtype.str, num_threads, id(_cost.current_profile()),
            registry_generation())
-    for name in _ranking(key, problem, num_threads):
-        if backends[name].unsupported_reason(problem) is None:
-            return name
-    return choose(problem, num_threads).backend  # raises, explaining why
+    best = _best.get(key)
+    if best is None:
+        best = _lowest_estimate(backends, problem, num_threads)
+        with _best_lock:
+            if len(_best) >= _BEST_KEPT:
+                _best.clear()
+            _best[key] = best
+    if best in backends and unsupported_reason(backends[best], problem) is None:
+        return best
+    return choose(problem, num_threads).backend  # the next best, or raises why not
 
 
-_RANKINGS_KEPT = 256
-_rankings = {}
-_rankings_lock = threading.Lock()
+_BEST_KEPT = 256
+_best = {}
+_best_lock = threading.Lock()
 
 
-def _ranking(key, problem, num_threads):
-    ranking = _rankings.get(key)
-    if ranking is None:
-        ranking = _ranking_of(problem, num_threads)
-        with _rankings_lock:
-            if len(_rankings) >= _RANKINGS_KEPT:
-                _rankings.clear()
-            _rankings[key] = ranking
-    return ranking
+def _lowest_estimate(backends, problem, num_threads):
+    """Name of the backend with the lowest estimate (None if none has one).
+    Backends are visited by their cheap lower bound, and a backend whose bound
+    is not below the best estimate so far is not estimated at all: a new
+    shape then costs one or two estimates, not all of them."""
+    bounds = sorted((_minimum_seconds(backend, problem, num_threads), position, name)
+                    for position, (name, backend) in enumerate(backends.items()))
+    best, best_seconds = None, float("inf")
+    for bound, _, name in bounds:
+        if bound >= best_seconds:
+            break
+        estimate = _estimate_seconds(backends[name], problem, num_threads)
+        if estimate is not None and float(estimate) < best_seconds:
+            best, best_seconds = name, float(estimate)
+    return best
 
 
-def _ranking_of(problem, num_threads):
-    ranked = []
-    for name, backend in registered_backends().items():
-        estimate = backend.estimate_seconds(problem, num_threads)
-        if estimate is not None:
-            ranked.append((float(estimate), name))
-    return tuple(name for _, name in sorted(ranked))
+# Registered objects need only a name and __call__; the hooks of
+# deconv.Backend are optional.
+def unsupported_reason(backend, problem):
+    hook = getattr(backend, "unsupported_reason", None)
+    return None if hook is None else hook(problem)
+
+
+def _estimate_seconds(backend, problem, num_threads):
+    hook = getattr(backend, "estimate_seconds", None)
+    return None if hook is None else hook(problem, num_threads)
+
+
+def _minimum_seconds(backend, problem, num_threads):
+    hook = getattr(backend, "minimum_seconds", None)
+    return 0.0 if hook is None else float(hook(problem, num_threads))
 
 
 def choose(problem, num_threads, measure=False, repeats=3):
     """Rank the registered backends for ``problem``; see :class:`BackendChoice`."""
     estimates, rejected = {}, {}
     for name, backend in registered_backends().items():
-        reason = backend.unsupported_reason(problem)
+        reason = unsupported_reason(backend, problem)
         if reason is not None:
             rejected[name] = reason
             continue
-        estimate = backend.estimate_seconds(problem, num_threads)
+        estimate = _estimate_seconds(backend, problem, num_threads)
         if estimate is not None:
             estimates[name] = float(estimate)
     if not estimates:

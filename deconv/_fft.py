@@ -182,5 +182,10 @@ class FFTBackend(Backend):
     def estimate_seconds(self, problem, num_threads):
         return _estimate_seconds(problem, num_threads)
 
+    def minimum_seconds(self, problem, num_threads):
+        profile = _cost.current_profile()
+        phases = _axis_counts(problem.rows)[0] * _axis_counts(problem.cols)[0]
+        return profile["fft_overhead_s"] + phases * profile["fft_phase_overhead_s"]
+
     def __call__(self, problem, num_threads):
         return fft_conv2d_transpose(problem, num_threads)

@@ -57,5 +57,9 @@ class ReferenceBackend(Backend):
                 + taps * batch * height * profile["reference_row_product_s"]
                 + problem.multiply_adds * narrow_product_penalty / profile["reference_madds_per_s"])
 
+    def minimum_seconds(self, problem, num_threads):
+        taps = problem.rows.kernel_size * problem.cols.kernel_size
+        return taps * _cost.current_profile()["reference_overhead_s"]
+
     def __call__(self, problem, num_threads):
         return reference_conv2d_transpose(problem, num_threads)

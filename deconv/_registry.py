@@ -66,6 +66,12 @@ class Backend:
         """Expected run time, or None to stay out of ``"auto"``'s choice."""
         return None
 
+    def minimum_seconds(self, problem, num_threads):
+        """A quick lower bound on :meth:`estimate_seconds` (its fixed costs,
+        say): ``"auto"`` skips the full estimate of a backend whose bound is
+        already above the best estimate in hand. 0 by default."""
+        return 0.0
+
     def __call__(self, problem, num_threads):
         raise NotImplementedError
 

@@ -152,3 +152,62 @@ def test_get_backend():
         deconv.get_backend("auto")
     with pytest.raises(ValueError, match="unknown backend 'nope'"):
         deconv.get_backend("nope")
+
+
+class Bounded(deconv.Backend):
+    """A backend whose lower bound and estimate are fixed, counting estimates."""
+
+    def __init__(self, name, bound, estimate):
+        self.name, self.bound, self.estimate, self.estimated = name, bound, estimate, 0
+
+    def minimum_seconds(self, problem, num_threads):
+        return self.bound
+
+    def estimate_seconds(self, problem, num_threads):
+        self.estimated += 1
+        return self.estimate
+
+    def __call__(self, problem, num_threads):
+        return np.full(problem.output_shape, float(self.name[-1]), problem.x.dtype)
+
+
+def test_auto_skips_estimates_that_cannot_win():
+    fast, slow = Bounded("bounded1", 0.0, 1e-9), Bounded("bounded2", 10.0, 20.0)
+    for backend in (fast, slow):
+        deconv.register_backend(backend)
+    try:
+        y = deconv.conv2d_transpose(X[:, :3], K)  # a shape no other test uses
+        assert (y == 1).all()
+        assert (fast.estimated, slow.estimated) == (1, 0)
+        # choose_backend still estimates every candidate.
+        assert set(deconv.choose_backend(X[:, :3], K).estimates) >= {"bounded1", "bounded2"}
+    finally:
+        for backend in (fast, slow):
+            deconv.unregister_backend(backend.name)
+
+
+@pytest.mark.parametrize("shape,kernel,strides", [
+    ((1, 4, 4, 8), (3, 3, 8, 8), 2), ((2, 64, 64, 8), (31, 31, 8, 8), 1),
+    ((1, 16, 16, 21), (64, 64, 21, 21), 32), ((4, 8, 8, 64), (4, 4, 32, 64), 2)])
+def test_auto_takes_what_choose_backend_ranks_first(shape, kernel, strides):
+    from deconv import _dispatch
+    from deconv._validation import prepare
+    problem = prepare(np.ones(shape, np.float32), np.ones(kernel, np.float32), None, strides,
+                      "same", "channels_last", 1)
+    assert _dispatch.fastest_usable(problem, 2) == _dispatch.choose(problem, 2).backend
+
+
+def test_a_plain_callable_with_a_name_can_be_registered():
+    class Plain:
+        name = "plain"
+
+        def __call__(self, problem, num_threads):
+            return np.zeros(problem.output_shape, problem.x.dtype)
+
+    deconv.register_backend(Plain())
+    try:
+        assert (deconv.conv2d_transpose(X, K, backend="plain") == 0).all()
+        assert deconv.conv2d_transpose(X, K).max() > 0  # auto: it has no estimate
+        assert "plain" not in deconv.choose_backend(X, K).estimates
+    finally:
+        deconv.unregister_backend("plain")
