@@ -22,7 +22,8 @@ def main(argv=None):
                        help="comma-separated deconv backends (default: auto,direct)")
     bench.add_argument("--compare", default="",
                        help="comma-separated peers to time in the same run: torch,tensorflow")
-    bench.add_argument("--repeats", type=int, default=15)
+    bench.add_argument("--repeats", type=int, default=15,
+                       help="rounds per layer (short layers get up to ten times as many)")
     bench.add_argument("--no-gemm", action="store_true", help="skip the GEMM-rate measurement")
     bench.add_argument("--json", metavar="FILE", help="also write the results to FILE as JSON")
     tune = commands.add_parser("tune", help="fit the cost model of 'auto' to this machine")

@@ -152,9 +152,15 @@ def run_bench(layers=None, backends=("auto",), compare=(), threads=None, repeats
             contenders[name] = make(layer, threads)
         for run in contenders.values():  # warm-up: plans, primitives, caches
             run()
+        start = time.perf_counter()
+        for run in contenders.values():
+            run()
+        # Short layers get more rounds (up to ten times as many, about 0.3 s
+        # in all): their medians are the noisiest.
+        rounds = max(repeats, min(10 * repeats, int(0.3 / (time.perf_counter() - start))))
         times = {name: [] for name in contenders}
         shuffler = np.random.default_rng(index)
-        for _ in range(repeats):
+        for _ in range(rounds):
             # A new order every round: a framework's thread pool may still be
             # spinning after its run and slow down whichever runs next, so no
             # contender may always follow the same one (a rotation keeps the
@@ -191,7 +197,8 @@ def _write_json(path, rows, backends, peers, threads, repeats, gemm_rate):
 
 
 def _print_table(rows, backends, peers, threads, repeats, gemm_rate, out):
-    print(f"\nMedian of {repeats} runs, {threads} threads each; GFLOP/s are nominal "
+    print(f"\nMedian of {repeats} runs or more (up to {10 * repeats} for short layers), "
+          f"{threads} threads each; GFLOP/s are nominal "
           f"(2*N*h*w*Cin*Cout*kh*kw); ratio = deconv time / best peer time (< 1: deconv faster).",
           file=out)
     header = f"{'layer':<15}{'dtype':<8}{'layout':<7}"
