@@ -19,20 +19,20 @@ DEFAULT_PROFILE = {
     # direct: multiply-adds per second per thread when every lane of the
     # register tile is useful, by SIMD level and item size.
     "direct_madds_per_thread": {
-        "avx512": {"4": 139e9, "8": 66e9},
+        "avx512": {"4": 160e9, "8": 66e9},
         "avx2": {"4": 60e9, "8": 18e9},
         "baseline": {"4": 14e9, "8": 9e9},
     },
     # direct, narrow-output kernel (Cout <= 8): multiply-adds per second per
     # thread, counting the zero-padded channels of the last group of 4.
     "direct_narrow_madds_per_thread": {
-        "avx512": {"4": 95e9, "8": 36e9},
+        "avx512": {"4": 144e9, "8": 53e9},
         "avx2": {"4": 20e9, "8": 10e9},
         "baseline": {"4": 15e9, "8": 6e9},
     },
     # direct: cost of visiting one kernel tap for one register tile (address
     # arithmetic, loop entry) -- dominant when Cin is small and kernels large.
-    "direct_tile_tap_s": 13e-9,
+    "direct_tile_tap_s": 11e-9,
     "direct_overhead_s": 60e-6,
     # reference, per kernel tap: a fixed cost, one small matrix product per
     # image row, and the multiply-adds (slower when there are few output
@@ -41,7 +41,10 @@ DEFAULT_PROFILE = {
     "reference_row_product_s": 37e-9,
     "reference_madds_per_s": 39e9,
     # fft: transform flops per second per thread, complex multiply-adds of the
-    # channel contraction per second per thread, fixed costs.
+    # channel contraction per second per thread, fixed costs. Kept about half
+    # of what ``tune`` measures on its calibration shapes (8.4e9, 2.5e9, 60 us,
+    # 24 us): over a random grid of shapes those faster rates made "auto" take
+    # the FFT up to 1.9x too often, these keep its worst pick near 1.5x.
     "fft_flops_per_thread": 4e9,
     "fft_contraction_per_thread": 1.2e9,
     "fft_overhead_s": 126e-6,
