@@ -36,13 +36,17 @@ from ._registry import Backend
 from ._workspace import scratch_arrays
 
 
-@functools.lru_cache(maxsize=256)
 def tap_table(axis):
     """Per output index, the kernel taps that reach it and their input index
-    (see ``tap_table`` in ``_plan.pxi``), cached (read-only): the wide and
-    narrow plans share it."""
-    tables = _simd.core.tap_table(axis.in_size, axis.out_size, axis.kernel_size, axis.stride,
-                                  axis.dilation, axis.pad)
+    (see ``tap_table`` in ``_plan.pxi``), cached (read-only) by geometry
+    alone: the wide and narrow plans share it, and so do rows and columns
+    of the same geometry (square images, square kernels)."""
+    return _tap_table(*axis[1:])
+
+
+@functools.lru_cache(maxsize=256)
+def _tap_table(in_size, out_size, kernel_size, stride, dilation, pad):
+    tables = _simd.core.tap_table(in_size, out_size, kernel_size, stride, dilation, pad)
     for array in tables:
         array.flags.writeable = False
     return tables
@@ -96,10 +100,20 @@ def narrow_conv2d_transpose(problem, num_threads):
 MADDS_PER_THREAD = 2_000_000
 
 
-def threads_worth_waking(problem, num_threads):
+# Below this many multiply-adds (~1 us of arithmetic) the cost model is not
+# consulted: any variant takes the call's fixed overhead.
+TRIVIAL_MADDS = 1 << 16
+
+
+def _nominal_madds(problem):
+    """Multiply-adds counting every tap, landing or not (cheap to compute)."""
     n, h, w, cin = problem.x.shape
     kh, kw, cout, _ = problem.kernel.shape
-    return max(1, min(num_threads, n * h * w * cin * cout * kh * kw // MADDS_PER_THREAD))
+    return n * h * w * cin * cout * kh * kw
+
+
+def threads_worth_waking(problem, num_threads):
+    return max(1, min(num_threads, _nominal_madds(problem) // MADDS_PER_THREAD))
 
 
 def uses_narrow_kernel(problem, num_threads):
@@ -165,8 +179,11 @@ class DirectBackend(Backend):
         return _cost.current_profile()["direct_overhead_s"]
 
     def __call__(self, problem, num_threads):
+        # The variant is chosen for the threads asked for (the estimates that
+        # "auto" just made, cached), then run on as many as are worth waking.
+        narrow = uses_narrow_kernel(problem, num_threads)
         num_threads = threads_worth_waking(problem, num_threads)
-        if uses_narrow_kernel(problem, num_threads):
+        if narrow:
             return narrow_conv2d_transpose(problem, num_threads)
         y = problem.new_output()
         panels, panel_blocks, stages = wide_scratch(problem, y, num_threads)
@@ -224,6 +241,10 @@ def variant_estimates(problem, num_threads):
     key = (problem.rows, problem.cols, problem.x.shape, problem.output_shape[3],
            problem.x.itemsize, num_threads, id(profile))
     estimates = _variants.get(key)
+    if estimates is None and _nominal_madds(problem) < TRIVIAL_MADDS:
+        # A few microseconds of arithmetic: the call costs its fixed overhead
+        # whichever kernel runs it, so planning a choice would cost more.
+        estimates = {"wide": profile["direct_overhead_s"]}
     if estimates is None:
         level = _simd.core.isa_name()
         estimates = {"wide": _wide_seconds(problem, num_threads, profile, level)}

@@ -48,17 +48,17 @@ def scratch_arrays(*specs):
     dtypes = [np.dtype(dtype) for _, dtype in specs]
     nbytes = [math.prod(shape) * dtype.itemsize for (shape, _), dtype in zip(specs, dtypes)]
     total = sum(-(-size // _ALIGNMENT) * _ALIGNMENT for size in nbytes) + _ALIGNMENT
-    buffer = getattr(_local, "buffer", None)
+    buffer, start = getattr(_local, "buffer", (None, 0))
     if buffer is None or buffer.nbytes < total:
         buffer = np.empty(total, dtype=np.uint8)
+        start = -buffer.ctypes.data % _ALIGNMENT  # to the first aligned byte
         if total <= RETAINED_BYTES_MAX:
-            _local.buffer, _local.layouts = buffer, {}
-    start = -buffer.ctypes.data % _ALIGNMENT
+            _local.buffer, _local.layouts = (buffer, start), {}
     arrays = []
     for (shape, _), dtype, size in zip(specs, dtypes, nbytes):
         arrays.append(np.ndarray(shape, dtype, buffer, start))
         start += -(-size // _ALIGNMENT) * _ALIGNMENT
-    if buffer is getattr(_local, "buffer", None):
+    if buffer is getattr(_local, "buffer", (None,))[0]:
         if len(_local.layouts) >= _LAYOUTS_KEPT:
             _local.layouts.clear()
         _local.layouts[specs] = arrays
@@ -67,4 +67,4 @@ def scratch_arrays(*specs):
 
 def release():
     """Drop this thread's retained buffer (it is rebuilt on the next call)."""
-    _local.buffer, _local.layouts = None, None
+    _local.buffer, _local.layouts = (None, 0), None

@@ -4,7 +4,8 @@
 
 What is measured is the cost of a shape being new (plans, rankings, FFT
 sizes, fresh output memory), not the cost of a process or its caches being
-cold: the extension is imported and the OpenMP team started first, and each
+cold: the extension is imported, the OpenMP team started and the cores kept
+busy for 0.3 s first (see measure_once), and each
 layer's first call comes right after a call on a neighbouring shape (one row
 and one column more, so no plan of the layer's own shape exists yet) that
 warms the code paths. "warm" is the median of the next eleven calls. Timings
@@ -15,6 +16,7 @@ import argparse
 import json
 import subprocess
 import sys
+import time
 
 import numpy as np
 
@@ -33,7 +35,12 @@ def arrays(layer, rng, grow=0):
 
 def measure_once(backend):
     """{layer: (first seconds, warm median seconds)} in this process."""
-    deconv.conv2d_transpose(np.ones((4, 16, 16, 64)), np.ones((3, 3, 64, 64)), num_threads=2)
+    # Keep both cores busy for 0.3 s first: on this VM an idle process's
+    # first milliseconds of work run up to 3x slower (the very same call on
+    # the very same arrays alternates 2 ms / 6 ms until then).
+    start = time.perf_counter()
+    while time.perf_counter() - start < 0.3:
+        deconv.conv2d_transpose(np.ones((4, 16, 16, 64)), np.ones((3, 3, 64, 64)), num_threads=2)
     rng = np.random.default_rng(0)
     results = {}
     for layer in SUITE:
