@@ -178,6 +178,7 @@ def extension(level):
             ("DECONV_F64_CHANNELS", str(f64_channels)),
             ("DECONV_F64_PAIRS", str(f64_pairs)),
             ("DECONV_ISA_NAME", f'"{level}"'),
+            ("DECONV_NARROW_MAX_GROUP", "8" if level == "avx512" else "4"),
         ],
     )
     ext.deconv_level = level

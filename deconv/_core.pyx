@@ -43,6 +43,11 @@ cdef extern from *:
     #ifndef DECONV_ISA_NAME
     #define DECONV_ISA_NAME "baseline"
     #endif
+    /* Largest channel group of the narrow kernel's tiles: 8 where 32 vector
+       registers hold its 16 accumulators, else 4. */
+    #ifndef DECONV_NARROW_MAX_GROUP
+    #define DECONV_NARROW_MAX_GROUP 4
+    #endif
     #define DECONV_MAX(a, b) ((a) > (b) ? (a) : (b))
     /* Ask for a cache line about to be written (a hint; no-op elsewhere). */
     #if defined(__GNUC__)
@@ -74,6 +79,7 @@ cdef extern from *:
     enum: DECONV_F64_CHANNELS
     enum: DECONV_F32_PAIRS
     enum: DECONV_F64_PAIRS
+    enum: DECONV_NARROW_MAX_GROUP
     enum: DECONV_MAX_PIXELS
     enum: DECONV_MAX_TILE
     const char* DECONV_ISA_NAME
@@ -398,7 +404,9 @@ def spectral_channel_contraction(const floating[:, :, ::1] x_spectra,
 
 # Narrow-output variant (Cout of a few channels): the wide tile above would
 # leave most of its 32-channel lanes idle, so here the vector lanes run over
-# pixels instead. A tile is NARROW_GROUP output channels times NARROW_RUN
+# pixels instead. A tile is a group of output channels (NARROW_GROUP, or
+# DECONV_NARROW_MAX_GROUP where there are registers for it: twice the
+# accumulators, so the FMAs no longer wait on each other) times NARROW_RUN
 # consecutive pixels of one column phase, and reads runs of consecutive input
 # columns of one channel. Each thread therefore keeps a small planar copy of
 # the input rows it is using -- a window of (Cin, rows, padded width), zero
@@ -410,9 +418,11 @@ cdef enum:
     NARROW_RUN = 32
 
 
-def narrow_group():
-    """Output channels per tile of the narrow-output kernel."""
-    return NARROW_GROUP
+def narrow_groups():
+    """Channel-group sizes the narrow-output kernel's tiles can have here."""
+    if DECONV_NARROW_MAX_GROUP == NARROW_GROUP:
+        return (NARROW_GROUP,)
+    return (NARROW_GROUP, DECONV_NARROW_MAX_GROUP)
 
 
 def narrow_run():
@@ -427,25 +437,26 @@ cdef inline void _narrow_tile(
         const Py_ssize_t n_row_taps, const Py_ssize_t* row_kernel, const Py_ssize_t* row_slot,
         const Py_ssize_t n_col_taps, const Py_ssize_t* col_kernel, const Py_ssize_t* col_input,
         const Py_ssize_t first_pixel, floating* y, const Py_ssize_t y_pixel_stride,
-        const Py_ssize_t y_channel_stride,
+        const Py_ssize_t y_channel_stride, const Py_ssize_t group,
         const Py_ssize_t n_pixels, const Py_ssize_t n_out) noexcept nogil:
-    """NARROW_RUN pixels (from ``first_pixel`` of a phase) x NARROW_GROUP channels;
+    """NARROW_RUN pixels (from ``first_pixel`` of a phase) x ``group`` channels
+    (a constant at each call site, so each size compiles to its own loop);
     stores ``n_pixels`` x ``n_out`` of them. Row tap ``ta`` reads window row
     ``row_slot[ta]`` of ``x_rows`` (Cin planes of ``plane`` items)."""
-    cdef floating acc[NARROW_GROUP * NARROW_RUN]
+    cdef floating acc[DECONV_NARROW_MAX_GROUP * NARROW_RUN]
     cdef Py_ssize_t ta, tb, c, o, p
     cdef const floating* xp
     cdef const floating* wp
     cdef floating wo
 
-    for p in range(NARROW_GROUP * NARROW_RUN):
+    for p in range(group * NARROW_RUN):
         acc[p] = 0
     for ta in range(n_row_taps):
         for tb in range(n_col_taps):
             xp = x_rows + row_slot[ta] * padded_width + col_input[tb] + first_pixel
             wp = w_group + (row_kernel[ta] * kw + col_kernel[tb]) * cin * packed_row
             for c in range(cin):
-                for o in range(NARROW_GROUP):
+                for o in range(group):
                     wo = wp[o]
                     for p in range(NARROW_RUN):
                         acc[o * NARROW_RUN + p] += wo * xp[p]
@@ -478,18 +489,19 @@ cdef void _narrow_row_group(
         const Py_ssize_t[::1] phase_kernel, const Py_ssize_t[::1] phase_input,
         const Py_ssize_t col_stride, const Py_ssize_t pad_left,
         floating[:, :, ::1] window, Py_ssize_t[::1] window_holds, Py_ssize_t[::1] tap_slot,
-        floating[:, :, :, :] y,
-        const Py_ssize_t n, const Py_ssize_t r, const Py_ssize_t group) noexcept nogil:
-    """Output row ``r`` of image ``n``, output channels of one group, every phase,
-    using one thread's ``window`` (Cin, rows, padded width); ``window_holds``
-    says which (image, input row) each window row holds, -1 for none."""
+        floating[:, :, :, :] y, const Py_ssize_t n, const Py_ssize_t r,
+        const Py_ssize_t group, const Py_ssize_t group_size) noexcept nogil:
+    """Output row ``r`` of image ``n``, output channels of group ``group`` (of
+    ``group_size`` channels), every phase, using one thread's ``window`` (Cin,
+    rows, padded width); ``window_holds`` says which (image, input row) each
+    window row holds, -1 for none."""
     cdef Py_ssize_t cout = y.shape[3], cin = x.shape[3], in_height = x.shape[1]
     cdef Py_ssize_t window_rows = window.shape[1], padded_width = window.shape[2]
     cdef Py_ssize_t plane = window_rows * padded_width
     cdef Py_ssize_t item = sizeof(floating)
     cdef Py_ssize_t y_col_stride = y.strides[2] // item, y_channel_stride = y.strides[3] // item
-    cdef Py_ssize_t o0 = group * NARROW_GROUP
-    cdef Py_ssize_t n_out = min(NARROW_GROUP, cout - o0)
+    cdef Py_ssize_t o0 = group * group_size
+    cdef Py_ssize_t n_out = min(group_size, cout - o0)
     cdef Py_ssize_t phase, start, columns, t0, ta, row, slot
     cdef Py_ssize_t run = NARROW_RUN
     cdef const floating* w_group = &packed[0, 0, 0, o0]
@@ -506,13 +518,22 @@ cdef void _narrow_row_group(
         start = phase_tap_start[phase]
         t0 = 0
         while t0 < columns:
-            _narrow_tile(&window[0, 0, 0], plane, padded_width, cin, w_group, packed.shape[1],
-                         packed.shape[3], row_count[r], &row_kernel[r, 0], &tap_slot[0],
-                         phase_tap_start[phase + 1] - start, &phase_kernel[start],
-                         &phase_input[start], t0,
-                         &y[n, r, phase_first_column[phase] + t0 * col_stride, o0],
-                         col_stride * y_col_stride, y_channel_stride,
-                         min(run, columns - t0), n_out)
+            if group_size == DECONV_NARROW_MAX_GROUP:
+                _narrow_tile(&window[0, 0, 0], plane, padded_width, cin, w_group,
+                             packed.shape[1], packed.shape[3], row_count[r], &row_kernel[r, 0],
+                             &tap_slot[0], phase_tap_start[phase + 1] - start,
+                             &phase_kernel[start], &phase_input[start], t0,
+                             &y[n, r, phase_first_column[phase] + t0 * col_stride, o0],
+                             col_stride * y_col_stride, y_channel_stride,
+                             DECONV_NARROW_MAX_GROUP, min(run, columns - t0), n_out)
+            else:
+                _narrow_tile(&window[0, 0, 0], plane, padded_width, cin, w_group,
+                             packed.shape[1], packed.shape[3], row_count[r], &row_kernel[r, 0],
+                             &tap_slot[0], phase_tap_start[phase + 1] - start,
+                             &phase_kernel[start], &phase_input[start], t0,
+                             &y[n, r, phase_first_column[phase] + t0 * col_stride, o0],
+                             col_stride * y_col_stride, y_channel_stride,
+                             NARROW_GROUP, min(run, columns - t0), n_out)
             t0 += run
 
 
@@ -524,11 +545,12 @@ def conv2d_transpose_narrow(
         const Py_ssize_t[::1] phase_kernel, const Py_ssize_t[::1] phase_input,
         Py_ssize_t col_stride, Py_ssize_t pad_left, floating[:, :, :, ::1] windows,
         Py_ssize_t[:, ::1] window_holds, Py_ssize_t[:, ::1] tap_slots,
-        floating[:, :, :, :] y, int num_threads):
+        floating[:, :, :, :] y, Py_ssize_t group_size, int num_threads):
     """Fill ``y`` (N, H, W, Cout) for few output channels; see the comment above.
 
-    ``x`` and ``y`` are indexed NHWC with any strides. ``packed`` is the kernel
-    as (kh, kw, Cin, groups * NARROW_GROUP), zero-padded; per column phase,
+    ``x`` and ``y`` are indexed NHWC with any strides. ``group_size`` is one
+    of :func:`narrow_groups`, and ``packed`` the kernel as (kh, kw, Cin,
+    groups * group_size), zero-padded; per column phase,
     ``phase_kernel``/``phase_input`` list its kernel columns and the padded
     input column each reads for the phase's first output column. Per thread:
     ``windows[t]`` (Cin, rows, padded width) zero-filled, ``window_holds[t]``
@@ -536,7 +558,7 @@ def conv2d_transpose_narrow(
     window must have as many rows as any output row has distinct input rows.
     """
     cdef Py_ssize_t batch = y.shape[0], height = y.shape[1]
-    cdef Py_ssize_t groups = packed.shape[3] // NARROW_GROUP
+    cdef Py_ssize_t groups = packed.shape[3] // group_size
     cdef Py_ssize_t unit, rest, thread
     for unit in prange(groups * batch * height, nogil=True, schedule="static",
                        num_threads=num_threads):
@@ -546,4 +568,4 @@ def conv2d_transpose_narrow(
                           phase_first_column, phase_columns, phase_tap_start, phase_kernel,
                           phase_input, col_stride, pad_left, windows[thread],
                           window_holds[thread], tap_slots[thread], y,
-                          rest // height, rest % height, unit // (batch * height))
+                          rest // height, rest % height, unit // (batch * height), group_size)

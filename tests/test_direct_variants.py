@@ -104,3 +104,28 @@ def test_wide_kernel_panels_packed_whole_or_by_each_thread(dtype, cin, simd_leve
     assert_close(results[0], expected, np.dtype(dtype))
     for other in results[1:]:
         assert np.array_equal(results[0], other)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("cout", [1, 13, 16])
+def test_narrow_kernel_every_channel_group_size(dtype, cout, simd_level, rng, monkeypatch):
+    monkeypatch.setattr(_direct, "uses_narrow_kernel", lambda problem, num_threads: True)
+    monkeypatch.setattr(_direct, "MADDS_PER_THREAD", 1)
+    x = rng.standard_normal((2, 6, 40, 5)).astype(dtype)
+    kernel = rng.standard_normal((5, 3, cout, 5)).astype(dtype)
+    expected = conv2d_transpose_oracle(x, kernel, (12, 80), (2, 2), "same", (1, 1))
+    results = []
+    for size in _simd.core.narrow_groups():
+        monkeypatch.setattr(_direct, "narrow_group_size", lambda cout, size=size: size)
+        for threads in (1, 3):
+            results.append(deconv.conv2d_transpose(x, kernel, strides=2, padding="same",
+                                                   backend="direct", num_threads=threads))
+    assert_close(results[0], expected, np.dtype(dtype))
+    for other in results[1:]:
+        assert np.array_equal(results[0], other)
+
+
+def test_narrow_group_size_never_pads_more_than_groups_of_four(monkeypatch):
+    monkeypatch.setattr(_simd.core, "narrow_groups", lambda: (4, 8), raising=False)
+    assert [_direct.narrow_group_size(c) for c in (1, 3, 4, 5, 8, 12, 16, 21, 32)] == \
+        [4, 4, 4, 8, 8, 4, 8, 8, 8]
