@@ -37,7 +37,8 @@ def main():
         handle.write(f"Geometric-mean ratio (deconv ``{backend}`` time / best of "
                      f"{' and '.join(peers)}): **{geomean:.2f}**; worst layer "
                      f"{max(ratios):.2f}; {record['threads']} threads each, median of "
-                     f"{record['repeats']} runs; NumPy float32 GEMM in the same run: "
+                     f"{record['repeats']} runs or more (short layers: up to ten times as "
+                     f"many); NumPy float32 GEMM in the same run: "
                      f"{record['gemm_gflops']:.0f} GFLOP/s.\n")
     figure, axis = plt.subplots(figsize=(8, 5))
     colors = ["tab:green" if r <= 1 else "tab:red" for r in ratios]
