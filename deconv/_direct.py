@@ -38,7 +38,7 @@ from ._workspace import scratch_arrays
 
 def tap_table(axis):
     """Per output index, the kernel taps that reach it and their input index
-    (see ``tap_table`` in ``_plan.pxi``), cached (read-only) by geometry
+    (see ``tap_table`` in ``_plan.pxi``), cached by geometry
     alone: the wide and narrow plans share it, and so do rows and columns
     of the same geometry (square images, square kernels)."""
     return _tap_table(*axis[1:])
@@ -46,10 +46,7 @@ def tap_table(axis):
 
 @functools.lru_cache(maxsize=256)
 def _tap_table(in_size, out_size, kernel_size, stride, dilation, pad):
-    tables = _simd.core.tap_table(in_size, out_size, kernel_size, stride, dilation, pad)
-    for array in tables:
-        array.flags.writeable = False
-    return tables
+    return _simd.core.tap_table(in_size, out_size, kernel_size, stride, dilation, pad)
 
 
 # Output channels up to which the narrow kernel is a candidate; past it, it
@@ -60,14 +57,12 @@ NARROW_MAX_CHANNELS = 32
 @functools.lru_cache(maxsize=128)
 def narrow_plan(rows, cols):
     """Row tap table, column phases and window height of the narrow kernel,
-    cached (read-only)."""
+    cached."""
     core = _simd.core
     row_table = tap_table(rows)
     *col_tables, pad_left, padded_width = core.column_phases(
         cols.in_size, cols.out_size, cols.kernel_size, cols.stride, cols.dilation, cols.pad,
         core.narrow_run())
-    for array in col_tables:
-        array.flags.writeable = False
     tables = (*row_table, *col_tables)
     window_rows = core.input_rows_per_output_row(row_table[0], row_table[2])
     return tables, pad_left, padded_width, window_rows
@@ -164,11 +159,14 @@ def wide_scratch(problem, y, num_threads):
 
 @functools.lru_cache(maxsize=128)
 def plan(rows, cols):
-    """Tap tables and column classes for one geometry, cached (read-only)."""
+    """Tap tables and column classes for one geometry, cached.
+
+    The cached tables are shared by every later call of the geometry and
+    only ever passed to the kernels, whose parameters are ``const``: nothing
+    writes them after planning (marking them read-only cost a tenth of a
+    tiny call's first-call planning)."""
     col_tables = tap_table(cols)
     classes = _simd.core.column_classes(*col_tables, cols.stride, cols.pad)
-    for array in classes:
-        array.flags.writeable = False
     return (*tap_table(rows), *col_tables, *classes)
 
 
