@@ -7,7 +7,6 @@ whether they can compute the call (``unsupported_reason``), and takes the
 fastest usable one. With ``measure=True`` it times the usable candidates on
 the call itself instead, like :func:`scipy.signal.choose_conv_method`.
 """
-import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -68,10 +67,9 @@ def fastest_usable(problem, num_threads):
     best = _best.get(key)
     if best is None:
         best = _lowest_estimate(backends, problem, num_threads)
-        with _best_lock:
-            if len(_best) >= _BEST_KEPT:
-                _best.clear()
-            _best[key] = best
+        if len(_best) >= _BEST_KEPT:  # a racing thread may lose an entry: harmless
+            _best.clear()
+        _best[key] = best
     if best in backends and unsupported_reason(backends[best], problem) is None:
         return best
     return choose(problem, num_threads).backend  # the next best, or raises why not
@@ -79,7 +77,6 @@ def fastest_usable(problem, num_threads):
 
 _BEST_KEPT = 256
 _best = {}
-_best_lock = threading.Lock()
 
 
 def _lowest_estimate(backends, problem, num_threads):
@@ -87,8 +84,8 @@ def _lowest_estimate(backends, problem, num_threads):
     Backends are visited by their cheap lower bound, and a backend whose bound
     is not below the best estimate so far is not estimated at all: a new
     shape then costs one or two estimates, not all of them."""
-    bounds = sorted((_minimum_seconds(backend, problem, num_threads), position, name)
-                    for position, (name, backend) in enumerate(backends.items()))
+    bounds = sorted([(_minimum_seconds(backend, problem, num_threads), position, name)
+                     for position, (name, backend) in enumerate(backends.items())])
     best, best_seconds = None, float("inf")
     for bound, _, name in bounds:
         if bound >= best_seconds:
