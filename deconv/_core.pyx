@@ -372,6 +372,41 @@ cdef void _pack_panel_tap(const floating[:, :, :, ::1] kernel, floating[:, :, :,
                     panel[a, b, c, lane] = 0
 
 
+def conv2d_transpose_small(const floating[:, :, :, :] x, const floating[:, :, :, ::1] kernel,
+                           floating[:, :, :, :] y, Py_ssize_t stride_h, Py_ssize_t stride_w,
+                           Py_ssize_t dilation_h, Py_ssize_t dilation_w, Py_ssize_t pad_top,
+                           Py_ssize_t pad_left):
+    """Add the transposed convolution of ``x`` (N, h, w, Cin) into ``y`` (N, H, W,
+    Cout), both indexed NHWC with any strides, straight from SPEC section 2:
+    for each input pixel and kernel tap that lands, a channel dot product.
+
+    For calls too small to be worth planning (a few thousand multiply-adds):
+    no tables, no packed weights, one thread, a fixed summation order.
+    """
+    cdef Py_ssize_t batch = x.shape[0], in_h = x.shape[1], in_w = x.shape[2]
+    cdef Py_ssize_t cin = x.shape[3], kh = kernel.shape[0], kw = kernel.shape[1]
+    cdef Py_ssize_t out_h = y.shape[1], out_w = y.shape[2], cout = y.shape[3]
+    cdef Py_ssize_t n, i, j, a, b, r, q, o, c
+    cdef floating total
+    with nogil:
+        for n in range(batch):
+            for i in range(in_h):
+                for j in range(in_w):
+                    for a in range(kh):
+                        r = i * stride_h + a * dilation_h - pad_top
+                        if r < 0 or r >= out_h:
+                            continue
+                        for b in range(kw):
+                            q = j * stride_w + b * dilation_w - pad_left
+                            if q < 0 or q >= out_w:
+                                continue
+                            for o in range(cout):
+                                total = 0
+                                for c in range(cin):
+                                    total = total + x[n, i, j, c] * kernel[a, b, o, c]
+                                y[n, r, q, o] += total
+
+
 def spectral_channel_contraction(const floating[:, :, ::1] x_spectra,
                                  const floating[:, :, ::1] k_spectra,
                                  floating[:, :, ::1] y_spectra, int num_threads):

@@ -12,6 +12,10 @@ do only arithmetic:
 * the kernel, re-packed with output channels contiguous, in register-tile
   blocks ("panels"), by each thread for the blocks it computes.
 
+Calls of under ``TRIVIAL_MADDS`` multiply-adds skip all of this: a plain
+loop over the landing taps (``conv2d_transpose_small``) beats the cost of
+planning them.
+
 Layers with few output channels (up to ``NARROW_MAX_CHANNELS``) may go to a
 second kernel whose vector lanes run over pixels instead of channels, when
 the cost model says it is faster (RGB and single-channel outputs; large
@@ -104,8 +108,9 @@ def narrow_group_size(cout):
 MADDS_PER_THREAD = 2_000_000
 
 
-# Below this many multiply-adds (~1 us of arithmetic) the cost model is not
-# consulted: any variant takes the call's fixed overhead.
+# Below this many multiply-adds (~1 us of arithmetic) a call is neither
+# planned nor estimated: it costs its fixed overhead whatever the kernel, and
+# planning would cost more than the arithmetic (see DirectBackend).
 TRIVIAL_MADDS = 1 << 16
 
 
@@ -186,6 +191,14 @@ class DirectBackend(Backend):
         return _cost.current_profile()["direct_overhead_s"]
 
     def __call__(self, problem, num_threads):
+        if _nominal_madds(problem) < TRIVIAL_MADDS:
+            # Too small to plan: a plain loop over the landing taps, on one thread.
+            y = problem.new_output(zeros=True)
+            rows, cols = problem.rows, problem.cols
+            _simd.core.conv2d_transpose_small(problem.x, problem.kernel, y, rows.stride,
+                                              cols.stride, rows.dilation, cols.dilation,
+                                              rows.pad, cols.pad)
+            return y
         # The variant is chosen for the threads asked for (the estimates that
         # "auto" just made, cached), then run on as many as are worth waking.
         narrow = uses_narrow_kernel(problem, num_threads)
@@ -252,9 +265,7 @@ def variant_estimates(problem, num_threads):
            problem.x.itemsize, num_threads, id(profile))
     estimates = _variants.get(key)
     if estimates is None and _nominal_madds(problem) < TRIVIAL_MADDS:
-        # A few microseconds of arithmetic: the call costs its fixed overhead
-        # whichever kernel runs it, so planning a choice would cost more.
-        estimates = {"wide": profile["direct_overhead_s"]}
+        estimates = {"small": profile["direct_overhead_s"]}  # see DirectBackend
     if estimates is None:
         level = _simd.core.isa_name()
         estimates = {"wide": _wide_seconds(problem, num_threads, profile, level)}

@@ -1,9 +1,10 @@
-"""Both kernels of the "direct" backend, each forced in turn: the wide
-(channel-vectorized) kernel and the narrow (pixel-vectorized, per-thread row
-windows) one, over odd geometry, both layouts and several thread counts, at
-every SIMD level this CPU runs (each level is its own compiled module, with
-its own register tiles). Normally the cost model picks one variant and the
-best level; here each must be exact on its own."""
+"""The kernels of the "direct" backend, each forced in turn: the wide
+(channel-vectorized) kernel, the narrow (pixel-vectorized, per-thread row
+windows) one and the unplanned loop of tiny calls, over odd geometry, both
+layouts and several thread counts, at every SIMD level this CPU runs (each
+level is its own compiled module, with its own register tiles). Normally the
+size and the cost model pick one variant and the best level; here each must
+be exact on its own."""
 import itertools
 
 import numpy as np
@@ -28,11 +29,13 @@ def inferred(size, k, s, d, padding):
     return size * s if padding == "same" else size * s + max((k - 1) * d + 1 - s, 0)
 
 
-@pytest.fixture(params=["wide", "narrow"])
+@pytest.fixture(params=["wide", "narrow", "small"])
 def variant(request, monkeypatch):
     monkeypatch.setattr(_direct, "uses_narrow_kernel",
                         lambda problem, num_threads: request.param == "narrow")
     monkeypatch.setattr(_direct, "MADDS_PER_THREAD", 1)  # every requested thread works
+    # "small": the unplanned loop that calls under TRIVIAL_MADDS take.
+    monkeypatch.setattr(_direct, "TRIVIAL_MADDS", 1 << 62 if request.param == "small" else 0)
     return request.param
 
 
@@ -91,6 +94,7 @@ def test_wide_kernel_panels_packed_whole_or_by_each_thread(dtype, cin, simd_leve
     # panel of it); odd and even Cin (channels are paired on some levels).
     monkeypatch.setattr(_direct, "uses_narrow_kernel", lambda problem, num_threads: False)
     monkeypatch.setattr(_direct, "MADDS_PER_THREAD", 1)
+    monkeypatch.setattr(_direct, "TRIVIAL_MADDS", 0)
     cout = 5 * _simd.core.channel_block(np.dtype(dtype).itemsize) // 2
     x = rng.standard_normal((2, 5, 9, cin)).astype(dtype)
     kernel = rng.standard_normal((3, 4, cout, cin)).astype(dtype)
@@ -111,6 +115,7 @@ def test_wide_kernel_panels_packed_whole_or_by_each_thread(dtype, cin, simd_leve
 def test_narrow_kernel_every_channel_group_size(dtype, cout, simd_level, rng, monkeypatch):
     monkeypatch.setattr(_direct, "uses_narrow_kernel", lambda problem, num_threads: True)
     monkeypatch.setattr(_direct, "MADDS_PER_THREAD", 1)
+    monkeypatch.setattr(_direct, "TRIVIAL_MADDS", 0)
     x = rng.standard_normal((2, 6, 40, 5)).astype(dtype)
     kernel = rng.standard_normal((5, 3, cout, 5)).astype(dtype)
     expected = conv2d_transpose_oracle(x, kernel, (12, 80), (2, 2), "same", (1, 1))

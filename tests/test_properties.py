@@ -68,14 +68,15 @@ def test_adjoint_identity(backend_name, case):
 @SETTINGS
 @given(case=problems(), threads=st.integers(2, 6))
 def test_direct_thread_invariance(case, threads):
-    deconv._direct.MADDS_PER_THREAD = 1  # small calls would otherwise use one thread
+    # Small calls would otherwise use one thread, or the unplanned loop.
+    deconv._direct.MADDS_PER_THREAD, deconv._direct.TRIVIAL_MADDS = 1, 0
     try:
         check_thread_invariance(case, threads)
     finally:
-        deconv._direct.MADDS_PER_THREAD = MADDS_PER_THREAD
+        deconv._direct.MADDS_PER_THREAD, deconv._direct.TRIVIAL_MADDS = SMALL_CALL_LIMITS
 
 
-MADDS_PER_THREAD = deconv._direct.MADDS_PER_THREAD
+SMALL_CALL_LIMITS = deconv._direct.MADDS_PER_THREAD, deconv._direct.TRIVIAL_MADDS
 
 
 def check_thread_invariance(case, threads):

@@ -9,8 +9,10 @@ from deconv._threads import resolve_num_threads, usable_cores
 
 @pytest.fixture(autouse=True)
 def every_thread_counts(monkeypatch):
-    """Small calls normally stay on one thread; here every requested thread works."""
+    """Small calls normally stay on one thread (the tiniest skip planning);
+    here every requested thread works, in the planned kernels."""
     monkeypatch.setattr(deconv._direct, "MADDS_PER_THREAD", 1)
+    monkeypatch.setattr(deconv._direct, "TRIVIAL_MADDS", 0)
 
 
 # The dcgan2 layer of the shared benchmark suite, at half batch.
