@@ -112,6 +112,11 @@ def pixel_block(Py_ssize_t itemsize):
     return DECONV_F32_PIXELS if itemsize == 4 else DECONV_F64_PIXELS
 
 
+def short_pixel_block(Py_ssize_t itemsize):
+    """Output pixels per short register tile (for a class's last few pixels)."""
+    return _short_pixels(DECONV_F32_PIXELS) if itemsize == 4 else _short_pixels(DECONV_F64_PIXELS)
+
+
 def channel_block(Py_ssize_t itemsize):
     """Output channels per register tile for items of ``itemsize`` bytes."""
     return DECONV_F32_CHANNELS if itemsize == 4 else DECONV_F64_CHANNELS
@@ -126,6 +131,14 @@ cdef inline Py_ssize_t _tile_pixels(const floating* unused) noexcept nogil:
         return DECONV_F32_PIXELS
     else:
         return DECONV_F64_PIXELS
+
+
+cdef inline Py_ssize_t _short_pixels(const Py_ssize_t pixels) noexcept nogil:
+    """A third of a tile of 6 or more pixels (a tile of its own): border
+    classes of one or two columns, and the few pixels a class leaves after
+    its whole tiles, are computed in short tiles rather than padded out to a
+    whole one. Small tiles have no short version."""
+    return pixels // 3 if pixels >= 6 else pixels
 
 
 cdef inline bint _pair_channels(const floating* unused) noexcept nogil:
@@ -149,15 +162,16 @@ cdef inline void _output_tile(
         const floating* w_block, const Py_ssize_t kw,
         const Py_ssize_t n_row_taps, const Py_ssize_t* row_kernel, const Py_ssize_t* row_input,
         const Py_ssize_t n_col_taps, const Py_ssize_t* col_kernel, const Py_ssize_t* col_input,
-        floating** y_pixel, const Py_ssize_t n_pixels, const Py_ssize_t n_out) noexcept nogil:
-    """Accumulate one register tile: a tile's worth of output pixels that share
-    their taps (``pixel_offset`` moves each one within ``x``) times one block of
+        floating** y_pixel, const Py_ssize_t pixels, const Py_ssize_t n_pixels,
+        const Py_ssize_t n_out) noexcept nogil:
+    """Accumulate one register tile: ``pixels`` output pixels that share their
+    taps (``pixel_offset`` moves each one within ``x``; a constant at each call
+    site, so each tile size compiles to its own loop) times one block of
     output channels; store the first ``n_pixels`` pixels and ``n_out`` channels
     (channels contiguous at each ``y_pixel``). x strides are in items, so x may
     be channels-last or channels-first."""
     cdef floating acc[DECONV_MAX_TILE]
     cdef Py_ssize_t block = _tile_channels(x_origin)
-    cdef Py_ssize_t pixels = _tile_pixels(x_origin)
     cdef Py_ssize_t ta, tb, c, p, o
     cdef const floating* xp
     cdef const floating* xp_next
@@ -228,8 +242,9 @@ cdef void _output_row_block(
 
     Columns are grouped in classes that use the same kernel columns (one class
     per column phase for the interior, small ones at the borders). The pixels
-    of a class in every image form full register tiles; a short last
-    tile repeats its last pixel and stores only the real ones. When y's
+    of a class in every image form full register tiles; a partial last
+    tile (a short one when it fits) repeats its last pixel and stores only
+    the real ones. When y's
     channels are not contiguous (channels-first), tiles are stored in
     ``stage`` (N, W, block) and the row is copied out channel by channel,
     along y's contiguous rows, at the end."""
@@ -245,6 +260,7 @@ cdef void _output_row_block(
     cdef bint staged = y.strides[3] != item
     cdef floating* y_row
     cdef Py_ssize_t pixels = _tile_pixels(&x[0, 0, 0, 0])
+    cdef Py_ssize_t short = _short_pixels(pixels)
     cdef Py_ssize_t pixel_offset[DECONV_MAX_PIXELS]
     cdef floating* y_pixel[DECONV_MAX_PIXELS]
     cdef const floating* w_block = &panel[0, 0, 0, 0]
@@ -268,11 +284,18 @@ cdef void _output_row_block(
             if filled == pixels or t == batch * n_columns - 1:
                 for t_pad in range(filled, pixels):
                     pixel_offset[t_pad] = pixel_offset[filled - 1]
-                _output_tile(&x[0, 0, 0, 0], pixel_offset, x_row_stride, x_col_stride,
-                             x_channel_stride, cin, w_block, kw,
-                             row_count[r], &row_kernel[r, 0], &row_input[r, 0],
-                             col_count[rep], &col_kernel[rep, 0], &col_input[rep, 0],
-                             y_pixel, filled, n_out)
+                if filled <= short:
+                    _output_tile(&x[0, 0, 0, 0], pixel_offset, x_row_stride, x_col_stride,
+                                 x_channel_stride, cin, w_block, kw,
+                                 row_count[r], &row_kernel[r, 0], &row_input[r, 0],
+                                 col_count[rep], &col_kernel[rep, 0], &col_input[rep, 0],
+                                 y_pixel, short, filled, n_out)
+                else:
+                    _output_tile(&x[0, 0, 0, 0], pixel_offset, x_row_stride, x_col_stride,
+                                 x_channel_stride, cin, w_block, kw,
+                                 row_count[r], &row_kernel[r, 0], &row_input[r, 0],
+                                 col_count[rep], &col_kernel[rep, 0], &col_input[rep, 0],
+                                 y_pixel, pixels, filled, n_out)
                 filled = 0
             if column == n_columns:
                 column = 0

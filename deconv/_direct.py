@@ -235,8 +235,9 @@ def _narrow_seconds(problem, num_threads, profile, level):
 
 
 def _wide_seconds(problem, num_threads, profile, level):
-    """Wide kernel: whole register tiles per column class (short tiles at the
-    borders count in full), padded channel blocks, at the wide rate."""
+    """Wide kernel: the register tiles of each column class (a partial last
+    tile counts as the short or whole tile that computes it), padded channel
+    blocks, at the wide rate."""
     core = _simd.core
     itemsize = problem.x.itemsize
     height, cout = problem.output_shape[1], problem.output_shape[3]
@@ -244,9 +245,11 @@ def _wide_seconds(problem, num_threads, profile, level):
                                                                            problem.cols)
     block, pixels = core.channel_block(itemsize), core.pixel_block(itemsize)
     blocks = -(-cout // block)
-    tile_taps = core.wide_tile_taps(row_count, col_count, class_start, class_columns,
-                                    problem.x.shape[0], pixels) * blocks
-    padded = tile_taps * pixels * block * problem.x.shape[3]
+    tile_taps, slot_taps = core.wide_tile_taps(row_count, col_count, class_start, class_columns,
+                                               problem.x.shape[0], pixels,
+                                               core.short_pixel_block(itemsize))
+    tile_taps *= blocks
+    padded = slot_taps * blocks * block * problem.x.shape[3]
     rate = profile["direct_madds_per_thread"][level][str(itemsize)]
     threads = max(1, min(num_threads, height * blocks))
     work = padded / rate + tile_taps * profile["direct_tile_tap_s"]

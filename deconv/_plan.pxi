@@ -162,17 +162,23 @@ def input_rows_per_output_row(const Py_ssize_t[::1] count,
 
 def wide_tile_taps(const Py_ssize_t[::1] row_count, const Py_ssize_t[::1] col_count,
                    const Py_ssize_t[::1] class_start, const Py_ssize_t[::1] class_columns,
-                   Py_ssize_t batch, Py_ssize_t pixels):
+                   Py_ssize_t batch, Py_ssize_t pixels, Py_ssize_t short):
     """(register tile, kernel tap) visits of the wide kernel for one block of
-    output channels: per output row, each column class's pixels of every image
-    in tiles of ``pixels`` (a short last tile counts in full), times the taps."""
-    cdef Py_ssize_t r, cls, row_taps = 0, class_tile_taps = 0, size
+    output channels, and the pixel slots they compute: per output row, each
+    column class's pixels of every image in tiles of ``pixels``, the last
+    one partial (a tile of ``short`` pixels when that holds it, else a whole
+    one), times the taps. Returns (tile taps, pixel-slot taps)."""
+    cdef Py_ssize_t r, cls, row_taps = 0, size, rest, taps
+    cdef Py_ssize_t tile_taps = 0, slot_taps = 0
     for r in range(row_count.shape[0]):
         row_taps += row_count[r]
     for cls in range(class_start.shape[0] - 1):
         size = batch * (class_start[cls + 1] - class_start[cls])
-        class_tile_taps += (size + pixels - 1) // pixels * col_count[class_columns[class_start[cls]]]
-    return row_taps * class_tile_taps
+        taps = col_count[class_columns[class_start[cls]]]
+        rest = size % pixels
+        tile_taps += ((size + pixels - 1) // pixels) * taps
+        slot_taps += (size - rest + (short if 0 < rest <= short else (pixels if rest else 0))) * taps
+    return row_taps * tile_taps, row_taps * slot_taps
 
 
 def narrow_tile_taps(const Py_ssize_t[::1] row_count, Py_ssize_t out_size,
