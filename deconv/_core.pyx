@@ -470,7 +470,7 @@ def spectral_channel_contraction(const floating[:, :, ::1] x_spectra,
 # the input rows it is using -- a window of (Cin, rows, padded width), zero
 # on the left and right so every run is in bounds -- and reloads a row only
 # when it is not already there (a thread's static chunk walks down the rows,
-# so each input row is loaded about once per chunk and group).
+# so each input row is loaded about once per chunk).
 cdef enum:
     NARROW_GROUP = 4
     NARROW_RUN = 32
@@ -618,12 +618,15 @@ def conv2d_transpose_narrow(
     cdef Py_ssize_t batch = y.shape[0], height = y.shape[1]
     cdef Py_ssize_t groups = packed.shape[3] // group_size
     cdef Py_ssize_t unit, rest, thread
+    # Units are ordered row-major: a thread's static chunk is a run of whole
+    # output rows (every group), so its window rows serve all groups and the
+    # threads write (and on a first call, fault in) different pages.
     for unit in prange(groups * batch * height, nogil=True, schedule="static",
                        num_threads=num_threads):
         thread = threadid()
-        rest = unit % (batch * height)
+        rest = unit // groups
         _narrow_row_group(x, packed, row_count, row_kernel, row_input,
                           phase_first_column, phase_columns, phase_tap_start, phase_kernel,
                           phase_input, col_stride, pad_left, windows[thread],
                           window_holds[thread], tap_slots[thread], y,
-                          rest // height, rest % height, unit // (batch * height), group_size)
+                          rest // height, rest % height, unit % groups, group_size)
