@@ -264,6 +264,10 @@ cdef void _output_row_block(
     cdef Py_ssize_t pixel_offset[DECONV_MAX_PIXELS]
     cdef floating* y_pixel[DECONV_MAX_PIXELS]
     cdef const floating* w_block = &panel[0, 0, 0, 0]
+    cdef const floating* x_origin = &x[0, 0, 0, 0]
+    cdef Py_ssize_t row_taps = row_count[r]
+    cdef const Py_ssize_t* row_kernels = &row_kernel[r, 0]
+    cdef const Py_ssize_t* row_inputs = &row_input[r, 0]
 
     for cls in range(class_start.shape[0] - 1):
         first = class_start[cls]
@@ -284,18 +288,17 @@ cdef void _output_row_block(
             if filled == pixels or t == batch * n_columns - 1:
                 for t_pad in range(filled, pixels):
                     pixel_offset[t_pad] = pixel_offset[filled - 1]
+                # The same call twice, so that each tile size is a constant.
                 if filled <= short:
-                    _output_tile(&x[0, 0, 0, 0], pixel_offset, x_row_stride, x_col_stride,
-                                 x_channel_stride, cin, w_block, kw,
-                                 row_count[r], &row_kernel[r, 0], &row_input[r, 0],
-                                 col_count[rep], &col_kernel[rep, 0], &col_input[rep, 0],
-                                 y_pixel, short, filled, n_out)
+                    _output_tile(x_origin, pixel_offset, x_row_stride, x_col_stride,
+                                 x_channel_stride, cin, w_block, kw, row_taps, row_kernels,
+                                 row_inputs, col_count[rep], &col_kernel[rep, 0],
+                                 &col_input[rep, 0], y_pixel, short, filled, n_out)
                 else:
-                    _output_tile(&x[0, 0, 0, 0], pixel_offset, x_row_stride, x_col_stride,
-                                 x_channel_stride, cin, w_block, kw,
-                                 row_count[r], &row_kernel[r, 0], &row_input[r, 0],
-                                 col_count[rep], &col_kernel[rep, 0], &col_input[rep, 0],
-                                 y_pixel, pixels, filled, n_out)
+                    _output_tile(x_origin, pixel_offset, x_row_stride, x_col_stride,
+                                 x_channel_stride, cin, w_block, kw, row_taps, row_kernels,
+                                 row_inputs, col_count[rep], &col_kernel[rep, 0],
+                                 &col_input[rep, 0], y_pixel, pixels, filled, n_out)
                 filled = 0
             if column == n_columns:
                 column = 0
@@ -560,9 +563,15 @@ cdef void _narrow_row_group(
     cdef Py_ssize_t y_col_stride = y.strides[2] // item, y_channel_stride = y.strides[3] // item
     cdef Py_ssize_t o0 = group * group_size
     cdef Py_ssize_t n_out = min(group_size, cout - o0)
-    cdef Py_ssize_t phase, start, columns, t0, ta, row, slot
+    cdef Py_ssize_t phase, start, columns, t0, ta, row, slot, phase_taps, tile_pixels
     cdef Py_ssize_t run = NARROW_RUN
     cdef const floating* w_group = &packed[0, 0, 0, o0]
+    cdef Py_ssize_t kw = packed.shape[1], packed_row = packed.shape[3], row_taps = row_count[r]
+    cdef Py_ssize_t y_pixel_stride = col_stride * y_col_stride
+    cdef const Py_ssize_t* row_kernels = &row_kernel[r, 0]
+    cdef const Py_ssize_t* slots = &tap_slot[0]
+    cdef const floating* rows = &window[0, 0, 0]
+    cdef floating* tile_y
 
     for ta in range(row_count[r]):
         row = row_input[r, ta]
@@ -575,23 +584,21 @@ cdef void _narrow_row_group(
         columns = phase_columns[phase]
         start = phase_tap_start[phase]
         t0 = 0
+        phase_taps = phase_tap_start[phase + 1] - start
         while t0 < columns:
+            tile_y = &y[n, r, phase_first_column[phase] + t0 * col_stride, o0]
+            tile_pixels = min(run, columns - t0)
+            # The same call twice, so that each group size is a constant.
             if group_size == DECONV_NARROW_MAX_GROUP:
-                _narrow_tile(&window[0, 0, 0], plane, padded_width, cin, w_group,
-                             packed.shape[1], packed.shape[3], row_count[r], &row_kernel[r, 0],
-                             &tap_slot[0], phase_tap_start[phase + 1] - start,
-                             &phase_kernel[start], &phase_input[start], t0,
-                             &y[n, r, phase_first_column[phase] + t0 * col_stride, o0],
-                             col_stride * y_col_stride, y_channel_stride,
-                             DECONV_NARROW_MAX_GROUP, min(run, columns - t0), n_out)
+                _narrow_tile(rows, plane, padded_width, cin, w_group, kw, packed_row, row_taps,
+                             row_kernels, slots, phase_taps, &phase_kernel[start],
+                             &phase_input[start], t0, tile_y, y_pixel_stride, y_channel_stride,
+                             DECONV_NARROW_MAX_GROUP, tile_pixels, n_out)
             else:
-                _narrow_tile(&window[0, 0, 0], plane, padded_width, cin, w_group,
-                             packed.shape[1], packed.shape[3], row_count[r], &row_kernel[r, 0],
-                             &tap_slot[0], phase_tap_start[phase + 1] - start,
-                             &phase_kernel[start], &phase_input[start], t0,
-                             &y[n, r, phase_first_column[phase] + t0 * col_stride, o0],
-                             col_stride * y_col_stride, y_channel_stride,
-                             NARROW_GROUP, min(run, columns - t0), n_out)
+                _narrow_tile(rows, plane, padded_width, cin, w_group, kw, packed_row, row_taps,
+                             row_kernels, slots, phase_taps, &phase_kernel[start],
+                             &phase_input[start], t0, tile_y, y_pixel_stride, y_channel_stride,
+                             NARROW_GROUP, tile_pixels, n_out)
             t0 += run
 
 
