@@ -433,34 +433,185 @@ def conv2d_transpose_small(const floating[:, :, :, :] x, const floating[:, :, :,
                                 y[n, r, q, o] += total
 
 
-def spectral_channel_contraction(const floating[:, :, ::1] x_spectra,
-                                 const floating[:, :, ::1] k_spectra,
-                                 floating[:, :, ::1] y_spectra, int num_threads):
-    """Frequency-domain channel sum of the FFT backend.
+# The FFT backend's kernel side, by direct summation. A phase kernel has a few
+# taps and is zero-padded to a transform length several times longer, so a
+# DFT over the taps alone (FMAs vectorized over the Cin * Cout kernels) does
+# less work than an FFT over the zeros. Its height transform is fused with the
+# channel contraction: a thread computes the kernel spectra of one frequency
+# into its own small buffer and multiplies them into every image's spectrum
+# while they are in cache, so the kernel spectra are never stored whole.
+cdef enum:
+    SPECTRA_CHUNK = 32
 
-    ``y[n, o, f] = sum_c x[n, c, f] * k[o, c, f]`` for complex spectra stored
-    as interleaved (real, imaginary) pairs along the last axis: ``x_spectra``
-    is (N, Cin, 2F), ``k_spectra`` (Cout, Cin, 2F), ``y_spectra`` (N, Cout, 2F).
-    Each (n, o) row is summed by one thread in channel order.
+
+def kernel_width_spectra(const floating[:, :, ::1] taps, const floating[:, ::1] width_cos,
+                         const floating[:, ::1] width_sin, floating[:, :, :, ::1] partial,
+                         int num_threads):
+    """Width DFT of many small real kernels at once.
+
+    ``taps`` (Th, Tw, M) holds M kernels' taps; ``width_cos[v, b]`` and
+    ``width_sin[v, b]`` are cos and sin of 2 pi v p_b / Lw for the position p_b
+    of tap column b. Writes ``partial[0 or 1, a, v, :]``, the real and
+    imaginary parts of ``sum_b taps[a, b] exp(-2 pi i v p_b / Lw)``.
     """
-    cdef Py_ssize_t batch = x_spectra.shape[0], cin = x_spectra.shape[1]
-    cdef Py_ssize_t cout = k_spectra.shape[0], length = x_spectra.shape[2] // 2
-    cdef Py_ssize_t unit, n, o, c, f
-    cdef floating* y
-    cdef const floating* xs
-    cdef const floating* ks
-    for unit in prange(batch * cout, nogil=True, schedule="static", num_threads=num_threads):
-        n = unit // cout
-        o = unit % cout
-        y = &y_spectra[n, o, 0]
-        for f in range(2 * length):
-            y[f] = 0
-        for c in range(cin):
-            xs = &x_spectra[n, c, 0]
-            ks = &k_spectra[o, c, 0]
-            for f in range(length):
-                y[2 * f] = y[2 * f] + xs[2 * f] * ks[2 * f] - xs[2 * f + 1] * ks[2 * f + 1]
-                y[2 * f + 1] = y[2 * f + 1] + xs[2 * f] * ks[2 * f + 1] + xs[2 * f + 1] * ks[2 * f]
+    cdef Py_ssize_t rows = taps.shape[0], cols = taps.shape[1], count = taps.shape[2]
+    cdef Py_ssize_t half = width_cos.shape[0], unit, a, v
+    if (width_cos.shape[1] != cols or width_sin.shape[0] != half or width_sin.shape[1] != cols
+            or partial.shape[0] != 2 or partial.shape[1] != rows or partial.shape[2] != half
+            or partial.shape[3] != count):
+        raise ValueError(f"kernel_width_spectra: taps {tuple(taps.shape)[:3]}, twiddles "
+                         f"{tuple(width_cos.shape)[:2]} and partial "
+                         f"{tuple(partial.shape)[:4]} do not agree")
+    for unit in prange(rows * half, nogil=True, schedule="static", num_threads=num_threads):
+        a = unit // half
+        v = unit % half
+        _width_dft(&taps[a, 0, 0], &width_cos[v, 0], &width_sin[v, 0], cols, count,
+                   &partial[0, a, v, 0], &partial[1, a, v, 0])
+
+
+def spectral_product(const floating[:, :, :, ::1] partial, const floating[:, ::1] height_cos,
+                     const floating[:, ::1] height_sin, const floating[:, :, :, :] x_spectra,
+                     floating[:, :, :, :] y_spectra, floating[:, :, :, ::1] scratch,
+                     int num_threads):
+    """Frequency-domain channel sum of the FFT backend, kernel spectra included.
+
+    ``partial`` (2, Th, V, Cin * Cout) are the kernels' width spectra (see
+    :func:`kernel_width_spectra`), ``height_cos[u, a]`` and ``height_sin[u, a]``
+    cos and sin of 2 pi u p_a / Lh for tap row a. With ``k[f]`` the (Cin, Cout)
+    kernel spectra at frequency (u, v), computes
+    ``y[n, u, v, :] = x[n, u, v, :] @ k[u, v]`` for complex spectra stored as
+    (real, imaginary) pairs: ``x_spectra`` (N, Lh, >= V, 2 Cin), ``y_spectra``
+    (N, Lh, >= V, 2 Cout), views whose last axis is contiguous; columns past V
+    are neither read nor written. ``scratch`` (threads, 2, Cin, 2 Cout) holds each
+    thread's kernel spectra; channels are summed in order.
+    """
+    cdef Py_ssize_t rows = partial.shape[1], half = partial.shape[2], count = partial.shape[3]
+    cdef Py_ssize_t length = height_cos.shape[0], batch = x_spectra.shape[0]
+    cdef Py_ssize_t cin = scratch.shape[2], cout = scratch.shape[3] // 2
+    cdef Py_ssize_t unit, v, u, mirror, pairs = length // 2 + 1, n, thread
+    if (partial.shape[0] != 2 or height_cos.shape[1] != rows or height_sin.shape[0] != length
+            or height_sin.shape[1] != rows or scratch.shape[0] < num_threads
+            or scratch.shape[1] != 2 or cin * cout != count
+            or x_spectra.shape[1] != length or x_spectra.shape[2] < half
+            or x_spectra.shape[3] != 2 * cin or y_spectra.shape[0] != batch
+            or y_spectra.shape[1] != length or y_spectra.shape[2] < half
+            or y_spectra.shape[3] != 2 * cout or x_spectra.strides[3] != sizeof(floating)
+            or y_spectra.strides[3] != sizeof(floating)):
+        raise ValueError(f"spectral_product: partial {tuple(partial.shape)[:4]}, twiddles "
+                         f"{tuple(height_cos.shape)[:2]}, x {tuple(x_spectra.shape)[:4]}, y "
+                         f"{tuple(y_spectra.shape)[:4]} and scratch "
+                         f"{tuple(scratch.shape)[:4]} do not agree")
+    # Frequencies u and Lh - u share their sums (cos is even, sin odd), so a
+    # unit takes both; consecutive units share v, whose width spectra stay in
+    # cache.
+    for unit in prange(half * pairs, nogil=True, schedule="static", num_threads=num_threads):
+        thread = threadid()
+        v = unit // pairs
+        u = unit % pairs
+        mirror = (length - u) % length
+        _height_dft_pair(&partial[0, 0, v, 0], &partial[1, 0, v, 0], half * count,
+                         &height_cos[u, 0], &height_sin[u, 0], rows, count,
+                         &scratch[thread, 0, 0, 0], &scratch[thread, 1, 0, 0], mirror != u)
+        for n in range(batch):
+            _complex_vector_times_matrix(&x_spectra[n, u, v, 0], &scratch[thread, 0, 0, 0],
+                                         &y_spectra[n, u, v, 0], cin, cout)
+            if mirror != u:
+                _complex_vector_times_matrix(&x_spectra[n, mirror, v, 0],
+                                             &scratch[thread, 1, 0, 0],
+                                             &y_spectra[n, mirror, v, 0], cin, cout)
+
+
+cdef inline void _complex_vector_times_matrix(
+        const floating* vector, const floating* matrix, floating* out,
+        const Py_ssize_t rows, const Py_ssize_t width) noexcept nogil:
+    """``out = vector @ matrix``: complex, stored as (real, imaginary) pairs;
+    ``matrix`` is row-major (rows, width); rows are summed in order."""
+    cdef Py_ssize_t r, j
+    cdef floating real, imag
+    cdef const floating* row
+    for j in range(2 * width):
+        out[j] = 0
+    for r in range(rows):
+        real = vector[2 * r]
+        imag = vector[2 * r + 1]
+        row = matrix + 2 * r * width
+        for j in range(width):
+            out[2 * j] = out[2 * j] + real * row[2 * j] - imag * row[2 * j + 1]
+            out[2 * j + 1] = out[2 * j + 1] + real * row[2 * j + 1] + imag * row[2 * j]
+
+
+cdef inline void _width_dft(const floating* taps, const floating* cosines,
+                            const floating* sines, const Py_ssize_t cols,
+                            const Py_ssize_t count, floating* real,
+                            floating* imag) noexcept nogil:
+    """One frequency of the width DFT of one tap row of ``count`` real kernels:
+    sum over tap columns of taps * (cos - i sin), as real and imaginary planes."""
+    cdef Py_ssize_t b, m
+    cdef floating c, s
+    for m in range(count):
+        real[m] = 0
+        imag[m] = 0
+    for b in range(cols):
+        c = cosines[b]
+        s = sines[b]
+        for m in range(count):
+            real[m] = real[m] + c * taps[b * count + m]
+            imag[m] = imag[m] - s * taps[b * count + m]
+
+
+cdef inline void _height_dft_pair(const floating* real, const floating* imag,
+                                  const Py_ssize_t row_stride, const floating* cosines,
+                                  const floating* sines, const Py_ssize_t rows,
+                                  const Py_ssize_t count, floating* out,
+                                  floating* mirror_out, const bint mirrored) noexcept nogil:
+    """Height DFT of ``count`` kernels at frequencies u and Lh - u: with
+    T = real + i imag and the tap rows' cos and sin at u, frequency u is
+    sum T (cos - i sin) and Lh - u is sum T (cos + i sin). Written as (real,
+    imaginary) pairs to ``out`` and, if ``mirrored``, ``mirror_out``."""
+    cdef floating cos_real[SPECTRA_CHUNK]
+    cdef floating sin_imag[SPECTRA_CHUNK]
+    cdef floating cos_imag[SPECTRA_CHUNK]
+    cdef floating sin_real[SPECTRA_CHUNK]
+    cdef floating c, s
+    cdef Py_ssize_t chunk, start, a, m, width
+    for chunk in range((count + SPECTRA_CHUNK - 1) // SPECTRA_CHUNK):
+        start = chunk * SPECTRA_CHUNK
+        width = min(SPECTRA_CHUNK, count - start)
+        if width == SPECTRA_CHUNK:  # fixed trip counts: sums stay in registers
+            for m in range(SPECTRA_CHUNK):
+                cos_real[m] = 0
+                sin_imag[m] = 0
+                cos_imag[m] = 0
+                sin_real[m] = 0
+            for a in range(rows):
+                c = cosines[a]
+                s = sines[a]
+                for m in range(SPECTRA_CHUNK):
+                    cos_real[m] += c * real[a * row_stride + start + m]
+                    sin_imag[m] += s * imag[a * row_stride + start + m]
+                    cos_imag[m] += c * imag[a * row_stride + start + m]
+                    sin_real[m] += s * real[a * row_stride + start + m]
+        else:
+            for m in range(width):
+                cos_real[m] = 0
+                sin_imag[m] = 0
+                cos_imag[m] = 0
+                sin_real[m] = 0
+            for a in range(rows):
+                c = cosines[a]
+                s = sines[a]
+                for m in range(width):
+                    cos_real[m] += c * real[a * row_stride + start + m]
+                    sin_imag[m] += s * imag[a * row_stride + start + m]
+                    cos_imag[m] += c * imag[a * row_stride + start + m]
+                    sin_real[m] += s * real[a * row_stride + start + m]
+        for m in range(width):
+            out[2 * (start + m)] = cos_real[m] + sin_imag[m]
+            out[2 * (start + m) + 1] = cos_imag[m] - sin_real[m]
+        if mirrored:
+            for m in range(width):
+                mirror_out[2 * (start + m)] = cos_real[m] - sin_imag[m]
+                mirror_out[2 * (start + m) + 1] = cos_imag[m] + sin_real[m]
 
 
 # Narrow-output variant (Cout of a few channels): the wide tile above would

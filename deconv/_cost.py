@@ -43,15 +43,14 @@ DEFAULT_PROFILE = {
     "reference_overhead_s": 38e-6,
     "reference_row_product_s": 37e-9,
     "reference_madds_per_s": 39e9,
-    # fft: transform flops per second per thread, complex multiply-adds of the
-    # channel contraction per second per thread, fixed costs. Kept about half
-    # of what ``tune`` measures on its calibration shapes (8.4e9, 2.5e9, 60 us,
-    # 24 us): over a random grid of shapes those faster rates made "auto" take
-    # the FFT up to 1.9x too often, these keep its worst pick near 1.5x.
-    "fft_flops_per_thread": 4e9,
-    "fft_contraction_per_thread": 1.2e9,
-    "fft_overhead_s": 126e-6,
-    "fft_phase_overhead_s": 50e-6,
+    # fft: transform flops per second per thread; complex multiply-adds per
+    # second per thread of the channel contraction and the kernels' direct
+    # DFTs (four real multiply-adds each); fixed costs. Least-squares fit
+    # (relative error) over 47 random large-kernel layers on this machine kind.
+    "fft_flops_per_thread": 7.2e9,
+    "fft_contraction_per_thread": 5.7e9,
+    "fft_overhead_s": 56e-6,
+    "fft_phase_overhead_s": 64e-6,
 }
 
 PROFILE_FILE = "profile.json"

@@ -1,0 +1,100 @@
+"""The "fft" backend's own pieces: the wrap-around-free transform length, the
+kernels' direct DFTs fused with the channel contraction (every SIMD level this
+CPU runs, kernel counts past one vector chunk, several threads), batch chunks
+under a small memory budget, float32 accuracy on large kernels, and shape
+checks of the compiled helpers."""
+import itertools
+
+import numpy as np
+import pytest
+
+import deconv
+from deconv import _fft, _simd
+from deconv._validation import Axis
+from oracle import assert_close, conv2d_transpose_oracle
+
+RUNNABLE_LEVELS = [level for level in _simd.built_levels
+                   if _simd.LEVELS.index(level) <= _simd.core.cpu_level()]
+
+
+@pytest.fixture(params=RUNNABLE_LEVELS)
+def simd_level(request, monkeypatch):
+    monkeypatch.setattr(_simd, "core", _simd._import(_simd._MODULES[request.param]))
+    return request.param
+
+
+def fft(x, kernel, strides, padding, dilation, threads, output_hw=None):
+    out = None if output_hw is None else (None, *output_hw, kernel.shape[2])
+    return deconv.conv2d_transpose(x, kernel, out, strides, padding, "channels_last", dilation,
+                                   backend="fft", num_threads=threads)
+
+
+@pytest.mark.parametrize("k,s,d,padding", list(itertools.product(
+    (3, 8), (1, 2, 3), (1, 2), ("same", "valid"))))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_every_level_matches_the_oracle_and_ignores_thread_count(k, s, d, padding, dtype,
+                                                                 simd_level, rng):
+    # Cin * Cout = 5 * 9 = 45 kernels: one whole 32-kernel chunk and a partial one.
+    x = rng.standard_normal((3, 6, 11, 5)).astype(dtype)
+    kernel = rng.standard_normal((k, k, 9, 5)).astype(dtype)
+    one = fft(x, kernel, s, padding, d, 1)
+    expected = conv2d_transpose_oracle(x.astype(np.float64), kernel.astype(np.float64),
+                                       one.shape[1:3], (s, s), padding, (d, d))
+    assert one.dtype == dtype
+    assert_close(one, expected, dtype)
+    for threads in (2, 3):
+        assert np.array_equal(one, fft(x, kernel, s, padding, d, threads))
+
+
+@pytest.mark.parametrize("budget", [1, 200_000])
+def test_batch_chunks_under_a_small_budget(budget, monkeypatch, rng):
+    # 1 byte: one image per chunk and every phase kernel prepared again per
+    # chunk in one shared buffer; 200 KB: a few images per chunk.
+    x = rng.standard_normal((5, 9, 7, 6))
+    kernel = rng.standard_normal((7, 6, 4, 6))
+    whole = fft(x, kernel, (2, 3), "same", (1, 2), 2)
+    monkeypatch.setattr(_fft, "MEMORY_BUDGET_BYTES", budget)
+    chunked = fft(x, kernel, (2, 3), "same", (1, 2), 2)
+    expected = conv2d_transpose_oracle(x, kernel, whole.shape[1:3], (2, 3), "same", (1, 2))
+    assert_close(chunked, expected, np.float64)
+    np.testing.assert_allclose(chunked, whole, rtol=0, atol=1e-12)
+
+
+def test_transform_length_only_avoids_wrap_around_where_the_output_lands():
+    # 64 inputs, 15 taps: the full linear convolution has 78 points, but a
+    # "same" crop keeps 7..70, which a 72-point circular convolution leaves exact.
+    same = Axis("rows", in_size=64, kernel_size=15, stride=1, dilation=1, pad=7, out_size=64)
+    valid = Axis("rows", in_size=64, kernel_size=15, stride=1, dilation=1, pad=0, out_size=78)
+    assert _fft.transform_length(same, _fft.axis_phases(same)) == 72
+    assert _fft.transform_length(valid, _fft.axis_phases(valid)) == 80
+
+
+@pytest.mark.parametrize("shape,kernel_shape,padding", [
+    ((2, 64, 64, 16), (15, 15, 16, 16), "same"),
+    ((1, 40, 40, 8), (31, 31, 8, 8), "valid"),
+])
+def test_float32_large_kernels_within_the_spec_tolerance(shape, kernel_shape, padding, rng):
+    x = rng.standard_normal(shape).astype(np.float32)
+    kernel = rng.standard_normal(kernel_shape).astype(np.float32)
+    y = fft(x, kernel, 1, padding, 1, 2)
+    exact = deconv.conv2d_transpose(x.astype(np.float64), kernel.astype(np.float64),
+                                    padding=padding, backend="direct")
+    assert np.abs(y - exact).max() <= 1e-5 * np.abs(exact).max()
+
+
+def test_compiled_helpers_reject_shapes_that_do_not_fit():
+    f32 = np.float32
+    partial = np.zeros((2, 3, 5, 6), f32)
+    cosines = np.zeros((8, 3), f32)
+    x_spectra = np.zeros((1, 8, 5, 4), f32)
+    y_spectra = np.zeros((1, 8, 5, 6), f32)
+    scratch = np.zeros((1, 2, 2, 6), f32)
+    _simd.core.spectral_product(partial, cosines, cosines, x_spectra, y_spectra, scratch, 1)
+    with pytest.raises(ValueError, match=r"spectral_product: .* do not agree"):
+        _simd.core.spectral_product(partial, cosines, cosines, x_spectra[:, :, :4],
+                                    y_spectra, scratch, 1)
+    with pytest.raises(ValueError, match=r"spectral_product: .* do not agree"):
+        _simd.core.spectral_product(partial, cosines, cosines, x_spectra, y_spectra, scratch, 2)
+    with pytest.raises(ValueError, match=r"kernel_width_spectra: .* do not agree"):
+        _simd.core.kernel_width_spectra(np.zeros((3, 4, 6), f32), np.zeros((5, 3), f32),
+                                        np.zeros((5, 3), f32), partial, 1)
