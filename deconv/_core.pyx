@@ -568,50 +568,50 @@ cdef inline void _height_dft_pair(const floating* real, const floating* imag,
     T = real + i imag and the tap rows' cos and sin at u, frequency u is
     sum T (cos - i sin) and Lh - u is sum T (cos + i sin). Written as (real,
     imaginary) pairs to ``out`` and, if ``mirrored``, ``mirror_out``."""
+    cdef Py_ssize_t chunk, start, width
+    for chunk in range((count + SPECTRA_CHUNK - 1) // SPECTRA_CHUNK):
+        start = chunk * SPECTRA_CHUNK
+        width = min(SPECTRA_CHUNK, count - start)
+        if width == SPECTRA_CHUNK:  # a constant trip count: the sums stay in registers
+            _height_dft_chunk(real + start, imag + start, row_stride, cosines, sines, rows,
+                              SPECTRA_CHUNK, out + 2 * start, mirror_out + 2 * start, mirrored)
+        else:
+            _height_dft_chunk(real + start, imag + start, row_stride, cosines, sines, rows,
+                              width, out + 2 * start, mirror_out + 2 * start, mirrored)
+
+
+cdef inline void _height_dft_chunk(const floating* real, const floating* imag,
+                                   const Py_ssize_t row_stride, const floating* cosines,
+                                   const floating* sines, const Py_ssize_t rows,
+                                   const Py_ssize_t width, floating* out,
+                                   floating* mirror_out, const bint mirrored) noexcept nogil:
+    """:func:`_height_dft_pair` for up to SPECTRA_CHUNK kernels."""
     cdef floating cos_real[SPECTRA_CHUNK]
     cdef floating sin_imag[SPECTRA_CHUNK]
     cdef floating cos_imag[SPECTRA_CHUNK]
     cdef floating sin_real[SPECTRA_CHUNK]
     cdef floating c, s
-    cdef Py_ssize_t chunk, start, a, m, width
-    for chunk in range((count + SPECTRA_CHUNK - 1) // SPECTRA_CHUNK):
-        start = chunk * SPECTRA_CHUNK
-        width = min(SPECTRA_CHUNK, count - start)
-        if width == SPECTRA_CHUNK:  # fixed trip counts: sums stay in registers
-            for m in range(SPECTRA_CHUNK):
-                cos_real[m] = 0
-                sin_imag[m] = 0
-                cos_imag[m] = 0
-                sin_real[m] = 0
-            for a in range(rows):
-                c = cosines[a]
-                s = sines[a]
-                for m in range(SPECTRA_CHUNK):
-                    cos_real[m] += c * real[a * row_stride + start + m]
-                    sin_imag[m] += s * imag[a * row_stride + start + m]
-                    cos_imag[m] += c * imag[a * row_stride + start + m]
-                    sin_real[m] += s * real[a * row_stride + start + m]
-        else:
-            for m in range(width):
-                cos_real[m] = 0
-                sin_imag[m] = 0
-                cos_imag[m] = 0
-                sin_real[m] = 0
-            for a in range(rows):
-                c = cosines[a]
-                s = sines[a]
-                for m in range(width):
-                    cos_real[m] += c * real[a * row_stride + start + m]
-                    sin_imag[m] += s * imag[a * row_stride + start + m]
-                    cos_imag[m] += c * imag[a * row_stride + start + m]
-                    sin_real[m] += s * real[a * row_stride + start + m]
+    cdef Py_ssize_t a, m
+    for m in range(width):
+        cos_real[m] = 0
+        sin_imag[m] = 0
+        cos_imag[m] = 0
+        sin_real[m] = 0
+    for a in range(rows):
+        c = cosines[a]
+        s = sines[a]
         for m in range(width):
-            out[2 * (start + m)] = cos_real[m] + sin_imag[m]
-            out[2 * (start + m) + 1] = cos_imag[m] - sin_real[m]
-        if mirrored:
-            for m in range(width):
-                mirror_out[2 * (start + m)] = cos_real[m] - sin_imag[m]
-                mirror_out[2 * (start + m) + 1] = cos_imag[m] + sin_real[m]
+            cos_real[m] += c * real[a * row_stride + m]
+            sin_imag[m] += s * imag[a * row_stride + m]
+            cos_imag[m] += c * imag[a * row_stride + m]
+            sin_real[m] += s * real[a * row_stride + m]
+    for m in range(width):
+        out[2 * m] = cos_real[m] + sin_imag[m]
+        out[2 * m + 1] = cos_imag[m] - sin_real[m]
+    if mirrored:
+        for m in range(width):
+            mirror_out[2 * m] = cos_real[m] - sin_imag[m]
+            mirror_out[2 * m + 1] = cos_imag[m] + sin_real[m]
 
 
 # Narrow-output variant (Cout of a few channels): the wide tile above would

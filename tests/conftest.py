@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 import deconv
-from deconv import _cost
+from deconv import _cost, _simd
 
 BACKENDS = [name for name in deconv.list_backends() if name != "auto"] + ["auto"]
 
@@ -25,4 +25,16 @@ def rng():
 
 @pytest.fixture(params=BACKENDS)
 def backend(request):
+    return request.param
+
+
+RUNNABLE_LEVELS = [level for level in _simd.built_levels
+                   if _simd.LEVELS.index(level) <= _simd.core.cpu_level()]
+
+
+@pytest.fixture(params=RUNNABLE_LEVELS)
+def simd_level(request, monkeypatch):
+    """Each SIMD level this CPU runs, in turn, as the compiled module every
+    backend uses (each level is its own module, with its own register tiles)."""
+    monkeypatch.setattr(_simd, "core", _simd._import(_simd._MODULES[request.param]))
     return request.param

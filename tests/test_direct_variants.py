@@ -14,16 +14,6 @@ import deconv
 from deconv import _direct, _simd
 from oracle import assert_close, conv2d_transpose_oracle
 
-RUNNABLE_LEVELS = [level for level in _simd.built_levels
-                   if _simd.LEVELS.index(level) <= _simd.core.cpu_level()]
-
-
-@pytest.fixture(params=RUNNABLE_LEVELS)
-def simd_level(request, monkeypatch):
-    monkeypatch.setattr(_simd, "core", _simd._import(_simd._MODULES[request.param]))
-    return request.param
-
-
 def inferred(size, k, s, d, padding):
     """SPEC's output size when output_shape is None."""
     return size * s if padding == "same" else size * s + max((k - 1) * d + 1 - s, 0)

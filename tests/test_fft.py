@@ -13,16 +13,6 @@ from deconv import _fft, _simd
 from deconv._validation import Axis
 from oracle import assert_close, conv2d_transpose_oracle
 
-RUNNABLE_LEVELS = [level for level in _simd.built_levels
-                   if _simd.LEVELS.index(level) <= _simd.core.cpu_level()]
-
-
-@pytest.fixture(params=RUNNABLE_LEVELS)
-def simd_level(request, monkeypatch):
-    monkeypatch.setattr(_simd, "core", _simd._import(_simd._MODULES[request.param]))
-    return request.param
-
-
 def fft(x, kernel, strides, padding, dilation, threads, output_hw=None):
     out = None if output_hw is None else (None, *output_hw, kernel.shape[2])
     return deconv.conv2d_transpose(x, kernel, out, strides, padding, "channels_last", dilation,
