@@ -1,5 +1,4 @@
 """Public verbs: validate -> normalize layout -> choose a backend -> run."""
-import numpy as np
 
 from . import _dispatch
 from ._registry import AUTO, check_backend_name, current_backend, get_backend

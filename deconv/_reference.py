@@ -6,7 +6,6 @@ huge dilations. It is simple enough to read against the spec line by line,
 and it is what the other backends are checked against in everyday use (the
 tests use their own, even more naive, oracle).
 """
-import numpy as np
 
 from . import _cost
 from ._registry import Backend
