@@ -10,27 +10,28 @@ shared by all phases; per phase the kernel spectra are multiplied in and
 summed over input channels (Cython, OpenMP), transformed back and the
 phase's rows and columns are written into the cropped output.
 
-The images are transformed with scipy.fft (real transforms at
-``next_fast_len`` sizes); the inverse transforms back along the width only
-the rows that land in the output. The kernels are not: a phase kernel has a
-few taps zero-padded to a transform length several times longer, and there
-are Cin * Cout of them, so their spectra are direct DFTs over the taps alone,
-vectorized over the kernels (``_core.kernel_width_spectra`` along the width;
-the height DFT is fused with the channel contraction in
-``_core.spectral_product``, one frequency at a time, so the kernel spectra
-are never stored whole). For 256 15x15 kernels in 72x72 transforms that is
-four times less time than pocketfft's FFTs of the padded kernels.
+The images are transformed by ``_core``'s own FFTs (planar Stockham
+passes of radix 4, 2, 3 and 5, OpenMP over row pairs and column blocks,
+vectorized across channels), into per-thread workspace buffers: at these
+sizes scipy.fft's threads gave no speed-up and its freshly allocated outputs
+cost more in page faults than the transforms. Real images are transformed
+two rows at a time as one complex row, and the inverse writes the phase's
+cropped rows and columns straight into the output. The kernels are not
+transformed by FFT: a phase kernel has a few taps zero-padded to a transform
+length several times longer, and there are Cin * Cout of them, so their
+spectra are direct DFTs over the taps alone, vectorized over the kernels
+(``_core.kernel_width_spectra`` along the width; the height DFT is fused
+with the channel contraction in ``_core.spectral_product``, one frequency at
+a time, so the kernel spectra are never stored whole).
 
-Everything stays channels-last -- spectra are (images, Lh, Lw/2 + 1,
-channels) -- so the contraction at one frequency is a small complex
-vector-matrix product over contiguous rows, and no array is transposed. The
-transform length only has to keep the rows and columns that land free of
-wrap-around (see :func:`transform_length`), not hold the whole linear
-convolution: a 15x15 "same" convolution of 64x64 maps uses 72-point
-transforms, not 80. float32 stays float32. Scratch arrays come from the
-per-thread workspace (fresh pages cost more than these transforms); the
-batch is processed in chunks so the spectra stay within
-``MEMORY_BUDGET_BYTES``.
+Spectra are planar and channels-last -- (images, Lh, 2, Lw/2 + 1,
+channels), axis 2 the real and imaginary parts -- so the contraction at one
+frequency is a small complex vector-matrix product over contiguous rows and
+no array is transposed. The transform length only has to keep the rows and
+columns that land free of wrap-around (see :func:`transform_length`), not
+hold the whole linear convolution: a 15x15 "same" convolution of 64x64 maps
+uses 72-point transforms, not 80. float32 stays float32. The batch is
+processed in chunks so the spectra stay within ``MEMORY_BUDGET_BYTES``.
 """
 import functools
 import math
@@ -91,23 +92,39 @@ def transform_length(axis, phases):
     return scipy.fft.next_fast_len(needed, real=True)
 
 
-def input_spectra(images, padded, workers):
-    """Spectra (N, Lh, Lw/2+1, Cin) of channels-last ``images`` zero-padded
-    into ``padded`` (N, Lh, Lw, Cin): one real transform along the width, then
-    one complex one along the height in place."""
-    count, height, width, _ = images.shape
-    padded[:, :height, :width] = images
-    padded[:, height:] = 0
-    padded[:, :height, width:] = 0
-    spectra = scipy.fft.rfft(padded, axis=2, workers=workers)
-    return scipy.fft.fft(spectra, axis=1, workers=workers, overwrite_x=True)
+class Placement(NamedTuple):
+    """Where the kept rows (or columns) ``start <= m < stop`` of a phase's
+    inverse transform go: output index ``first + (m - start) * step``."""
+    start: int
+    stop: int
+    first: int
+    step: int
 
 
-def cropped_inverse(spectra, shape, rows, cols, workers):
-    """``scipy.fft.irfft2(spectra, s=shape, axes=(1, 2))[:, rows, cols]``,
-    transforming back along the width only the rows kept (slices)."""
-    along_height = scipy.fft.ifft(spectra, axis=1, workers=workers, overwrite_x=True)[:, rows]
-    return scipy.fft.irfft(along_height, n=shape[1], axis=2, workers=workers)[:, :, cols]
+@functools.lru_cache(maxsize=32)
+def fft_plan(length, sign, dtype):
+    """Radices and twiddles of a planar FFT of ``length`` (sign -1 forward,
+    +1 inverse) for ``_core``'s transforms: radix 4 while it divides, then 2,
+    3 and 5; per pass with ``n`` points still to split, exp(sign 2 pi i j q / n)
+    for q < n / radix and 0 < j < radix, as (cos, sin) rows. Read-only."""
+    radices, rest = [], length
+    for radix in (4, 2, 3, 5):
+        while rest % radix == 0:
+            radices.append(radix)
+            rest //= radix
+    if rest != 1:
+        raise ValueError(f"FFT length {length} has prime factors other than 2, 3 and 5")
+    angles, points = [], length
+    for radix in radices:
+        points //= radix
+        turns = np.outer(np.arange(points), np.arange(1, radix)).ravel() % (points * radix)
+        angles.append(sign * 2 * np.pi / (points * radix) * turns)
+    angles = np.concatenate(angles) if angles else np.zeros(0)
+    twiddles = np.stack([np.cos(angles), np.sin(angles)], axis=1).astype(dtype)
+    plan = np.array(radices, dtype=np.intp), twiddles
+    for array in plan:
+        array.flags.writeable = False
+    return plan
 
 
 @functools.lru_cache(maxsize=64)
@@ -132,7 +149,7 @@ def phase_kernel(kernel_io, row, col, shape, width_spectra, num_threads):
     """Prepare one phase kernel, zero-padded to ``shape``, for the product: a
     DFT along the width over the phase's taps only, not an FFT over padding,
     into ``width_spectra`` (2, Th, Lw/2+1, Cin * Cout)."""
-    taps = np.ascontiguousarray(kernel_io[row.taps[:, None], col.taps[None, :]])
+    taps = np.ascontiguousarray(kernel_io[_as_slice(row.taps), _as_slice(col.taps)])
     rows, cols, cin, cout = taps.shape
     width_cos, width_sin = _twiddles(tuple(col.positions.tolist()), shape[1],
                                      shape[1] // 2 + 1, taps.dtype)
@@ -143,10 +160,11 @@ def phase_kernel(kernel_io, row, col, shape, width_spectra, num_threads):
     return PhaseKernel(width_spectra, height_cos, height_sin)
 
 
-def as_pairs(spectra):
-    """A real view of complex ``spectra`` (..., C) as (real, imaginary) pairs
-    (..., 2 C)."""
-    return spectra.view(spectra.real.dtype)
+def _as_slice(taps):
+    """The taps of a phase, an arithmetic progression, as a slice: basic
+    indexing copies the kernel ten times faster than fancy indexing."""
+    step = int(taps[1] - taps[0]) if len(taps) > 1 else 1
+    return slice(int(taps[0]), int(taps[-1]) + 1, step)
 
 
 def transform_flops(rows_in, shape):
@@ -156,11 +174,6 @@ def transform_flops(rows_in, shape):
     lh, lw = shape
     return (rows_in * 2.5 * lw * math.log2(max(lw, 2))
             + (lw // 2 + 1) * 5 * lh * math.log2(max(lh, 2)))
-
-
-def _output_indices(phase, stride):
-    """The output rows (or columns) a phase writes, as a slice."""
-    return slice(phase.first, phase.first + (phase.stop - phase.start - 1) * stride + 1, stride)
 
 
 def fft_conv2d_transpose(problem, num_threads):
@@ -176,32 +189,32 @@ def fft_conv2d_transpose(problem, num_threads):
     batch, _, _, cin = x.shape
     cout = problem.output_shape[3]
     half = shape[1] // 2 + 1
-    frequencies = shape[0] * half
-    real, complex_ = x.dtype, np.result_type(x.dtype, np.complex64)
+    real = x.dtype
+    forward = (*fft_plan(shape[1], -1, real), *fft_plan(shape[0], -1, real))
+    inverse = (*fft_plan(shape[1], 1, real), *fft_plan(shape[0], 1, real))
+    scale = real.type(1 / (shape[0] * shape[1]))
     phase_pairs = [(row, col) for row in row_phases for col in col_phases]
     # Each phase kernel's width spectra are prepared once when they all fit
     # in half the budget, else again for every chunk of images, in one buffer.
-    # They are prepared after the images' transforms: scipy.fft's threads run
-    # slower while OpenMP's threads still spin after a parallel region.
     kernel_shapes = [(2, len(row.taps), half, cin * cout) for row, _ in phase_pairs]
     keep_kernels = (sum(math.prod(shape) for shape in kernel_shapes) * x.itemsize
                     <= MEMORY_BUDGET_BYTES // 2)
     if not keep_kernels:
         kernel_shapes = [max(kernel_shapes)]
-    per_image = (shape[0] * shape[1] * (cin + cout) * x.itemsize
-                 + (cin + cout) * frequencies * complex_.itemsize)
+    per_image = 2 * shape[0] * half * (cin + cout) * x.itemsize
     chunk = max(1, min(batch, (MEMORY_BUDGET_BYTES // 2) // per_image))
-    padded, y_spectra, scratch, *kernel_buffers = scratch_arrays(
-        ((chunk, *shape, cin), real), ((chunk, shape[0], half, cout), complex_),
+    x_spectra, y_spectra, work, scratch, *kernel_buffers = scratch_arrays(
+        ((chunk, shape[0], 2, half, cin), real), ((chunk, shape[0], 2, half, cout), real),
+        ((num_threads, _simd.core.fft_work_floats(max(shape))), real),
         ((num_threads, 2, cin, 2 * cout), real),
         *[((math.prod(shape),), real) for shape in kernel_shapes])
     kernel_io = problem.kernel.transpose(0, 1, 3, 2)
     kernels = {}
 
     for start in range(0, batch, chunk):
-        images = x[start:start + chunk]
-        count = len(images)
-        x_spectra = as_pairs(input_spectra(images, padded[:count], num_threads))
+        count = min(chunk, batch - start)
+        _simd.core.image_spectra(x[start:start + count], x_spectra[:count], shape[1],
+                                 *forward, work, num_threads)
         for index, (row, col) in enumerate(phase_pairs):
             kernel = kernels.get(index)
             if kernel is None:
@@ -211,27 +224,32 @@ def fft_conv2d_transpose(problem, num_threads):
                                       num_threads)
                 if keep_kernels:
                     kernels[index] = kernel
-            _simd.core.spectral_product(*kernel, x_spectra,
-                                        as_pairs(y_spectra[:count]),
+            _simd.core.spectral_product(*kernel, x_spectra[:count], y_spectra[:count],
                                         scratch, num_threads)
-            y[start:start + count, _output_indices(row, rows.stride),
-              _output_indices(col, cols.stride)] = cropped_inverse(
-                  y_spectra[:count], shape, slice(row.start, row.stop),
-                  slice(col.start, col.stop), num_threads)
+            _simd.core.cropped_image(
+                y_spectra[:count], y[start:start + count], shape[1],
+                Placement(row.start, row.stop, row.first, rows.stride),
+                Placement(col.start, col.stop, col.first, cols.stride), scale,
+                *inverse, work, num_threads)
     return y
 
 
-def _estimate_seconds(problem, num_threads):
-    """Transform flops (see :func:`transform_flops`) and complex multiply-adds
-    (the channel contraction, and the kernels' DFTs counted as four real
-    multiply-adds each), at fitted rates, plus fixed costs per call and phase."""
-    if _simd.core is None:
-        return None
-    profile = _cost.current_profile()
+class CostTerms(NamedTuple):
+    """What the FFT path's time is modelled on: output phases, transform
+    flops (see :func:`transform_flops`) and complex multiply-adds (the
+    channel contraction, and the kernels' DFTs counted as four real
+    multiply-adds each); the last two scaled to float32 (float64 counts
+    twice)."""
+    phases: int
+    transform_flops: float
+    complex_madds: float
+
+
+def cost_terms(problem):
     rows, cols = problem.rows, problem.cols
     row_phases, col_phases = axis_phases(rows), axis_phases(cols)
     if not row_phases or not col_phases:
-        return profile["fft_overhead_s"]
+        return CostTerms(0, 0.0, 0.0)
     shape = (transform_length(rows, row_phases), transform_length(cols, col_phases))
     half = shape[1] // 2 + 1
     batch, _, _, cin = problem.x.shape
@@ -245,17 +263,27 @@ def _estimate_seconds(problem, num_threads):
     kernel_dfts = cin * cout * half * row_taps * (col_taps / 2 + len(col_phases) * (shape[0] // 2 + 1))
     products = phases * batch * cin * cout * shape[0] * half + kernel_dfts
     scale = problem.x.itemsize / 4
+    return CostTerms(phases, fft_flops * scale, products * scale)
+
+
+def _estimate_seconds(problem, num_threads):
+    """:func:`cost_terms` at the profile's rates, plus fixed costs per call
+    and per phase."""
+    if _simd.core is None:
+        return None
+    profile = _cost.current_profile()
+    terms = cost_terms(problem)
     threads = max(1, num_threads)
-    return (profile["fft_overhead_s"] + phases * profile["fft_phase_overhead_s"]
-            + fft_flops * scale / (profile["fft_flops_per_thread"] * threads)
-            + products * scale / (profile["fft_contraction_per_thread"] * threads))
+    return (profile["fft_overhead_s"] + terms.phases * profile["fft_phase_overhead_s"]
+            + terms.transform_flops / (profile["fft_flops_per_thread"] * threads)
+            + terms.complex_madds / (profile["fft_contraction_per_thread"] * threads))
 
 
 class FFTBackend(Backend):
-    """Frequency-domain path for large kernels (scipy.fft + Cython contraction)."""
+    """Frequency-domain path for large kernels (Cython FFTs and contraction)."""
 
     name = "fft"
-    description = "real FFTs per output phase (scipy.fft), for large kernels"
+    description = "FFTs per output phase, for large kernels"
 
     def unsupported_reason(self, problem):
         if _simd.unavailable_reason is not None:

@@ -1,8 +1,9 @@
 """The "fft" backend's own pieces: the wrap-around-free transform length, the
 kernels' direct DFTs fused with the channel contraction (every SIMD level this
-CPU runs, kernel counts past one vector chunk, several threads), batch chunks
-under a small memory budget, float32 accuracy on large kernels, and shape
-checks of the compiled helpers."""
+CPU runs, kernel counts past one vector chunk, several threads), the images'
+planar FFTs and their cropped inverse against numpy.fft (every radix), batch
+chunks under a small memory budget, float32 accuracy on large kernels, and
+shape checks of the compiled helpers."""
 import itertools
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 
 import deconv
 from deconv import _fft, _simd
+from deconv._fft import Placement, fft_plan
 from deconv._validation import Axis
 from oracle import assert_close, conv2d_transpose_oracle
 
@@ -74,17 +76,77 @@ def test_float32_large_kernels_within_the_spec_tolerance(shape, kernel_shape, pa
 
 def test_compiled_helpers_reject_shapes_that_do_not_fit():
     f32 = np.float32
+    core = _simd.core
     partial = np.zeros((2, 3, 5, 6), f32)
     cosines = np.zeros((8, 3), f32)
-    x_spectra = np.zeros((1, 8, 5, 4), f32)
-    y_spectra = np.zeros((1, 8, 5, 6), f32)
+    x_spectra = np.zeros((1, 8, 2, 5, 2), f32)
+    y_spectra = np.zeros((1, 8, 2, 5, 3), f32)
     scratch = np.zeros((1, 2, 2, 6), f32)
-    _simd.core.spectral_product(partial, cosines, cosines, x_spectra, y_spectra, scratch, 1)
+    core.spectral_product(partial, cosines, cosines, x_spectra, y_spectra, scratch, 1)
     with pytest.raises(ValueError, match=r"spectral_product: .* do not agree"):
-        _simd.core.spectral_product(partial, cosines, cosines, x_spectra[:, :, :4],
-                                    y_spectra, scratch, 1)
+        core.spectral_product(partial, cosines, cosines, np.zeros((1, 8, 2, 4, 2), f32),
+                              y_spectra, scratch, 1)
     with pytest.raises(ValueError, match=r"spectral_product: .* do not agree"):
-        _simd.core.spectral_product(partial, cosines, cosines, x_spectra, y_spectra, scratch, 2)
+        core.spectral_product(partial, cosines, cosines, x_spectra, y_spectra, scratch, 2)
     with pytest.raises(ValueError, match=r"kernel_width_spectra: .* do not agree"):
-        _simd.core.kernel_width_spectra(np.zeros((3, 4, 6), f32), np.zeros((5, 3), f32),
-                                        np.zeros((5, 3), f32), partial, 1)
+        core.kernel_width_spectra(np.zeros((3, 4, 6), f32), np.zeros((5, 3), f32),
+                                  np.zeros((5, 3), f32), partial, 1)
+
+    images = np.zeros((1, 6, 7, 2), f32)
+    spectra = np.zeros((1, 8, 2, 5, 2), f32)
+    plans = (*fft_plan(8, -1, np.dtype(f32)), *fft_plan(8, -1, np.dtype(f32)))
+    work = np.zeros((1, core.fft_work_floats(8)), f32)
+    core.image_spectra(images, spectra, 8, *plans, work, 1)
+    with pytest.raises(ValueError, match=r"image_spectra: .* do not agree"):
+        core.image_spectra(images, spectra, 9, *plans, work, 1)
+    with pytest.raises(ValueError, match=r"image_spectra: .* do not agree"):
+        core.image_spectra(images, spectra, 8, *plans, work[:, :-1], 1)
+    with pytest.raises(ValueError, match=r"image_spectra: twiddles \(5, 2\) do not fit"):
+        core.image_spectra(images, spectra, 8, *plans[:3], plans[3][:5], work, 1)
+    with pytest.raises(ValueError, match=r"FFT plan: radices \[4, 2\] do not split 6"):
+        core.image_spectra(np.zeros((1, 6, 7, 2), f32), np.zeros((1, 6, 2, 5, 2), f32), 8,
+                           *plans, work, 1)
+
+    out = np.zeros((1, 6, 7, 2), f32)
+    inverse = (*fft_plan(8, 1, np.dtype(f32)), *fft_plan(8, 1, np.dtype(f32)))
+    rows, cols = Placement(1, 7, 0, 1), Placement(0, 7, 0, 1)
+    core.cropped_image(spectra, out, 8, rows, cols, f32(1), *inverse, work, 1)
+    with pytest.raises(ValueError, match=r"cropped_image: .* do not agree"):
+        core.cropped_image(spectra, out, 8, Placement(1, 8, 0, 1), cols, f32(1), *inverse,
+                           work, 1)
+    with pytest.raises(ValueError, match=r"cropped_image: .* do not agree"):
+        core.cropped_image(spectra, out, 8, rows, Placement(0, 4, 1, 2), f32(1), *inverse,
+                           work, 1)
+
+
+@pytest.mark.parametrize("length", [1, 2, 3, 4, 5, 6, 8, 9, 10, 12, 15, 16, 25, 30, 72, 120])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_image_spectra_and_their_inverse_match_numpy(length, dtype, rng):
+    """Every radix and their mixes, odd image heights (a row pair with one
+    row), channel counts that leave lanes over (3) and need two blocks (70)."""
+    tolerance = 1e-5 if dtype == np.float32 else 1e-12
+    core = _simd.core
+    for channels in (3, 70):
+        images = rng.standard_normal((2, max(1, length - 1), max(1, length - 2), channels))
+        images = images.astype(dtype)
+        half = length // 2 + 1
+        spectra = np.zeros((2, length, 2, half, channels), dtype)
+        work = np.zeros((2, core.fft_work_floats(length)), dtype)
+        forward = (*fft_plan(length, -1, np.dtype(dtype)), *fft_plan(length, -1, np.dtype(dtype)))
+        core.image_spectra(images, spectra, length, *forward, work, 2)
+        expected = np.fft.rfft2(images.astype(np.float64), s=(length, length), axes=(1, 2))
+        got = spectra[:, :, 0] + 1j * spectra[:, :, 1]
+        assert np.abs(got - expected).max() <= tolerance * np.abs(expected).max()
+
+        out = np.full(images.shape, np.nan, dtype)
+        inverse = (*fft_plan(length, 1, np.dtype(dtype)), *fft_plan(length, 1, np.dtype(dtype)))
+        rows = Placement(0, images.shape[1], 0, 1)
+        cols = Placement(0, images.shape[2], 0, 1)
+        core.cropped_image(spectra, out, length, rows, cols, dtype(1 / length ** 2), *inverse,
+                           work, 2)
+        assert np.abs(out - images).max() <= tolerance * np.abs(images).max()
+
+
+def test_fft_plan_rejects_lengths_with_other_prime_factors():
+    with pytest.raises(ValueError, match="FFT length 14 has prime factors other than 2, 3 and 5"):
+        fft_plan(14, -1, np.dtype(np.float32))

@@ -1,0 +1,709 @@
+# The FFT backend's kernel side, by direct summation. A phase kernel has a few
+# taps and is zero-padded to a transform length several times longer, so a
+# DFT over the taps alone (FMAs vectorized over the Cin * Cout kernels) does
+# less work than an FFT over the zeros. Its height transform is fused with the
+# channel contraction: a thread computes the kernel spectra of one frequency
+# into its own small buffer and multiplies them into every image's spectrum
+# while they are in cache, so the kernel spectra are never stored whole.
+cdef enum:
+    SPECTRA_CHUNK = 32
+
+
+def kernel_width_spectra(const floating[:, :, ::1] taps, const floating[:, ::1] width_cos,
+                         const floating[:, ::1] width_sin, floating[:, :, :, ::1] partial,
+                         int num_threads):
+    """Width DFT of many small real kernels at once.
+
+    ``taps`` (Th, Tw, M) holds M kernels' taps; ``width_cos[v, b]`` and
+    ``width_sin[v, b]`` are cos and sin of 2 pi v p_b / Lw for the position p_b
+    of tap column b. Writes ``partial[0 or 1, a, v, :]``, the real and
+    imaginary parts of ``sum_b taps[a, b] exp(-2 pi i v p_b / Lw)``.
+    """
+    cdef Py_ssize_t rows = taps.shape[0], cols = taps.shape[1], count = taps.shape[2]
+    cdef Py_ssize_t half = width_cos.shape[0], unit, a, v
+    if (width_cos.shape[1] != cols or width_sin.shape[0] != half or width_sin.shape[1] != cols
+            or partial.shape[0] != 2 or partial.shape[1] != rows or partial.shape[2] != half
+            or partial.shape[3] != count):
+        raise ValueError(f"kernel_width_spectra: taps {tuple(taps.shape)[:3]}, twiddles "
+                         f"{tuple(width_cos.shape)[:2]} and partial "
+                         f"{tuple(partial.shape)[:4]} do not agree")
+    for unit in prange(rows * half, nogil=True, schedule="static", num_threads=num_threads):
+        a = unit // half
+        v = unit % half
+        _width_dft(&taps[a, 0, 0], &width_cos[v, 0], &width_sin[v, 0], cols, count,
+                   &partial[0, a, v, 0], &partial[1, a, v, 0])
+
+
+def spectral_product(const floating[:, :, :, ::1] partial, const floating[:, ::1] height_cos,
+                     const floating[:, ::1] height_sin, const floating[:, :, :, :, ::1] x_spectra,
+                     floating[:, :, :, :, ::1] y_spectra, floating[:, :, :, ::1] scratch,
+                     int num_threads):
+    """Frequency-domain channel sum of the FFT backend, kernel spectra included.
+
+    ``partial`` (2, Th, V, Cin * Cout) are the kernels' width spectra (see
+    :func:`kernel_width_spectra`), ``height_cos[u, a]`` and ``height_sin[u, a]``
+    cos and sin of 2 pi u p_a / Lh for tap row a. With ``k[u, v]`` the (Cin,
+    Cout) kernel spectra at frequency (u, v), computes
+    ``y[n, u, v] = x[n, u, v] @ k[u, v]`` for the planar spectra
+    ``x_spectra`` (N, Lh, 2, V, Cin) and ``y_spectra`` (N, Lh, 2, V, Cout)
+    (axis 2: real, imaginary; see :func:`image_spectra`). ``scratch``
+    (threads, 2, Cin, 2 Cout) holds each thread's kernel spectra at u and
+    Lh - u, each as a (Cin, Cout) real plane then an imaginary one; channels
+    are summed in order.
+    """
+    cdef Py_ssize_t rows = partial.shape[1], half = partial.shape[2], count = partial.shape[3]
+    cdef Py_ssize_t length = height_cos.shape[0], batch = x_spectra.shape[0]
+    cdef Py_ssize_t cin = scratch.shape[2], cout = scratch.shape[3] // 2
+    cdef Py_ssize_t unit, v, u, mirror, pairs = length // 2 + 1, n, thread
+    if (partial.shape[0] != 2 or height_cos.shape[1] != rows or height_sin.shape[0] != length
+            or height_sin.shape[1] != rows or scratch.shape[0] < num_threads
+            or scratch.shape[1] != 2 or cin * cout != count
+            or x_spectra.shape[1] != length or x_spectra.shape[2] != 2
+            or x_spectra.shape[3] != half or x_spectra.shape[4] != cin
+            or y_spectra.shape[0] != batch or y_spectra.shape[1] != length
+            or y_spectra.shape[2] != 2 or y_spectra.shape[3] != half
+            or y_spectra.shape[4] != cout):
+        raise ValueError(f"spectral_product: partial {tuple(partial.shape)[:4]}, twiddles "
+                         f"{tuple(height_cos.shape)[:2]}, x {tuple(x_spectra.shape)[:5]}, y "
+                         f"{tuple(y_spectra.shape)[:5]} and scratch "
+                         f"{tuple(scratch.shape)[:4]} do not agree")
+    # Frequencies u and Lh - u share their sums (cos is even, sin odd), so a
+    # unit takes both; consecutive units share v, whose width spectra stay in
+    # cache.
+    for unit in prange(half * pairs, nogil=True, schedule="static", num_threads=num_threads):
+        thread = threadid()
+        v = unit // pairs
+        u = unit % pairs
+        mirror = (length - u) % length
+        _height_dft_pair(&partial[0, 0, v, 0], &partial[1, 0, v, 0], half * count,
+                         &height_cos[u, 0], &height_sin[u, 0], rows, count,
+                         &scratch[thread, 0, 0, 0], &scratch[thread, 1, 0, 0], mirror != u)
+        for n in range(batch):
+            _complex_vector_times_matrix(&x_spectra[n, u, 0, v, 0], &x_spectra[n, u, 1, v, 0],
+                                         &scratch[thread, 0, 0, 0], count,
+                                         &y_spectra[n, u, 0, v, 0], &y_spectra[n, u, 1, v, 0],
+                                         cin, cout)
+            if mirror != u:
+                _complex_vector_times_matrix(&x_spectra[n, mirror, 0, v, 0],
+                                             &x_spectra[n, mirror, 1, v, 0],
+                                             &scratch[thread, 1, 0, 0], count,
+                                             &y_spectra[n, mirror, 0, v, 0],
+                                             &y_spectra[n, mirror, 1, v, 0], cin, cout)
+
+
+cdef inline void _complex_vector_times_matrix(
+        const floating* vector_real, const floating* vector_imag, const floating* matrix,
+        const Py_ssize_t imag_offset, floating* out_real, floating* out_imag,
+        const Py_ssize_t rows, const Py_ssize_t width) noexcept nogil:
+    """``out = vector @ matrix`` for complex numbers held as real and
+    imaginary parts: ``vector`` (rows), ``out`` (width), ``matrix`` (rows,
+    width) a row-major real plane with its imaginary plane ``imag_offset``
+    further on; rows are summed in order."""
+    cdef Py_ssize_t chunk, start, count
+    for chunk in range((width + SPECTRA_CHUNK - 1) // SPECTRA_CHUNK):
+        start = chunk * SPECTRA_CHUNK
+        count = min(SPECTRA_CHUNK, width - start)
+        if count == SPECTRA_CHUNK:  # a constant trip count: the sums stay in registers
+            _vector_times_matrix_chunk(vector_real, vector_imag, matrix + start, imag_offset,
+                                       width, rows, SPECTRA_CHUNK, out_real + start,
+                                       out_imag + start)
+        else:
+            _vector_times_matrix_chunk(vector_real, vector_imag, matrix + start, imag_offset,
+                                       width, rows, count, out_real + start, out_imag + start)
+
+
+cdef inline void _vector_times_matrix_chunk(
+        const floating* vector_real, const floating* vector_imag, const floating* matrix,
+        const Py_ssize_t imag_offset, const Py_ssize_t row_stride, const Py_ssize_t rows,
+        const Py_ssize_t width, floating* out_real, floating* out_imag) noexcept nogil:
+    """:func:`_complex_vector_times_matrix` for up to SPECTRA_CHUNK columns.
+    The four products go to four sums, so the FMAs do not wait on each other."""
+    cdef floating real_real[SPECTRA_CHUNK]
+    cdef floating imag_imag[SPECTRA_CHUNK]
+    cdef floating real_imag[SPECTRA_CHUNK]
+    cdef floating imag_real[SPECTRA_CHUNK]
+    cdef floating x_real, x_imag
+    cdef const floating* row
+    cdef Py_ssize_t r, m
+    for m in range(width):
+        real_real[m] = 0
+        imag_imag[m] = 0
+        real_imag[m] = 0
+        imag_real[m] = 0
+    for r in range(rows):
+        x_real = vector_real[r]
+        x_imag = vector_imag[r]
+        row = matrix + r * row_stride
+        for m in range(width):
+            real_real[m] += x_real * row[m]
+            imag_imag[m] += x_imag * row[imag_offset + m]
+            real_imag[m] += x_real * row[imag_offset + m]
+            imag_real[m] += x_imag * row[m]
+    for m in range(width):
+        out_real[m] = real_real[m] - imag_imag[m]
+    for m in range(width):
+        out_imag[m] = real_imag[m] + imag_real[m]
+
+
+cdef inline void _width_dft(const floating* taps, const floating* cosines,
+                            const floating* sines, const Py_ssize_t cols,
+                            const Py_ssize_t count, floating* real,
+                            floating* imag) noexcept nogil:
+    """One frequency of the width DFT of one tap row of ``count`` real kernels:
+    sum over tap columns of taps * (cos - i sin), as real and imaginary planes."""
+    cdef Py_ssize_t b, m
+    cdef floating c, s
+    for m in range(count):
+        real[m] = 0
+        imag[m] = 0
+    for b in range(cols):
+        c = cosines[b]
+        s = sines[b]
+        for m in range(count):
+            real[m] = real[m] + c * taps[b * count + m]
+            imag[m] = imag[m] - s * taps[b * count + m]
+
+
+cdef inline void _height_dft_pair(const floating* real, const floating* imag,
+                                  const Py_ssize_t row_stride, const floating* cosines,
+                                  const floating* sines, const Py_ssize_t rows,
+                                  const Py_ssize_t count, floating* out,
+                                  floating* mirror_out, const bint mirrored) noexcept nogil:
+    """Height DFT of ``count`` kernels at frequencies u and Lh - u: with
+    T = real + i imag and the tap rows' cos and sin at u, frequency u is
+    sum T (cos - i sin) and Lh - u is sum T (cos + i sin). Written to ``out``
+    and, if ``mirrored``, ``mirror_out``: ``count`` real parts, then ``count``
+    imaginary parts."""
+    cdef Py_ssize_t chunk, start, width
+    for chunk in range((count + SPECTRA_CHUNK - 1) // SPECTRA_CHUNK):
+        start = chunk * SPECTRA_CHUNK
+        width = min(SPECTRA_CHUNK, count - start)
+        if width == SPECTRA_CHUNK:  # a constant trip count: the sums stay in registers
+            _height_dft_chunk(real + start, imag + start, row_stride, cosines, sines, rows,
+                              SPECTRA_CHUNK, out + start, mirror_out + start, count, mirrored)
+        else:
+            _height_dft_chunk(real + start, imag + start, row_stride, cosines, sines, rows,
+                              width, out + start, mirror_out + start, count, mirrored)
+
+
+cdef inline void _height_dft_chunk(const floating* real, const floating* imag,
+                                   const Py_ssize_t row_stride, const floating* cosines,
+                                   const floating* sines, const Py_ssize_t rows,
+                                   const Py_ssize_t width, floating* out,
+                                   floating* mirror_out, const Py_ssize_t imag_offset,
+                                   const bint mirrored) noexcept nogil:
+    """:func:`_height_dft_pair` for up to SPECTRA_CHUNK kernels."""
+    cdef floating cos_real[SPECTRA_CHUNK]
+    cdef floating sin_imag[SPECTRA_CHUNK]
+    cdef floating cos_imag[SPECTRA_CHUNK]
+    cdef floating sin_real[SPECTRA_CHUNK]
+    cdef floating c, s
+    cdef Py_ssize_t a, m
+    for m in range(width):
+        cos_real[m] = 0
+        sin_imag[m] = 0
+        cos_imag[m] = 0
+        sin_real[m] = 0
+    for a in range(rows):
+        c = cosines[a]
+        s = sines[a]
+        for m in range(width):
+            cos_real[m] += c * real[a * row_stride + m]
+            sin_imag[m] += s * imag[a * row_stride + m]
+            cos_imag[m] += c * imag[a * row_stride + m]
+            sin_real[m] += s * real[a * row_stride + m]
+    for m in range(width):
+        out[m] = cos_real[m] + sin_imag[m]
+        out[imag_offset + m] = cos_imag[m] - sin_real[m]
+    if mirrored:
+        for m in range(width):
+            mirror_out[m] = cos_real[m] - sin_imag[m]
+            mirror_out[imag_offset + m] = cos_imag[m] + sin_real[m]
+
+
+
+
+# The images' side: complex FFTs of many sequences at once, Stockham
+# autosort (each pass reads one buffer and writes the other, so no bit
+# reversal), radices 4, 2, 3 and 5 (every fast length scipy.fft.next_fast_len
+# returns for real transforms). The data are planar: a buffer holds a real
+# plane (length, run) and then an imaginary plane, and the ``run`` columns are
+# transformed together, FFT_CHUNK at a time in local arrays: so every load and
+# store is a whole vector and GCC needs no run-time aliasing checks. Real
+# transforms take two real sequences as one complex one -- image rows h and
+# h + 1 are the real and imaginary parts -- and split the result by symmetry;
+# the inverse builds the one complex spectrum from two half spectra.
+cdef enum:
+    FFT_CHUNK = 16      # floats of a butterfly step (whole vectors at every SIMD level)
+    FFT_RUN = 64        # columns a transform takes at once (a multiple of FFT_CHUNK)
+    FFT_MAX_RADIX = 5
+
+
+def fft_work_floats(Py_ssize_t length):
+    """Floats of per-thread work space the transforms of length ``length`` use."""
+    return 4 * length * FFT_RUN
+
+
+cdef inline void _butterfly(const floating* source, const Py_ssize_t in_stride,
+                            floating* target, const Py_ssize_t out_stride,
+                            const Py_ssize_t plane, const Py_ssize_t radix,
+                            const floating* twiddles, const floating sign) noexcept nogil:
+    """One Stockham butterfly on FFT_CHUNK columns: the radix-point DFT (sign
+    -1 forward, +1 inverse) of the elements ``source + j * in_stride``, times
+    ``twiddles[j - 1]`` (complex pairs), stored at ``target + j * out_stride``;
+    imaginary parts are ``plane`` further on."""
+    cdef floating real[FFT_MAX_RADIX * FFT_CHUNK]
+    cdef floating imag[FFT_MAX_RADIX * FFT_CHUNK]
+    cdef Py_ssize_t j, t
+    cdef floating a, w_real, w_imag
+    for j in range(radix):
+        for t in range(FFT_CHUNK):
+            real[j * FFT_CHUNK + t] = source[j * in_stride + t]
+        for t in range(FFT_CHUNK):
+            imag[j * FFT_CHUNK + t] = source[j * in_stride + plane + t]
+    if radix == 2:
+        _dft2(real, imag)
+    elif radix == 3:
+        _dft3(real, imag, sign)
+    elif radix == 4:
+        _dft4(real, imag, sign)
+    else:
+        _dft5(real, imag, sign)
+    for j in range(1, radix):
+        w_real = twiddles[2 * j - 2]
+        w_imag = twiddles[2 * j - 1]
+        for t in range(FFT_CHUNK):
+            a = real[j * FFT_CHUNK + t]
+            real[j * FFT_CHUNK + t] = a * w_real - imag[j * FFT_CHUNK + t] * w_imag
+            imag[j * FFT_CHUNK + t] = a * w_imag + imag[j * FFT_CHUNK + t] * w_real
+    for j in range(radix):
+        for t in range(FFT_CHUNK):
+            target[j * out_stride + t] = real[j * FFT_CHUNK + t]
+        for t in range(FFT_CHUNK):
+            target[j * out_stride + plane + t] = imag[j * FFT_CHUNK + t]
+
+
+cdef inline void _dft2(floating* real, floating* imag) noexcept nogil:
+    cdef Py_ssize_t t
+    cdef floating a, b
+    for t in range(FFT_CHUNK):
+        a = real[t]
+        b = real[FFT_CHUNK + t]
+        real[t] = a + b
+        real[FFT_CHUNK + t] = a - b
+        a = imag[t]
+        b = imag[FFT_CHUNK + t]
+        imag[t] = a + b
+        imag[FFT_CHUNK + t] = a - b
+
+
+cdef inline void _dft3(floating* real, floating* imag, const floating sign) noexcept nogil:
+    """y0 = x0 + x1 + x2, y1,2 = x0 - (x1 + x2)/2 +- i sign sqrt(3)/2 (x1 - x2)."""
+    cdef Py_ssize_t t
+    cdef floating sum_real, sum_imag, mid_real, mid_imag, rot_real, rot_imag
+    cdef floating s = sign * <floating>0.86602540378443864676
+    for t in range(FFT_CHUNK):
+        sum_real = real[FFT_CHUNK + t] + real[2 * FFT_CHUNK + t]
+        sum_imag = imag[FFT_CHUNK + t] + imag[2 * FFT_CHUNK + t]
+        mid_real = real[t] - <floating>0.5 * sum_real
+        mid_imag = imag[t] - <floating>0.5 * sum_imag
+        rot_real = -s * (imag[FFT_CHUNK + t] - imag[2 * FFT_CHUNK + t])
+        rot_imag = s * (real[FFT_CHUNK + t] - real[2 * FFT_CHUNK + t])
+        real[t] = real[t] + sum_real
+        imag[t] = imag[t] + sum_imag
+        real[FFT_CHUNK + t] = mid_real + rot_real
+        imag[FFT_CHUNK + t] = mid_imag + rot_imag
+        real[2 * FFT_CHUNK + t] = mid_real - rot_real
+        imag[2 * FFT_CHUNK + t] = mid_imag - rot_imag
+
+
+cdef inline void _dft4(floating* real, floating* imag, const floating sign) noexcept nogil:
+    """y0,2 = (x0 + x2) +- (x1 + x3), y1,3 = (x0 - x2) +- i sign (x1 - x3)."""
+    cdef Py_ssize_t t
+    cdef floating s0r, s0i, d0r, d0i, s1r, s1i, rot_real, rot_imag
+    for t in range(FFT_CHUNK):
+        s0r = real[t] + real[2 * FFT_CHUNK + t]
+        s0i = imag[t] + imag[2 * FFT_CHUNK + t]
+        d0r = real[t] - real[2 * FFT_CHUNK + t]
+        d0i = imag[t] - imag[2 * FFT_CHUNK + t]
+        s1r = real[FFT_CHUNK + t] + real[3 * FFT_CHUNK + t]
+        s1i = imag[FFT_CHUNK + t] + imag[3 * FFT_CHUNK + t]
+        rot_real = -sign * (imag[FFT_CHUNK + t] - imag[3 * FFT_CHUNK + t])
+        rot_imag = sign * (real[FFT_CHUNK + t] - real[3 * FFT_CHUNK + t])
+        real[t] = s0r + s1r
+        imag[t] = s0i + s1i
+        real[2 * FFT_CHUNK + t] = s0r - s1r
+        imag[2 * FFT_CHUNK + t] = s0i - s1i
+        real[FFT_CHUNK + t] = d0r + rot_real
+        imag[FFT_CHUNK + t] = d0i + rot_imag
+        real[3 * FFT_CHUNK + t] = d0r - rot_real
+        imag[3 * FFT_CHUNK + t] = d0i - rot_imag
+
+
+cdef inline void _dft5(floating* real, floating* imag, const floating sign) noexcept nogil:
+    """With a1,2 = x1,2 + x4,3 and b1,2 = x1,2 - x4,3:
+    y1,4 = x0 + c1 a1 + c2 a2 +- i sign (s1 b1 + s2 b2) and
+    y2,3 = x0 + c2 a1 + c1 a2 +- i sign (s2 b1 - s1 b2), where ck, sk are the
+    cos and sin of 2 pi k / 5."""
+    cdef Py_ssize_t t
+    cdef floating c1 = <floating>0.30901699437494742410, c2 = <floating>-0.80901699437494742410
+    cdef floating s1 = sign * <floating>0.95105651629515357212
+    cdef floating s2 = sign * <floating>0.58778525229247312917
+    cdef floating a1r, a1i, a2r, a2i, b1r, b1i, b2r, b2i, x0r, x0i
+    cdef floating m1r, m1i, m2r, m2i, r1r, r1i, r2r, r2i
+    for t in range(FFT_CHUNK):
+        x0r = real[t]
+        x0i = imag[t]
+        a1r = real[FFT_CHUNK + t] + real[4 * FFT_CHUNK + t]
+        a1i = imag[FFT_CHUNK + t] + imag[4 * FFT_CHUNK + t]
+        b1r = real[FFT_CHUNK + t] - real[4 * FFT_CHUNK + t]
+        b1i = imag[FFT_CHUNK + t] - imag[4 * FFT_CHUNK + t]
+        a2r = real[2 * FFT_CHUNK + t] + real[3 * FFT_CHUNK + t]
+        a2i = imag[2 * FFT_CHUNK + t] + imag[3 * FFT_CHUNK + t]
+        b2r = real[2 * FFT_CHUNK + t] - real[3 * FFT_CHUNK + t]
+        b2i = imag[2 * FFT_CHUNK + t] - imag[3 * FFT_CHUNK + t]
+        m1r = x0r + c1 * a1r + c2 * a2r
+        m1i = x0i + c1 * a1i + c2 * a2i
+        m2r = x0r + c2 * a1r + c1 * a2r
+        m2i = x0i + c2 * a1i + c1 * a2i
+        # i * (s b) = (-s b_imag, s b_real)
+        r1r = -(s1 * b1i + s2 * b2i)
+        r1i = s1 * b1r + s2 * b2r
+        r2r = -(s2 * b1i - s1 * b2i)
+        r2i = s2 * b1r - s1 * b2r
+        real[t] = x0r + a1r + a2r
+        imag[t] = x0i + a1i + a2i
+        real[FFT_CHUNK + t] = m1r + r1r
+        imag[FFT_CHUNK + t] = m1i + r1i
+        real[4 * FFT_CHUNK + t] = m1r - r1r
+        imag[4 * FFT_CHUNK + t] = m1i - r1i
+        real[2 * FFT_CHUNK + t] = m2r + r2r
+        imag[2 * FFT_CHUNK + t] = m2i + r2i
+        real[3 * FFT_CHUNK + t] = m2r - r2r
+        imag[3 * FFT_CHUNK + t] = m2i - r2i
+
+
+cdef floating* _fft_planar(floating* data, floating* work, const Py_ssize_t length,
+                           const Py_ssize_t run, const Py_ssize_t* radices,
+                           const floating* twiddles, const floating sign) noexcept nogil:
+    """FFT along the rows of the planar buffer ``data`` (a real plane (length,
+    run) then an imaginary one; ``run`` a multiple of FFT_CHUNK), with ``work``
+    of the same size; returns whichever of the two holds the result.
+    ``radices`` multiply to ``length``; ``twiddles`` hold, pass after pass,
+    exp(sign 2 pi i j q / n) for q < n / radix, 0 < j < radix (complex pairs),
+    where n is the length still to split."""
+    cdef Py_ssize_t n = length, stride = 1, radix, rest, q, chunk, block, k = 0
+    cdef Py_ssize_t plane = length * run
+    cdef floating* source = data
+    cdef floating* target = work
+    cdef floating* swap
+    while n > 1:
+        radix = radices[k]
+        rest = n // radix
+        block = stride * run  # consecutive elements that share a twiddle
+        for q in range(rest):
+            for chunk in range(block // FFT_CHUNK):
+                # constant radices: each call is compiled for its radix
+                if radix == 4:
+                    _butterfly(source + q * block + chunk * FFT_CHUNK, rest * block,
+                               target + 4 * q * block + chunk * FFT_CHUNK, block, plane, 4,
+                               twiddles + 2 * 3 * q, sign)
+                elif radix == 2:
+                    _butterfly(source + q * block + chunk * FFT_CHUNK, rest * block,
+                               target + 2 * q * block + chunk * FFT_CHUNK, block, plane, 2,
+                               twiddles + 2 * q, sign)
+                elif radix == 3:
+                    _butterfly(source + q * block + chunk * FFT_CHUNK, rest * block,
+                               target + 3 * q * block + chunk * FFT_CHUNK, block, plane, 3,
+                               twiddles + 2 * 2 * q, sign)
+                else:
+                    _butterfly(source + q * block + chunk * FFT_CHUNK, rest * block,
+                               target + 5 * q * block + chunk * FFT_CHUNK, block, plane, 5,
+                               twiddles + 2 * 4 * q, sign)
+        twiddles += 2 * rest * (radix - 1)
+        n = rest
+        stride *= radix
+        k += 1
+        swap = source
+        source = target
+        target = swap
+    return source
+
+
+cdef Py_ssize_t _plan_twiddles(const Py_ssize_t[::1] radices, Py_ssize_t length) except -1:
+    """Twiddle pairs a plan of ``length`` needs; ValueError if its radices do
+    not multiply to ``length`` or are not 2, 3, 4 or 5."""
+    cdef Py_ssize_t k, n = length, total = 0
+    for k in range(radices.shape[0]):
+        if radices[k] < 2 or radices[k] > FFT_MAX_RADIX or n % radices[k] != 0:
+            raise ValueError(f"FFT plan: radices {list(radices)} do not split {length}")
+        n //= radices[k]
+        total += n * (radices[k] - 1)
+    if n != 1:
+        raise ValueError(f"FFT plan: radices {list(radices)} do not split {length}")
+    return total
+
+
+cdef void _check_plan(const Py_ssize_t[::1] radices, const floating[:, ::1] twiddles,
+                      Py_ssize_t length, str name) except *:
+    if twiddles.shape[0] != _plan_twiddles(radices, length) or twiddles.shape[1] != 2:
+        raise ValueError(f"{name}: twiddles {tuple(twiddles.shape)[:2]} do not fit radices "
+                         f"{list(radices)} of length {length}")
+
+
+cdef inline Py_ssize_t _round_up(Py_ssize_t value, Py_ssize_t step) noexcept nogil:
+    return (value + step - 1) // step * step
+
+
+def image_spectra(const floating[:, :, :, :] images, floating[:, :, :, :, ::1] spectra,
+                  const Py_ssize_t width_length, const Py_ssize_t[::1] width_radices,
+                  const floating[:, ::1] width_twiddles, const Py_ssize_t[::1] height_radices,
+                  const floating[:, ::1] height_twiddles, floating[:, ::1] work,
+                  int num_threads):
+    """Half spectra of real channels-last ``images`` (N, H, W, C; any strides)
+    zero-padded to (Lh, Lw): ``spectra`` (N, Lh, 2, Lw // 2 + 1, C), axis 2 holding the
+    real and the imaginary parts. The plans (radices and forward twiddles, see
+    :func:`_fft_planar`) come from ``deconv._fft.fft_plan``; ``work`` holds
+    :func:`fft_work_floats` per thread.
+    """
+    cdef Py_ssize_t count = images.shape[0], height = images.shape[1]
+    cdef Py_ssize_t width = images.shape[2], channels = images.shape[3]
+    cdef Py_ssize_t length = spectra.shape[1], half = spectra.shape[3]
+    cdef Py_ssize_t block = min(channels, FFT_RUN), group = max(1, FFT_RUN // block)
+    cdef Py_ssize_t pairs = (height + 1) // 2, groups = (pairs + group - 1) // group
+    cdef Py_ssize_t blocks = (channels + block - 1) // block, columns = half * channels
+    cdef Py_ssize_t column_blocks = (columns + FFT_RUN - 1) // FFT_RUN
+    cdef Py_ssize_t unit, n, first, start, thread
+    if (spectra.shape[0] != count or spectra.shape[2] != 2 or half != width_length // 2 + 1
+            or spectra.shape[4] != channels or height > length or width > width_length
+            or work.shape[0] < num_threads
+            or work.shape[1] < 4 * max(length, width_length) * FFT_RUN):
+        raise ValueError(f"image_spectra: images {tuple(images.shape)[:4]}, spectra "
+                         f"{tuple(spectra.shape)[:5]} of width {width_length} and work "
+                         f"{tuple(work.shape)[:2]} do not agree")
+    _check_plan(width_radices, width_twiddles, width_length, "image_spectra")
+    _check_plan(height_radices, height_twiddles, length, "image_spectra")
+    for unit in prange(count * groups * blocks, nogil=True, schedule="static",
+                       num_threads=num_threads):
+        thread = threadid()
+        n = unit // (groups * blocks)
+        first = (unit // blocks) % groups * group
+        start = unit % blocks * block
+        _rows_to_half_spectra(&images[n, 0, 0, 0], height, width, channels,
+                              images.strides[1] // sizeof(floating),
+                              images.strides[2] // sizeof(floating),
+                              images.strides[3] // sizeof(floating), start,
+                              min(block, channels - start), block, first,
+                              min(group, pairs - first), width_length, half,
+                              &spectra[n, 0, 0, 0, 0], &work[thread, 0], &width_radices[0],
+                              &width_twiddles[0, 0])
+    for unit in prange(count * column_blocks, nogil=True, schedule="static",
+                       num_threads=num_threads):
+        thread = threadid()
+        n = unit // column_blocks
+        start = unit % column_blocks * FFT_RUN
+        _columns_fft(&spectra[n, 0, 0, 0, 0], length, columns, start,
+                     min(FFT_RUN, columns - start), height, 0, length, &work[thread, 0],
+                     &height_radices[0], &height_twiddles[0, 0], -1)
+
+
+def cropped_image(floating[:, :, :, :, ::1] spectra, floating[:, :, :, :] out,
+                  const Py_ssize_t width_length, rows, cols, const floating scale,
+                  const Py_ssize_t[::1] width_radices, const floating[:, ::1] width_twiddles,
+                  const Py_ssize_t[::1] height_radices, const floating[:, ::1] height_twiddles,
+                  floating[:, ::1] work, int num_threads):
+    """Inverse of :func:`image_spectra` (given inverse plans), cropped and
+    strided: row ``rows.start + i`` and column ``cols.start + j`` of the
+    ``scale``-d inverse transform go to
+    ``out[n, rows.first + i * rows.step, cols.first + j * cols.step]`` (``out``
+    may have any strides) for
+    ``rows.start <= rows.start + i < rows.stop`` (likewise columns); ``rows``
+    and ``cols`` are ``deconv._fft.Placement``. ``spectra`` is overwritten.
+    """
+    cdef Py_ssize_t count = spectra.shape[0], length = spectra.shape[1]
+    cdef Py_ssize_t half = spectra.shape[3], channels = spectra.shape[4]
+    cdef Py_ssize_t row_start = rows.start, row_stop = rows.stop, row_first = rows.first
+    cdef Py_ssize_t row_step = rows.step, col_start = cols.start, col_stop = cols.stop
+    cdef Py_ssize_t col_first = cols.first, col_step = cols.step
+    cdef Py_ssize_t block = min(channels, FFT_RUN), group = max(1, FFT_RUN // block)
+    cdef Py_ssize_t pairs = (row_stop - row_start + 1) // 2, groups = (pairs + group - 1) // group
+    cdef Py_ssize_t blocks = (channels + block - 1) // block, columns = half * channels
+    cdef Py_ssize_t column_blocks = (columns + FFT_RUN - 1) // FFT_RUN
+    cdef Py_ssize_t unit, n, first, start, thread
+    if (out.shape[0] != count or spectra.shape[2] != 2 or half != width_length // 2 + 1
+            or out.shape[3] != channels or work.shape[0] < num_threads
+            or work.shape[1] < 4 * max(length, width_length) * FFT_RUN
+            or not 0 <= row_start < row_stop <= length or row_step < 1 or row_first < 0
+            or row_first + (row_stop - row_start - 1) * row_step >= out.shape[1]
+            or not 0 <= col_start < col_stop <= width_length or col_step < 1 or col_first < 0
+            or col_first + (col_stop - col_start - 1) * col_step >= out.shape[2]):
+        raise ValueError(f"cropped_image: spectra {tuple(spectra.shape)[:5]} of width "
+                         f"{width_length}, out {tuple(out.shape)[:4]}, rows {rows}, cols "
+                         f"{cols} and work {tuple(work.shape)[:2]} do not agree")
+    _check_plan(width_radices, width_twiddles, width_length, "cropped_image")
+    _check_plan(height_radices, height_twiddles, length, "cropped_image")
+    for unit in prange(count * column_blocks, nogil=True, schedule="static",
+                       num_threads=num_threads):
+        thread = threadid()
+        n = unit // column_blocks
+        start = unit % column_blocks * FFT_RUN
+        _columns_fft(&spectra[n, 0, 0, 0, 0], length, columns, start,
+                     min(FFT_RUN, columns - start), length, row_start, row_stop,
+                     &work[thread, 0], &height_radices[0], &height_twiddles[0, 0], 1)
+    for unit in prange(count * groups * blocks, nogil=True, schedule="static",
+                       num_threads=num_threads):
+        thread = threadid()
+        n = unit // (groups * blocks)
+        first = (unit // blocks) % groups * group
+        start = unit % blocks * block
+        _half_spectra_to_rows(&spectra[n, 0, 0, 0, 0], channels, start,
+                              min(block, channels - start), block, row_start + 2 * first,
+                              min(group, pairs - first), row_stop, width_length, half,
+                              &out[n, 0, 0, 0], out.strides[1] // sizeof(floating),
+                              out.strides[2] // sizeof(floating),
+                              out.strides[3] // sizeof(floating),
+                              row_first + 2 * first * row_step,
+                              row_step, col_start, col_stop, col_first, col_step, scale,
+                              &work[thread, 0], &width_radices[0], &width_twiddles[0, 0])
+
+
+cdef void _columns_fft(floating* spectra, const Py_ssize_t length, const Py_ssize_t columns,
+                       const Py_ssize_t start, const Py_ssize_t width, const Py_ssize_t rows_in,
+                       const Py_ssize_t first_out, const Py_ssize_t stop_out, floating* buffer,
+                       const Py_ssize_t* radices, const floating* twiddles,
+                       const floating sign) noexcept nogil:
+    """FFT along the height of columns ``start:start + width`` of one image's
+    planar spectra (Lh, 2, columns), in place; input rows from ``rows_in`` on
+    count as zero, and only rows ``first_out:stop_out`` are written back."""
+    cdef Py_ssize_t run = _round_up(width, FFT_CHUNK), plane = length * run, u, t
+    cdef floating* result
+    for u in range(length):
+        for t in range(run):
+            if u < rows_in and t < width:
+                buffer[u * run + t] = spectra[2 * u * columns + start + t]
+                buffer[plane + u * run + t] = spectra[(2 * u + 1) * columns + start + t]
+            else:
+                buffer[u * run + t] = 0
+                buffer[plane + u * run + t] = 0
+    result = _fft_planar(buffer, buffer + 2 * plane, length, run, radices, twiddles, sign)
+    for u in range(first_out, stop_out):
+        for t in range(width):
+            spectra[2 * u * columns + start + t] = result[u * run + t]
+            spectra[(2 * u + 1) * columns + start + t] = result[plane + u * run + t]
+
+
+cdef void _rows_to_half_spectra(const floating* image, const Py_ssize_t height,
+                                const Py_ssize_t width, const Py_ssize_t channels,
+                                const Py_ssize_t row_stride, const Py_ssize_t col_stride,
+                                const Py_ssize_t channel_stride,
+                                const Py_ssize_t start, const Py_ssize_t block,
+                                const Py_ssize_t lanes, const Py_ssize_t first,
+                                const Py_ssize_t pairs, const Py_ssize_t length,
+                                const Py_ssize_t half, floating* spectra, floating* buffer,
+                                const Py_ssize_t* radices,
+                                const floating* twiddles) noexcept nogil:
+    """Width half spectra of image rows 2 * (first + g) and the next, g <
+    ``pairs``, channels ``start:start + block``, zero-padded to ``length``:
+    one complex FFT per row pair (the rows as real and imaginary parts), split
+    by symmetry: X = (Z[v] + conj Z[-v]) / 2, X' = (Z[v] - conj Z[-v]) / 2i.
+    A pair's channels sit in ``lanes`` consecutive columns; the image's
+    strides are in elements."""
+    cdef Py_ssize_t run = _round_up(pairs * lanes, FFT_CHUNK), plane = length * run
+    cdef Py_ssize_t g, h, w, c, v, mirror, lane, row_floats = half * channels
+    cdef floating z_real, z_imag, m_real, m_imag
+    cdef floating* result
+    for w in range(2 * plane):
+        buffer[w] = 0
+    for g in range(pairs):
+        h = 2 * (first + g)
+        for w in range(width):
+            for c in range(block):
+                buffer[w * run + g * lanes + c] = \
+                    image[h * row_stride + w * col_stride + (start + c) * channel_stride]
+            if h + 1 < height:
+                for c in range(block):
+                    buffer[plane + w * run + g * lanes + c] = \
+                        image[(h + 1) * row_stride + w * col_stride
+                              + (start + c) * channel_stride]
+    result = _fft_planar(buffer, buffer + 2 * plane, length, run, radices, twiddles, -1)
+    for g in range(pairs):
+        h = 2 * (first + g)
+        for v in range(half):
+            mirror = (length - v) % length
+            for c in range(block):
+                lane = g * lanes + c
+                z_real = result[v * run + lane]
+                z_imag = result[plane + v * run + lane]
+                m_real = result[mirror * run + lane]
+                m_imag = result[plane + mirror * run + lane]
+                spectra[2 * h * row_floats + v * channels + start + c] = \
+                    <floating>0.5 * (z_real + m_real)
+                spectra[(2 * h + 1) * row_floats + v * channels + start + c] = \
+                    <floating>0.5 * (z_imag - m_imag)
+                if h + 1 < height:
+                    spectra[(2 * h + 2) * row_floats + v * channels + start + c] = \
+                        <floating>0.5 * (z_imag + m_imag)
+                    spectra[(2 * h + 3) * row_floats + v * channels + start + c] = \
+                        <floating>0.5 * (m_real - z_real)
+
+
+cdef void _half_spectra_to_rows(const floating* spectra, const Py_ssize_t channels,
+                                const Py_ssize_t start, const Py_ssize_t block,
+                                const Py_ssize_t lanes, const Py_ssize_t first_row,
+                                const Py_ssize_t pairs, const Py_ssize_t row_stop,
+                                const Py_ssize_t length, const Py_ssize_t half, floating* out,
+                                const Py_ssize_t out_row_stride,
+                                const Py_ssize_t out_col_stride,
+                                const Py_ssize_t out_channel_stride, const Py_ssize_t out_row,
+                                const Py_ssize_t row_step, const Py_ssize_t col_start,
+                                const Py_ssize_t col_stop, const Py_ssize_t col_first,
+                                const Py_ssize_t col_step, const floating scale,
+                                floating* buffer, const Py_ssize_t* radices,
+                                const floating* twiddles) noexcept nogil:
+    """Inverse width transforms of rows r = first_row + 2 g and r + 1 (if
+    below ``row_stop``), g < ``pairs``, channels ``start:start + block``: with
+    Y, Y' their half spectra, Z = Y + i Y' (extended by Y[-v] = conj Y[v])
+    transforms back to y + i y'. Columns ``col_start:col_stop`` of the
+    ``scale``-d rows go to ``out`` from row ``out_row`` and column
+    ``col_first`` on, ``row_step`` and ``col_step`` apart (``out``'s strides in
+    elements). The imaginary parts
+    at v = 0 and Lw / 2 are taken as zero, as a real transform's are."""
+    cdef Py_ssize_t run = _round_up(pairs * lanes, FFT_CHUNK), plane = length * run
+    cdef Py_ssize_t g, r, v, w, c, lane, row_floats = half * channels, target, offset
+    cdef floating a, b, c_real, d
+    cdef bint has_next, edge
+    cdef floating* result
+    for w in range(2 * plane):
+        buffer[w] = 0
+    for g in range(pairs):
+        r = first_row + 2 * g
+        has_next = r + 1 < row_stop
+        for v in range(half):
+            edge = v == 0 or 2 * v == length
+            for c in range(block):
+                lane = g * lanes + c
+                offset = v * channels + start + c
+                a = spectra[2 * r * row_floats + offset]
+                b = 0 if edge else spectra[(2 * r + 1) * row_floats + offset]
+                c_real = spectra[(2 * r + 2) * row_floats + offset] if has_next else 0
+                d = 0 if edge or not has_next else spectra[(2 * r + 3) * row_floats + offset]
+                buffer[v * run + lane] = a - d
+                buffer[plane + v * run + lane] = b + c_real
+                if not edge:
+                    buffer[(length - v) * run + lane] = a + d
+                    buffer[plane + (length - v) * run + lane] = c_real - b
+    result = _fft_planar(buffer, buffer + 2 * plane, length, run, radices, twiddles, 1)
+    for g in range(pairs):
+        r = first_row + 2 * g
+        has_next = r + 1 < row_stop
+        for w in range(col_start, col_stop):
+            target = ((out_row + 2 * g * row_step) * out_row_stride
+                      + (col_first + (w - col_start) * col_step) * out_col_stride
+                      + start * out_channel_stride)
+            for c in range(block):
+                out[target + c * out_channel_stride] = scale * result[w * run + g * lanes + c]
+            if has_next:
+                target = target + row_step * out_row_stride
+                for c in range(block):
+                    out[target + c * out_channel_stride] = \
+                        scale * result[plane + w * run + g * lanes + c]
