@@ -1,0 +1,72 @@
+"""Fit the "fft" backend's cost constants (deconv._cost.DEFAULT_PROFILE's
+fft_* entries) on this machine.
+
+    python tools/fit_fft_cost.py --layers 48 --seed 3
+
+Random layers where the FFT path matters (spatial 16-64, channels 1-64,
+kernels 7-33, strides 1-3, batch 1-2, float32), each timed with
+``backend="fft"`` at 2 threads (median of 7), against the model
+``overhead + phases * phase_overhead + flops / flop_rate + madds /
+madd_rate`` (deconv._fft.cost_terms, per thread). The four constants are a
+nonnegative least-squares fit of the *relative* error; the script prints them
+with the fit's median and worst measured/estimated ratios.
+"""
+import argparse
+
+import numpy as np
+import scipy.optimize
+
+import deconv
+from deconv._fft import cost_terms
+from deconv._timing import timings
+from deconv._validation import prepare
+
+THREADS = 2
+
+
+def random_layer(rng):
+    size = int(rng.integers(16, 65))
+    k = int(rng.integers(7, 34))
+    s = int(rng.integers(1, 4))
+    cin, cout = int(rng.integers(1, 65)), int(rng.integers(1, 65))
+    n = int(rng.integers(1, 3))
+    padding = str(rng.choice(["same", "valid"]))
+    return (n, size, size, cin), (k, k, cout, cin), s, padding
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--layers", type=int, default=48)
+    parser.add_argument("--seed", type=int, default=3)
+    args = parser.parse_args()
+    rng = np.random.default_rng(args.seed)
+    rows, seconds = [], []
+    for _ in range(args.layers):
+        x_shape, k_shape, strides, padding = random_layer(rng)
+        x = rng.standard_normal(x_shape).astype(np.float32)
+        kernel = rng.standard_normal(k_shape).astype(np.float32)
+        problem = prepare(x, kernel, None, strides, padding, "channels_last", 1)
+        terms = cost_terms(problem)
+
+        def call():
+            deconv.conv2d_transpose(x, kernel, strides=strides, padding=padding,
+                                    backend="fft", num_threads=THREADS)
+        measured = float(np.median(timings(call, 7)))
+        rows.append([1.0, terms.phases, terms.transform_flops / THREADS,
+                     terms.complex_madds / THREADS])
+        seconds.append(measured)
+        print(f"{x_shape} k{k_shape[0]} s{strides} {padding:5}: {measured * 1e3:8.3f} ms")
+    design, seconds = np.array(rows), np.array(seconds)
+    coefficients, _ = scipy.optimize.nnls(design / seconds[:, None], np.ones(len(seconds)))
+    overhead, phase, per_flop, per_madd = coefficients
+    ratios = seconds / (design @ coefficients)
+    print(f'"fft_flops_per_thread": {1 / per_flop:.3g},')
+    print(f'"fft_contraction_per_thread": {1 / per_madd:.3g},')
+    print(f'"fft_overhead_s": {overhead:.3g},')
+    print(f'"fft_phase_overhead_s": {phase:.3g},')
+    print(f"measured / fitted: median {np.median(ratios):.2f}, "
+          f"range {ratios.min():.2f}-{ratios.max():.2f}")
+
+
+if __name__ == "__main__":
+    main()
