@@ -1,4 +1,6 @@
-# The FFT backend's kernel side, by direct summation. A phase kernel has a few
+# Compiled pieces of the "fft" backend (deconv/_fft.py), included by _core.pyx.
+#
+# The kernels' side, by direct summation. A phase kernel has a few
 # taps and is zero-padded to a transform length several times longer, so a
 # DFT over the taps alone (FMAs vectorized over the Cin * Cout kernels) does
 # less work than an FFT over the zeros. Its height transform is fused with the
@@ -151,17 +153,40 @@ cdef inline void _width_dft(const floating* taps, const floating* cosines,
                             floating* imag) noexcept nogil:
     """One frequency of the width DFT of one tap row of ``count`` real kernels:
     sum over tap columns of taps * (cos - i sin), as real and imaginary planes."""
-    cdef Py_ssize_t b, m
+    cdef Py_ssize_t chunk, start, width
+    for chunk in range((count + SPECTRA_CHUNK - 1) // SPECTRA_CHUNK):
+        start = chunk * SPECTRA_CHUNK
+        width = min(SPECTRA_CHUNK, count - start)
+        if width == SPECTRA_CHUNK:  # a constant trip count: the sums stay in registers
+            _width_dft_chunk(taps + start, cosines, sines, cols, count, SPECTRA_CHUNK,
+                             real + start, imag + start)
+        else:
+            _width_dft_chunk(taps + start, cosines, sines, cols, count, width,
+                             real + start, imag + start)
+
+
+cdef inline void _width_dft_chunk(const floating* taps, const floating* cosines,
+                                  const floating* sines, const Py_ssize_t cols,
+                                  const Py_ssize_t tap_stride, const Py_ssize_t width,
+                                  floating* real, floating* imag) noexcept nogil:
+    """:func:`_width_dft` for up to SPECTRA_CHUNK kernels."""
+    cdef floating sum_cos[SPECTRA_CHUNK]
+    cdef floating sum_sin[SPECTRA_CHUNK]
     cdef floating c, s
-    for m in range(count):
-        real[m] = 0
-        imag[m] = 0
+    cdef Py_ssize_t b, m
+    for m in range(width):
+        sum_cos[m] = 0
+        sum_sin[m] = 0
     for b in range(cols):
         c = cosines[b]
         s = sines[b]
-        for m in range(count):
-            real[m] = real[m] + c * taps[b * count + m]
-            imag[m] = imag[m] - s * taps[b * count + m]
+        for m in range(width):
+            sum_cos[m] += c * taps[b * tap_stride + m]
+            sum_sin[m] += s * taps[b * tap_stride + m]
+    for m in range(width):
+        real[m] = sum_cos[m]
+    for m in range(width):
+        imag[m] = -sum_sin[m]
 
 
 cdef inline void _height_dft_pair(const floating* real, const floating* imag,
