@@ -46,11 +46,12 @@ DEFAULT_PROFILE = {
     # fft: transform flops per second per thread; complex multiply-adds per
     # second per thread of the channel contraction and the kernels' direct
     # DFTs (four real multiply-adds each); fixed costs. Least-squares fit
-    # (relative error) over 47 random large-kernel layers on this machine kind.
-    "fft_flops_per_thread": 7.2e9,
-    "fft_contraction_per_thread": 5.7e9,
-    "fft_overhead_s": 56e-6,
-    "fft_phase_overhead_s": 64e-6,
+    # (relative error) over 96 random large-kernel layers on this machine kind:
+    # ``python tools/fit_fft_cost.py --layers 96 --seed 3``.
+    "fft_flops_per_thread": 13.4e9,
+    "fft_contraction_per_thread": 6.4e9,
+    "fft_overhead_s": 52e-6,
+    "fft_phase_overhead_s": 32e-6,
 }
 
 PROFILE_FILE = "profile.json"

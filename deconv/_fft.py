@@ -260,7 +260,8 @@ def cost_terms(problem):
                                       for row in row_phases) * len(col_phases))
     row_taps = sum(len(row.taps) for row in row_phases)
     col_taps = sum(len(col.taps) for col in col_phases)
-    kernel_dfts = cin * cout * half * row_taps * (col_taps / 2 + len(col_phases) * (shape[0] // 2 + 1))
+    kernel_dfts = (cin * cout * half * row_taps
+                   * (col_taps / 2 + len(col_phases) * (shape[0] // 2 + 1)))
     products = phases * batch * cin * cout * shape[0] * half + kernel_dfts
     scale = problem.x.itemsize / 4
     return CostTerms(phases, fft_flops * scale, products * scale)

@@ -40,7 +40,7 @@ def main():
     parser.add_argument("--seed", type=int, default=3)
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
-    rows, seconds = [], []
+    rows, seconds, layers = [], [], []
     for _ in range(args.layers):
         x_shape, k_shape, strides, padding = random_layer(rng)
         x = rng.standard_normal(x_shape).astype(np.float32)
@@ -55,11 +55,13 @@ def main():
         rows.append([1.0, terms.phases, terms.transform_flops / THREADS,
                      terms.complex_madds / THREADS])
         seconds.append(measured)
-        print(f"{x_shape} k{k_shape[0]} s{strides} {padding:5}: {measured * 1e3:8.3f} ms")
+        layers.append(f"{x_shape} k{k_shape[0]} s{strides} {padding:5}")
     design, seconds = np.array(rows), np.array(seconds)
     coefficients, _ = scipy.optimize.nnls(design / seconds[:, None], np.ones(len(seconds)))
     overhead, phase, per_flop, per_madd = coefficients
     ratios = seconds / (design @ coefficients)
+    for layer, measured, ratio in zip(layers, seconds, ratios):
+        print(f"{layer}: {measured * 1e3:8.3f} ms, measured / fitted {ratio:.2f}")
     print(f'"fft_flops_per_thread": {1 / per_flop:.3g},')
     print(f'"fft_contraction_per_thread": {1 / per_madd:.3g},')
     print(f'"fft_overhead_s": {overhead:.3g},')
