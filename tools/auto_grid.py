@@ -19,10 +19,12 @@ from deconv._timing import timings
 BACKENDS = ("direct", "fft", "reference")
 
 
-def random_case(rng):
-    size = int(rng.integers(8, 65))
-    k = int(rng.integers(2, 34))
-    s = int(rng.integers(1, 5))
+def random_case(rng, sizes=(8, 64), kernels=(2, 33), strides=(1, 4)):
+    """A random float32 layer: x (N, h, h, Cin) and kernel (k, k, Cout, Cin)
+    shapes, stride and padding; the ranges are inclusive."""
+    size = int(rng.integers(sizes[0], sizes[1] + 1))
+    k = int(rng.integers(kernels[0], kernels[1] + 1))
+    s = int(rng.integers(strides[0], strides[1] + 1))
     cin, cout = int(rng.integers(1, 65)), int(rng.integers(1, 65))
     n = int(rng.integers(1, 3))
     padding = str(rng.choice(["same", "valid"]))

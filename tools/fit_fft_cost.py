@@ -21,17 +21,9 @@ from deconv._fft import cost_terms
 from deconv._timing import timings
 from deconv._validation import prepare
 
+from auto_grid import random_case  # tools/ is the script's directory
+
 THREADS = 2
-
-
-def random_layer(rng):
-    size = int(rng.integers(16, 65))
-    k = int(rng.integers(7, 34))
-    s = int(rng.integers(1, 4))
-    cin, cout = int(rng.integers(1, 65)), int(rng.integers(1, 65))
-    n = int(rng.integers(1, 3))
-    padding = str(rng.choice(["same", "valid"]))
-    return (n, size, size, cin), (k, k, cout, cin), s, padding
 
 
 def main():
@@ -42,7 +34,8 @@ def main():
     rng = np.random.default_rng(args.seed)
     rows, seconds, layers = [], [], []
     for _ in range(args.layers):
-        x_shape, k_shape, strides, padding = random_layer(rng)
+        x_shape, k_shape, strides, padding = random_case(rng, sizes=(16, 64), kernels=(7, 33),
+                                                         strides=(1, 3))
         x = rng.standard_normal(x_shape).astype(np.float32)
         kernel = rng.standard_normal(k_shape).astype(np.float32)
         problem = prepare(x, kernel, None, strides, padding, "channels_last", 1)
