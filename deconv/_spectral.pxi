@@ -496,13 +496,12 @@ def image_spectra(const floating[:, :, :, :] images, floating[:, :, :, :, ::1] s
     cdef Py_ssize_t length = spectra.shape[1], half = spectra.shape[3]
     cdef Py_ssize_t block = min(channels, FFT_RUN), group = max(1, FFT_RUN // block)
     cdef Py_ssize_t pairs = (height + 1) // 2, groups = (pairs + group - 1) // group
-    cdef Py_ssize_t blocks = (channels + block - 1) // block, columns = half * channels
-    cdef Py_ssize_t column_blocks = (columns + FFT_RUN - 1) // FFT_RUN
+    cdef Py_ssize_t blocks = (channels + block - 1) // block
     cdef Py_ssize_t unit, n, first, start, thread
     if (spectra.shape[0] != count or spectra.shape[2] != 2 or half != width_length // 2 + 1
             or spectra.shape[4] != channels or height > length or width > width_length
             or work.shape[0] < num_threads
-            or work.shape[1] < 4 * max(length, width_length) * FFT_RUN):
+            or work.shape[1] < fft_work_floats(max(length, width_length))):
         raise ValueError(f"image_spectra: images {tuple(images.shape)[:4]}, spectra "
                          f"{tuple(spectra.shape)[:5]} of width {width_length} and work "
                          f"{tuple(work.shape)[:2]} do not agree")
@@ -522,14 +521,8 @@ def image_spectra(const floating[:, :, :, :] images, floating[:, :, :, :, ::1] s
                               min(group, pairs - first), width_length, half,
                               &spectra[n, 0, 0, 0, 0], &work[thread, 0], &width_radices[0],
                               &width_twiddles[0, 0])
-    for unit in prange(count * column_blocks, nogil=True, schedule="static",
-                       num_threads=num_threads):
-        thread = threadid()
-        n = unit // column_blocks
-        start = unit % column_blocks * FFT_RUN
-        _columns_fft(&spectra[n, 0, 0, 0, 0], length, columns, start,
-                     min(FFT_RUN, columns - start), height, 0, length, &work[thread, 0],
-                     &height_radices[0], &height_twiddles[0, 0], -1)
+    _height_ffts(spectra, height, 0, length, height_radices, height_twiddles, -1, work,
+                 num_threads)
 
 
 def cropped_image(floating[:, :, :, :, ::1] spectra, floating[:, :, :, :] out,
@@ -552,12 +545,11 @@ def cropped_image(floating[:, :, :, :, ::1] spectra, floating[:, :, :, :] out,
     cdef Py_ssize_t col_first = cols.first, col_step = cols.step
     cdef Py_ssize_t block = min(channels, FFT_RUN), group = max(1, FFT_RUN // block)
     cdef Py_ssize_t pairs = (row_stop - row_start + 1) // 2, groups = (pairs + group - 1) // group
-    cdef Py_ssize_t blocks = (channels + block - 1) // block, columns = half * channels
-    cdef Py_ssize_t column_blocks = (columns + FFT_RUN - 1) // FFT_RUN
+    cdef Py_ssize_t blocks = (channels + block - 1) // block
     cdef Py_ssize_t unit, n, first, start, thread
     if (out.shape[0] != count or spectra.shape[2] != 2 or half != width_length // 2 + 1
             or out.shape[3] != channels or work.shape[0] < num_threads
-            or work.shape[1] < 4 * max(length, width_length) * FFT_RUN
+            or work.shape[1] < fft_work_floats(max(length, width_length))
             or not 0 <= row_start < row_stop <= length or row_step < 1 or row_first < 0
             or row_first + (row_stop - row_start - 1) * row_step >= out.shape[1]
             or not 0 <= col_start < col_stop <= width_length or col_step < 1 or col_first < 0
@@ -567,14 +559,8 @@ def cropped_image(floating[:, :, :, :, ::1] spectra, floating[:, :, :, :] out,
                          f"{cols} and work {tuple(work.shape)[:2]} do not agree")
     _check_plan(width_radices, width_twiddles, width_length, "cropped_image")
     _check_plan(height_radices, height_twiddles, length, "cropped_image")
-    for unit in prange(count * column_blocks, nogil=True, schedule="static",
-                       num_threads=num_threads):
-        thread = threadid()
-        n = unit // column_blocks
-        start = unit % column_blocks * FFT_RUN
-        _columns_fft(&spectra[n, 0, 0, 0, 0], length, columns, start,
-                     min(FFT_RUN, columns - start), length, row_start, row_stop,
-                     &work[thread, 0], &height_radices[0], &height_twiddles[0, 0], 1)
+    _height_ffts(spectra, length, row_start, row_stop, height_radices, height_twiddles, 1, work,
+                 num_threads)
     for unit in prange(count * groups * blocks, nogil=True, schedule="static",
                        num_threads=num_threads):
         thread = threadid()
@@ -590,6 +576,26 @@ def cropped_image(floating[:, :, :, :, ::1] spectra, floating[:, :, :, :] out,
                               row_first + 2 * first * row_step,
                               row_step, col_start, col_stop, col_first, col_step, scale,
                               &work[thread, 0], &width_radices[0], &width_twiddles[0, 0])
+
+
+cdef void _height_ffts(floating[:, :, :, :, ::1] spectra, const Py_ssize_t rows_in,
+                       const Py_ssize_t first_out, const Py_ssize_t stop_out,
+                       const Py_ssize_t[::1] radices, const floating[:, ::1] twiddles,
+                       const floating sign, floating[:, ::1] work, int num_threads):
+    """:func:`_columns_fft` of every image's spectra (N, Lh, 2, V, C), in
+    column blocks of FFT_RUN shared out over the threads."""
+    cdef Py_ssize_t count = spectra.shape[0], length = spectra.shape[1]
+    cdef Py_ssize_t columns = spectra.shape[3] * spectra.shape[4]
+    cdef Py_ssize_t column_blocks = (columns + FFT_RUN - 1) // FFT_RUN
+    cdef Py_ssize_t unit, n, start, thread
+    for unit in prange(count * column_blocks, nogil=True, schedule="static",
+                       num_threads=num_threads):
+        thread = threadid()
+        n = unit // column_blocks
+        start = unit % column_blocks * FFT_RUN
+        _columns_fft(&spectra[n, 0, 0, 0, 0], length, columns, start,
+                     min(FFT_RUN, columns - start), rows_in, first_out, stop_out,
+                     &work[thread, 0], &radices[0], &twiddles[0, 0], sign)
 
 
 cdef void _columns_fft(floating* spectra, const Py_ssize_t length, const Py_ssize_t columns,
