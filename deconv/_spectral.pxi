@@ -4,11 +4,35 @@
 # taps and is zero-padded to a transform length several times longer, so a
 # DFT over the taps alone (FMAs vectorized over the Cin * Cout kernels) does
 # less work than an FFT over the zeros. Its height transform is fused with the
-# channel contraction: a thread computes the kernel spectra of one frequency
-# into its own small buffer and multiplies them into every image's spectrum
-# while they are in cache, so the kernel spectra are never stored whole.
+# channel contraction: a thread computes the kernel spectra of a few
+# frequencies into its own small buffer and multiplies them into every
+# image's spectrum while they are in cache, so the kernel spectra are never
+# stored whole. Symmetries halve the height DFT twice over: frequencies u and
+# Lh - u share their sums, and so do Lh/2 -+ u once the taps at even and at
+# odd positions are summed apart.
+cdef extern from *:
+    """
+    /* The vectors of the instruction set compiled for: the kernels' DFTs
+       size their register-resident sums by them. */
+    #if defined(__AVX512F__)
+    #define DECONV_VECTOR_BYTES 64
+    #define DECONV_VECTOR_REGISTERS 32
+    #elif defined(__AVX__)
+    #define DECONV_VECTOR_BYTES 32
+    #define DECONV_VECTOR_REGISTERS 16
+    #else
+    #define DECONV_VECTOR_BYTES 16
+    #define DECONV_VECTOR_REGISTERS 16
+    #endif
+    """
+    enum: DECONV_VECTOR_BYTES
+    enum: DECONV_VECTOR_REGISTERS
+
 cdef enum:
-    SPECTRA_CHUNK = 32
+    SPECTRA_CHUNK = 32          # kernels (or channels) a width DFT or product step takes
+    MAX_WIDTH_IN_REGISTERS = 4  # width DFT: frequencies summed at once
+    WIDTH_BLOCK = 8             # width DFT: frequencies a thread's unit takes
+    HEIGHT_CHUNK_MAX = 32       # height DFT: most kernels a step takes
 
 
 def kernel_width_spectra(const floating[:, :, ::1] taps, const floating[:, ::1] width_cos,
@@ -18,79 +42,117 @@ def kernel_width_spectra(const floating[:, :, ::1] taps, const floating[:, ::1] 
 
     ``taps`` (Th, Tw, M) holds M kernels' taps; ``width_cos[v, b]`` and
     ``width_sin[v, b]`` are cos and sin of 2 pi v p_b / Lw for the position p_b
-    of tap column b. Writes ``partial[0 or 1, a, v, :]``, the real and
-    imaginary parts of ``sum_b taps[a, b] exp(-2 pi i v p_b / Lw)``.
+    of tap column b. Writes ``partial[v, 0 or 1, a, :M]``, the real and
+    imaginary parts of ``sum_b taps[a, b] exp(-2 pi i v p_b / Lw)`` (so the
+    height DFT at one v reads one contiguous block); ``partial``'s rows may
+    be longer than M (see ``deconv._fft.padded_row``).
     """
     cdef Py_ssize_t rows = taps.shape[0], cols = taps.shape[1], count = taps.shape[2]
-    cdef Py_ssize_t half = width_cos.shape[0], unit, a, v
+    cdef Py_ssize_t half = width_cos.shape[0], blocks = (half + WIDTH_BLOCK - 1) // WIDTH_BLOCK
+    cdef Py_ssize_t unit, a, first
     if (width_cos.shape[1] != cols or width_sin.shape[0] != half or width_sin.shape[1] != cols
-            or partial.shape[0] != 2 or partial.shape[1] != rows or partial.shape[2] != half
-            or partial.shape[3] != count):
+            or partial.shape[0] != half or partial.shape[1] != 2 or partial.shape[2] != rows
+            or partial.shape[3] < count):
         raise ValueError(f"kernel_width_spectra: taps {tuple(taps.shape)[:3]}, twiddles "
                          f"{tuple(width_cos.shape)[:2]} and partial "
                          f"{tuple(partial.shape)[:4]} do not agree")
-    for unit in prange(rows * half, nogil=True, schedule="static", num_threads=num_threads):
-        a = unit // half
-        v = unit % half
-        _width_dft(&taps[a, 0, 0], &width_cos[v, 0], &width_sin[v, 0], cols, count,
-                   &partial[0, a, v, 0], &partial[1, a, v, 0])
+    for unit in prange(rows * blocks, nogil=True, schedule="static", num_threads=num_threads):
+        a = unit // blocks
+        first = unit % blocks * WIDTH_BLOCK
+        _width_dft(&taps[a, 0, 0], &width_cos[first, 0], &width_sin[first, 0], cols, count,
+                   min(WIDTH_BLOCK, half - first), &partial[first, 0, a, 0],
+                   &partial[first, 1, a, 0], 2 * rows * partial.shape[3])
 
 
 def spectral_product(const floating[:, :, :, ::1] partial, const floating[:, ::1] height_cos,
-                     const floating[:, ::1] height_sin, const floating[:, :, :, :, ::1] x_spectra,
+                     const floating[:, ::1] height_sin, const Py_ssize_t even_rows,
+                     const floating[:, :, :, :, ::1] x_spectra,
                      floating[:, :, :, :, ::1] y_spectra, floating[:, :, :, ::1] scratch,
                      int num_threads):
     """Frequency-domain channel sum of the FFT backend, kernel spectra included.
 
-    ``partial`` (2, Th, V, Cin * Cout) are the kernels' width spectra (see
+    ``partial`` (V, 2, Th, Cin * Cout) are the kernels' width spectra (see
     :func:`kernel_width_spectra`), ``height_cos[u, a]`` and ``height_sin[u, a]``
-    cos and sin of 2 pi u p_a / Lh for tap row a. With ``k[u, v]`` the (Cin,
-    Cout) kernel spectra at frequency (u, v), computes
+    cos and sin of 2 pi u p_a / Lh for tap row a, whose position p_a is even
+    for the first ``even_rows`` rows and odd for the others. With ``k[u, v]``
+    the (Cin, Cout) kernel spectra at frequency (u, v), computes
     ``y[n, u, v] = x[n, u, v] @ k[u, v]`` for the planar spectra
     ``x_spectra`` (N, Lh, 2, V, Cin) and ``y_spectra`` (N, Lh, 2, V, Cout)
     (axis 2: real, imaginary; see :func:`image_spectra`). ``scratch``
-    (threads, 2, Cin, 2 Cout) holds each thread's kernel spectra at u and
-    Lh - u, each as a (Cin, Cout) real plane then an imaginary one; channels
-    are summed in order.
+    (threads, 4 G, 2, >= Cin * Cout) holds each thread's kernel spectra at G
+    groups of four frequencies (see :func:`_height_dft_groups`), each a
+    (Cin, Cout) real plane then an imaginary one; channels are summed in
+    order. The rows of ``partial`` and of ``scratch`` may be longer than
+    Cin * Cout (see ``deconv._fft.padded_row``).
     """
-    cdef Py_ssize_t rows = partial.shape[1], half = partial.shape[2], count = partial.shape[3]
+    cdef Py_ssize_t half = partial.shape[0], rows = partial.shape[2]
     cdef Py_ssize_t length = height_cos.shape[0], batch = x_spectra.shape[0]
-    cdef Py_ssize_t cin = scratch.shape[2], cout = scratch.shape[3] // 2
-    cdef Py_ssize_t unit, v, u, mirror, pairs = length // 2 + 1, n, thread
-    if (partial.shape[0] != 2 or height_cos.shape[1] != rows or height_sin.shape[0] != length
-            or height_sin.shape[1] != rows or scratch.shape[0] < num_threads
-            or scratch.shape[1] != 2 or cin * cout != count
+    cdef Py_ssize_t cin = x_spectra.shape[4], cout = y_spectra.shape[4], count = cin * cout
+    cdef Py_ssize_t plane = scratch.shape[3]
+    cdef bint quads = length % 2 == 0
+    cdef Py_ssize_t groups = length // 4 + 1 if quads else length // 2 + 1
+    cdef Py_ssize_t block = scratch.shape[1] // 4, blocks
+    cdef Py_ssize_t unit, v, first, last, g, slot, frequency, n, thread
+    cdef floating* spectra
+    if (partial.shape[1] != 2 or partial.shape[3] < count or height_cos.shape[1] != rows
+            or height_sin.shape[0] != length or height_sin.shape[1] != rows
+            or not 0 <= even_rows <= rows or scratch.shape[0] < num_threads or block < 1
+            or scratch.shape[1] != 4 * block or scratch.shape[2] != 2 or plane < count
             or x_spectra.shape[1] != length or x_spectra.shape[2] != 2
-            or x_spectra.shape[3] != half or x_spectra.shape[4] != cin
-            or y_spectra.shape[0] != batch or y_spectra.shape[1] != length
-            or y_spectra.shape[2] != 2 or y_spectra.shape[3] != half
-            or y_spectra.shape[4] != cout):
+            or x_spectra.shape[3] != half or y_spectra.shape[0] != batch
+            or y_spectra.shape[1] != length or y_spectra.shape[2] != 2
+            or y_spectra.shape[3] != half):
         raise ValueError(f"spectral_product: partial {tuple(partial.shape)[:4]}, twiddles "
-                         f"{tuple(height_cos.shape)[:2]}, x {tuple(x_spectra.shape)[:5]}, y "
-                         f"{tuple(y_spectra.shape)[:5]} and scratch "
-                         f"{tuple(scratch.shape)[:4]} do not agree")
-    # Frequencies u and Lh - u share their sums (cos is even, sin odd), so a
-    # unit takes both; consecutive units share v, whose width spectra stay in
-    # cache.
-    for unit in prange(half * pairs, nogil=True, schedule="static", num_threads=num_threads):
+                         f"{tuple(height_cos.shape)[:2]}, even rows {even_rows}, x "
+                         f"{tuple(x_spectra.shape)[:5]}, y {tuple(y_spectra.shape)[:5]} and "
+                         f"scratch {tuple(scratch.shape)[:4]} do not agree")
+    blocks = (groups + block - 1) // block
+    # A unit takes a block of frequency groups at one v, so each chunk of
+    # taps is read from memory once for the block.
+    for unit in prange(half * blocks, nogil=True, schedule="static", num_threads=num_threads):
         thread = threadid()
-        v = unit // pairs
-        u = unit % pairs
-        mirror = (length - u) % length
-        _height_dft_pair(&partial[0, 0, v, 0], &partial[1, 0, v, 0], half * count,
-                         &height_cos[u, 0], &height_sin[u, 0], rows, count,
-                         &scratch[thread, 0, 0, 0], &scratch[thread, 1, 0, 0], mirror != u)
-        for n in range(batch):
-            _complex_vector_times_matrix(&x_spectra[n, u, 0, v, 0], &x_spectra[n, u, 1, v, 0],
-                                         &scratch[thread, 0, 0, 0], count,
-                                         &y_spectra[n, u, 0, v, 0], &y_spectra[n, u, 1, v, 0],
-                                         cin, cout)
-            if mirror != u:
-                _complex_vector_times_matrix(&x_spectra[n, mirror, 0, v, 0],
-                                             &x_spectra[n, mirror, 1, v, 0],
-                                             &scratch[thread, 1, 0, 0], count,
-                                             &y_spectra[n, mirror, 0, v, 0],
-                                             &y_spectra[n, mirror, 1, v, 0], cin, cout)
+        v = unit // blocks
+        first = unit % blocks * block
+        last = min(first + block, groups)
+        spectra = &scratch[thread, 0, 0, 0]
+        _height_dft_groups(&partial[v, 0, 0, 0], &partial[v, 1, 0, 0], partial.shape[3],
+                           &height_cos[first, 0], &height_sin[first, 0], rows, even_rows,
+                           count, first, last, quads, spectra, plane)
+        for g in range(first, last):
+            for slot in range(4 if quads else 2):
+                frequency = _group_frequency(g, slot, length)
+                if _repeats_in_group(g, slot, length):
+                    continue
+                for n in range(batch):
+                    _complex_vector_times_matrix(
+                        &x_spectra[n, frequency, 0, v, 0], &x_spectra[n, frequency, 1, v, 0],
+                        spectra + (8 * (g - first) + 2 * slot) * plane, plane,
+                        &y_spectra[n, frequency, 0, v, 0], &y_spectra[n, frequency, 1, v, 0],
+                        cin, cout)
+
+
+cdef inline Py_ssize_t _group_frequency(const Py_ssize_t group, const Py_ssize_t slot,
+                                        const Py_ssize_t length) noexcept nogil:
+    """Frequency ``slot`` of a group of :func:`_height_dft_groups`: u, Lh - u,
+    Lh / 2 - u, Lh / 2 + u (mod Lh) for u = ``group``."""
+    if slot == 0:
+        return group
+    if slot == 1:
+        return (length - group) % length
+    if slot == 2:
+        return length // 2 - group
+    return (length // 2 + group) % length
+
+
+cdef inline bint _repeats_in_group(const Py_ssize_t group, const Py_ssize_t slot,
+                                   const Py_ssize_t length) noexcept nogil:
+    """Whether frequency ``slot`` of a group is one of its earlier slots (at
+    u = 0 and u = Lh / 4)."""
+    cdef Py_ssize_t earlier
+    for earlier in range(slot):
+        if _group_frequency(group, earlier, length) == _group_frequency(group, slot, length):
+            return True
+    return False
 
 
 cdef inline void _complex_vector_times_matrix(
@@ -149,101 +211,183 @@ cdef inline void _vector_times_matrix_chunk(
 
 cdef inline void _width_dft(const floating* taps, const floating* cosines,
                             const floating* sines, const Py_ssize_t cols,
-                            const Py_ssize_t count, floating* real,
-                            floating* imag) noexcept nogil:
-    """One frequency of the width DFT of one tap row of ``count`` real kernels:
-    sum over tap columns of taps * (cos - i sin), as real and imaginary planes."""
-    cdef Py_ssize_t chunk, start, width
+                            const Py_ssize_t count, const Py_ssize_t frequencies,
+                            floating* real, floating* imag,
+                            const Py_ssize_t frequency_stride) noexcept nogil:
+    """Width DFT of one tap row of ``count`` real kernels at ``frequencies``
+    consecutive frequencies (their cos and sin ``cols`` apart): sum over tap
+    columns of taps * (cos - i sin), as real and imaginary planes, each
+    frequency ``frequency_stride`` after the last. The frequencies run inside
+    the chunks of kernels, so a chunk's taps are read from memory once for
+    all of them."""
+    # float32 on 32 registers: four frequencies' 8 sums of 32 floats
+    cdef Py_ssize_t together = (MAX_WIDTH_IN_REGISTERS
+                                if floating is float and DECONV_VECTOR_REGISTERS == 32 else 1)
+    cdef Py_ssize_t chunk, start, width, v, step, offset
     for chunk in range((count + SPECTRA_CHUNK - 1) // SPECTRA_CHUNK):
         start = chunk * SPECTRA_CHUNK
         width = min(SPECTRA_CHUNK, count - start)
-        if width == SPECTRA_CHUNK:  # a constant trip count: the sums stay in registers
-            _width_dft_chunk(taps + start, cosines, sines, cols, count, SPECTRA_CHUNK,
-                             real + start, imag + start)
-        else:
-            _width_dft_chunk(taps + start, cosines, sines, cols, count, width,
-                             real + start, imag + start)
+        v = 0
+        while v < frequencies:
+            step = min(together, frequencies - v)
+            offset = v * frequency_stride + start
+            # constant trip counts: the sums stay in registers
+            if width == SPECTRA_CHUNK and step == 1:
+                _width_dft_chunk(taps + start, cosines + v * cols, sines + v * cols, cols,
+                                 count, SPECTRA_CHUNK, 1, real + offset, imag + offset,
+                                 frequency_stride)
+            elif width == SPECTRA_CHUNK and step == MAX_WIDTH_IN_REGISTERS:
+                _width_dft_chunk(taps + start, cosines + v * cols, sines + v * cols, cols,
+                                 count, SPECTRA_CHUNK, MAX_WIDTH_IN_REGISTERS, real + offset,
+                                 imag + offset, frequency_stride)
+            else:
+                _width_dft_chunk(taps + start, cosines + v * cols, sines + v * cols, cols,
+                                 count, width, step, real + offset, imag + offset,
+                                 frequency_stride)
+            v += step
 
 
 cdef inline void _width_dft_chunk(const floating* taps, const floating* cosines,
                                   const floating* sines, const Py_ssize_t cols,
-                                  const Py_ssize_t tap_stride, const Py_ssize_t width,
-                                  floating* real, floating* imag) noexcept nogil:
-    """:func:`_width_dft` for up to SPECTRA_CHUNK kernels."""
-    cdef floating sum_cos[SPECTRA_CHUNK]
-    cdef floating sum_sin[SPECTRA_CHUNK]
+                                  const Py_ssize_t count, const Py_ssize_t width,
+                                  const Py_ssize_t frequencies, floating* real,
+                                  floating* imag, const Py_ssize_t frequency_stride) noexcept nogil:
+    """:func:`_width_dft` for up to SPECTRA_CHUNK kernels and up to
+    MAX_WIDTH_IN_REGISTERS frequencies: each tap is loaded once for all."""
+    cdef floating sum_cos[MAX_WIDTH_IN_REGISTERS * SPECTRA_CHUNK]
+    cdef floating sum_sin[MAX_WIDTH_IN_REGISTERS * SPECTRA_CHUNK]
     cdef floating c, s
-    cdef Py_ssize_t b, m
-    for m in range(width):
+    cdef Py_ssize_t b, m, j
+    for m in range(frequencies * SPECTRA_CHUNK):
         sum_cos[m] = 0
         sum_sin[m] = 0
     for b in range(cols):
-        c = cosines[b]
-        s = sines[b]
+        for j in range(frequencies):
+            c = cosines[j * cols + b]
+            s = sines[j * cols + b]
+            for m in range(width):
+                sum_cos[j * SPECTRA_CHUNK + m] += c * taps[b * count + m]
+                sum_sin[j * SPECTRA_CHUNK + m] += s * taps[b * count + m]
+    for j in range(frequencies):
         for m in range(width):
-            sum_cos[m] += c * taps[b * tap_stride + m]
-            sum_sin[m] += s * taps[b * tap_stride + m]
-    for m in range(width):
-        real[m] = sum_cos[m]
-    for m in range(width):
-        imag[m] = -sum_sin[m]
+            real[j * frequency_stride + m] = sum_cos[j * SPECTRA_CHUNK + m]
+        for m in range(width):
+            imag[j * frequency_stride + m] = -sum_sin[j * SPECTRA_CHUNK + m]
 
 
-cdef inline void _height_dft_pair(const floating* real, const floating* imag,
-                                  const Py_ssize_t row_stride, const floating* cosines,
-                                  const floating* sines, const Py_ssize_t rows,
-                                  const Py_ssize_t count, floating* out,
-                                  floating* mirror_out, const bint mirrored) noexcept nogil:
-    """Height DFT of ``count`` kernels at frequencies u and Lh - u: with
-    T = real + i imag and the tap rows' cos and sin at u, frequency u is
-    sum T (cos - i sin) and Lh - u is sum T (cos + i sin). Written to ``out``
-    and, if ``mirrored``, ``mirror_out``: ``count`` real parts, then ``count``
-    imaginary parts."""
-    cdef Py_ssize_t chunk, start, width
-    for chunk in range((count + SPECTRA_CHUNK - 1) // SPECTRA_CHUNK):
-        start = chunk * SPECTRA_CHUNK
-        width = min(SPECTRA_CHUNK, count - start)
-        if width == SPECTRA_CHUNK:  # a constant trip count: the sums stay in registers
-            _height_dft_chunk(real + start, imag + start, row_stride, cosines, sines, rows,
-                              SPECTRA_CHUNK, out + start, mirror_out + start, count, mirrored)
-        else:
-            _height_dft_chunk(real + start, imag + start, row_stride, cosines, sines, rows,
-                              width, out + start, mirror_out + start, count, mirrored)
+cdef inline void _height_dft_groups(const floating* real, const floating* imag,
+                                    const Py_ssize_t row_stride, const floating* cosines,
+                                    const floating* sines, const Py_ssize_t rows,
+                                    const Py_ssize_t even_rows, const Py_ssize_t count,
+                                    const Py_ssize_t first, const Py_ssize_t last,
+                                    const bint quads, floating* out,
+                                    const Py_ssize_t plane) noexcept nogil:
+    """Height DFT of ``count`` kernels, T = real + i imag (tap rows
+    ``row_stride`` apart), at the frequency groups ``first <= u < last``:
+    u and Lh - u, and if ``quads`` (Lh even) Lh / 2 - u and Lh / 2 + u.
+
+    With c and s the tap rows' cos and sin at u (``cosines`` and ``sines``
+    from u = ``first`` on, ``rows`` apart), frequency u is sum T (c - i s)
+    and Lh - u is sum T (c + i s); at Lh / 2 -+ u a tap at position p turns
+    by (-1)^p (pi p more), so summing the rows of even positions (the first
+    ``even_rows``) apart from the odd ones gives all four frequencies for the
+    multiply-adds of one. Group j is written from ``out + 8 j plane``, its
+    four frequencies 2 ``plane`` apart, each ``count`` real parts then,
+    ``plane`` on, ``count`` imaginary parts (slots a group repeats are
+    written too). The
+    groups run inside the chunks of kernels, so a chunk's taps are read from
+    memory once for all of them."""
+    # kernels a step takes: its eight sums fill 16 of 32 vector registers, or
+    # 8 of 16 (a constant for each dtype and level)
+    cdef Py_ssize_t lanes = (DECONV_VECTOR_BYTES * (DECONV_VECTOR_REGISTERS // 16)
+                             // sizeof(floating))
+    cdef Py_ssize_t chunk, start, width, u
+    for chunk in range((count + lanes - 1) // lanes):
+        start = chunk * lanes
+        width = min(lanes, count - start)
+        for u in range(first, last):
+            if width == lanes:  # a constant trip count: the sums stay in registers
+                _height_dft_chunk(real + start, imag + start, row_stride,
+                                  cosines + (u - first) * rows, sines + (u - first) * rows,
+                                  rows, even_rows, lanes, quads,
+                                  out + 8 * (u - first) * plane + start, plane)
+            else:
+                _height_dft_chunk(real + start, imag + start, row_stride,
+                                  cosines + (u - first) * rows, sines + (u - first) * rows,
+                                  rows, even_rows, width, quads,
+                                  out + 8 * (u - first) * plane + start, plane)
 
 
 cdef inline void _height_dft_chunk(const floating* real, const floating* imag,
                                    const Py_ssize_t row_stride, const floating* cosines,
                                    const floating* sines, const Py_ssize_t rows,
-                                   const Py_ssize_t width, floating* out,
-                                   floating* mirror_out, const Py_ssize_t imag_offset,
-                                   const bint mirrored) noexcept nogil:
-    """:func:`_height_dft_pair` for up to SPECTRA_CHUNK kernels."""
-    cdef floating cos_real[SPECTRA_CHUNK]
-    cdef floating sin_imag[SPECTRA_CHUNK]
-    cdef floating cos_imag[SPECTRA_CHUNK]
-    cdef floating sin_real[SPECTRA_CHUNK]
+                                   const Py_ssize_t even_rows, const Py_ssize_t width,
+                                   const bint quads, floating* out,
+                                   const Py_ssize_t plane) noexcept nogil:
+    """:func:`_height_dft_groups` at one group, for up to HEIGHT_CHUNK_MAX
+    kernels: sums of c and s times the real and imaginary parts, over the
+    even rows and over the odd rows."""
+    cdef floating cos_real_even[HEIGHT_CHUNK_MAX]
+    cdef floating cos_imag_even[HEIGHT_CHUNK_MAX]
+    cdef floating sin_real_even[HEIGHT_CHUNK_MAX]
+    cdef floating sin_imag_even[HEIGHT_CHUNK_MAX]
+    cdef floating cos_real_odd[HEIGHT_CHUNK_MAX]
+    cdef floating cos_imag_odd[HEIGHT_CHUNK_MAX]
+    cdef floating sin_real_odd[HEIGHT_CHUNK_MAX]
+    cdef floating sin_imag_odd[HEIGHT_CHUNK_MAX]
     cdef floating c, s
     cdef Py_ssize_t a, m
     for m in range(width):
-        cos_real[m] = 0
-        sin_imag[m] = 0
-        cos_imag[m] = 0
-        sin_real[m] = 0
-    for a in range(rows):
+        cos_real_even[m] = 0
+        cos_imag_even[m] = 0
+        sin_real_even[m] = 0
+        sin_imag_even[m] = 0
+        cos_real_odd[m] = 0
+        cos_imag_odd[m] = 0
+        sin_real_odd[m] = 0
+        sin_imag_odd[m] = 0
+    for a in range(even_rows):
         c = cosines[a]
         s = sines[a]
         for m in range(width):
-            cos_real[m] += c * real[a * row_stride + m]
-            sin_imag[m] += s * imag[a * row_stride + m]
-            cos_imag[m] += c * imag[a * row_stride + m]
-            sin_real[m] += s * real[a * row_stride + m]
-    for m in range(width):
-        out[m] = cos_real[m] + sin_imag[m]
-        out[imag_offset + m] = cos_imag[m] - sin_real[m]
-    if mirrored:
+            cos_real_even[m] += c * real[a * row_stride + m]
+            cos_imag_even[m] += c * imag[a * row_stride + m]
+            sin_real_even[m] += s * real[a * row_stride + m]
+            sin_imag_even[m] += s * imag[a * row_stride + m]
+    for a in range(even_rows, rows):
+        c = cosines[a]
+        s = sines[a]
         for m in range(width):
-            mirror_out[m] = cos_real[m] - sin_imag[m]
-            mirror_out[imag_offset + m] = cos_imag[m] + sin_real[m]
+            cos_real_odd[m] += c * real[a * row_stride + m]
+            cos_imag_odd[m] += c * imag[a * row_stride + m]
+            sin_real_odd[m] += s * real[a * row_stride + m]
+            sin_imag_odd[m] += s * imag[a * row_stride + m]
+    # one store stream per loop, so each vectorizes without aliasing checks
+    for m in range(width):  # u
+        out[m] = (cos_real_even[m] + cos_real_odd[m]) + (sin_imag_even[m] + sin_imag_odd[m])
+    for m in range(width):
+        out[plane + m] = ((cos_imag_even[m] + cos_imag_odd[m])
+                          - (sin_real_even[m] + sin_real_odd[m]))
+    for m in range(width):  # Lh - u
+        out[2 * plane + m] = ((cos_real_even[m] + cos_real_odd[m])
+                              - (sin_imag_even[m] + sin_imag_odd[m]))
+    for m in range(width):
+        out[3 * plane + m] = ((cos_imag_even[m] + cos_imag_odd[m])
+                              + (sin_real_even[m] + sin_real_odd[m]))
+    if not quads:
+        return
+    for m in range(width):  # Lh / 2 - u
+        out[4 * plane + m] = ((cos_real_even[m] - cos_real_odd[m])
+                              - (sin_imag_even[m] - sin_imag_odd[m]))
+    for m in range(width):
+        out[5 * plane + m] = ((cos_imag_even[m] - cos_imag_odd[m])
+                              + (sin_real_even[m] - sin_real_odd[m]))
+    for m in range(width):  # Lh / 2 + u
+        out[6 * plane + m] = ((cos_real_even[m] - cos_real_odd[m])
+                              + (sin_imag_even[m] - sin_imag_odd[m]))
+    for m in range(width):
+        out[7 * plane + m] = ((cos_imag_even[m] - cos_imag_odd[m])
+                              - (sin_real_even[m] - sin_real_odd[m]))
 
 
 

@@ -74,20 +74,73 @@ def test_float32_large_kernels_within_the_spec_tolerance(shape, kernel_shape, pa
     assert np.abs(y - exact).max() <= 1e-5 * np.abs(exact).max()
 
 
+def guarded(shape, dtype, rng):
+    """A random array with sentinel elements right after it: a kernel that
+    writes past its buffer changes them."""
+    size = int(np.prod(shape))
+    storage = np.full(size + 64, 7.0, dtype)
+    storage[:size] = rng.standard_normal(size)
+    return storage[:size].reshape(shape), storage[size:]
+
+
+@pytest.mark.parametrize("lengths", [(1, 1), (2, 3), (6, 12), (9, 14), (10, 30), (16, 38),
+                                     (20, 5)])
+@pytest.mark.parametrize("cout", [1, 32, 45, 70])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_kernel_spectra_match_numpy(lengths, cout, dtype, simd_level, rng):
+    """The kernels' width DFT, then their height DFT read back through
+    spectral_product with one input channel of ones (its output is then the
+    kernel spectra). Tap rows at even positions come first, as the product
+    wants them; the positions include a negative one. The heights are odd
+    (pairs of frequencies) and even, both 0 and 2 mod 4 (groups of four);
+    with the widths they leave every remainder of the frequencies a unit or
+    the registers take together. The kernel counts fall below, at and past
+    one vector chunk; the rows are padded. Nothing is written past any
+    buffer."""
+    tolerance = 1e-5 if dtype == np.float32 else 1e-12
+    height, width = lengths
+    half = width // 2 + 1
+    row_positions, even_rows, col_positions = (0, 2, -1, 5), 2, (1, 2, 3, 4)
+    taps = rng.standard_normal((4, 4, cout)).astype(dtype)
+    width_cos, width_sin = _fft._twiddles(col_positions, width, half, dtype)
+    height_cos, height_sin = _fft._twiddles(row_positions, height, height, dtype)
+    partial, partial_guard = guarded((half, 2, 4, cout + 5), dtype, rng)  # padded rows
+    _simd.core.kernel_width_spectra(taps, width_cos, width_sin, partial, 2)
+    by_row = np.exp(-2j * np.pi * np.outer(np.arange(height), row_positions) / height)
+    by_col = np.exp(-2j * np.pi * np.outer(np.arange(half), col_positions) / width)
+    expected = np.einsum("ua,vb,abm->uvm", by_row, by_col, taps.astype(np.float64))
+    ones = np.zeros((1, height, 2, half, 1), dtype)
+    ones[:, :, 0] = 1
+    for groups in (1, 3, _fft.GROUPS_PER_BLOCK):
+        spectra, spectra_guard = guarded((1, height, 2, half, cout), dtype, rng)
+        scratch, scratch_guard = guarded((2, 4 * groups, 2, cout + 3), dtype, rng)
+        _simd.core.spectral_product(partial, height_cos, height_sin, even_rows, ones, spectra,
+                                    scratch, 2)
+        got = spectra[0, :, 0] + 1j * spectra[0, :, 1]
+        assert np.abs(got - expected).max() <= tolerance * np.abs(expected).max()
+        assert (spectra_guard == 7).all() and (scratch_guard == 7).all()
+    assert (partial_guard == 7).all()
+
+
 def test_compiled_helpers_reject_shapes_that_do_not_fit():
     f32 = np.float32
     core = _simd.core
-    partial = np.zeros((2, 3, 5, 6), f32)
+    partial = np.zeros((5, 2, 3, 6), f32)
     cosines = np.zeros((8, 3), f32)
     x_spectra = np.zeros((1, 8, 2, 5, 2), f32)
     y_spectra = np.zeros((1, 8, 2, 5, 3), f32)
-    scratch = np.zeros((1, 2, 2, 6), f32)
-    core.spectral_product(partial, cosines, cosines, x_spectra, y_spectra, scratch, 1)
+    scratch = np.zeros((1, 4, 2, 7), f32)
+    core.spectral_product(partial, cosines, cosines, 1, x_spectra, y_spectra, scratch, 1)
     with pytest.raises(ValueError, match=r"spectral_product: .* do not agree"):
-        core.spectral_product(partial, cosines, cosines, np.zeros((1, 8, 2, 4, 2), f32),
+        core.spectral_product(partial, cosines, cosines, 1, np.zeros((1, 8, 2, 4, 2), f32),
                               y_spectra, scratch, 1)
     with pytest.raises(ValueError, match=r"spectral_product: .* do not agree"):
-        core.spectral_product(partial, cosines, cosines, x_spectra, y_spectra, scratch, 2)
+        core.spectral_product(partial, cosines, cosines, 1, x_spectra, y_spectra, scratch, 2)
+    with pytest.raises(ValueError, match=r"spectral_product: .* even rows 4, .* do not agree"):
+        core.spectral_product(partial, cosines, cosines, 4, x_spectra, y_spectra, scratch, 1)
+    with pytest.raises(ValueError, match=r"spectral_product: .* do not agree"):
+        core.spectral_product(partial, cosines, cosines, 1, x_spectra, y_spectra,
+                              np.zeros((1, 2, 2, 6), f32), 1)
     with pytest.raises(ValueError, match=r"kernel_width_spectra: .* do not agree"):
         core.kernel_width_spectra(np.zeros((3, 4, 6), f32), np.zeros((5, 3), f32),
                                   np.zeros((5, 3), f32), partial, 1)
