@@ -142,8 +142,9 @@ def _twiddles(positions, length, count, dtype):
 
 class PhaseKernel(NamedTuple):
     """What :func:`_core.spectral_product` needs of one phase kernel: its width
-    spectra (Lw/2+1, 2, Th, >= Cin * Cout) and the height DFT's cos and sin tables
-    (Lh, Th), the tap rows at even positions first (``even_rows`` of them)."""
+    spectra (Lw/2+1, 2, Th, >= Cin * Cout) and the height DFT's cos and sin
+    tables (Lh, Th), the tap rows at even positions first (``even_rows`` of
+    them)."""
     width_spectra: np.ndarray
     height_cos: np.ndarray
     height_sin: np.ndarray
@@ -153,23 +154,36 @@ class PhaseKernel(NamedTuple):
 def phase_kernel(kernel_io, row, col, shape, width_spectra, num_threads):
     """Prepare one phase kernel, zero-padded to ``shape``, for the product: a
     DFT along the width over the phase's taps only, not an FFT over padding,
-    into ``width_spectra`` (Lw/2+1, 2, Th, >= Cin * Cout). The tap rows at even
-    positions come first: the product sums them apart from the odd ones."""
-    even = row.positions % 2 == 0
-    even_rows = int(even.sum())
-    order = np.concatenate([np.flatnonzero(even), np.flatnonzero(~even)])
-    rows, cols = len(row.taps), len(col.taps)
-    cin, cout = kernel_io.shape[2:]
-    taps = np.empty((rows, cols, cin, cout), kernel_io.dtype)  # C order, for the reshape
-    taps[:even_rows] = kernel_io[_as_slice(row.taps[even]), _as_slice(col.taps)]
-    taps[even_rows:] = kernel_io[_as_slice(row.taps[~even]), _as_slice(col.taps)]
-    width_cos, width_sin = _twiddles(tuple(col.positions.tolist()), shape[1],
-                                     shape[1] // 2 + 1, taps.dtype)
-    height_cos, height_sin = _twiddles(tuple(row.positions[order].tolist()), shape[0],
-                                       shape[0], taps.dtype)
-    _simd.core.kernel_width_spectra(taps.reshape(rows, cols, cin * cout), width_cos, width_sin,
+    into ``width_spectra`` (Lw/2+1, 2, Th, >= Cin * Cout). The DFTs sum the
+    taps at even positions apart from the odd ones, so those come first."""
+    rows, cols, cin, cout = len(row.taps), len(col.taps), *kernel_io.shape[2:]
+    row_order, even_rows = _even_first(row.positions)
+    col_order, even_cols = _even_first(col.positions)
+    # each tap column an odd number of cache lines long (see padded_row)
+    storage = np.empty((rows, cols, padded_row(cin * cout, kernel_io.itemsize)),
+                       kernel_io.dtype)
+    taps = storage[:, :, :cin * cout]
+    by_channel = taps.reshape(rows, cols, cin, cout)  # a view: only the last axis splits
+    for rows_to, rows_from in ((slice(None, even_rows), row.taps[row_order[:even_rows]]),
+                               (slice(even_rows, None), row.taps[row_order[even_rows:]])):
+        for cols_to, cols_from in ((slice(None, even_cols), col.taps[col_order[:even_cols]]),
+                                   (slice(even_cols, None), col.taps[col_order[even_cols:]])):
+            by_channel[rows_to, cols_to] = kernel_io[_as_slice(rows_from), _as_slice(cols_from)]
+    width_cos, width_sin = _twiddles(tuple(col.positions[col_order].tolist()), shape[1],
+                                     shape[1] // 2 + 1, kernel_io.dtype)
+    height_cos, height_sin = _twiddles(tuple(row.positions[row_order].tolist()), shape[0],
+                                       shape[0], kernel_io.dtype)
+    _simd.core.kernel_width_spectra(taps, width_cos, width_sin, even_cols, shape[1],
                                     width_spectra, num_threads)
     return PhaseKernel(width_spectra, height_cos, height_sin, even_rows)
+
+
+def _even_first(positions):
+    """Order of the taps with those at even positions first, and how many
+    those are. The taps of a phase are evenly spaced, so each half is an
+    arithmetic progression."""
+    even = positions % 2 == 0
+    return np.concatenate([np.flatnonzero(even), np.flatnonzero(~even)]), int(even.sum())
 
 
 def padded_row(count, itemsize):

@@ -30,38 +30,48 @@ cdef extern from *:
 
 cdef enum:
     SPECTRA_CHUNK = 32          # kernels (or channels) a width DFT or product step takes
-    MAX_WIDTH_IN_REGISTERS = 4  # width DFT: frequencies summed at once
-    WIDTH_BLOCK = 8             # width DFT: frequencies a thread's unit takes
+    MAX_WIDTH_IN_REGISTERS = 2  # width DFT: frequencies (and their mirrors) summed at once
+    WIDTH_BLOCK = 8             # width DFT: frequencies (and mirrors) a thread's unit takes
     HEIGHT_CHUNK_MAX = 32       # height DFT: most kernels a step takes
 
 
-def kernel_width_spectra(const floating[:, :, ::1] taps, const floating[:, ::1] width_cos,
-                         const floating[:, ::1] width_sin, floating[:, :, :, ::1] partial,
+def kernel_width_spectra(const floating[:, :, :] taps, const floating[:, ::1] width_cos,
+                         const floating[:, ::1] width_sin, const Py_ssize_t even_cols,
+                         const Py_ssize_t width_length, floating[:, :, :, ::1] partial,
                          int num_threads):
     """Width DFT of many small real kernels at once.
 
-    ``taps`` (Th, Tw, M) holds M kernels' taps; ``width_cos[v, b]`` and
-    ``width_sin[v, b]`` are cos and sin of 2 pi v p_b / Lw for the position p_b
-    of tap column b. Writes ``partial[v, 0 or 1, a, :M]``, the real and
-    imaginary parts of ``sum_b taps[a, b] exp(-2 pi i v p_b / Lw)`` (so the
-    height DFT at one v reads one contiguous block); ``partial``'s rows may
-    be longer than M (see ``deconv._fft.padded_row``).
+    ``taps`` (Th, Tw, M) holds M kernels' taps (contiguous along M, its
+    rows and columns may have any strides); ``width_cos[v, b]`` and ``width_sin[v, b]`` are cos
+    and sin of 2 pi v p_b / Lw for the position p_b of tap column b, even
+    for the first ``even_cols`` columns and odd for the others, and Lw is
+    ``width_length``. Writes ``partial[v, 0 or 1, a, :M]``, the real and
+    imaginary parts of ``sum_b taps[a, b] exp(-2 pi i v p_b / Lw)`` for
+    v <= Lw / 2 (so the height DFT at one v reads one contiguous block);
+    ``partial``'s rows may be longer than M (see ``deconv._fft.padded_row``).
     """
     cdef Py_ssize_t rows = taps.shape[0], cols = taps.shape[1], count = taps.shape[2]
-    cdef Py_ssize_t half = width_cos.shape[0], blocks = (half + WIDTH_BLOCK - 1) // WIDTH_BLOCK
+    cdef Py_ssize_t half = width_length // 2 + 1
+    cdef bint halves = width_length % 2 == 0
+    cdef Py_ssize_t bases = width_length // 4 + 1 if halves else half
+    cdef Py_ssize_t blocks = (bases + WIDTH_BLOCK - 1) // WIDTH_BLOCK
     cdef Py_ssize_t unit, a, first
-    if (width_cos.shape[1] != cols or width_sin.shape[0] != half or width_sin.shape[1] != cols
-            or partial.shape[0] != half or partial.shape[1] != 2 or partial.shape[2] != rows
-            or partial.shape[3] < count):
+    if ((count > 1 and taps.strides[2] != sizeof(floating))
+            or taps.strides[1] % sizeof(floating) != 0
+            or width_cos.shape[0] != half or width_cos.shape[1] != cols
+            or width_sin.shape[0] != half or width_sin.shape[1] != cols
+            or not 0 <= even_cols <= cols or partial.shape[0] != half
+            or partial.shape[1] != 2 or partial.shape[2] != rows or partial.shape[3] < count):
         raise ValueError(f"kernel_width_spectra: taps {tuple(taps.shape)[:3]}, twiddles "
-                         f"{tuple(width_cos.shape)[:2]} and partial "
-                         f"{tuple(partial.shape)[:4]} do not agree")
+                         f"{tuple(width_cos.shape)[:2]} of width {width_length}, even columns "
+                         f"{even_cols} and partial {tuple(partial.shape)[:4]} do not agree")
     for unit in prange(rows * blocks, nogil=True, schedule="static", num_threads=num_threads):
         a = unit // blocks
         first = unit % blocks * WIDTH_BLOCK
-        _width_dft(&taps[a, 0, 0], &width_cos[first, 0], &width_sin[first, 0], cols, count,
-                   min(WIDTH_BLOCK, half - first), &partial[first, 0, a, 0],
-                   &partial[first, 1, a, 0], 2 * rows * partial.shape[3])
+        _width_dft(&taps[a, 0, 0], taps.strides[1] // sizeof(floating), &width_cos[first, 0],
+                   &width_sin[first, 0], cols, even_cols, count, first,
+                   min(first + WIDTH_BLOCK, bases), width_length, halves,
+                   &partial[0, 0, a, 0], &partial[0, 1, a, 0], 2 * rows * partial.shape[3])
 
 
 def spectral_product(const floating[:, :, :, ::1] partial, const floating[:, ::1] height_cos,
@@ -209,70 +219,103 @@ cdef inline void _vector_times_matrix_chunk(
         out_imag[m] = real_imag[m] + imag_real[m]
 
 
-cdef inline void _width_dft(const floating* taps, const floating* cosines,
-                            const floating* sines, const Py_ssize_t cols,
-                            const Py_ssize_t count, const Py_ssize_t frequencies,
-                            floating* real, floating* imag,
+cdef inline void _width_dft(const floating* taps, const Py_ssize_t col_stride,
+                            const floating* cosines, const floating* sines,
+                            const Py_ssize_t cols, const Py_ssize_t even_cols,
+                            const Py_ssize_t count, const Py_ssize_t first,
+                            const Py_ssize_t last, const Py_ssize_t length,
+                            const bint halves, floating* real, floating* imag,
                             const Py_ssize_t frequency_stride) noexcept nogil:
-    """Width DFT of one tap row of ``count`` real kernels at ``frequencies``
-    consecutive frequencies (their cos and sin ``cols`` apart): sum over tap
-    columns of taps * (cos - i sin), as real and imaginary planes, each
-    frequency ``frequency_stride`` after the last. The frequencies run inside
-    the chunks of kernels, so a chunk's taps are read from memory once for
-    all of them."""
-    # float32 on 32 registers: four frequencies' 8 sums of 32 floats
+    """Width DFT of one tap row of ``count`` real kernels (tap columns
+    ``col_stride`` apart) at the frequencies v for ``first <= v < last`` and,
+    if ``halves`` (Lw even), Lw / 2 - v: with c and s the columns' cos and
+    sin at v (``cosines`` and ``sines`` from v = ``first`` on, ``cols``
+    apart), v is sum taps (c - i s); at Lw / 2 - v a tap at position p turns
+    to (-1)^p (c + i s), so summing the columns of even positions (the first
+    ``even_cols``) apart from the odd ones gives both. Frequency f goes to
+    ``real`` and ``imag`` plus f ``frequency_stride``. The frequencies run
+    inside the chunks of kernels, so a chunk's taps are read from memory once
+    for all of them."""
+    # float32 on 32 registers: two frequencies' 8 sums of 32 floats
     cdef Py_ssize_t together = (MAX_WIDTH_IN_REGISTERS
                                 if floating is float and DECONV_VECTOR_REGISTERS == 32 else 1)
-    cdef Py_ssize_t chunk, start, width, v, step, offset
+    cdef Py_ssize_t chunk, start, width, v, step
     for chunk in range((count + SPECTRA_CHUNK - 1) // SPECTRA_CHUNK):
         start = chunk * SPECTRA_CHUNK
         width = min(SPECTRA_CHUNK, count - start)
-        v = 0
-        while v < frequencies:
-            step = min(together, frequencies - v)
-            offset = v * frequency_stride + start
+        v = first
+        while v < last:
+            step = min(together, last - v)
             # constant trip counts: the sums stay in registers
             if width == SPECTRA_CHUNK and step == 1:
-                _width_dft_chunk(taps + start, cosines + v * cols, sines + v * cols, cols,
-                                 count, SPECTRA_CHUNK, 1, real + offset, imag + offset,
+                _width_dft_chunk(taps + start, col_stride, cosines + (v - first) * cols,
+                                 sines + (v - first) * cols, cols, even_cols, SPECTRA_CHUNK, 1,
+                                 v, length, halves, real + start, imag + start,
                                  frequency_stride)
             elif width == SPECTRA_CHUNK and step == MAX_WIDTH_IN_REGISTERS:
-                _width_dft_chunk(taps + start, cosines + v * cols, sines + v * cols, cols,
-                                 count, SPECTRA_CHUNK, MAX_WIDTH_IN_REGISTERS, real + offset,
-                                 imag + offset, frequency_stride)
+                _width_dft_chunk(taps + start, col_stride, cosines + (v - first) * cols,
+                                 sines + (v - first) * cols, cols, even_cols, SPECTRA_CHUNK,
+                                 MAX_WIDTH_IN_REGISTERS, v, length, halves, real + start,
+                                 imag + start, frequency_stride)
             else:
-                _width_dft_chunk(taps + start, cosines + v * cols, sines + v * cols, cols,
-                                 count, width, step, real + offset, imag + offset,
+                _width_dft_chunk(taps + start, col_stride, cosines + (v - first) * cols,
+                                 sines + (v - first) * cols, cols, even_cols, width, step,
+                                 v, length, halves, real + start, imag + start,
                                  frequency_stride)
             v += step
 
 
-cdef inline void _width_dft_chunk(const floating* taps, const floating* cosines,
-                                  const floating* sines, const Py_ssize_t cols,
-                                  const Py_ssize_t count, const Py_ssize_t width,
-                                  const Py_ssize_t frequencies, floating* real,
-                                  floating* imag, const Py_ssize_t frequency_stride) noexcept nogil:
+cdef inline void _width_dft_chunk(const floating* taps, const Py_ssize_t col_stride,
+                                  const floating* cosines, const floating* sines,
+                                  const Py_ssize_t cols, const Py_ssize_t even_cols,
+                                  const Py_ssize_t width, const Py_ssize_t frequencies,
+                                  const Py_ssize_t first, const Py_ssize_t length,
+                                  const bint halves, floating* real, floating* imag,
+                                  const Py_ssize_t frequency_stride) noexcept nogil:
     """:func:`_width_dft` for up to SPECTRA_CHUNK kernels and up to
-    MAX_WIDTH_IN_REGISTERS frequencies: each tap is loaded once for all."""
-    cdef floating sum_cos[MAX_WIDTH_IN_REGISTERS * SPECTRA_CHUNK]
-    cdef floating sum_sin[MAX_WIDTH_IN_REGISTERS * SPECTRA_CHUNK]
+    MAX_WIDTH_IN_REGISTERS frequencies from ``first`` on: each tap is loaded
+    once for all."""
+    cdef floating cos_even[MAX_WIDTH_IN_REGISTERS * SPECTRA_CHUNK]
+    cdef floating sin_even[MAX_WIDTH_IN_REGISTERS * SPECTRA_CHUNK]
+    cdef floating cos_odd[MAX_WIDTH_IN_REGISTERS * SPECTRA_CHUNK]
+    cdef floating sin_odd[MAX_WIDTH_IN_REGISTERS * SPECTRA_CHUNK]
     cdef floating c, s
-    cdef Py_ssize_t b, m, j
+    cdef floating* target
+    cdef Py_ssize_t b, m, j, k
     for m in range(frequencies * SPECTRA_CHUNK):
-        sum_cos[m] = 0
-        sum_sin[m] = 0
-    for b in range(cols):
+        cos_even[m] = 0
+        sin_even[m] = 0
+        cos_odd[m] = 0
+        sin_odd[m] = 0
+    for b in range(even_cols):
         for j in range(frequencies):
             c = cosines[j * cols + b]
             s = sines[j * cols + b]
             for m in range(width):
-                sum_cos[j * SPECTRA_CHUNK + m] += c * taps[b * count + m]
-                sum_sin[j * SPECTRA_CHUNK + m] += s * taps[b * count + m]
+                cos_even[j * SPECTRA_CHUNK + m] += c * taps[b * col_stride + m]
+                sin_even[j * SPECTRA_CHUNK + m] += s * taps[b * col_stride + m]
+    for b in range(even_cols, cols):
+        for j in range(frequencies):
+            c = cosines[j * cols + b]
+            s = sines[j * cols + b]
+            for m in range(width):
+                cos_odd[j * SPECTRA_CHUNK + m] += c * taps[b * col_stride + m]
+                sin_odd[j * SPECTRA_CHUNK + m] += s * taps[b * col_stride + m]
     for j in range(frequencies):
+        k = j * SPECTRA_CHUNK
+        target = real + (first + j) * frequency_stride
         for m in range(width):
-            real[j * frequency_stride + m] = sum_cos[j * SPECTRA_CHUNK + m]
+            target[m] = cos_even[k + m] + cos_odd[k + m]
+        target = imag + (first + j) * frequency_stride
         for m in range(width):
-            imag[j * frequency_stride + m] = -sum_sin[j * SPECTRA_CHUNK + m]
+            target[m] = -(sin_even[k + m] + sin_odd[k + m])
+        if halves and 2 * (first + j) != length // 2:  # Lw / 2 - v, where it is another
+            target = real + (length // 2 - first - j) * frequency_stride
+            for m in range(width):
+                target[m] = cos_even[k + m] - cos_odd[k + m]
+            target = imag + (length // 2 - first - j) * frequency_stride
+            for m in range(width):
+                target[m] = sin_even[k + m] - sin_odd[k + m]
 
 
 cdef inline void _height_dft_groups(const floating* real, const floating* imag,

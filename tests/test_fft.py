@@ -90,22 +90,23 @@ def guarded(shape, dtype, rng):
 def test_kernel_spectra_match_numpy(lengths, cout, dtype, simd_level, rng):
     """The kernels' width DFT, then their height DFT read back through
     spectral_product with one input channel of ones (its output is then the
-    kernel spectra). Tap rows at even positions come first, as the product
-    wants them; the positions include a negative one. The heights are odd
-    (pairs of frequencies) and even, both 0 and 2 mod 4 (groups of four);
-    with the widths they leave every remainder of the frequencies a unit or
-    the registers take together. The kernel counts fall below, at and past
+    kernel spectra). Tap rows and columns at even positions come first, as
+    the DFTs want them; the positions include negative ones. The lengths are
+    odd and even, both 0 and 2 mod 4 (frequencies paired with Lh/2 - u or
+    Lw/2 - v), and leave every remainder of the frequencies a unit or the
+    registers take together. The kernel counts fall below, at and past
     one vector chunk; the rows are padded. Nothing is written past any
     buffer."""
     tolerance = 1e-5 if dtype == np.float32 else 1e-12
     height, width = lengths
     half = width // 2 + 1
-    row_positions, even_rows, col_positions = (0, 2, -1, 5), 2, (1, 2, 3, 4)
-    taps = rng.standard_normal((4, 4, cout)).astype(dtype)
+    row_positions, even_rows = (0, 2, -1, 5), 2
+    col_positions, even_cols = (2, 4, -3, 1), 2
+    taps = rng.standard_normal((4, 4, cout + 7)).astype(dtype)[:, :, :cout]  # strided columns
     width_cos, width_sin = _fft._twiddles(col_positions, width, half, dtype)
     height_cos, height_sin = _fft._twiddles(row_positions, height, height, dtype)
     partial, partial_guard = guarded((half, 2, 4, cout + 5), dtype, rng)  # padded rows
-    _simd.core.kernel_width_spectra(taps, width_cos, width_sin, partial, 2)
+    _simd.core.kernel_width_spectra(taps, width_cos, width_sin, even_cols, width, partial, 2)
     by_row = np.exp(-2j * np.pi * np.outer(np.arange(height), row_positions) / height)
     by_col = np.exp(-2j * np.pi * np.outer(np.arange(half), col_positions) / width)
     expected = np.einsum("ua,vb,abm->uvm", by_row, by_col, taps.astype(np.float64))
@@ -141,9 +142,18 @@ def test_compiled_helpers_reject_shapes_that_do_not_fit():
     with pytest.raises(ValueError, match=r"spectral_product: .* do not agree"):
         core.spectral_product(partial, cosines, cosines, 1, x_spectra, y_spectra,
                               np.zeros((1, 2, 2, 6), f32), 1)
+    width_cosines = np.zeros((5, 4), f32)
+    core.kernel_width_spectra(np.zeros((3, 4, 6), f32), width_cosines, width_cosines, 2, 8,
+                              partial, 1)
     with pytest.raises(ValueError, match=r"kernel_width_spectra: .* do not agree"):
         core.kernel_width_spectra(np.zeros((3, 4, 6), f32), np.zeros((5, 3), f32),
-                                  np.zeros((5, 3), f32), partial, 1)
+                                  np.zeros((5, 3), f32), 2, 8, partial, 1)
+    with pytest.raises(ValueError, match=r"kernel_width_spectra: .* of width 10, .* agree"):
+        core.kernel_width_spectra(np.zeros((3, 4, 6), f32), width_cosines, width_cosines, 2,
+                                  10, partial, 1)
+    with pytest.raises(ValueError, match=r"kernel_width_spectra: .* even columns 5 .* agree"):
+        core.kernel_width_spectra(np.zeros((3, 4, 6), f32), width_cosines, width_cosines, 5,
+                                  8, partial, 1)
 
     images = np.zeros((1, 6, 7, 2), f32)
     spectra = np.zeros((1, 8, 2, 5, 2), f32)
