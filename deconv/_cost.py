@@ -48,10 +48,10 @@ DEFAULT_PROFILE = {
     # DFTs (four real multiply-adds each); fixed costs. Least-squares fit
     # (relative error) over 96 random large-kernel layers on this machine kind:
     # ``python tools/fit_fft_cost.py --layers 96 --seed 3``.
-    "fft_flops_per_thread": 13.4e9,
-    "fft_contraction_per_thread": 6.4e9,
-    "fft_overhead_s": 52e-6,
-    "fft_phase_overhead_s": 32e-6,
+    "fft_flops_per_thread": 12.9e9,
+    "fft_contraction_per_thread": 6.3e9,
+    "fft_overhead_s": 14e-6,
+    "fft_phase_overhead_s": 66e-6,
 }
 
 PROFILE_FILE = "profile.json"

@@ -299,8 +299,12 @@ def cost_terms(problem):
                                       for row in row_phases) * len(col_phases))
     row_taps = sum(len(row.taps) for row in row_phases)
     col_taps = sum(len(col.taps) for col in col_phases)
-    kernel_dfts = (cin * cout * half * row_taps
-                   * (col_taps / 2 + len(col_phases) * (shape[0] // 2 + 1)))
+    # the DFTs' frequencies that take multiply-adds: v and Lw/2 - v share
+    # them, as do u, Lh - u and Lh/2 -+ u (even lengths)
+    width_frequencies = shape[1] // 4 + 1 if shape[1] % 2 == 0 else half
+    height_groups = shape[0] // 4 + 1 if shape[0] % 2 == 0 else shape[0] // 2 + 1
+    kernel_dfts = cin * cout * row_taps * (width_frequencies * col_taps / 2
+                                           + len(col_phases) * half * height_groups)
     products = phases * batch * cin * cout * shape[0] * half + kernel_dfts
     scale = problem.x.itemsize / 4
     return CostTerms(phases, fft_flops * scale, products * scale)
