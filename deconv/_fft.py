@@ -151,31 +151,91 @@ class PhaseKernel(NamedTuple):
     even_rows: int
 
 
-def phase_kernel(kernel_io, row, col, shape, width_spectra, num_threads):
-    """Prepare one phase kernel, zero-padded to ``shape``, for the product: a
-    DFT along the width over the phase's taps only, not an FFT over padding,
-    into ``width_spectra`` (Lw/2+1, 2, Th, >= Cin * Cout). The DFTs sum the
-    taps at even positions apart from the odd ones, so those come first."""
-    rows, cols, cin, cout = len(row.taps), len(col.taps), *kernel_io.shape[2:]
-    row_order, even_rows = _even_first(row.positions)
-    col_order, even_cols = _even_first(col.positions)
-    # each tap column an odd number of cache lines long (see padded_row)
-    storage = np.empty((rows, cols, padded_row(cin * cout, kernel_io.itemsize)),
-                       kernel_io.dtype)
-    taps = storage[:, :, :cin * cout]
+class PhasePlan(NamedTuple):
+    """One output phase (a row phase with a column phase), as far as shapes
+    decide it: the kernel taps it takes, copied by ``tap_copies`` (pairs of
+    (target, source) index tuples) into a (Th, Tw) grid with the taps at even
+    positions first, ``even_rows`` and ``even_cols`` of them (the DFTs sum
+    those apart from the odd ones); the DFTs' cos and sin tables in that
+    order; and where the phase's rows and columns land."""
+    tap_copies: tuple
+    taps_shape: tuple
+    even_rows: int
+    even_cols: int
+    width_cos: np.ndarray
+    width_sin: np.ndarray
+    height_cos: np.ndarray
+    height_sin: np.ndarray
+    rows: Placement
+    cols: Placement
+
+
+class FFTPlan(NamedTuple):
+    """What a problem's geometry and dtype decide for the FFT path: the
+    transform ``shape`` (Lh, Lw), whether the phases cover the whole output,
+    the forward and inverse transform plans (width, then height), the
+    inverse's ``scale`` and the phases (:class:`PhasePlan`); none if no tap
+    reaches the output."""
+    shape: tuple
+    covered: bool
+    forward: tuple
+    inverse: tuple
+    scale: np.floating
+    phases: tuple
+
+
+@functools.lru_cache(maxsize=32)
+def fft_conv_plan(rows, cols, dtype):
+    """The :class:`FFTPlan` for the axes ``rows`` and ``cols``
+    (``deconv._validation.Axis``) at ``dtype``: computed once per geometry, so
+    a call only copies taps and runs the compiled steps."""
+    row_phases, col_phases = axis_phases(rows), axis_phases(cols)
+    covered = (sum(p.stop - p.start for p in row_phases) == rows.out_size
+               and sum(p.stop - p.start for p in col_phases) == cols.out_size)
+    if not row_phases or not col_phases:
+        return FFTPlan(None, covered, None, None, None, ())
+    shape = (transform_length(rows, row_phases), transform_length(cols, col_phases))
+    phases = []
+    for row in row_phases:
+        row_order, even_rows = _even_first(row.positions)
+        height_cos, height_sin = _twiddles(tuple(row.positions[row_order].tolist()),
+                                           shape[0], shape[0], dtype)
+        for col in col_phases:
+            col_order, even_cols = _even_first(col.positions)
+            width_cos, width_sin = _twiddles(tuple(col.positions[col_order].tolist()),
+                                             shape[1], shape[1] // 2 + 1, dtype)
+            copies = tuple(((slice(*rows_to), slice(*cols_to)),
+                            (_as_slice(row.taps[row_order[slice(*rows_to)]]),
+                             _as_slice(col.taps[col_order[slice(*cols_to)]])))
+                           for rows_to in ((0, even_rows), (even_rows, len(row.taps)))
+                           for cols_to in ((0, even_cols), (even_cols, len(col.taps))))
+            phases.append(PhasePlan(
+                copies, (len(row.taps), len(col.taps)), even_rows, even_cols,
+                width_cos, width_sin, height_cos, height_sin,
+                Placement(row.start, row.stop, row.first, rows.stride),
+                Placement(col.start, col.stop, col.first, cols.stride)))
+    forward = (*fft_plan(shape[1], -1, dtype), *fft_plan(shape[0], -1, dtype))
+    inverse = (*fft_plan(shape[1], 1, dtype), *fft_plan(shape[0], 1, dtype))
+    return FFTPlan(shape, covered, forward, inverse, dtype.type(1 / (shape[0] * shape[1])),
+                   tuple(phases))
+
+
+def phase_kernel(kernel_io, phase, width_length, taps_buffer, width_spectra, num_threads):
+    """Prepare one phase kernel (:class:`PhasePlan`) for the product: its taps
+    copied into ``taps_buffer``, each tap column an odd number of cache lines
+    long (see :func:`padded_row`), then a DFT along the width of length
+    ``width_length`` over the taps only, not an FFT over padding, into
+    ``width_spectra`` (Lw/2+1, 2, Th, >= Cin * Cout)."""
+    cin, cout = kernel_io.shape[2:]
+    rows, cols = phase.taps_shape
+    row_floats = padded_row(cin * cout, kernel_io.itemsize)
+    taps = taps_buffer[:rows * cols * row_floats].reshape(rows, cols, row_floats)[..., :cin * cout]
     by_channel = taps.reshape(rows, cols, cin, cout)  # a view: only the last axis splits
-    for rows_to, rows_from in ((slice(None, even_rows), row.taps[row_order[:even_rows]]),
-                               (slice(even_rows, None), row.taps[row_order[even_rows:]])):
-        for cols_to, cols_from in ((slice(None, even_cols), col.taps[col_order[:even_cols]]),
-                                   (slice(even_cols, None), col.taps[col_order[even_cols:]])):
-            by_channel[rows_to, cols_to] = kernel_io[_as_slice(rows_from), _as_slice(cols_from)]
-    width_cos, width_sin = _twiddles(tuple(col.positions[col_order].tolist()), shape[1],
-                                     shape[1] // 2 + 1, kernel_io.dtype)
-    height_cos, height_sin = _twiddles(tuple(row.positions[row_order].tolist()), shape[0],
-                                       shape[0], kernel_io.dtype)
-    _simd.core.kernel_width_spectra(taps, width_cos, width_sin, even_cols, shape[1],
-                                    width_spectra, num_threads)
-    return PhaseKernel(width_spectra, height_cos, height_sin, even_rows)
+    for target, source in phase.tap_copies:
+        by_channel[target] = kernel_io[source]
+    _simd.core.kernel_width_spectra(taps, phase.width_cos, phase.width_sin, phase.even_cols,
+                                    width_length, width_spectra, num_threads)
+    return PhaseKernel(width_spectra, phase.height_cos, phase.height_sin, phase.even_rows)
 
 
 def _even_first(positions):
@@ -216,60 +276,53 @@ def transform_flops(rows_in, shape):
 
 def fft_conv2d_transpose(problem, num_threads):
     """Compute ``problem`` (NHWC) with real FFTs; see the module docstring."""
-    x, rows, cols = problem.x, problem.rows, problem.cols
-    row_phases, col_phases = axis_phases(rows), axis_phases(cols)
-    covered = (sum(p.stop - p.start for p in row_phases) == rows.out_size
-               and sum(p.stop - p.start for p in col_phases) == cols.out_size)
-    y = problem.new_output(zeros=not covered)
-    if not row_phases or not col_phases:
+    x = problem.x
+    plan = fft_conv_plan(problem.rows, problem.cols, x.dtype)
+    y = problem.new_output(zeros=not plan.covered)
+    if not plan.phases:
         return y
-    shape = (transform_length(rows, row_phases), transform_length(cols, col_phases))
+    shape = plan.shape
     batch, _, _, cin = x.shape
     cout = problem.output_shape[3]
     half = shape[1] // 2 + 1
     real = x.dtype
-    forward = (*fft_plan(shape[1], -1, real), *fft_plan(shape[0], -1, real))
-    inverse = (*fft_plan(shape[1], 1, real), *fft_plan(shape[0], 1, real))
-    scale = real.type(1 / (shape[0] * shape[1]))
-    phase_pairs = [(row, col) for row in row_phases for col in col_phases]
     # Each phase kernel's width spectra are prepared once when they all fit
     # in half the budget, else again for every chunk of images, in one buffer.
     row_floats = padded_row(cin * cout, x.itemsize)
-    kernel_shapes = [(half, 2, len(row.taps), row_floats) for row, _ in phase_pairs]
+    kernel_shapes = [(half, 2, phase.taps_shape[0], row_floats) for phase in plan.phases]
     keep_kernels = (sum(math.prod(shape) for shape in kernel_shapes) * x.itemsize
                     <= MEMORY_BUDGET_BYTES // 2)
     if not keep_kernels:
         kernel_shapes = [max(kernel_shapes)]
     per_image = 2 * shape[0] * half * (cin + cout) * x.itemsize
     chunk = max(1, min(batch, (MEMORY_BUDGET_BYTES // 2) // per_image))
-    x_spectra, y_spectra, work, scratch, *kernel_buffers = scratch_arrays(
+    taps_floats = max(math.prod(phase.taps_shape) for phase in plan.phases) * row_floats
+    x_spectra, y_spectra, work, scratch, taps_buffer, *kernel_buffers = scratch_arrays(
         ((chunk, shape[0], 2, half, cin), real), ((chunk, shape[0], 2, half, cout), real),
         ((num_threads, _simd.core.fft_work_floats(max(shape))), real),
         ((num_threads, 4 * min(GROUPS_PER_BLOCK, shape[0] // 2 + 1), 2, row_floats), real),
-        *[((math.prod(shape),), real) for shape in kernel_shapes])
+        ((taps_floats,), real), *[((math.prod(shape),), real) for shape in kernel_shapes])
     kernel_io = problem.kernel.transpose(0, 1, 3, 2)
     kernels = {}
 
     for start in range(0, batch, chunk):
         count = min(chunk, batch - start)
         _simd.core.image_spectra(x[start:start + count], x_spectra[:count], shape[1],
-                                 *forward, work, num_threads)
-        for index, (row, col) in enumerate(phase_pairs):
+                                 *plan.forward, work, num_threads)
+        for index, phase in enumerate(plan.phases):
             kernel = kernels.get(index)
             if kernel is None:
-                needed = (half, 2, len(row.taps), row_floats)
+                needed = (half, 2, phase.taps_shape[0], row_floats)
                 buffer = kernel_buffers[index if keep_kernels else 0][:math.prod(needed)]
-                kernel = phase_kernel(kernel_io, row, col, shape, buffer.reshape(needed),
-                                      num_threads)
+                kernel = phase_kernel(kernel_io, phase, shape[1], taps_buffer,
+                                      buffer.reshape(needed), num_threads)
                 if keep_kernels:
                     kernels[index] = kernel
             _simd.core.spectral_product(*kernel, x_spectra[:count], y_spectra[:count],
                                         scratch, num_threads)
-            _simd.core.cropped_image(
-                y_spectra[:count], y[start:start + count], shape[1],
-                Placement(row.start, row.stop, row.first, rows.stride),
-                Placement(col.start, col.stop, col.first, cols.stride), scale,
-                *inverse, work, num_threads)
+            _simd.core.cropped_image(y_spectra[:count], y[start:start + count], shape[1],
+                                     phase.rows, phase.cols, plan.scale, *plan.inverse, work,
+                                     num_threads)
     return y
 
 
