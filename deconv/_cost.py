@@ -46,12 +46,12 @@ DEFAULT_PROFILE = {
     # fft: transform flops per second per thread; complex multiply-adds per
     # second per thread of the channel contraction and the kernels' direct
     # DFTs (four real multiply-adds each); fixed costs. Least-squares fit
-    # (relative error) over 96 random large-kernel layers on this machine kind:
-    # ``python tools/fit_fft_cost.py --layers 96 --seed 3``.
-    "fft_flops_per_thread": 12.9e9,
-    "fft_contraction_per_thread": 6.3e9,
-    "fft_overhead_s": 14e-6,
-    "fft_phase_overhead_s": 66e-6,
+    # (relative error) over 96 random large-kernel layers, strides 1-4, on
+    # this machine kind: ``python tools/fit_fft_cost.py --layers 96 --seed 3``.
+    "fft_flops_per_thread": 14.3e9,
+    "fft_contraction_per_thread": 6.07e9,
+    "fft_overhead_s": 4.5e-6,
+    "fft_phase_overhead_s": 38e-6,
 }
 
 PROFILE_FILE = "profile.json"

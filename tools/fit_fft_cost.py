@@ -1,17 +1,19 @@
 """Fit the "fft" backend's cost constants (deconv._cost.DEFAULT_PROFILE's
 fft_* entries) on this machine.
 
-    python tools/fit_fft_cost.py --layers 48 --seed 3
+    python tools/fit_fft_cost.py --layers 96 --seed 3
 
 Random layers where the FFT path matters (spatial 16-64, channels 1-64,
-kernels 7-33, strides 1-3, batch 1-2, float32), each timed with
-``backend="fft"`` at 2 threads (median of 7), against the model
+kernels 7-33, strides 1-4, batch 1-2, float32), each timed with
+``backend="fft"`` at 2 threads (median of 5 runs in each of 3 rounds over all
+layers), against the model
 ``overhead + phases * phase_overhead + flops / flop_rate + madds /
 madd_rate`` (deconv._fft.cost_terms, per thread). The four constants are a
 nonnegative least-squares fit of the *relative* error; the script prints them
 with the fit's median and worst measured/estimated ratios.
 """
 import argparse
+import functools
 
 import numpy as np
 import scipy.optimize
@@ -30,25 +32,28 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--layers", type=int, default=48)
     parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
-    rows, seconds, layers = [], [], []
+    rows, calls, layers = [], [], []
     for _ in range(args.layers):
         x_shape, k_shape, strides, padding = random_case(rng, sizes=(16, 64), kernels=(7, 33),
-                                                         strides=(1, 3))
+                                                         strides=(1, 4))
         x = rng.standard_normal(x_shape).astype(np.float32)
         kernel = rng.standard_normal(k_shape).astype(np.float32)
-        problem = prepare(x, kernel, None, strides, padding, "channels_last", 1)
-        terms = cost_terms(problem)
-
-        def call():
-            deconv.conv2d_transpose(x, kernel, strides=strides, padding=padding,
-                                    backend="fft", num_threads=THREADS)
-        measured = float(np.median(timings(call, 7)))
+        terms = cost_terms(prepare(x, kernel, None, strides, padding, "channels_last", 1))
         rows.append([1.0, terms.phases, terms.transform_flops / THREADS,
                      terms.complex_madds / THREADS])
-        seconds.append(measured)
+        calls.append(functools.partial(deconv.conv2d_transpose, x, kernel, strides=strides,
+                                       padding=padding, backend="fft", num_threads=THREADS))
         layers.append(f"{x_shape} k{k_shape[0]} s{strides} {padding:5}")
+    # rounds over all layers: a burst of noise on a shared machine then
+    # touches a few runs of many layers, not all the runs of one
+    runs = [[] for _ in calls]
+    for _ in range(args.rounds):
+        for call, times in zip(calls, runs):
+            times.extend(timings(call, 5))
+    seconds = [float(np.median(times)) for times in runs]
     design, seconds = np.array(rows), np.array(seconds)
     coefficients, _ = scipy.optimize.nnls(design / seconds[:, None], np.ones(len(seconds)))
     overhead, phase, per_flop, per_madd = coefficients
