@@ -37,6 +37,11 @@ DEFAULT_PROFILE = {
     # arithmetic, loop entry) -- dominant when Cin is small and kernels large.
     "direct_tile_tap_s": 11e-9,
     "direct_overhead_s": 60e-6,
+    # direct, calls under TRIVIAL_MADDS (one thread, no planning): a fixed
+    # cost and nominal multiply-adds per second, measured from 1x4x4x2 (2x2)
+    # to 1x8x8x8 (3x3): 9.6 to 23 us.
+    "direct_small_overhead_s": 9e-6,
+    "direct_small_madds_per_s": 3e9,
     # reference, per kernel tap: a fixed cost, one small matrix product per
     # image row, and the multiply-adds (slower when there are few output
     # channels, see ReferenceBackend.estimate_seconds).

@@ -188,6 +188,8 @@ class DirectBackend(Backend):
         return _estimate_seconds(problem, num_threads)
 
     def minimum_seconds(self, problem, num_threads):
+        if _nominal_madds(problem) < TRIVIAL_MADDS:
+            return _small_seconds(problem, _cost.current_profile())
         return _cost.current_profile()["direct_overhead_s"]
 
     def __call__(self, problem, num_threads):
@@ -234,6 +236,13 @@ def _narrow_seconds(problem, num_threads, profile, level):
     return profile["direct_overhead_s"] + work / threads
 
 
+def _small_seconds(problem, profile):
+    """The plain loop of calls under TRIVIAL_MADDS: a fixed cost, then every
+    nominal multiply-add on one thread."""
+    return (profile["direct_small_overhead_s"]
+            + _nominal_madds(problem) / profile["direct_small_madds_per_s"])
+
+
 def _wide_seconds(problem, num_threads, profile, level):
     """Wide kernel: the register tiles of each column class (a partial last
     tile counts as the short or whole tile that computes it), padded channel
@@ -268,7 +277,7 @@ def variant_estimates(problem, num_threads):
            problem.x.itemsize, num_threads, id(profile))
     estimates = _variants.get(key)
     if estimates is None and _nominal_madds(problem) < TRIVIAL_MADDS:
-        estimates = {"small": profile["direct_overhead_s"]}  # see DirectBackend
+        estimates = {"small": _small_seconds(problem, profile)}  # see DirectBackend
     if estimates is None:
         level = _simd.core.isa_name()
         estimates = {"wide": _wide_seconds(problem, num_threads, profile, level)}
