@@ -286,16 +286,18 @@ def fft_conv2d_transpose(problem, num_threads):
     cout = problem.output_shape[3]
     half = shape[1] // 2 + 1
     real = x.dtype
-    # Each phase kernel's width spectra are prepared once when they all fit
-    # in half the budget, else again for every chunk of images, in one buffer.
-    row_floats = padded_row(cin * cout, x.itemsize)
-    kernel_shapes = [(half, 2, phase.taps_shape[0], row_floats) for phase in plan.phases]
-    keep_kernels = (sum(math.prod(shape) for shape in kernel_shapes) * x.itemsize
-                    <= MEMORY_BUDGET_BYTES // 2)
-    if not keep_kernels:
-        kernel_shapes = [max(kernel_shapes)]
     per_image = 2 * shape[0] * half * (cin + cout) * x.itemsize
     chunk = max(1, min(batch, (MEMORY_BUDGET_BYTES // 2) // per_image))
+    # With several chunks of images, each phase kernel's width spectra are
+    # prepared once if they all fit in half the budget; otherwise (and with
+    # one chunk, where each is used once) they take turns in one buffer,
+    # which stays in cache.
+    row_floats = padded_row(cin * cout, x.itemsize)
+    kernel_shapes = [(half, 2, phase.taps_shape[0], row_floats) for phase in plan.phases]
+    keep_kernels = chunk < batch and (sum(math.prod(shape) for shape in kernel_shapes)
+                                      * x.itemsize <= MEMORY_BUDGET_BYTES // 2)
+    if not keep_kernels:
+        kernel_shapes = [max(kernel_shapes)]
     taps_floats = max(math.prod(phase.taps_shape) for phase in plan.phases) * row_floats
     x_spectra, y_spectra, work, scratch, taps_buffer, *kernel_buffers = scratch_arrays(
         ((chunk, shape[0], 2, half, cin), real), ((chunk, shape[0], 2, half, cout), real),
