@@ -10,29 +10,12 @@
 # stored whole. Symmetries halve the height DFT twice over: frequencies u and
 # Lh - u share their sums, and so do Lh/2 -+ u once the taps at even and at
 # odd positions are summed apart.
-cdef extern from *:
-    """
-    /* The vectors of the instruction set compiled for: the kernels' DFTs
-       size their register-resident sums by them. */
-    #if defined(__AVX512F__)
-    #define DECONV_VECTOR_BYTES 64
-    #define DECONV_VECTOR_REGISTERS 32
-    #elif defined(__AVX__)
-    #define DECONV_VECTOR_BYTES 32
-    #define DECONV_VECTOR_REGISTERS 16
-    #else
-    #define DECONV_VECTOR_BYTES 16
-    #define DECONV_VECTOR_REGISTERS 16
-    #endif
-    """
-    enum: DECONV_VECTOR_BYTES
-    enum: DECONV_VECTOR_REGISTERS
-
 cdef enum:
-    SPECTRA_CHUNK = 32          # kernels (or channels) a width DFT or product step takes
+    SPECTRA_CHUNK = 32          # output channels a product step takes
     MAX_WIDTH_IN_REGISTERS = 2  # width DFT: frequencies (and their mirrors) summed at once
     WIDTH_BLOCK = 8             # width DFT: frequencies (and mirrors) a thread's unit takes
-    HEIGHT_CHUNK_MAX = 32       # height DFT: most kernels a step takes
+    DFT_CHUNK_BYTES = 128       # kernels' DFTs: bytes of kernels a step takes (_dft_lanes)
+    DFT_CHUNK_MAX = 32          # kernels' DFTs: most kernels a step takes (float32)
 
 
 def kernel_width_spectra(const floating[:, :, :] taps, const floating[:, ::1] width_cos,
@@ -42,10 +25,10 @@ def kernel_width_spectra(const floating[:, :, :] taps, const floating[:, ::1] wi
     """Width DFT of many small real kernels at once.
 
     ``taps`` (Th, Tw, M) holds M kernels' taps (contiguous along M, its
-    rows and columns may have any strides); ``width_cos[v, b]`` and ``width_sin[v, b]`` are cos
-    and sin of 2 pi v p_b / Lw for the position p_b of tap column b, even
-    for the first ``even_cols`` columns and odd for the others, and Lw is
-    ``width_length``. Writes ``partial[v, 0 or 1, a, :M]``, the real and
+    rows and columns may have any strides); ``width_cos[v, b]`` and
+    ``width_sin[v, b]`` are cos and sin of 2 pi v p_b / Lw for the position
+    p_b of tap column b, even for the first ``even_cols`` columns and odd for
+    the others, and Lw is ``width_length``. Writes ``partial[v, 0 or 1, a, :M]``, the real and
     imaginary parts of ``sum_b taps[a, b] exp(-2 pi i v p_b / Lw)`` for
     v <= Lw / 2 (so the height DFT at one v reads one contiguous block);
     ``partial``'s rows may be longer than M (see ``deconv._fft.padded_row``).
@@ -219,6 +202,16 @@ cdef inline void _vector_times_matrix_chunk(
         out_imag[m] = real_imag[m] + imag_real[m]
 
 
+cdef inline Py_ssize_t _dft_lanes(const floating* data) noexcept nogil:
+    """Kernels a step of the kernels' DFTs takes: 128 bytes of them, so a
+    step's eight sums (two frequencies of the width DFT, a group of the
+    height DFT) fill 16 AVX-512 registers. With narrower vectors the sums
+    spill, yet measured faster than smaller steps (AVX2, 1024 kernels: height
+    DFT 2.0 ms with 32 floats, 4.0 and 4.4 ms with 8 and 16). A constant for
+    each dtype, so the steps' loops are unrolled."""
+    return DFT_CHUNK_BYTES // sizeof(floating)
+
+
 cdef inline void _width_dft(const floating* taps, const Py_ssize_t col_stride,
                             const floating* cosines, const floating* sines,
                             const Py_ssize_t cols, const Py_ssize_t even_cols,
@@ -236,25 +229,23 @@ cdef inline void _width_dft(const floating* taps, const Py_ssize_t col_stride,
     ``real`` and ``imag`` plus f ``frequency_stride``. The frequencies run
     inside the chunks of kernels, so a chunk's taps are read from memory once
     for all of them."""
-    # float32 on 32 registers: two frequencies' 8 sums of 32 floats
-    cdef Py_ssize_t together = (MAX_WIDTH_IN_REGISTERS
-                                if floating is float and DECONV_VECTOR_REGISTERS == 32 else 1)
+    cdef Py_ssize_t lanes = _dft_lanes(taps)
     cdef Py_ssize_t chunk, start, width, v, step
-    for chunk in range((count + SPECTRA_CHUNK - 1) // SPECTRA_CHUNK):
-        start = chunk * SPECTRA_CHUNK
-        width = min(SPECTRA_CHUNK, count - start)
+    for chunk in range((count + lanes - 1) // lanes):
+        start = chunk * lanes
+        width = min(lanes, count - start)
         v = first
         while v < last:
-            step = min(together, last - v)
+            step = min(MAX_WIDTH_IN_REGISTERS, last - v)
             # constant trip counts: the sums stay in registers
-            if width == SPECTRA_CHUNK and step == 1:
+            if width == lanes and step == 1:
                 _width_dft_chunk(taps + start, col_stride, cosines + (v - first) * cols,
-                                 sines + (v - first) * cols, cols, even_cols, SPECTRA_CHUNK, 1,
+                                 sines + (v - first) * cols, cols, even_cols, lanes, 1,
                                  v, length, halves, real + start, imag + start,
                                  frequency_stride)
-            elif width == SPECTRA_CHUNK and step == MAX_WIDTH_IN_REGISTERS:
+            elif width == lanes and step == MAX_WIDTH_IN_REGISTERS:
                 _width_dft_chunk(taps + start, col_stride, cosines + (v - first) * cols,
-                                 sines + (v - first) * cols, cols, even_cols, SPECTRA_CHUNK,
+                                 sines + (v - first) * cols, cols, even_cols, lanes,
                                  MAX_WIDTH_IN_REGISTERS, v, length, halves, real + start,
                                  imag + start, frequency_stride)
             else:
@@ -272,17 +263,17 @@ cdef inline void _width_dft_chunk(const floating* taps, const Py_ssize_t col_str
                                   const Py_ssize_t first, const Py_ssize_t length,
                                   const bint halves, floating* real, floating* imag,
                                   const Py_ssize_t frequency_stride) noexcept nogil:
-    """:func:`_width_dft` for up to SPECTRA_CHUNK kernels and up to
+    """:func:`_width_dft` for up to DFT_CHUNK_MAX kernels and up to
     MAX_WIDTH_IN_REGISTERS frequencies from ``first`` on: each tap is loaded
     once for all."""
-    cdef floating cos_even[MAX_WIDTH_IN_REGISTERS * SPECTRA_CHUNK]
-    cdef floating sin_even[MAX_WIDTH_IN_REGISTERS * SPECTRA_CHUNK]
-    cdef floating cos_odd[MAX_WIDTH_IN_REGISTERS * SPECTRA_CHUNK]
-    cdef floating sin_odd[MAX_WIDTH_IN_REGISTERS * SPECTRA_CHUNK]
+    cdef floating cos_even[MAX_WIDTH_IN_REGISTERS * DFT_CHUNK_MAX]
+    cdef floating sin_even[MAX_WIDTH_IN_REGISTERS * DFT_CHUNK_MAX]
+    cdef floating cos_odd[MAX_WIDTH_IN_REGISTERS * DFT_CHUNK_MAX]
+    cdef floating sin_odd[MAX_WIDTH_IN_REGISTERS * DFT_CHUNK_MAX]
     cdef floating c, s
     cdef floating* target
     cdef Py_ssize_t b, m, j, k
-    for m in range(frequencies * SPECTRA_CHUNK):
+    for m in range(frequencies * DFT_CHUNK_MAX):
         cos_even[m] = 0
         sin_even[m] = 0
         cos_odd[m] = 0
@@ -292,17 +283,17 @@ cdef inline void _width_dft_chunk(const floating* taps, const Py_ssize_t col_str
             c = cosines[j * cols + b]
             s = sines[j * cols + b]
             for m in range(width):
-                cos_even[j * SPECTRA_CHUNK + m] += c * taps[b * col_stride + m]
-                sin_even[j * SPECTRA_CHUNK + m] += s * taps[b * col_stride + m]
+                cos_even[j * DFT_CHUNK_MAX + m] += c * taps[b * col_stride + m]
+                sin_even[j * DFT_CHUNK_MAX + m] += s * taps[b * col_stride + m]
     for b in range(even_cols, cols):
         for j in range(frequencies):
             c = cosines[j * cols + b]
             s = sines[j * cols + b]
             for m in range(width):
-                cos_odd[j * SPECTRA_CHUNK + m] += c * taps[b * col_stride + m]
-                sin_odd[j * SPECTRA_CHUNK + m] += s * taps[b * col_stride + m]
+                cos_odd[j * DFT_CHUNK_MAX + m] += c * taps[b * col_stride + m]
+                sin_odd[j * DFT_CHUNK_MAX + m] += s * taps[b * col_stride + m]
     for j in range(frequencies):
-        k = j * SPECTRA_CHUNK
+        k = j * DFT_CHUNK_MAX
         target = real + (first + j) * frequency_stride
         for m in range(width):
             target[m] = cos_even[k + m] + cos_odd[k + m]
@@ -340,10 +331,7 @@ cdef inline void _height_dft_groups(const floating* real, const floating* imag,
     written too). The
     groups run inside the chunks of kernels, so a chunk's taps are read from
     memory once for all of them."""
-    # kernels a step takes: its eight sums fill 16 of 32 vector registers, or
-    # 8 of 16 (a constant for each dtype and level)
-    cdef Py_ssize_t lanes = (DECONV_VECTOR_BYTES * (DECONV_VECTOR_REGISTERS // 16)
-                             // sizeof(floating))
+    cdef Py_ssize_t lanes = _dft_lanes(real)
     cdef Py_ssize_t chunk, start, width, u
     for chunk in range((count + lanes - 1) // lanes):
         start = chunk * lanes
@@ -367,17 +355,17 @@ cdef inline void _height_dft_chunk(const floating* real, const floating* imag,
                                    const Py_ssize_t even_rows, const Py_ssize_t width,
                                    const bint quads, floating* out,
                                    const Py_ssize_t plane) noexcept nogil:
-    """:func:`_height_dft_groups` at one group, for up to HEIGHT_CHUNK_MAX
+    """:func:`_height_dft_groups` at one group, for up to DFT_CHUNK_MAX
     kernels: sums of c and s times the real and imaginary parts, over the
     even rows and over the odd rows."""
-    cdef floating cos_real_even[HEIGHT_CHUNK_MAX]
-    cdef floating cos_imag_even[HEIGHT_CHUNK_MAX]
-    cdef floating sin_real_even[HEIGHT_CHUNK_MAX]
-    cdef floating sin_imag_even[HEIGHT_CHUNK_MAX]
-    cdef floating cos_real_odd[HEIGHT_CHUNK_MAX]
-    cdef floating cos_imag_odd[HEIGHT_CHUNK_MAX]
-    cdef floating sin_real_odd[HEIGHT_CHUNK_MAX]
-    cdef floating sin_imag_odd[HEIGHT_CHUNK_MAX]
+    cdef floating cos_real_even[DFT_CHUNK_MAX]
+    cdef floating cos_imag_even[DFT_CHUNK_MAX]
+    cdef floating sin_real_even[DFT_CHUNK_MAX]
+    cdef floating sin_imag_even[DFT_CHUNK_MAX]
+    cdef floating cos_real_odd[DFT_CHUNK_MAX]
+    cdef floating cos_imag_odd[DFT_CHUNK_MAX]
+    cdef floating sin_real_odd[DFT_CHUNK_MAX]
+    cdef floating sin_imag_odd[DFT_CHUNK_MAX]
     cdef floating c, s
     cdef Py_ssize_t a, m
     for m in range(width):
