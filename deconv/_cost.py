@@ -36,7 +36,12 @@ DEFAULT_PROFILE = {
     # direct: cost of visiting one kernel tap for one register tile (address
     # arithmetic, loop entry) -- dominant when Cin is small and kernels large.
     "direct_tile_tap_s": 11e-9,
-    "direct_overhead_s": 60e-6,
+    # direct: fixed cost of a planned call. 30 us, not the 60 us fitted before
+    # the FFT path got faster: the planned kernel's small calls take 30-60 us
+    # (1x10x10x10, 5x5, Cout 57: 58 us; 1x11x11x2, 12x12: 30 us), and 60 us
+    # sent some to the FFT. Grid (tools/auto_grid.py --shapes 80, seeds 1-4):
+    # within 15% on 98/96/96/94% (worst 1.51x) against 99/90/95/91% (2.64x).
+    "direct_overhead_s": 30e-6,
     # direct, calls under TRIVIAL_MADDS (one thread, no planning): a fixed
     # cost and nominal multiply-adds per second, measured from 1x4x4x2 (2x2)
     # to 1x8x8x8 (3x3): 9.6 to 23 us.
