@@ -340,29 +340,26 @@ class CostTerms(NamedTuple):
 
 
 def cost_terms(problem):
-    rows, cols = problem.rows, problem.cols
-    row_phases, col_phases = axis_phases(rows), axis_phases(cols)
-    if not row_phases or not col_phases:
+    """:class:`CostTerms` of ``problem``, counted on its :func:`fft_conv_plan`."""
+    plan = fft_conv_plan(problem.rows, problem.cols, problem.x.dtype)
+    if not plan.phases:
         return CostTerms(0, 0.0, 0.0)
-    shape = (transform_length(rows, row_phases), transform_length(cols, col_phases))
+    shape = plan.shape
     half = shape[1] // 2 + 1
     batch, _, _, cin = problem.x.shape
     cout = problem.output_shape[3]
-    phases = len(row_phases) * len(col_phases)
     fft_flops = batch * (cin * transform_flops(shape[0], shape)
-                         + cout * sum(transform_flops(row.stop - row.start, shape)
-                                      for row in row_phases) * len(col_phases))
-    row_taps = sum(len(row.taps) for row in row_phases)
-    col_taps = sum(len(col.taps) for col in col_phases)
+                         + cout * sum(transform_flops(phase.rows.stop - phase.rows.start, shape)
+                                      for phase in plan.phases))
     # the DFTs' frequencies that take multiply-adds: v and Lw/2 - v share
     # them, as do u, Lh - u and Lh/2 -+ u (even lengths)
     width_frequencies = shape[1] // 4 + 1 if shape[1] % 2 == 0 else half
     height_groups = shape[0] // 4 + 1 if shape[0] % 2 == 0 else shape[0] // 2 + 1
-    kernel_dfts = cin * cout * row_taps * (width_frequencies * col_taps / 2
-                                           + len(col_phases) * half * height_groups)
-    products = phases * batch * cin * cout * shape[0] * half + kernel_dfts
+    kernel_dfts = cin * cout * sum(rows * (width_frequencies * cols / 2 + half * height_groups)
+                                   for rows, cols in (phase.taps_shape for phase in plan.phases))
+    products = len(plan.phases) * batch * cin * cout * shape[0] * half + kernel_dfts
     scale = problem.x.itemsize / 4
-    return CostTerms(phases, fft_flops * scale, products * scale)
+    return CostTerms(len(plan.phases), fft_flops * scale, products * scale)
 
 
 def _estimate_seconds(problem, num_threads):
