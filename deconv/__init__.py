@@ -6,14 +6,18 @@ semantics of ``tf.keras.backend.conv2d_transpose``.
 (1, 5, 5, 1)
 """
 from ._api import choose_backend, conv2d_transpose
+from ._backend import Backend, BackendPlan
+from ._caches import clear_caches
 from ._config import show_config
 from ._data_format import image_data_format, set_image_data_format
 from ._direct import DirectBackend
 from ._dispatch import BackendChoice
 from ._fft import FFTBackend
+from ._geometry import valid_output_sizes
+from ._operator import CallPlan, Conv2DTranspose
+from ._problem import ConvTransposeProblem
 from ._reference import ReferenceBackend
 from ._registry import (
-    Backend,
     current_backend,
     get_backend,
     list_backends,
@@ -22,7 +26,6 @@ from ._registry import (
     set_global_backend,
     unregister_backend,
 )
-from ._validation import ConvTransposeProblem, valid_output_sizes
 from ._version import __version__
 
 register_backend(ReferenceBackend())
@@ -32,9 +35,13 @@ register_backend(FFTBackend())
 __all__ = [
     "Backend",
     "BackendChoice",
+    "BackendPlan",
+    "CallPlan",
+    "Conv2DTranspose",
     "ConvTransposeProblem",
     "__version__",
     "choose_backend",
+    "clear_caches",
     "conv2d_transpose",
     "current_backend",
     "get_backend",

@@ -1,13 +1,56 @@
-"""Public verbs: validate -> normalize layout -> choose a backend -> run."""
+"""Public verbs: thin wrappers over the planning and execution of ``_operator``.
 
-from . import _dispatch
-from ._registry import AUTO, check_backend_name, current_backend, get_backend
+A function call is an operator call whose kernel is not kept: the parsed
+arguments select a cached :class:`deconv._operator.Planner` (per kernel shape
+and dtype and static arguments), whose plans per input shape are kept, and
+the kernel is packed inside the call as the plan needs.
+"""
+import numpy as np
+
+from ._arguments import (as_array, check_float_dtype, integer_pair, parse_data_format,
+                         parse_padding)
+from ._caches import BoundedDict
+from ._dispatch import measured_choice, rank
+from ._operator import Planner, StaticArguments, execute
 from ._threads import resolve_num_threads
-from ._validation import prepare, to_caller_layout
+
+# Static argument sets (kernel shape, strides, ...) whose planners are kept.
+PLANNERS_KEPT = 128
+_planners = BoundedDict(PLANNERS_KEPT)
+
+
+def _planner(x, kernel, strides, padding, data_format, dilation_rate, backend, num_threads):
+    """Validate the arguments (in the Semantics page's order) and return the
+    planner of the call, with x and the kernel as arrays."""
+    data_format = parse_data_format(data_format)
+    padding = parse_padding(padding)
+    x = as_array(x, "x")
+    kernel = as_array(kernel, "kernel")
+    check_float_dtype(x.dtype, "x")
+    check_float_dtype(kernel.dtype, "kernel")
+    strides = integer_pair(strides, "strides")
+    dilation_rate = integer_pair(dilation_rate, "dilation_rate")
+    # Only exact types are keyed: True would find the planner made for 1.
+    keyed = (backend is None or type(backend) is str) and \
+        (num_threads is None or type(num_threads) is int)
+    key = (kernel.shape, kernel.dtype, strides, dilation_rate, padding, data_format, backend,
+           num_threads) if keyed else None
+    planner = None if key is None else _planners.get(key)
+    if planner is None:
+        planner = Planner(kernel.shape, kernel.dtype, StaticArguments(
+            strides, padding, data_format, dilation_rate, backend, num_threads))
+        if key is not None:
+            _planners.put(key, planner)
+    return planner, x, kernel
+
+
+def _not_packed(plan):
+    return None
 
 
 def conv2d_transpose(x, kernel, output_shape=None, strides=(1, 1), padding="valid",
-                     data_format=None, dilation_rate=(1, 1), *, backend=None, num_threads=None):
+                     data_format=None, dilation_rate=(1, 1), *, backend=None, num_threads=None,
+                     out=None):
     """2-D transposed convolution with the semantics of ``tf.keras.backend.conv2d_transpose``.
 
     Each input pixel scatters a copy of the kernel, scaled by its value, into
@@ -43,13 +86,17 @@ def conv2d_transpose(x, kernel, output_shape=None, strides=(1, 1), padding="vali
         name; None (the default) means :func:`current_backend`.
     num_threads : int, optional
         Threads to use; None means OMP_NUM_THREADS if set, else every usable core.
+    out : ndarray, optional
+        Where to write the result, as for NumPy's ufuncs: C-contiguous, of
+        the output's shape (in the caller's layout) and dtype, sharing no
+        memory with x or the kernel.
 
     Returns
     -------
     ndarray
-        New C-contiguous array in the caller's layout. Its dtype follows
-        NumPy's promotion of ``x`` and ``kernel`` (float16 is computed in
-        float32 and rounded at the end).
+        ``out``, or a new C-contiguous array in the caller's layout. Its dtype
+        follows NumPy's promotion of ``x`` and ``kernel`` (float16 is
+        computed in float32 and rounded at the end).
 
     Raises
     ------
@@ -57,14 +104,17 @@ def conv2d_transpose(x, kernel, output_shape=None, strides=(1, 1), padding="vali
         Unknown ``data_format``, ``padding`` or backend; arrays not of rank 4;
         non-positive strides or dilations; an ``output_shape`` that does not
         match x, the kernel, or a reachable size (the message gives the valid
-        range); a forced backend that cannot compute the call.
+        range); a forced backend that cannot compute the call; an ``out`` of
+        the wrong shape, not C-contiguous, read-only or overlapping an input.
     TypeError
-        Non-floating inputs, non-integer strides, dilations, sizes or thread counts.
+        Non-floating inputs, non-integer strides, dilations, sizes or thread
+        counts; an ``out`` of the wrong type or dtype.
     MemoryError
         If the result cannot fit in this machine's memory.
 
     See Also
     --------
+    Conv2DTranspose : the same with a fixed kernel, packed once.
     choose_backend : which backend ``"auto"`` takes for a call, and why.
     valid_output_sizes : the reachable output sizes of one dimension.
 
@@ -98,26 +148,13 @@ def conv2d_transpose(x, kernel, output_shape=None, strides=(1, 1), padding="vali
     >>> deconv.conv2d_transpose(x, k, strides=2, padding="same").shape
     (8, 8, 8, 32)
     """
-    problem = prepare(x, kernel, output_shape, strides, padding, data_format, dilation_rate)
-    threads = resolve_num_threads(num_threads)
-    name = check_backend_name(current_backend() if backend is None else backend)
-    if problem.is_empty:
-        if name != AUTO:
-            _forced_backend(name, problem)
-        return to_caller_layout(problem, problem.new_output(zeros=True))
-    if name == AUTO:
-        chosen = get_backend(_dispatch.fastest_usable(problem, threads))
-    else:
-        chosen = _forced_backend(name, problem)
-    return to_caller_layout(problem, chosen(problem, threads))
-
-
-def _forced_backend(name, problem):
-    chosen = get_backend(name)
-    reason = _dispatch.unsupported_reason(chosen, problem)
-    if reason is not None:
-        raise ValueError(f"backend {name!r} cannot compute this call: {reason}")
-    return chosen
+    planner, x, kernel = _planner(x, kernel, strides, padding, data_format, dilation_rate,
+                                  backend, num_threads)
+    plan = planner.call_plan(x, output_shape)
+    compute_kernel = np.ascontiguousarray(kernel, dtype=plan.problem.dtype)
+    return execute(planner, plan, x, compute_kernel, _not_packed,
+                   lambda: bool(np.isfinite(compute_kernel).all()), out,
+                   (("x", x), ("kernel", kernel)))
 
 
 def choose_backend(x, kernel, output_shape=None, strides=(1, 1), padding="valid",
@@ -156,5 +193,13 @@ def choose_backend(x, kernel, output_shape=None, strides=(1, 1), padding="valid"
     >>> sorted(deconv.choose_backend(x, k, measure=True).measured) == sorted(choice.estimates)
     True
     """
-    problem = prepare(x, kernel, output_shape, strides, padding, data_format, dilation_rate)
-    return _dispatch.choose(problem, resolve_num_threads(num_threads), measure=measure)
+    planner, x, kernel = _planner(x, kernel, strides, padding, data_format, dilation_rate,
+                                  None, num_threads)
+    problem = planner.problem(x, output_shape)
+    finite = bool(np.isfinite(x).all() and np.isfinite(kernel).all())
+    choice = rank(problem, resolve_num_threads(num_threads), finite=finite)
+    if not measure:
+        return choice
+    return measured_choice(choice, lambda name: conv2d_transpose(
+        x, kernel, output_shape, strides, padding, data_format, dilation_rate, backend=name,
+        num_threads=num_threads))

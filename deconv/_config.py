@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import scipy
 
-from . import _cost, _simd
+from . import _profile, _simd
 from ._registry import current_backend, list_backends
 from ._threads import resolve_num_threads
 from ._version import __version__
@@ -32,7 +32,7 @@ def config():
         "simd_override": os.environ.get("DECONV_SIMD") or None,
         "backends": list_backends(),
         "default_backend": current_backend(),
-        "cost_profile": _cost.profile_source(),
+        "cost_profile": _profile.profile_source(),
     }
 
 

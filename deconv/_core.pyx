@@ -231,11 +231,7 @@ cdef inline void _output_tile(
 
 cdef void _output_row_block(
         const floating[:, :, :, :] x, const floating[:, :, :, ::1] panel,
-        const Py_ssize_t[::1] row_count, const Py_ssize_t[:, ::1] row_kernel,
-        const Py_ssize_t[:, ::1] row_input,
-        const Py_ssize_t[::1] col_count, const Py_ssize_t[:, ::1] col_kernel,
-        const Py_ssize_t[:, ::1] col_input, const Py_ssize_t[::1] class_start,
-        const Py_ssize_t[::1] class_columns, const Py_ssize_t[::1] column_shift,
+        const Taps* rows, const Taps* cols, const Classes* classes,
         floating[:, :, :, :] y, floating* stage, const Py_ssize_t r,
         const Py_ssize_t out_block) noexcept nogil:
     """Output row ``r`` of every image, for output-channel block ``out_block``,
@@ -266,21 +262,21 @@ cdef void _output_row_block(
     cdef floating* y_pixel[DECONV_MAX_PIXELS]
     cdef const floating* w_block = &panel[0, 0, 0, 0]
     cdef const floating* x_origin = &x[0, 0, 0, 0]
-    cdef Py_ssize_t row_taps = row_count[r]
-    cdef const Py_ssize_t* row_kernels = &row_kernel[r, 0]
-    cdef const Py_ssize_t* row_inputs = &row_input[r, 0]
+    cdef Py_ssize_t row_taps = rows.count[r]
+    cdef const Py_ssize_t* row_kernels = rows.kernel + r * rows.width
+    cdef const Py_ssize_t* row_inputs = rows.input + r * rows.width
 
-    for cls in range(class_start.shape[0] - 1):
-        first = class_start[cls]
-        n_columns = class_start[cls + 1] - first
-        rep = class_columns[first]
+    for cls in range(classes.count):
+        first = classes.start[cls]
+        n_columns = classes.start[cls + 1] - first
+        rep = classes.columns[first]
         filled = 0
         n = 0
         column = 0
         for t in range(batch * n_columns):  # the class's columns, image by image
-            q = class_columns[first + column]
+            q = classes.columns[first + column]
             column += 1
-            pixel_offset[filled] = n * x_image_stride + column_shift[q] * x_col_stride
+            pixel_offset[filled] = n * x_image_stride + classes.shift[q] * x_col_stride
             if staged:
                 y_pixel[filled] = stage + (n * out_width + q) * block
             else:
@@ -293,13 +289,13 @@ cdef void _output_row_block(
                 if filled <= short:
                     _output_tile(x_origin, pixel_offset, x_row_stride, x_col_stride,
                                  x_channel_stride, cin, w_block, kw, row_taps, row_kernels,
-                                 row_inputs, col_count[rep], &col_kernel[rep, 0],
-                                 &col_input[rep, 0], y_pixel, short, filled, n_out)
+                                 row_inputs, cols.count[rep], cols.kernel + rep * cols.width,
+                                 cols.input + rep * cols.width, y_pixel, short, filled, n_out)
                 else:
                     _output_tile(x_origin, pixel_offset, x_row_stride, x_col_stride,
                                  x_channel_stride, cin, w_block, kw, row_taps, row_kernels,
-                                 row_inputs, col_count[rep], &col_kernel[rep, 0],
-                                 &col_input[rep, 0], y_pixel, pixels, filled, n_out)
+                                 row_inputs, cols.count[rep], cols.kernel + rep * cols.width,
+                                 cols.input + rep * cols.width, y_pixel, pixels, filled, n_out)
                 filled = 0
             if column == n_columns:
                 column = 0
@@ -312,68 +308,99 @@ cdef void _output_row_block(
                     y_row[q * y_col_stride] = stage[(n * out_width + q) * block + o]
 
 
+def pack_wide_panels(const floating[:, :, :, ::1] kernel, floating[:, :, :, :, ::1] panels,
+                     int num_threads):
+    """Pack every output-channel block of ``kernel`` (kh, kw, Cout, Cin) into
+    ``panels`` (blocks, kh, kw, Cin, block): output channels contiguous, those
+    past Cout zero. What the wide kernel reads when its panels come packed."""
+    cdef Py_ssize_t taps = kernel.shape[0] * kernel.shape[1]
+    cdef Py_ssize_t block = panels.shape[4], unit
+    cdef Py_ssize_t n_blocks = (kernel.shape[2] + block - 1) // block
+    if (panels.shape[0] != n_blocks or panels.shape[1] != kernel.shape[0]
+            or panels.shape[2] != kernel.shape[1] or panels.shape[3] != kernel.shape[3]):
+        raise ValueError(f"pack_wide_panels: kernel {tuple(kernel.shape)[:4]} does not fit "
+                         f"panels {tuple(panels.shape)[:5]}")
+    for unit in prange(n_blocks * taps, nogil=True, schedule="static", num_threads=num_threads):
+        _pack_panel_tap(kernel, panels[unit // taps], unit // taps, unit % taps)
+
+
 def conv2d_transpose_wide(
         const floating[:, :, :, :] x, const floating[:, :, :, ::1] kernel,
-        floating[:, :, :, :, ::1] panels, Py_ssize_t[::1] panel_blocks,
-        const Py_ssize_t[::1] row_count, const Py_ssize_t[:, ::1] row_kernel,
-        const Py_ssize_t[:, ::1] row_input,
-        const Py_ssize_t[::1] col_count, const Py_ssize_t[:, ::1] col_kernel,
-        const Py_ssize_t[:, ::1] col_input, const Py_ssize_t[::1] class_start,
-        const Py_ssize_t[::1] class_columns, const Py_ssize_t[::1] column_shift,
-        floating[:, :, :, :] y, floating[:, ::1] stages, int num_threads):
+        floating[:, :, :, :, ::1] panels, Py_ssize_t[::1] panel_blocks, tables,
+        floating[:, :, :, :] y, floating[:, ::1] stages, bint block_major, int num_threads):
     """Fill ``y`` (N, H, W, Cout) with the transposed convolution of ``x`` (N, h, w, Cin).
 
     ``x`` and ``y`` are indexed NHWC but may have any strides (a channels-first
     array seen through a transposed view is read and written in place). When
     y's channel stride is not 1, ``stages`` holds one (N * W * block) row per
-    thread (otherwise it is not used).
+    thread (otherwise it is not used). ``tables`` is a
+    ``deconv._direct.WideTables`` (row and column tap tables, column classes).
 
-    ``panels`` (slots, kh, kw, Cin, block) receives the kernel's
-    output-channel blocks, output channels contiguous (those past Cout zero),
-    in one of two ways:
+    ``panels`` (slots, kh, kw, Cin, block) holds the kernel's output-channel
+    blocks, output channels contiguous (those past Cout zero), in one of two
+    ways:
 
-    * one slot per thread, filled here on demand: ``panel_blocks[t]`` is the
-      block thread t's panel holds (-1 at first). Work units are then ordered
-      block-major, so a thread's static chunk sweeps the rows one block at a
-      time and packs about ``blocks / threads`` panels, each while it is hot
-      in its cache; the workspace stays ``threads`` panels however large the
-      kernel;
-    * every block, packed first (``panel_blocks`` empty), for kernels small
-      enough to stay in cache whole (or with fewer blocks than threads). Units
-      are then ordered row-major: a thread computes every block of its rows,
-      so each input row is read from memory once, not once per block.
+    * packed beforehand by :func:`pack_wide_panels`, one slot per block
+      (``panel_blocks`` empty; ``kernel`` is not read);
+    * one slot per thread, filled here on demand from ``kernel``:
+      ``panel_blocks[t]`` is the block thread t's panel holds (-1 at first),
+      so the workspace stays ``threads`` panels however large the kernel.
 
-    The tap tables and column classes come from ``deconv._direct``. The caller
-    validates everything: this function performs no checks and raises nothing.
+    ``block_major`` orders the work units block by block, so a thread's
+    static chunk sweeps the rows one block at a time (about ``blocks /
+    threads`` panels, each hot in its cache while in use; required for
+    on-demand panels); otherwise row by row, so a thread computes every block
+    of its rows and each input row is read from memory once, not once per
+    block (for kernels small enough to stay in cache whole).
     """
     cdef Py_ssize_t height = y.shape[1]
     cdef Py_ssize_t block = panels.shape[4]
-    cdef Py_ssize_t n_blocks = (kernel.shape[2] + block - 1) // block
+    cdef Py_ssize_t cout = y.shape[3], kh = panels.shape[1], kw = panels.shape[2]
+    cdef Py_ssize_t n_blocks = (cout + block - 1) // block
     cdef bint on_demand = panel_blocks.shape[0] > 0
-    cdef Py_ssize_t taps = kernel.shape[0] * kernel.shape[1]
+    cdef Py_ssize_t taps = kh * kw
     cdef Py_ssize_t unit, out_block, r, thread, slot, tap
-    if not on_demand:
-        for unit in prange(n_blocks * taps, nogil=True, schedule="static",
-                           num_threads=num_threads):
-            _pack_panel_tap(kernel, panels[unit // taps], unit // taps, unit % taps)
+    cdef Taps rows = _taps(tables.rows), cols = _taps(tables.cols)
+    cdef const Py_ssize_t[::1] class_start = tables.classes.start
+    cdef const Py_ssize_t[::1] class_columns = tables.classes.columns
+    cdef const Py_ssize_t[::1] column_shift = tables.classes.shift
+    cdef Classes classes
+    if (rows.count == NULL or cols.count == NULL
+            or tables.rows.count.shape[0] != height or tables.cols.count.shape[0] != y.shape[2]
+            or class_columns.shape[0] != y.shape[2] or column_shift.shape[0] != y.shape[2]
+            or panels.shape[3] != x.shape[3]
+            or (on_demand and (panel_blocks.shape[0] < num_threads or not block_major
+                               or panels.shape[0] < num_threads
+                               or tuple(kernel.shape)[:4] != (kh, kw, cout, x.shape[3])))
+            or (not on_demand and panels.shape[0] != n_blocks)
+            or stages.shape[0] < num_threads
+            or (y.strides[3] != sizeof(floating)
+                and stages.shape[1] < y.shape[0] * y.shape[2] * block)):
+        raise ValueError(f"conv2d_transpose_wide: x {tuple(x.shape)[:4]}, panels "
+                         f"{tuple(panels.shape)[:5]}, y {tuple(y.shape)[:4]}, tables and "
+                         f"scratch do not agree")
+    classes.start = &class_start[0]
+    classes.columns = &class_columns[0]
+    classes.shift = &column_shift[0]
+    classes.count = class_start.shape[0] - 1
     for unit in prange(n_blocks * height, nogil=True, schedule="static",
                        num_threads=num_threads):
         thread = threadid()
-        if on_demand:
+        if block_major:
             out_block = unit // height
             r = unit % height
+        else:
+            out_block = unit % n_blocks
+            r = unit // n_blocks
+        slot = out_block
+        if on_demand:
             slot = thread
             if panel_blocks[thread] != out_block:
                 for tap in range(taps):
                     _pack_panel_tap(kernel, panels[thread], out_block, tap)
                 panel_blocks[thread] = out_block
-        else:
-            out_block = unit % n_blocks
-            r = unit // n_blocks
-            slot = out_block
-        _output_row_block(x, panels[slot], row_count, row_kernel, row_input,
-                          col_count, col_kernel, col_input, class_start, class_columns,
-                          column_shift, y, &stages[thread, 0], r, out_block)
+        _output_row_block(x, panels[slot], &rows, &cols, &classes, y, &stages[thread, 0], r,
+                          out_block)
 
 
 cdef void _pack_panel_tap(const floating[:, :, :, ::1] kernel, floating[:, :, :, ::1] panel,
@@ -399,39 +426,74 @@ cdef void _pack_panel_tap(const floating[:, :, :, ::1] kernel, floating[:, :, :,
                     panel[a, b, c, lane] = 0
 
 
-def conv2d_transpose_small(const floating[:, :, :, :] x, const floating[:, :, :, ::1] kernel,
-                           floating[:, :, :, :] y, Py_ssize_t stride_h, Py_ssize_t stride_w,
-                           Py_ssize_t dilation_h, Py_ssize_t dilation_w, Py_ssize_t pad_top,
-                           Py_ssize_t pad_left):
+def conv2d_transpose_small(const floating[:, :, :, :] x, const floating[:, :, :, ::1] packed,
+                           floating[:, :, :, :] y, rows, cols):
     """Add the transposed convolution of ``x`` (N, h, w, Cin) into ``y`` (N, H, W,
     Cout), both indexed NHWC with any strides, straight from SPEC section 2:
-    for each input pixel and kernel tap that lands, a channel dot product.
+    each input pixel, for each kernel tap that lands, adds its channels times
+    the tap's (Cin, Cout) matrix -- ``packed`` is the kernel as (kh, kw, Cin,
+    Cout), so the innermost loop runs along contiguous output channels.
+    ``rows`` and ``cols`` are the axes' geometry (``deconv._geometry.Axis``).
 
     For calls too small to be worth planning (a few thousand multiply-adds):
-    no tables, no packed weights, one thread, a fixed summation order.
+    no tables, no tiles, one thread, a fixed summation order.
     """
     cdef Py_ssize_t batch = x.shape[0], in_h = x.shape[1], in_w = x.shape[2]
-    cdef Py_ssize_t cin = x.shape[3], kh = kernel.shape[0], kw = kernel.shape[1]
+    cdef Py_ssize_t cin = x.shape[3], kh = packed.shape[0], kw = packed.shape[1]
     cdef Py_ssize_t out_h = y.shape[1], out_w = y.shape[2], cout = y.shape[3]
+    cdef Py_ssize_t stride_h = rows.stride, stride_w = cols.stride
+    cdef Py_ssize_t dilation_h = rows.dilation, dilation_w = cols.dilation
+    cdef Py_ssize_t pad_top = rows.pad, pad_left = cols.pad
+    cdef Py_ssize_t y_channel_stride = y.strides[3] // sizeof(floating)
     cdef Py_ssize_t n, i, j, a, b, r, q, o, c
-    cdef floating total
+    cdef floating xv
+    cdef floating* yp
+    cdef const floating* wp
+    if (packed.shape[2] != cin or packed.shape[3] != cout or y.shape[0] != batch
+            or rows.kernel_size != kh or cols.kernel_size != kw or rows.out_size != out_h
+            or cols.out_size != out_w or rows.in_size != in_h or cols.in_size != in_w):
+        raise ValueError(f"conv2d_transpose_small: x {tuple(x.shape)[:4]}, packed kernel "
+                         f"{tuple(packed.shape)[:4]}, y {tuple(y.shape)[:4]} and the axes "
+                         f"do not agree")
     with nogil:
         for n in range(batch):
             for i in range(in_h):
-                for j in range(in_w):
-                    for a in range(kh):
-                        r = i * stride_h + a * dilation_h - pad_top
-                        if r < 0 or r >= out_h:
-                            continue
+                for a in range(kh):
+                    r = i * stride_h + a * dilation_h - pad_top
+                    if r < 0 or r >= out_h:
+                        continue
+                    for j in range(in_w):
                         for b in range(kw):
                             q = j * stride_w + b * dilation_w - pad_left
                             if q < 0 or q >= out_w:
                                 continue
-                            for o in range(cout):
-                                total = 0
-                                for c in range(cin):
-                                    total = total + x[n, i, j, c] * kernel[a, b, o, c]
-                                y[n, r, q, o] += total
+                            yp = &y[n, r, q, 0]
+                            wp = &packed[a, b, 0, 0]
+                            for c in range(cin):
+                                xv = x[n, i, j, c]
+                                if y_channel_stride == 1:
+                                    for o in range(cout):
+                                        yp[o] += xv * wp[o]
+                                else:
+                                    for o in range(cout):
+                                        yp[o * y_channel_stride] += xv * wp[o]
+                                wp += cout
+
+
+def pack_small_kernel(const floating[:, :, :, ::1] kernel, floating[:, :, :, ::1] packed):
+    """``packed`` (kh, kw, Cin, Cout) = ``kernel`` (kh, kw, Cout, Cin) with its
+    last two axes exchanged: what :func:`conv2d_transpose_small` reads."""
+    cdef Py_ssize_t kh = kernel.shape[0], kw = kernel.shape[1]
+    cdef Py_ssize_t cout = kernel.shape[2], cin = kernel.shape[3], a, b, c, o
+    if tuple(packed.shape)[:4] != (kh, kw, cin, cout):
+        raise ValueError(f"pack_small_kernel: kernel {tuple(kernel.shape)[:4]} does not fit "
+                         f"packed {tuple(packed.shape)[:4]}")
+    with nogil:
+        for a in range(kh):
+            for b in range(kw):
+                for o in range(cout):
+                    for c in range(cin):
+                        packed[a, b, c, o] = kernel[a, b, o, c]
 
 
 # Narrow-output variant (Cout of a few channels): the wide tile above would
@@ -513,13 +575,24 @@ cdef inline void _load_input_row(const floating[:, :, :, :] x, const Py_ssize_t 
             target[c * plane + j] = source[j * col_stride]
 
 
+cdef struct Phases:
+    # The narrow kernel's column phases (deconv._direct.ColumnPhases) as raw
+    # pointers: phase p covers ``columns[p]`` output columns from
+    # ``first_column[p]`` on, with taps ``tap_start[p]:tap_start[p + 1]`` of
+    # ``kernel`` (kernel columns) and ``input`` (padded input columns).
+    const Py_ssize_t* first_column
+    const Py_ssize_t* columns
+    const Py_ssize_t* tap_start
+    const Py_ssize_t* kernel
+    const Py_ssize_t* input
+    Py_ssize_t count
+    Py_ssize_t stride
+    Py_ssize_t pad_left
+
+
 cdef void _narrow_row_group(
         const floating[:, :, :, :] x, const floating[:, :, :, ::1] packed,
-        const Py_ssize_t[::1] row_count, const Py_ssize_t[:, ::1] row_kernel,
-        const Py_ssize_t[:, ::1] row_input, const Py_ssize_t[::1] phase_first_column,
-        const Py_ssize_t[::1] phase_columns, const Py_ssize_t[::1] phase_tap_start,
-        const Py_ssize_t[::1] phase_kernel, const Py_ssize_t[::1] phase_input,
-        const Py_ssize_t col_stride, const Py_ssize_t pad_left,
+        const Taps* rows, const Phases* phases,
         floating[:, :, ::1] window, Py_ssize_t[::1] window_holds, Py_ssize_t[::1] tap_slot,
         floating[:, :, :, :] y, const Py_ssize_t n, const Py_ssize_t r,
         const Py_ssize_t group, const Py_ssize_t group_size) noexcept nogil:
@@ -537,65 +610,93 @@ cdef void _narrow_row_group(
     cdef Py_ssize_t phase, start, columns, t0, ta, row, slot, phase_taps, tile_pixels
     cdef Py_ssize_t run = NARROW_RUN
     cdef const floating* w_group = &packed[0, 0, 0, o0]
-    cdef Py_ssize_t kw = packed.shape[1], packed_row = packed.shape[3], row_taps = row_count[r]
-    cdef Py_ssize_t y_pixel_stride = col_stride * y_col_stride
-    cdef const Py_ssize_t* row_kernels = &row_kernel[r, 0]
+    cdef Py_ssize_t kw = packed.shape[1], packed_row = packed.shape[3], row_taps = rows.count[r]
+    cdef Py_ssize_t y_pixel_stride = phases.stride * y_col_stride
+    cdef const Py_ssize_t* row_kernels = rows.kernel + r * rows.width
     cdef const Py_ssize_t* slots = &tap_slot[0]
-    cdef const floating* rows = &window[0, 0, 0]
+    cdef const floating* window_start = &window[0, 0, 0]
     cdef floating* tile_y
 
-    for ta in range(row_count[r]):
-        row = row_input[r, ta]
+    for ta in range(row_taps):
+        row = rows.input[r * rows.width + ta]
         slot = row % window_rows
         if window_holds[slot] != n * in_height + row:
-            _load_input_row(x, n, row, &window[0, slot, pad_left], plane)
+            _load_input_row(x, n, row, &window[0, slot, phases.pad_left], plane)
             window_holds[slot] = n * in_height + row
         tap_slot[ta] = slot
-    for phase in range(phase_columns.shape[0]):
-        columns = phase_columns[phase]
-        start = phase_tap_start[phase]
+    for phase in range(phases.count):
+        columns = phases.columns[phase]
+        start = phases.tap_start[phase]
         t0 = 0
-        phase_taps = phase_tap_start[phase + 1] - start
+        phase_taps = phases.tap_start[phase + 1] - start
         while t0 < columns:
-            tile_y = &y[n, r, phase_first_column[phase] + t0 * col_stride, o0]
+            tile_y = &y[n, r, phases.first_column[phase] + t0 * phases.stride, o0]
             tile_pixels = min(run, columns - t0)
             # The same call twice, so that each group size is a constant.
             if group_size == DECONV_NARROW_MAX_GROUP:
-                _narrow_tile(rows, plane, padded_width, cin, w_group, kw, packed_row, row_taps,
-                             row_kernels, slots, phase_taps, &phase_kernel[start],
-                             &phase_input[start], t0, tile_y, y_pixel_stride, y_channel_stride,
+                _narrow_tile(window_start, plane, padded_width, cin, w_group, kw, packed_row, row_taps,
+                             row_kernels, slots, phase_taps, phases.kernel + start,
+                             phases.input + start, t0, tile_y, y_pixel_stride, y_channel_stride,
                              DECONV_NARROW_MAX_GROUP, tile_pixels, n_out)
             else:
-                _narrow_tile(rows, plane, padded_width, cin, w_group, kw, packed_row, row_taps,
-                             row_kernels, slots, phase_taps, &phase_kernel[start],
-                             &phase_input[start], t0, tile_y, y_pixel_stride, y_channel_stride,
+                _narrow_tile(window_start, plane, padded_width, cin, w_group, kw, packed_row, row_taps,
+                             row_kernels, slots, phase_taps, phases.kernel + start,
+                             phases.input + start, t0, tile_y, y_pixel_stride, y_channel_stride,
                              NARROW_GROUP, tile_pixels, n_out)
             t0 += run
 
 
 def conv2d_transpose_narrow(
-        const floating[:, :, :, :] x, const floating[:, :, :, ::1] packed,
-        const Py_ssize_t[::1] row_count, const Py_ssize_t[:, ::1] row_kernel,
-        const Py_ssize_t[:, ::1] row_input, const Py_ssize_t[::1] phase_first_column,
-        const Py_ssize_t[::1] phase_columns, const Py_ssize_t[::1] phase_tap_start,
-        const Py_ssize_t[::1] phase_kernel, const Py_ssize_t[::1] phase_input,
-        Py_ssize_t col_stride, Py_ssize_t pad_left, floating[:, :, :, ::1] windows,
-        Py_ssize_t[:, ::1] window_holds, Py_ssize_t[:, ::1] tap_slots,
-        floating[:, :, :, :] y, Py_ssize_t group_size, int num_threads):
+        const floating[:, :, :, :] x, const floating[:, :, :, ::1] packed, tables,
+        floating[:, :, :, ::1] windows, Py_ssize_t[:, ::1] window_holds,
+        Py_ssize_t[:, ::1] tap_slots, floating[:, :, :, :] y, Py_ssize_t group_size,
+        int num_threads):
     """Fill ``y`` (N, H, W, Cout) for few output channels; see the comment above.
 
-    ``x`` and ``y`` are indexed NHWC with any strides. ``group_size`` is one
-    of :func:`narrow_groups`, and ``packed`` the kernel as (kh, kw, Cin,
-    groups * group_size), zero-padded; per column phase,
-    ``phase_kernel``/``phase_input`` list its kernel columns and the padded
-    input column each reads for the phase's first output column. Per thread:
-    ``windows[t]`` (Cin, rows, padded width) zero-filled, ``window_holds[t]``
-    (rows,) all -1, ``tap_slots[t]`` room for one output row's row taps; the
-    window must have as many rows as any output row has distinct input rows.
+    ``x`` and ``y`` are indexed NHWC with any strides. ``tables`` is a
+    ``deconv._direct.NarrowTables``: the row tap table and the column
+    phases (per phase, its kernel columns and the padded input column each
+    reads for the phase's first output column). ``group_size`` is one of
+    :func:`narrow_groups`, and ``packed`` the kernel as (kh, kw, Cin,
+    groups * group_size), zero-padded. Per thread: ``windows[t]`` (Cin,
+    window rows, padded width) zero-filled, ``window_holds[t]`` (window
+    rows,) all -1, ``tap_slots[t]`` room for one output row's row taps.
     """
     cdef Py_ssize_t batch = y.shape[0], height = y.shape[1]
     cdef Py_ssize_t groups = packed.shape[3] // group_size
     cdef Py_ssize_t unit, rest, thread
+    cdef Taps rows = _taps(tables.rows)
+    column_phases = tables.cols
+    cdef const Py_ssize_t[::1] first_column = column_phases.first_column
+    cdef const Py_ssize_t[::1] columns = column_phases.columns
+    cdef const Py_ssize_t[::1] tap_start = column_phases.tap_start
+    cdef const Py_ssize_t[::1] kernel_column = column_phases.kernel_column
+    cdef const Py_ssize_t[::1] input_column = column_phases.input_column
+    cdef Phases phases
+    if (rows.count == NULL or tables.rows.count.shape[0] != height
+            or columns.shape[0] != first_column.shape[0]
+            or tap_start.shape[0] != columns.shape[0] + 1
+            or kernel_column.shape[0] != input_column.shape[0]
+            or kernel_column.shape[0] == 0 or group_size < 1
+            or packed.shape[3] % group_size != 0 or packed.shape[3] < y.shape[3]
+            or packed.shape[2] != x.shape[3]
+            or windows.shape[0] < num_threads or window_holds.shape[0] < num_threads
+            or tap_slots.shape[0] < num_threads
+            or windows.shape[1] != x.shape[3] or windows.shape[2] != tables.window_rows
+            or window_holds.shape[1] != tables.window_rows
+            or windows.shape[3] != column_phases.padded_width
+            or tap_slots.shape[1] < rows.width):
+        raise ValueError(f"conv2d_transpose_narrow: x {tuple(x.shape)[:4]}, packed "
+                         f"{tuple(packed.shape)[:4]}, y {tuple(y.shape)[:4]}, tables and "
+                         f"scratch do not agree")
+    phases.first_column = &first_column[0]
+    phases.columns = &columns[0]
+    phases.tap_start = &tap_start[0]
+    phases.kernel = &kernel_column[0]
+    phases.input = &input_column[0]
+    phases.count = columns.shape[0]
+    phases.stride = column_phases.stride
+    phases.pad_left = column_phases.pad_left
     # Units are ordered row-major: a thread's static chunk is a run of whole
     # output rows (every group), so its window rows serve all groups and the
     # threads write (and on a first call, fault in) different pages.
@@ -603,8 +704,6 @@ def conv2d_transpose_narrow(
                        num_threads=num_threads):
         thread = threadid()
         rest = unit // groups
-        _narrow_row_group(x, packed, row_count, row_kernel, row_input,
-                          phase_first_column, phase_columns, phase_tap_start, phase_kernel,
-                          phase_input, col_stride, pad_left, windows[thread],
-                          window_holds[thread], tap_slots[thread], y,
-                          rest // height, rest % height, unit % groups, group_size)
+        _narrow_row_group(x, packed, &rows, &phases, windows[thread], window_holds[thread],
+                          tap_slots[thread], y, rest // height, rest % height, unit % groups,
+                          group_size)

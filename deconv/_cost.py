@@ -1,19 +1,18 @@
-"""Machine constants of the cost model that ``"auto"`` uses to rank backends.
+"""The cost model of ``"auto"``: its constants, the formula of each code path,
+and which calibration layers ``tune`` fits each constant on.
 
-Each backend estimates its run time as work divided by a rate plus fixed
-costs; the defaults below are what ``python -m deconv tune`` measured on the
-project's reference machine kind (2 cores, AVX-512), starting from least-squares
-fits of the same formulas; the AVX2 and baseline rates are rougher. ``python -m deconv tune`` measures the machine at hand
-and stores a profile in the user's cache directory, which is then used
-automatically -- unless it is unreadable, incomplete, or was written by
-another version of deconv or for another SIMD level, in which case the
-defaults are used and :func:`profile_source` says why.
+A backend counts the work of a plan (:class:`DirectWork`, :class:`FFTWork`,
+:class:`ReferenceWork`: what each path's time grows with); the formulas here
+turn counts into seconds with the constants of a profile. The defaults are
+what ``python -m deconv tune`` measured on the project's reference machine
+kind (2 cores, AVX-512), starting from least-squares fits of the same formulas
+(``tools/fit_fft_cost.py`` for the FFT path); the AVX2 and baseline rates are
+rougher. To add a constant: add it to ``DEFAULT_PROFILE``, use it in a
+formula, and name it in ``TUNED_CONSTANTS`` if ``tune`` should fit it.
+Stored profiles are read by ``deconv._profile``.
 """
 import copy
-import json
-import os
-import sys
-from pathlib import Path
+from typing import NamedTuple
 
 DEFAULT_PROFILE = {
     # direct: multiply-adds per second per thread when every lane of the
@@ -64,98 +63,166 @@ DEFAULT_PROFILE = {
     "fft_phase_overhead_s": 38e-6,
 }
 
-PROFILE_FILE = "profile.json"
 
-_profile = None
-_source = None
+class DirectWork(NamedTuple):
+    """What a direct plan's time grows with: ``padded_madds`` (multiply-adds
+    of the register tiles, zero-padded lanes included), ``tile_taps`` (visits
+    of a (tile, kernel tap) pair: the bookkeeping), ``units`` (pieces of work
+    the threads can share) and, for the narrow kernel, its channel ``group``."""
+    padded_madds: int
+    tile_taps: int
+    units: int
+    group: int = 0
 
 
-def cache_dir():
-    """Where ``python -m deconv tune`` stores the profile: ``DECONV_CACHE_DIR``
-    if set, else the platform's user cache directory, in a ``deconv`` folder."""
-    if os.environ.get("DECONV_CACHE_DIR"):
-        return Path(os.environ["DECONV_CACHE_DIR"])
-    if sys.platform == "win32":
-        base = os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local"
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Caches"
+def direct_seconds(variant, work, itemsize, num_threads, profile, level):
+    """Seconds of a direct plan of ``variant`` ("small", "wide" or "narrow")."""
+    if variant == "small":
+        # The plain loop: a fixed cost, then every nominal multiply-add on one thread.
+        return (profile["direct_small_overhead_s"]
+                + work.padded_madds / profile["direct_small_madds_per_s"])
+    if variant == "wide":
+        rate = profile["direct_madds_per_thread"][level][str(itemsize)]
     else:
-        base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "deconv"
+        rate = profile["direct_narrow_madds_per_thread"][level][str(itemsize)]
+        if work.group > 4:
+            rate *= profile["direct_narrow_group8_speedup"]
+    threads = max(1, min(num_threads, work.units))
+    seconds = work.padded_madds / rate + work.tile_taps * profile["direct_tile_tap_s"]
+    return profile["direct_overhead_s"] + seconds / threads
 
 
-def _same_shape(candidate, reference):
-    """Same nested keys, numbers where the defaults have numbers."""
-    if isinstance(reference, dict):
-        return (isinstance(candidate, dict) and candidate.keys() == reference.keys()
-                and all(_same_shape(candidate[k], reference[k]) for k in reference))
-    return isinstance(candidate, (int, float)) and not isinstance(candidate, bool) \
-        and candidate > 0
+def direct_minimum_seconds(small, profile):
+    """A lower bound of :func:`direct_seconds`: its fixed cost."""
+    return profile["direct_small_overhead_s"] if small else profile["direct_overhead_s"]
 
 
-def _identity():
-    from . import _simd
-    from ._version import __version__
-    return __version__, (_simd.core.isa_name() if _simd.core is not None else None)
+class FFTWork(NamedTuple):
+    """What the FFT path's time grows with: output ``phases``, transform flops
+    and complex multiply-adds (the channel contraction, and the kernels'
+    DFTs counted as four real multiply-adds each); the last two scaled to
+    float32 (float64 counts twice)."""
+    phases: int
+    transform_flops: float
+    complex_madds: float
 
 
-def load_profile():
-    """Read the stored profile; return (profile, source description)."""
-    path = cache_dir() / PROFILE_FILE
-    if not path.exists():
-        return copy.deepcopy(DEFAULT_PROFILE), "built-in defaults (no tuned profile)"
-    try:
-        record = json.loads(path.read_text())
-        version, level = _identity()
-        if record.get("deconv_version") != version:
-            reason = f"written by deconv {record.get('deconv_version')}, this is {version}"
-        elif record.get("simd_level") != level:
-            reason = f"tuned for SIMD level {record.get('simd_level')}, running {level}"
-        elif not _same_shape(record.get("profile"), DEFAULT_PROFILE):
-            reason = "its constants are incomplete or malformed"
+def fft_seconds(work, num_threads, profile):
+    """Seconds of an FFT plan: rates per thread plus fixed costs per call and phase."""
+    threads = max(1, num_threads)
+    return (profile["fft_overhead_s"] + work.phases * profile["fft_phase_overhead_s"]
+            + work.transform_flops / (profile["fft_flops_per_thread"] * threads)
+            + work.complex_madds / (profile["fft_contraction_per_thread"] * threads))
+
+
+def fft_minimum_seconds(profile):
+    """A lower bound of :func:`fft_seconds`: one phase's fixed costs."""
+    return profile["fft_overhead_s"] + profile["fft_phase_overhead_s"]
+
+
+class ReferenceWork(NamedTuple):
+    """What the reference path's time grows with: kernel ``taps`` (one
+    product each), ``row_products`` (rows of those products) and ``madds``
+    (useful multiply-adds), and ``output_channels`` (BLAS is slow below 8)."""
+    taps: int
+    row_products: int
+    madds: int
+    output_channels: int
+
+
+def reference_seconds(work, profile):
+    """Seconds of the reference path: per tap, per product row and per multiply-add."""
+    narrow_product_penalty = max(1.0, 8.0 / max(work.output_channels, 1))
+    return (work.taps * profile["reference_overhead_s"]
+            + work.row_products * profile["reference_row_product_s"]
+            + work.madds * narrow_product_penalty / profile["reference_madds_per_s"])
+
+
+def reference_minimum_seconds(taps, profile):
+    return taps * profile["reference_overhead_s"]
+
+
+class CalibrationLayer(NamedTuple):
+    """A layer ``tune`` times for one path: small, but exercising the path's terms."""
+    path: str
+    backend: str
+    x: tuple
+    kernel: tuple
+    strides: int
+    padding: str
+    dtype: str
+
+
+CALIBRATION = [
+    CalibrationLayer("direct_wide_4", "direct", (8, 8, 8, 128), (4, 4, 64, 128), 2, "same",
+                     "float32"),
+    CalibrationLayer("direct_wide_4", "direct", (4, 16, 16, 64), (3, 3, 64, 64), 1, "same",
+                     "float32"),
+    CalibrationLayer("direct_wide_4", "direct", (1, 32, 32, 16), (9, 9, 16, 16), 1, "same",
+                     "float32"),
+    CalibrationLayer("direct_wide_8", "direct", (8, 8, 8, 128), (4, 4, 64, 128), 2, "same",
+                     "float64"),
+    CalibrationLayer("direct_wide_8", "direct", (4, 16, 16, 64), (3, 3, 64, 64), 1, "same",
+                     "float64"),
+    CalibrationLayer("direct_narrow_4", "direct", (4, 32, 32, 32), (4, 4, 3, 32), 2, "same",
+                     "float32"),
+    CalibrationLayer("direct_narrow_4", "direct", (2, 32, 32, 8), (9, 9, 1, 8), 1, "same",
+                     "float32"),
+    CalibrationLayer("direct_narrow_8", "direct", (4, 32, 32, 32), (4, 4, 3, 32), 2, "same",
+                     "float64"),
+    CalibrationLayer("fft", "fft", (1, 32, 32, 8), (21, 21, 8, 8), 1, "valid", "float32"),
+    CalibrationLayer("fft", "fft", (2, 32, 32, 16), (15, 15, 16, 16), 1, "same", "float32"),
+    CalibrationLayer("fft", "fft", (2, 64, 64, 8), (31, 31, 8, 8), 1, "valid", "float32"),
+    # The reference model overestimates small calls, so calibrate it where it
+    # competes: layers of realistic size, wide and narrow.
+    CalibrationLayer("reference", "reference", (8, 8, 8, 256), (4, 4, 128, 256), 2, "same",
+                     "float32"),
+    CalibrationLayer("reference", "reference", (8, 32, 32, 64), (4, 4, 3, 64), 2, "same",
+                     "float32"),
+    CalibrationLayer("reference", "reference", (2, 32, 32, 16), (9, 9, 16, 16), 1, "same",
+                     "float32"),
+]
+
+# The constants each calibration path fits: rates (divided by the path's
+# measured / estimated ratio) and costs (multiplied by it). "{level}" is the
+# SIMD level in use. tune and tools/fit_fft_cost.py both read this table.
+TUNED_CONSTANTS = {
+    "direct_wide_4": {"rates": ["direct_madds_per_thread.{level}.4"],
+                      "costs": ["direct_tile_tap_s"]},
+    "direct_wide_8": {"rates": ["direct_madds_per_thread.{level}.8"], "costs": []},
+    "direct_narrow_4": {"rates": ["direct_narrow_madds_per_thread.{level}.4"], "costs": []},
+    "direct_narrow_8": {"rates": ["direct_narrow_madds_per_thread.{level}.8"], "costs": []},
+    "fft": {"rates": ["fft_flops_per_thread", "fft_contraction_per_thread"],
+            "costs": ["fft_overhead_s", "fft_phase_overhead_s"]},
+    "reference": {"rates": ["reference_madds_per_s"],
+                  "costs": ["reference_row_product_s", "reference_overhead_s"]},
+}
+
+
+def _locate(profile, dotted, level):
+    """The dict holding constant ``dotted`` and its last key."""
+    *parents, last = dotted.format(level=level).split(".")
+    for key in parents:
+        profile = profile[key]
+    return profile, last
+
+
+def scaled_profile(profile, ratios, level):
+    """A copy of ``profile`` whose rates are divided and costs multiplied by
+    each path's measured / estimated ratio (see :data:`TUNED_CONSTANTS`)."""
+    tuned = copy.deepcopy(profile)
+    for path, ratio in ratios.items():
+        for kind, apply in (("rates", lambda v: v / ratio), ("costs", lambda v: v * ratio)):
+            for dotted in TUNED_CONSTANTS[path][kind]:
+                holder, key = _locate(tuned, dotted, level)
+                holder[key] = apply(holder[key])
+    return tuned
+
+
+def flatten(profile, prefix=""):
+    """(dotted name, value) of every constant of ``profile``."""
+    for key, value in profile.items():
+        if isinstance(value, dict):
+            yield from flatten(value, f"{prefix}{key}.")
         else:
-            return record["profile"], f"tuned profile {path}"
-    except (OSError, ValueError, AttributeError) as exc:
-        reason = f"unreadable ({exc.__class__.__name__})"
-    return copy.deepcopy(DEFAULT_PROFILE), f"built-in defaults (ignored {path}: {reason})"
-
-
-def current_profile():
-    """The constants in force (loaded once; see :func:`reload_profile`)."""
-    if _profile is None:
-        reload_profile()
-    return _profile
-
-
-def profile_source():
-    """Where the constants in force came from, and why."""
-    current_profile()
-    return _source
-
-
-def reload_profile():
-    """Read the stored profile again (after ``tune``, or a change of DECONV_CACHE_DIR)."""
-    global _profile, _source
-    _profile, _source = load_profile()
-    return _profile
-
-
-def use_defaults(reason):
-    """Put the built-in constants in force (``tune`` measures against them)."""
-    global _profile, _source
-    _profile, _source = copy.deepcopy(DEFAULT_PROFILE), f"built-in defaults ({reason})"
-    return _profile
-
-
-def save_profile(profile):
-    """Store ``profile`` for this version and SIMD level; return the file's path."""
-    version, level = _identity()
-    folder = cache_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / PROFILE_FILE
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps({"deconv_version": version, "simd_level": level,
-                                     "profile": profile}, indent=1))
-    temporary.replace(path)
-    reload_profile()
-    return path
+            yield f"{prefix}{key}", value

@@ -33,16 +33,15 @@ hold the whole linear convolution: a 15x15 "same" convolution of 64x64 maps
 uses 72-point transforms, not 80. float32 stays float32. The batch is
 processed in chunks so the spectra stay within ``MEMORY_BUDGET_BYTES``.
 """
-import functools
 import math
 from typing import NamedTuple
 
 import numpy as np
 import scipy.fft
 
-from . import _cost, _simd
-from ._dispatch import all_finite
-from ._registry import Backend
+from . import _cost, _profile, _simd
+from ._backend import Backend, BackendPlan
+from ._caches import bounded_cache
 from ._workspace import scratch_arrays
 
 MEMORY_BUDGET_BYTES = 512 * 2 ** 20
@@ -50,37 +49,6 @@ MEMORY_BUDGET_BYTES = 512 * 2 ** 20
 # spectral_product computes together at one v: each chunk of taps is then
 # read from memory once for up to sixteen frequencies.
 GROUPS_PER_BLOCK = 4
-
-
-class Phase(NamedTuple):
-    """One output phase of one axis that receives some tap.
-
-    ``taps`` are the kernel taps of the phase, ``positions`` where they sit in
-    the phase kernel; phase indices ``start <= m < stop`` land in the output,
-    the first of them at output index ``first``.
-    """
-    taps: np.ndarray
-    positions: np.ndarray
-    start: int
-    stop: int
-    first: int
-
-
-def axis_phases(axis):
-    """The phases of one axis that put something into the output."""
-    phases = []
-    for phase in range(axis.stride):
-        taps = [a for a in range(axis.kernel_size) if (a * axis.dilation) % axis.stride == phase]
-        if not taps:
-            continue
-        positions = [(a * axis.dilation - phase) // axis.stride for a in taps]
-        start = max(positions[0], -(-(axis.pad - phase) // axis.stride))
-        stop = min(axis.in_size + positions[-1],
-                   -(-(axis.out_size + axis.pad - phase) // axis.stride))
-        if start < stop:
-            phases.append(Phase(np.array(taps), np.array(positions), start, stop,
-                                start * axis.stride + phase - axis.pad))
-    return phases
 
 
 def transform_length(axis, phases):
@@ -105,7 +73,7 @@ class Placement(NamedTuple):
     step: int
 
 
-@functools.lru_cache(maxsize=32)
+@bounded_cache(32)
 def fft_plan(length, sign, dtype):
     """Radices and twiddles of a planar FFT of ``length`` (sign -1 forward,
     +1 inverse) for ``_core``'s transforms: radix 4 while it divides, then 2,
@@ -131,7 +99,7 @@ def fft_plan(length, sign, dtype):
     return plan
 
 
-@functools.lru_cache(maxsize=64)
+@bounded_cache(64)
 def _twiddles(positions, length, count, dtype):
     """cos and sin of 2 pi f p / length, for frequencies f < count (rows) and
     tap positions p (columns), reduced exactly before the float division."""
@@ -184,12 +152,12 @@ class FFTPlan(NamedTuple):
     phases: tuple
 
 
-@functools.lru_cache(maxsize=32)
+@bounded_cache(32)
 def fft_conv_plan(rows, cols, dtype):
     """The :class:`FFTPlan` for the axes ``rows`` and ``cols``
-    (``deconv._validation.Axis``) at ``dtype``: computed once per geometry, so
+    (``deconv._geometry.Axis``) at ``dtype``: computed once per geometry, so
     a call only copies taps and runs the compiled steps."""
-    row_phases, col_phases = axis_phases(rows), axis_phases(cols)
+    row_phases, col_phases = rows.phases(), cols.phases()
     covered = (sum(p.stop - p.start for p in row_phases) == rows.out_size
                and sum(p.stop - p.start for p in col_phases) == cols.out_size)
     if not row_phases or not col_phases:
@@ -274,16 +242,17 @@ def transform_flops(rows_in, shape):
             + (lw // 2 + 1) * 5 * lh * math.log2(max(lh, 2)))
 
 
-def fft_conv2d_transpose(problem, num_threads):
-    """Compute ``problem`` (NHWC) with real FFTs; see the module docstring."""
-    x = problem.x
-    plan = fft_conv_plan(problem.rows, problem.cols, x.dtype)
-    y = problem.new_output(zeros=not plan.covered)
+def fft_conv2d_transpose(plan, x, kernel, y, num_threads):
+    """Fill ``y`` (N, H, W, Cout) with the transposed convolution of ``x``
+    (N, h, w, Cin) by ``kernel`` (kh, kw, Cout, Cin), following ``plan`` (an
+    :class:`FFTPlan`); see the module docstring."""
+    if not plan.covered:
+        y.fill(0)
     if not plan.phases:
-        return y
+        return
     shape = plan.shape
     batch, _, _, cin = x.shape
-    cout = problem.output_shape[3]
+    cout = y.shape[3]
     half = shape[1] // 2 + 1
     real = x.dtype
     per_image = 2 * shape[0] * half * (cin + cout) * x.itemsize
@@ -304,7 +273,7 @@ def fft_conv2d_transpose(problem, num_threads):
         ((num_threads, _simd.core.fft_work_floats(max(shape))), real),
         ((num_threads, 4 * min(GROUPS_PER_BLOCK, shape[0] // 2 + 1), 2, row_floats), real),
         ((taps_floats,), real), *[((math.prod(shape),), real) for shape in kernel_shapes])
-    kernel_io = problem.kernel.transpose(0, 1, 3, 2)
+    kernel_io = kernel.transpose(0, 1, 3, 2)
     kernels = {}
 
     for start in range(0, batch, chunk):
@@ -325,28 +294,16 @@ def fft_conv2d_transpose(problem, num_threads):
             _simd.core.cropped_image(y_spectra[:count], y[start:start + count], shape[1],
                                      phase.rows, phase.cols, plan.scale, *plan.inverse, work,
                                      num_threads)
-    return y
 
 
-class CostTerms(NamedTuple):
-    """What the FFT path's time is modelled on: output phases, transform
-    flops (see :func:`transform_flops`) and complex multiply-adds (the
-    channel contraction, and the kernels' DFTs counted as four real
-    multiply-adds each); the last two scaled to float32 (float64 counts
-    twice)."""
-    phases: int
-    transform_flops: float
-    complex_madds: float
-
-
-def cost_terms(problem):
-    """:class:`CostTerms` of ``problem``, counted on its :func:`fft_conv_plan`."""
-    plan = fft_conv_plan(problem.rows, problem.cols, problem.x.dtype)
+def fft_work(problem, plan):
+    """The :class:`deconv._cost.FFTWork` of ``problem``, counted on its
+    :class:`FFTPlan`."""
     if not plan.phases:
-        return CostTerms(0, 0.0, 0.0)
+        return _cost.FFTWork(0, 0.0, 0.0)
     shape = plan.shape
     half = shape[1] // 2 + 1
-    batch, _, _, cin = problem.x.shape
+    batch, _, _, cin = problem.input_shape
     cout = problem.output_shape[3]
     fft_flops = batch * (cin * transform_flops(shape[0], shape)
                          + cout * sum(transform_flops(phase.rows.stop - phase.rows.start, shape)
@@ -358,21 +315,8 @@ def cost_terms(problem):
     kernel_dfts = cin * cout * sum(rows * (width_frequencies * cols / 2 + half * height_groups)
                                    for rows, cols in (phase.taps_shape for phase in plan.phases))
     products = len(plan.phases) * batch * cin * cout * shape[0] * half + kernel_dfts
-    scale = problem.x.itemsize / 4
-    return CostTerms(len(plan.phases), fft_flops * scale, products * scale)
-
-
-def _estimate_seconds(problem, num_threads):
-    """:func:`cost_terms` at the profile's rates, plus fixed costs per call
-    and per phase."""
-    if _simd.core is None:
-        return None
-    profile = _cost.current_profile()
-    terms = cost_terms(problem)
-    threads = max(1, num_threads)
-    return (profile["fft_overhead_s"] + terms.phases * profile["fft_phase_overhead_s"]
-            + terms.transform_flops / (profile["fft_flops_per_thread"] * threads)
-            + terms.complex_madds / (profile["fft_contraction_per_thread"] * threads))
+    scale = problem.dtype.itemsize / 4
+    return _cost.FFTWork(len(plan.phases), fft_flops * scale, products * scale)
 
 
 class FFTBackend(Backend):
@@ -380,21 +324,24 @@ class FFTBackend(Backend):
 
     name = "fft"
     description = "FFTs per output phase, for large kernels"
+    # A Fourier transform spreads a NaN or inf over the whole output.
+    requires_finite = True
 
     def unsupported_reason(self, problem):
-        if _simd.unavailable_reason is not None:
-            return _simd.unavailable_reason
-        if not all_finite(problem):
-            return ("x or kernel holds NaN or inf, which a Fourier transform would spread "
-                    "over the whole output")
-        return None
+        return _simd.unavailable_reason
+
+    def plan(self, problem, num_threads):
+        plan = fft_conv_plan(problem.rows, problem.cols, problem.dtype)
+        return BackendPlan("fft", None, plan, num_threads, fft_work(problem, plan))
 
     def estimate_seconds(self, problem, num_threads):
-        return _estimate_seconds(problem, num_threads)
+        if _simd.core is None:
+            return None
+        return _cost.fft_seconds(self.plan(problem, num_threads).work, num_threads,
+                                 _profile.current_profile())
 
     def minimum_seconds(self, problem, num_threads):
-        profile = _cost.current_profile()
-        return profile["fft_overhead_s"] + profile["fft_phase_overhead_s"]
+        return _cost.fft_minimum_seconds(_profile.current_profile())
 
-    def __call__(self, problem, num_threads):
-        return fft_conv2d_transpose(problem, num_threads)
+    def run(self, problem, plan, x, kernel, packed, y):
+        fft_conv2d_transpose(plan.tables, x, kernel, y, plan.num_threads)

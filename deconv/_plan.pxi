@@ -9,6 +9,40 @@
 import numpy as np
 
 
+cdef struct Taps:
+    # One axis' tap table (deconv._direct.TapTable) as raw pointers: output
+    # index r takes count[r] taps, kernel index kernel[r * width + t] from
+    # input index input[r * width + t].
+    const Py_ssize_t* count
+    const Py_ssize_t* kernel
+    const Py_ssize_t* input
+    Py_ssize_t width
+
+
+cdef struct Classes:
+    # Column classes (deconv._direct.ColumnClasses) as raw pointers.
+    const Py_ssize_t* start
+    const Py_ssize_t* columns
+    const Py_ssize_t* shift
+    Py_ssize_t count
+
+
+cdef Taps _taps(table) except *:
+    """The raw view of a TapTable; its arrays must outlive the view."""
+    cdef const Py_ssize_t[::1] count = table.count
+    cdef const Py_ssize_t[:, ::1] kernel = table.kernel_index, inputs = table.input_index
+    if kernel.shape[0] != count.shape[0] or inputs.shape[0] != count.shape[0] \
+            or kernel.shape[1] != inputs.shape[1] or kernel.shape[1] < 1:
+        raise ValueError(f"tap table arrays do not agree: count {count.shape[0]}, kernel "
+                         f"{tuple(kernel.shape)[:2]}, input {tuple(inputs.shape)[:2]}")
+    cdef Taps taps
+    taps.count = &count[0] if count.shape[0] > 0 else NULL
+    taps.kernel = &kernel[0, 0]
+    taps.input = &inputs[0, 0]
+    taps.width = kernel.shape[1]
+    return taps
+
+
 cdef inline Py_ssize_t _input_of(Py_ssize_t r, Py_ssize_t a, Py_ssize_t in_size,
                                  Py_ssize_t stride, Py_ssize_t dilation,
                                  Py_ssize_t pad) noexcept nogil:
@@ -59,8 +93,7 @@ def tap_table(Py_ssize_t in_size, Py_ssize_t out_size, Py_ssize_t kernel_size,
     return count, kernel_index, input_index
 
 
-def column_classes(const Py_ssize_t[::1] count, const Py_ssize_t[:, ::1] kernel_index,
-                   const Py_ssize_t[:, ::1] input_index, Py_ssize_t stride, Py_ssize_t pad):
+def column_classes(table, Py_ssize_t stride, Py_ssize_t pad):
     """Group output columns that use the same kernel columns.
 
     Columns of one phase (``(q + pad) % stride``) use a run of the same
@@ -77,7 +110,15 @@ def column_classes(const Py_ssize_t[::1] count, const Py_ssize_t[:, ::1] kernel_
     column_shift : ndarray of intp, shape (out_size,)
         How many input columns each column is shifted from its representative.
     """
+    cdef const Py_ssize_t[::1] count = table.count
+    cdef const Py_ssize_t[:, ::1] kernel_index = table.kernel_index
+    cdef const Py_ssize_t[:, ::1] input_index = table.input_index
     cdef Py_ssize_t out_size = count.shape[0]
+    if (kernel_index.shape[0] != out_size or input_index.shape[0] != out_size
+            or kernel_index.shape[1] < 1 or input_index.shape[1] < 1 or stride < 1):
+        raise ValueError(f"column_classes: a tap table of {out_size} columns with arrays "
+                         f"{tuple(kernel_index.shape)[:2]} and {tuple(input_index.shape)[:2]}, "
+                         f"stride {stride}")
     starts = np.zeros(out_size + 1, dtype=np.intp)
     columns = np.empty(out_size, dtype=np.intp)
     shifts = np.zeros(out_size, dtype=np.intp)
@@ -148,47 +189,61 @@ def column_phases(Py_ssize_t in_size, Py_ssize_t out_size, Py_ssize_t kernel_siz
             pad_left, pad_left + end)
 
 
-def input_rows_per_output_row(const Py_ssize_t[::1] count,
-                              const Py_ssize_t[:, ::1] input_index):
-    """The most distinct input rows any one output row reads (at least 1):
-    the narrow kernel's window height. Taps are listed in increasing kernel
-    order, so a row's inputs run from its first to its last tap."""
-    cdef Py_ssize_t r, span = 1
-    for r in range(count.shape[0]):
-        if count[r] > 0:
-            span = max(span, input_index[r, 0] - input_index[r, count[r] - 1] + 1)
+def input_rows_per_output_row(table):
+    """The most distinct input rows any one output row of a tap table
+    (``deconv._direct.TapTable``) reads, at least 1: the narrow kernel's
+    window height. Taps are listed in increasing kernel order, so a row's
+    inputs run from its first to its last tap."""
+    cdef Taps taps = _taps(table)
+    cdef Py_ssize_t r, span = 1, out_size = table.count.shape[0]
+    for r in range(out_size):
+        if taps.count[r] > 0:
+            span = max(span, taps.input[r * taps.width]
+                       - taps.input[r * taps.width + taps.count[r] - 1] + 1)
     return span
 
 
-def wide_tile_taps(const Py_ssize_t[::1] row_count, const Py_ssize_t[::1] col_count,
-                   const Py_ssize_t[::1] class_start, const Py_ssize_t[::1] class_columns,
-                   Py_ssize_t batch, Py_ssize_t pixels, Py_ssize_t short):
+def wide_tile_taps(tables, Py_ssize_t batch, Py_ssize_t pixels, Py_ssize_t short):
     """(register tile, kernel tap) visits of the wide kernel for one block of
-    output channels, and the pixel slots they compute: per output row, each
-    column class's pixels of every image in tiles of ``pixels``, the last
-    one partial (a tile of ``short`` pixels when that holds it, else a whole
-    one), times the taps. Returns (tile taps, pixel-slot taps)."""
-    cdef Py_ssize_t r, cls, row_taps = 0, size, rest, taps
+    output channels, and the pixel slots they compute, given its
+    ``deconv._direct.WideTables``: per output row, each column class's pixels
+    of every image in tiles of ``pixels``, the last one partial (a tile of
+    ``short`` pixels when that holds it, else a whole one), times the taps.
+    Returns (tile taps, pixel-slot taps)."""
+    cdef const Py_ssize_t[::1] row_count = tables.rows.count
+    cdef const Py_ssize_t[::1] col_count = tables.cols.count
+    cdef const Py_ssize_t[::1] class_start = tables.classes.start
+    cdef const Py_ssize_t[::1] class_columns = tables.classes.columns
+    cdef Py_ssize_t r, cls, row_taps = 0, size, rest, taps, first
     cdef Py_ssize_t tile_taps = 0, slot_taps = 0
+    if pixels < 1 or not 1 <= short <= pixels or batch < 0:
+        raise ValueError(f"wide_tile_taps: tiles of {pixels} (short {short}) pixels, "
+                         f"batch {batch}")
     for r in range(row_count.shape[0]):
         row_taps += row_count[r]
     for cls in range(class_start.shape[0] - 1):
-        size = batch * (class_start[cls + 1] - class_start[cls])
-        taps = col_count[class_columns[class_start[cls]]]
+        first = class_start[cls]
+        if not 0 <= first < class_start[cls + 1] <= class_columns.shape[0] \
+                or not 0 <= class_columns[first] < col_count.shape[0]:
+            raise ValueError("wide_tile_taps: column classes do not fit the column table")
+        size = batch * (class_start[cls + 1] - first)
+        taps = col_count[class_columns[first]]
         rest = size % pixels
         tile_taps += ((size + pixels - 1) // pixels) * taps
         slot_taps += (size - rest + (short if 0 < rest <= short else (pixels if rest else 0))) * taps
     return row_taps * tile_taps, row_taps * slot_taps
 
 
-def narrow_tile_taps(const Py_ssize_t[::1] row_count, Py_ssize_t out_size,
-                     Py_ssize_t kernel_size, Py_ssize_t stride, Py_ssize_t dilation,
-                     Py_ssize_t pad, Py_ssize_t run):
+def narrow_tile_taps(row_table, Py_ssize_t out_size, Py_ssize_t kernel_size,
+                     Py_ssize_t stride, Py_ssize_t dilation, Py_ssize_t pad, Py_ssize_t run):
     """(tile, kernel tap) visits of the narrow kernel for one image and one
     group of output channels: every run of ``run`` pixels of every column
     phase, for each of its column taps (the column geometry is given, as in
-    :func:`column_phases`) and each row tap."""
+    :func:`column_phases`) and each row tap of ``row_table``."""
+    cdef const Py_ssize_t[::1] row_count = row_table.count
     cdef Py_ssize_t r, phase, b, q0, taps, row_taps = 0, run_taps = 0
+    if run < 1 or stride < 1 or dilation < 1:
+        raise ValueError(f"narrow_tile_taps: run {run}, stride {stride}, dilation {dilation}")
     for r in range(row_count.shape[0]):
         row_taps += row_count[r]
     for phase in range(stride):

@@ -1,4 +1,4 @@
-"""The ``"reference"`` backend: SPEC section 2 in plain, vectorized NumPy.
+"""The ``"reference"`` backend: the Semantics page's section 2 in plain, vectorized NumPy.
 
 One matrix product per kernel tap, scattered with a strided add straight
 into the cropped output, so memory stays at the size of the result even for
@@ -6,38 +6,31 @@ huge dilations. It is simple enough to read against the spec line by line,
 and it is what the other backends are checked against in everyday use (the
 tests use their own, even more naive, oracle).
 """
+import numpy as np
 
-from . import _cost
-from ._registry import Backend
-
-
-def _landing_range(axis, tap):
-    """Input indices i whose output i*stride + tap*dilation - pad is in range,
-    as (first_input, stop_input, first_output)."""
-    offset = tap * axis.dilation - axis.pad
-    first = max(0, -(offset // axis.stride))  # ceil(-offset / stride)
-    stop = min(axis.in_size, -(-(axis.out_size - offset) // axis.stride))
-    return first, max(first, stop), first * axis.stride + offset
+from . import _cost, _profile
+from ._backend import Backend
 
 
-def reference_conv2d_transpose(problem, num_threads):
-    """Compute ``problem`` (NHWC) with NumPy. ``num_threads`` is not used:
-    NumPy's matrix product runs on its BLAS library's own threads."""
-    x, kernel = problem.x, problem.kernel
+def reference_conv2d_transpose(problem, x, kernel, y):
+    """Fill ``y`` (N, H, W, Cout) with the transposed convolution of ``x``
+    (N, h, w, Cin) by ``kernel`` (kh, kw, Cout, Cin), with NumPy. Its threads
+    are those of NumPy's BLAS library."""
     rows, cols = problem.rows, problem.cols
-    y = problem.new_output(zeros=True)
-    for a in range(rows.kernel_size):
-        i0, i1, r0 = _landing_range(rows, a)
-        if i0 == i1:
-            continue
-        for b in range(cols.kernel_size):
-            j0, j1, q0 = _landing_range(cols, b)
-            if j0 == j1:
+    y.fill(0)
+    # Products of NaN or inf are meant to propagate; NumPy would warn.
+    with np.errstate(invalid="ignore", over="ignore"):
+        for a in range(rows.kernel_size):
+            i0, i1, r0 = rows.landing_range(a)
+            if i0 == i1:
                 continue
-            contribution = x[:, i0:i1, j0:j1, :] @ kernel[a, b].T
-            y[:, r0:r0 + (i1 - i0 - 1) * rows.stride + 1:rows.stride,
-              q0:q0 + (j1 - j0 - 1) * cols.stride + 1:cols.stride, :] += contribution
-    return y
+            for b in range(cols.kernel_size):
+                j0, j1, q0 = cols.landing_range(b)
+                if j0 == j1:
+                    continue
+                contribution = x[:, i0:i1, j0:j1, :] @ kernel[a, b].T
+                y[:, r0:r0 + (i1 - i0 - 1) * rows.stride + 1:rows.stride,
+                  q0:q0 + (j1 - j0 - 1) * cols.stride + 1:cols.stride, :] += contribution
 
 
 class ReferenceBackend(Backend):
@@ -47,18 +40,15 @@ class ReferenceBackend(Backend):
     description = "plain NumPy (matmul + strided add per tap), the readable oracle"
 
     def estimate_seconds(self, problem, num_threads):
-        profile = _cost.current_profile()
-        batch, height = problem.x.shape[:2]
-        cout = problem.output_shape[3]
+        batch, height = problem.input_shape[:2]
         taps = problem.rows.kernel_size * problem.cols.kernel_size
-        narrow_product_penalty = max(1.0, 8.0 / max(cout, 1))
-        return (taps * profile["reference_overhead_s"]
-                + taps * batch * height * profile["reference_row_product_s"]
-                + problem.multiply_adds * narrow_product_penalty / profile["reference_madds_per_s"])
+        work = _cost.ReferenceWork(taps, taps * batch * height, problem.multiply_adds,
+                                   problem.output_shape[3])
+        return _cost.reference_seconds(work, _profile.current_profile())
 
     def minimum_seconds(self, problem, num_threads):
-        taps = problem.rows.kernel_size * problem.cols.kernel_size
-        return taps * _cost.current_profile()["reference_overhead_s"]
+        return _cost.reference_minimum_seconds(
+            problem.rows.kernel_size * problem.cols.kernel_size, _profile.current_profile())
 
-    def __call__(self, problem, num_threads):
-        return reference_conv2d_transpose(problem, num_threads)
+    def run(self, problem, plan, x, kernel, packed, y):
+        reference_conv2d_transpose(problem, x, kernel, y)

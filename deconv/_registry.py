@@ -30,82 +30,37 @@ _global_default = AUTO
 _scoped_default = contextvars.ContextVar("deconv_backend", default=None)
 
 
-class Backend:
-    """Base class for deconv backends.
-
-    A backend is any object with a ``name`` and a ``__call__(problem,
-    num_threads)`` that returns the NHWC result of ``problem`` (a
-    :class:`ConvTransposeProblem`) as an array of shape
-    ``problem.output_shape`` and dtype ``problem.x.dtype``. Subclasses may
-    override :meth:`unsupported_reason` (which calls they refuse) and
-    :meth:`estimate_seconds` (so that ``"auto"`` can consider them).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> import deconv
-    >>> class Zeros(deconv.Backend):
-    ...     name = "zeros"
-    ...     def __call__(self, problem, num_threads):
-    ...         return np.zeros(problem.output_shape, problem.x.dtype)
-    >>> deconv.register_backend(Zeros())
-    >>> deconv.conv2d_transpose(np.ones((1, 2, 2, 1)), np.ones((1, 1, 1, 1)),
-    ...                         backend="zeros").sum()
-    np.float64(0.0)
-    >>> deconv.unregister_backend("zeros")
-    """
-
-    name = None
-    description = ""
-
-    def unsupported_reason(self, problem):
-        """Why this backend cannot compute ``problem``, or None if it can."""
-        return None
-
-    def estimate_seconds(self, problem, num_threads):
-        """Expected run time, or None to stay out of ``"auto"``'s choice."""
-        return None
-
-    def minimum_seconds(self, problem, num_threads):
-        """A quick lower bound on :meth:`estimate_seconds` (its fixed costs,
-        say): ``"auto"`` skips the full estimate of a backend whose bound is
-        already above the best estimate in hand. 0 by default."""
-        return 0.0
-
-    def __call__(self, problem, num_threads):
-        raise NotImplementedError
-
-
 def register_backend(backend, *, replace=False):
     """Add a backend to the registry.
 
     Parameters
     ----------
     backend : Backend
-        An object with a string ``name`` and ``__call__(problem, num_threads)``.
+        An object with a string ``name`` and the methods of :class:`Backend`
+        (subclassing it gives the defaults).
     replace : bool, optional
         Allow replacing a registered backend of the same name.
 
     Raises
     ------
     TypeError
-        If ``backend`` has no string ``name`` or is not callable.
+        If ``backend`` has no string ``name`` or no ``run`` method.
     ValueError
         If the name is ``"auto"`` or already taken and ``replace`` is False.
 
     Examples
     --------
-    A backend that delegates to the reference implementation in float64:
+    A backend that computes in float64 with the reference implementation:
 
     >>> import numpy as np
     >>> import deconv
     >>> class Float64(deconv.Backend):
     ...     name = "float64"
-    ...     def __call__(self, problem, num_threads):
-    ...         from dataclasses import replace
-    ...         wide = replace(problem, x=problem.x.astype(np.float64),
-    ...                        kernel=problem.kernel.astype(np.float64))
-    ...         return deconv.get_backend("reference")(wide, num_threads).astype(problem.x.dtype)
+    ...     def run(self, problem, plan, x, kernel, packed, y):
+    ...         wide = np.empty(y.shape)
+    ...         deconv.get_backend("reference").run(problem, plan, x.astype(np.float64),
+    ...                                             kernel.astype(np.float64), None, wide)
+    ...         y[...] = wide
     >>> deconv.register_backend(Float64())
     >>> deconv.conv2d_transpose(np.ones((1, 1, 1, 1), np.float32), np.ones((2, 2, 1, 1)),
     ...                         backend="float64")[0, :, :, 0]
@@ -116,8 +71,9 @@ def register_backend(backend, *, replace=False):
     name = getattr(backend, "name", None)
     if not isinstance(name, str) or not name:
         raise TypeError(f"a backend needs a non-empty string 'name' attribute; got {name!r}")
-    if not callable(backend):
-        raise TypeError(f"backend {name!r} must be callable as backend(problem, num_threads)")
+    if not callable(getattr(backend, "run", None)):
+        raise TypeError(f"backend {name!r} needs a run(problem, plan, x, kernel, packed, y) "
+                        f"method; subclass deconv.Backend")
     if name == AUTO:
         raise ValueError("'auto' is reserved for the dispatcher; choose another name")
     with _lock:

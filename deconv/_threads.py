@@ -8,21 +8,42 @@ import os
 
 import numpy as np
 
+_cores = None
+
 
 def usable_cores():
-    """Cores this process may run on (its CPU affinity, where the OS has one)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
+    """Cores this process may run on (its CPU affinity, where the OS has one);
+    read once, and again in a forked child."""
+    global _cores
+    if _cores is None:
+        try:
+            _cores = len(os.sched_getaffinity(0))
+        except (AttributeError, OSError):
+            _cores = os.cpu_count() or 1
+    return _cores
+
+
+def _forget_cores():
+    global _cores
+    _cores = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_cores)
+
+_parsed_environment = {}
 
 
 def _omp_num_threads():
-    value = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
-    try:
-        threads = int(value)
-    except ValueError:
-        return None
+    text = os.environ.get("OMP_NUM_THREADS")
+    threads = _parsed_environment.get(text)
+    if threads is None:
+        try:
+            threads = int((text or "").split(",")[0].strip())
+        except ValueError:
+            threads = 0
+        if len(_parsed_environment) < 64:
+            _parsed_environment[text] = threads
     return threads if threads >= 1 else None
 
 
@@ -38,6 +59,8 @@ def resolve_num_threads(num_threads):
     """
     if num_threads is None:
         return _omp_num_threads() or usable_cores()
+    if type(num_threads) is int and num_threads >= 1:
+        return num_threads
     if isinstance(num_threads, (bool, np.bool_)) or not isinstance(
             num_threads, (numbers.Integral, np.integer)):
         raise TypeError(f"num_threads must be None or an int >= 1; got {num_threads!r} "

@@ -68,3 +68,13 @@ def scratch_arrays(*specs):
 def release():
     """Drop this thread's retained buffer (it is rebuilt on the next call)."""
     _local.buffer, _local.layouts = (None, 0), None
+
+
+def aligned_empty(shape, dtype):
+    """A new uninitialized array whose data starts on a 64-byte boundary (for
+    what is kept across calls, like packed kernels)."""
+    dtype = np.dtype(dtype)
+    nbytes = math.prod(shape) * dtype.itemsize
+    raw = np.empty(nbytes + _ALIGNMENT, dtype=np.uint8)
+    start = -raw.ctypes.data % _ALIGNMENT
+    return raw[start:start + nbytes].view(dtype).reshape(shape)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 import deconv
-from deconv import _cost, _simd
+from deconv import _profile, _simd
 
 BACKENDS = [name for name in deconv.list_backends() if name != "auto"] + ["auto"]
 
@@ -12,10 +12,10 @@ def default_cost_profile(tmp_path_factory):
     """Tests see the shipped cost model, not a profile tuned on this machine."""
     patch = pytest.MonkeyPatch()
     patch.setenv("DECONV_CACHE_DIR", str(tmp_path_factory.mktemp("empty_cache")))
-    _cost.reload_profile()
+    _profile.reload_profile()
     yield
     patch.undo()
-    _cost.reload_profile()
+    _profile.reload_profile()
 
 
 @pytest.fixture
@@ -37,4 +37,7 @@ def simd_level(request, monkeypatch):
     """Each SIMD level this CPU runs, in turn, as the compiled module every
     backend uses (each level is its own module, with its own register tiles)."""
     monkeypatch.setattr(_simd, "core", _simd._import(_simd._MODULES[request.param]))
-    return request.param
+    deconv.clear_caches()  # plans are made for one level's tiles
+    yield request.param
+    monkeypatch.undo()
+    deconv.clear_caches()

@@ -19,14 +19,32 @@ def inferred(size, k, s, d, padding):
     return size * s if padding == "same" else size * s + max((k - 1) * d + 1 - s, 0)
 
 
-@pytest.fixture(params=["wide", "narrow", "small"])
-def variant(request, monkeypatch):
-    monkeypatch.setattr(_direct, "uses_narrow_kernel",
-                        lambda problem, num_threads: request.param == "narrow")
+def force_variant(monkeypatch, name):
+    """Make the direct backend plan ``name`` for every call, on every thread
+    asked for; plans made before are forgotten (and again afterwards)."""
+    monkeypatch.setattr(_direct, "choose_variant", lambda problem, plans, threads: plans[name])
     monkeypatch.setattr(_direct, "MADDS_PER_THREAD", 1)  # every requested thread works
     # "small": the unplanned loop that calls under TRIVIAL_MADDS take.
-    monkeypatch.setattr(_direct, "TRIVIAL_MADDS", 1 << 62 if request.param == "small" else 0)
-    return request.param
+    monkeypatch.setattr(_direct, "TRIVIAL_MADDS", 1 << 62 if name == "small" else 0)
+    deconv.clear_caches()
+
+
+@pytest.fixture(params=["wide", "narrow", "small"])
+def variant(request, monkeypatch):
+    force_variant(monkeypatch, request.param)
+    yield request.param
+    monkeypatch.undo()
+    deconv.clear_caches()
+
+
+def both_ways(x, kernel, *args, **kwargs):
+    """The function's result (kernel packed inside the call), after checking
+    that an operator (kernel packed once, kept) computes the same bits."""
+    result = deconv.conv2d_transpose(x, kernel, *args, **kwargs)
+    output_shape, *static = args or (None,)
+    operator = deconv.Conv2DTranspose(kernel, *static, **kwargs)
+    assert np.array_equal(operator(x, output_shape), result, equal_nan=True)
+    return result
 
 
 @pytest.mark.parametrize("k,s,d,padding", list(itertools.product(
@@ -39,11 +57,10 @@ def test_each_variant_matches_the_oracle(k, s, d, padding, variant, simd_level, 
     out_hw = (inferred(7, k, s, d, padding), inferred(37, k, s, d, padding))
     expected = conv2d_transpose_oracle(x, kernel, out_hw, (s, s), padding, (d, d))
     for threads in (1, 2, 3):
-        last = deconv.conv2d_transpose(x, kernel, None, s, padding, "channels_last", d,
-                                       backend="direct", num_threads=threads)
-        first = deconv.conv2d_transpose(x.transpose(0, 3, 1, 2), kernel, None, s, padding,
-                                        "channels_first", d, backend="direct",
-                                        num_threads=threads)
+        last = both_ways(x, kernel, None, s, padding, "channels_last", d, backend="direct",
+                         num_threads=threads)
+        first = both_ways(x.transpose(0, 3, 1, 2), kernel, None, s, padding, "channels_first",
+                          d, backend="direct", num_threads=threads)
         assert_close(last, expected, np.float64)
         assert_close(first.transpose(0, 2, 3, 1), expected, np.float64)
 
@@ -82,9 +99,7 @@ def test_wide_kernel_panels_packed_whole_or_by_each_thread(dtype, cin, simd_leve
     # Output channels spanning two and a half register blocks, so that with 2
     # or 3 threads a block is split between threads (each packs its own
     # panel of it); odd and even Cin (channels are paired on some levels).
-    monkeypatch.setattr(_direct, "uses_narrow_kernel", lambda problem, num_threads: False)
-    monkeypatch.setattr(_direct, "MADDS_PER_THREAD", 1)
-    monkeypatch.setattr(_direct, "TRIVIAL_MADDS", 0)
+    force_variant(monkeypatch, "wide")
     cout = 5 * _simd.core.channel_block(np.dtype(dtype).itemsize) // 2
     x = rng.standard_normal((2, 5, 9, cin)).astype(dtype)
     kernel = rng.standard_normal((3, 4, cout, cin)).astype(dtype)
@@ -93,8 +108,8 @@ def test_wide_kernel_panels_packed_whole_or_by_each_thread(dtype, cin, simd_leve
     for whole_pack_bytes in (0, 1 << 40):  # panels packed by each thread / whole
         monkeypatch.setattr(_direct, "WHOLE_PACK_BYTES", whole_pack_bytes)
         for threads in (1, 2, 3, 4):
-            results.append(deconv.conv2d_transpose(x, kernel, strides=2, padding="same",
-                                                   backend="direct", num_threads=threads))
+            results.append(both_ways(x, kernel, None, 2, "same", backend="direct",
+                                     num_threads=threads))
     assert_close(results[0], expected, np.dtype(dtype))
     for other in results[1:]:
         assert np.array_equal(results[0], other)
@@ -103,21 +118,21 @@ def test_wide_kernel_panels_packed_whole_or_by_each_thread(dtype, cin, simd_leve
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("cout", [1, 13, 16])
 def test_narrow_kernel_every_channel_group_size(dtype, cout, simd_level, rng, monkeypatch):
-    monkeypatch.setattr(_direct, "uses_narrow_kernel", lambda problem, num_threads: True)
-    monkeypatch.setattr(_direct, "MADDS_PER_THREAD", 1)
-    monkeypatch.setattr(_direct, "TRIVIAL_MADDS", 0)
+    force_variant(monkeypatch, "narrow")
     x = rng.standard_normal((2, 6, 40, 5)).astype(dtype)
     kernel = rng.standard_normal((5, 3, cout, 5)).astype(dtype)
     expected = conv2d_transpose_oracle(x, kernel, (12, 80), (2, 2), "same", (1, 1))
     results = []
     for size in _simd.core.narrow_groups():
         monkeypatch.setattr(_direct, "narrow_group_size", lambda cout, size=size: size)
+        deconv.clear_caches()
         for threads in (1, 3):
-            results.append(deconv.conv2d_transpose(x, kernel, strides=2, padding="same",
-                                                   backend="direct", num_threads=threads))
+            results.append(both_ways(x, kernel, None, 2, "same", backend="direct",
+                                     num_threads=threads))
     assert_close(results[0], expected, np.dtype(dtype))
     for other in results[1:]:
         assert np.array_equal(results[0], other)
+    deconv.clear_caches()
 
 
 def test_narrow_group_size_never_pads_more_than_groups_of_four(monkeypatch):

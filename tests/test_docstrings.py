@@ -4,8 +4,9 @@ import importlib
 
 import pytest
 
-MODULES = ["deconv", "deconv._api", "deconv._config", "deconv._data_format", "deconv._dispatch",
-           "deconv._registry", "deconv._validation"]
+MODULES = ["deconv", "deconv._api", "deconv._backend", "deconv._caches", "deconv._config",
+           "deconv._data_format", "deconv._dispatch", "deconv._geometry", "deconv._operator",
+           "deconv._problem", "deconv._registry", "deconv._workspace"]
 
 
 @pytest.mark.parametrize("name", MODULES)

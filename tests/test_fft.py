@@ -12,7 +12,7 @@ import pytest
 import deconv
 from deconv import _fft, _simd
 from deconv._fft import Placement, fft_plan
-from deconv._validation import Axis
+from deconv._geometry import Axis
 from oracle import assert_close, conv2d_transpose_oracle
 
 def fft(x, kernel, strides, padding, dilation, threads, output_hw=None):
@@ -57,8 +57,8 @@ def test_transform_length_only_avoids_wrap_around_where_the_output_lands():
     # "same" crop keeps 7..70, which a 72-point circular convolution leaves exact.
     same = Axis("rows", in_size=64, kernel_size=15, stride=1, dilation=1, pad=7, out_size=64)
     valid = Axis("rows", in_size=64, kernel_size=15, stride=1, dilation=1, pad=0, out_size=78)
-    assert _fft.transform_length(same, _fft.axis_phases(same)) == 72
-    assert _fft.transform_length(valid, _fft.axis_phases(valid)) == 80
+    assert _fft.transform_length(same, same.phases()) == 72
+    assert _fft.transform_length(valid, valid.phases()) == 80
 
 
 @pytest.mark.parametrize("shape,kernel_shape,padding", [

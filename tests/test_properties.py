@@ -70,10 +70,12 @@ def test_adjoint_identity(backend_name, case):
 def test_direct_thread_invariance(case, threads):
     # Small calls would otherwise use one thread, or the unplanned loop.
     deconv._direct.MADDS_PER_THREAD, deconv._direct.TRIVIAL_MADDS = 1, 0
+    deconv.clear_caches()
     try:
         check_thread_invariance(case, threads)
     finally:
         deconv._direct.MADDS_PER_THREAD, deconv._direct.TRIVIAL_MADDS = SMALL_CALL_LIMITS
+        deconv.clear_caches()
 
 
 SMALL_CALL_LIMITS = deconv._direct.MADDS_PER_THREAD, deconv._direct.TRIVIAL_MADDS

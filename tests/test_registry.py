@@ -16,9 +16,9 @@ class Recording(deconv.Backend):
     def __init__(self):
         self.calls = 0
 
-    def __call__(self, problem, num_threads):
+    def run(self, problem, plan, x, kernel, packed, y):
         self.calls += 1
-        return np.full(problem.output_shape, 7.0, problem.x.dtype)
+        y[...] = 7.0
 
 
 @pytest.fixture
@@ -167,8 +167,8 @@ class Bounded(deconv.Backend):
         self.estimated += 1
         return self.estimate
 
-    def __call__(self, problem, num_threads):
-        return np.full(problem.output_shape, float(self.name[-1]), problem.x.dtype)
+    def run(self, problem, plan, x, kernel, packed, y):
+        y[...] = float(self.name[-1])
 
 
 def test_auto_skips_estimates_that_cannot_win():
@@ -190,19 +190,18 @@ def test_auto_skips_estimates_that_cannot_win():
     ((1, 4, 4, 8), (3, 3, 8, 8), 2), ((2, 64, 64, 8), (31, 31, 8, 8), 1),
     ((1, 16, 16, 21), (64, 64, 21, 21), 32), ((4, 8, 8, 64), (4, 4, 32, 64), 2)])
 def test_auto_takes_what_choose_backend_ranks_first(shape, kernel, strides):
-    from deconv import _dispatch
-    from deconv._validation import prepare
-    problem = prepare(np.ones(shape, np.float32), np.ones(kernel, np.float32), None, strides,
-                      "same", "channels_last", 1)
-    assert _dispatch.fastest_usable(problem, 2) == _dispatch.choose(problem, 2).backend
+    x, k = np.ones(shape, np.float32), np.ones(kernel, np.float32)
+    plan = deconv.Conv2DTranspose(k, strides, "same", num_threads=2).plan_for(x)
+    assert plan.backend == deconv.choose_backend(x, k, strides=strides, padding="same",
+                                                 num_threads=2).backend
 
 
-def test_a_plain_callable_with_a_name_can_be_registered():
+def test_a_plain_object_with_a_name_and_run_can_be_registered():
     class Plain:
         name = "plain"
 
-        def __call__(self, problem, num_threads):
-            return np.zeros(problem.output_shape, problem.x.dtype)
+        def run(self, problem, plan, x, kernel, packed, y):
+            y[...] = 0
 
     deconv.register_backend(Plain())
     try:

@@ -75,6 +75,5 @@ def test_none_means_omp_num_threads_then_all_cores(monkeypatch):
 
 def test_tiny_calls_stay_on_one_thread(monkeypatch):
     monkeypatch.undo()
-    problem = deconv._validation.prepare(np.ones((1, 4, 4, 8)), np.ones((3, 3, 8, 8)), None, 2,
-                                         "same", None, 1)
-    assert deconv._direct.threads_worth_waking(problem, 8) == 1
+    operator = deconv.Conv2DTranspose(np.ones((3, 3, 8, 8)), 2, "same", num_threads=8)
+    assert operator.plan_for(np.ones((1, 4, 4, 8))).num_threads == 1

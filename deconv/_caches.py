@@ -1,0 +1,80 @@
+"""Every cache deconv keeps: bounded, thread-safe, and emptied by one call.
+
+Plans (tap tables, FFT plans, backend choices) depend only on shapes, so they
+are computed once and kept; :func:`clear_caches` forgets all of them, for
+tests and for long-running processes that want their memory back.
+"""
+import functools
+import threading
+import weakref
+
+_cache_clears = []
+_dicts = weakref.WeakSet()
+
+
+def bounded_cache(maxsize):
+    """``functools.lru_cache(maxsize)`` that :func:`clear_caches` empties."""
+    def decorate(function):
+        cached = functools.lru_cache(maxsize=maxsize)(function)
+        _cache_clears.append(cached.cache_clear)
+        return cached
+    return decorate
+
+
+class BoundedDict:
+    """A dict for hot paths: :meth:`get` is one plain dict lookup, :meth:`put`
+    drops the oldest entry when ``maxsize`` are held. Entries are only ever
+    added whole, so concurrent readers never see a partial one.
+
+    Examples
+    --------
+    >>> from deconv._caches import BoundedDict
+    >>> cache = BoundedDict(2)
+    >>> for key in "abc":
+    ...     _ = cache.put(key, key.upper())
+    >>> cache.get("a"), cache.get("c"), len(cache)
+    (None, 'C', 2)
+    """
+
+    def __init__(self, maxsize):
+        self.maxsize = maxsize
+        self._data = {}
+        self._lock = threading.Lock()
+        _dicts.add(self)
+
+    def get(self, key):
+        return self._data.get(key)
+
+    def put(self, key, value):
+        with self._lock:
+            if key not in self._data and len(self._data) >= self.maxsize:
+                del self._data[next(iter(self._data))]
+            self._data[key] = value
+        return value
+
+    def values(self):
+        return list(self._data.values())
+
+    def clear(self):
+        with self._lock:
+            self._data.clear()
+
+    def __len__(self):
+        return len(self._data)
+
+
+def clear_caches():
+    """Forget every plan and choice deconv has cached (they are rebuilt on demand).
+
+    Operators keep their packed kernels; only what was derived from shapes
+    and from the cost model is dropped.
+
+    Examples
+    --------
+    >>> import deconv
+    >>> deconv.clear_caches()
+    """
+    for clear in _cache_clears:
+        clear()
+    for cache in list(_dicts):
+        cache.clear()

@@ -1,0 +1,170 @@
+"""Geometry of one spatial dimension of a transposed convolution, and the
+output-size rules (docs, page *Semantics*, sections 2-4).
+
+Input index ``i`` and kernel tap ``a`` land on output index
+``r = i * stride + a * dilation - pad`` when ``0 <= r < out_size``. Every
+backend, the validation and the cost model read that map from :class:`Axis`:
+its landing ranges (the reference backend), its phases (the FFT backend) and
+its tap tables (the direct backend, computed in C from the same fields).
+"""
+from typing import NamedTuple
+
+import numpy as np
+
+from ._caches import bounded_cache
+
+
+def effective_kernel_size(kernel_size, dilation):
+    """Span of a dilated kernel: (k - 1) * d + 1."""
+    return (kernel_size - 1) * dilation + 1
+
+
+def valid_output_sizes(in_size, kernel_size, stride, dilation, padding):
+    """Inclusive range of output sizes reachable for one spatial dimension.
+
+    Parameters
+    ----------
+    in_size, kernel_size, stride, dilation : int
+    padding : {"same", "valid"}
+
+    Returns
+    -------
+    (low, high) : tuple of int
+
+    Examples
+    --------
+    >>> from deconv import valid_output_sizes
+    >>> valid_output_sizes(5, 3, 2, 1, "valid")
+    (11, 12)
+    >>> valid_output_sizes(5, 3, 2, 1, "same")
+    (9, 10)
+    """
+    effective = effective_kernel_size(kernel_size, dilation)
+    if padding == "same":
+        if in_size == 0:
+            return 0, 0
+        return (in_size - 1) * stride + 1, in_size * stride
+    if in_size == 0:
+        return max(0, effective - 2 * stride + 1), effective - 1
+    low = (in_size - 1) * stride + effective
+    return low, low + stride - 1
+
+
+def inferred_output_size(in_size, kernel_size, stride, dilation, padding):
+    """The output size used when ``output_shape`` is None (Keras 3 rule)."""
+    if padding == "same":
+        return in_size * stride
+    effective = effective_kernel_size(kernel_size, dilation)
+    return max(0, (in_size - 1) * stride + max(effective, stride))
+
+
+def check_reachable(name, out_size, in_size, kernel_size, stride, dilation, padding):
+    """Raise ValueError naming the valid range unless ``out_size`` is reachable."""
+    low, high = valid_output_sizes(in_size, kernel_size, stride, dilation, padding)
+    if low <= out_size <= high:
+        return
+    kernel = f"kernel {kernel_size}"
+    if dilation != 1:
+        kernel += f" dilated by {dilation} (effective " \
+                  f"{effective_kernel_size(kernel_size, dilation)})"
+    raise ValueError(f"output {name} {out_size} is not reachable from input {name} "
+                     f"{in_size} with {kernel}, stride {stride}, padding '{padding}': "
+                     f"valid {name}s are {low}..{high}")
+
+
+class LandingRange(NamedTuple):
+    """Input indices ``first_input <= i < stop_input`` of one kernel tap land
+    in the output, the first of them at ``first_output`` (then every stride)."""
+    first_input: int
+    stop_input: int
+    first_output: int
+
+
+class Phase(NamedTuple):
+    """One output phase (output indices ``r`` with ``(r + pad) % stride ==
+    phase``) that receives some tap, seen as a stride-1 convolution.
+
+    ``taps`` are the kernel taps of the phase, ``positions`` where they sit in
+    the phase kernel (``(tap * dilation - phase) / stride``); phase indices
+    ``start <= m < stop`` land in the output, the first of them at output
+    index ``first``.
+    """
+    taps: np.ndarray
+    positions: np.ndarray
+    start: int
+    stop: int
+    first: int
+
+
+class Axis(NamedTuple):
+    """Geometry of one spatial dimension: sizes, kernel, stride, dilation and
+    ``pad``, how many leading indices of the full output are cropped.
+
+    A named tuple: plans are cached on it, and a tuple hashes in C.
+
+    Examples
+    --------
+    >>> from deconv._geometry import Axis
+    >>> rows = Axis.from_padding("height", 3, 6, 4, 2, 1, "same")
+    >>> rows.pad, rows.full_size, rows.landing_range(0)
+    (1, 8, LandingRange(first_input=1, stop_input=3, first_output=1))
+    """
+
+    name: str
+    in_size: int
+    out_size: int
+    kernel_size: int
+    stride: int
+    dilation: int
+    pad: int
+
+    @classmethod
+    def from_padding(cls, name, in_size, out_size, kernel_size, stride, dilation, padding):
+        """The axis of a call: "same" crops the full output symmetrically (the
+        odd extra index at the end), "valid" crops nothing."""
+        full = (in_size - 1) * stride + effective_kernel_size(kernel_size, dilation)
+        pad = max(0, full - out_size) // 2 if padding == "same" else 0
+        return cls(name, in_size, out_size, kernel_size, stride, dilation, pad)
+
+    @property
+    def effective_kernel(self):
+        return effective_kernel_size(self.kernel_size, self.dilation)
+
+    @property
+    def full_size(self):
+        """Length of the uncropped output, (in_size - 1) * stride + E."""
+        return (self.in_size - 1) * self.stride + self.effective_kernel
+
+    def landing_range(self, tap):
+        """The :class:`LandingRange` of kernel tap ``tap``."""
+        offset = tap * self.dilation - self.pad
+        first = max(0, -(offset // self.stride))  # ceil(-offset / stride)
+        stop = min(self.in_size, -(-(self.out_size - offset) // self.stride))
+        return LandingRange(first, max(first, stop), first * self.stride + offset)
+
+    @property
+    def landing_pairs(self):
+        """Number of (input index, kernel tap) pairs that land in the output."""
+        return sum(stop - first for first, stop, _ in map(self.landing_range,
+                                                          range(self.kernel_size)))
+
+    def phases(self):
+        """The :class:`Phase` s of this axis that put something into the output."""
+        return _phases(self)
+
+
+@bounded_cache(256)
+def _phases(axis):
+    phases = []
+    for phase in range(axis.stride):
+        taps = [a for a in range(axis.kernel_size) if (a * axis.dilation) % axis.stride == phase]
+        if not taps:
+            continue
+        positions = [(a * axis.dilation - phase) // axis.stride for a in taps]
+        start = max(positions[0], -(-(axis.pad - phase) // axis.stride))
+        stop = min(axis.in_size + positions[-1],
+                   -(-(axis.out_size + axis.pad - phase) // axis.stride))
+        if start < stop:
+            phases.append(Phase(np.array(taps), np.array(positions), start, stop,
+                                start * axis.stride + phase - axis.pad))
+    return tuple(phases)

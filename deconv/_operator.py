@@ -1,0 +1,444 @@
+"""Operators: a transposed convolution with a fixed kernel, planned once per
+input shape and run many times.
+
+The lifecycle is XNNPACK's: constructing :class:`Conv2DTranspose` validates
+everything that does not depend on x and keeps a copy of the kernel; the first
+call with an input shape plans it (validation against x, the backend "auto"
+takes and why, the backend's own plan) and keeps the plan; the kernel is
+packed once for each packed form a plan needs. A call whose plan is known
+checks x's shape and dtype with one dictionary lookup and runs.
+:func:`deconv.conv2d_transpose` is the same machinery without a kept kernel.
+"""
+import threading
+
+import numpy as np
+
+from . import _profile, _registry
+from ._arguments import (as_array, check_float_dtype, check_rank, integer_pair,
+                         parse_data_format, parse_output_shape, parse_padding)
+from ._backend import plan_of
+from ._caches import BoundedDict
+from ._dispatch import rank, rejection
+from ._problem import check_kernel_shape, make_problem
+from ._registry import AUTO, check_backend_name, current_backend, get_backend
+from ._threads import resolve_num_threads
+
+# Input shapes whose plans one operator keeps (a decoder sees a few; a
+# fully convolutional net on images of every size, more).
+PLANS_KEPT = 64
+
+
+class CallPlan:
+    """What an operator does for one input shape, and why.
+
+    Attributes
+    ----------
+    problem : ConvTransposeProblem
+        The validated call, channels-last.
+    backend : str
+        The backend that runs it.
+    variant : str
+        The backend's code path (the direct backend: ``"small"``, ``"wide"``
+        or ``"narrow"``; ``"empty"`` when the output has no work).
+    reason : str
+        Why this backend.
+    estimates : dict of str to float
+        Estimated seconds per backend considered (empty for a forced backend).
+    num_threads : int
+        Threads the call runs on.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import deconv
+    >>> op = deconv.Conv2DTranspose(np.ones((4, 4, 64, 32), np.float32), strides=2,
+    ...                             padding="same", backend="direct")
+    >>> plan = op.plan_for(np.ones((8, 16, 16, 32), np.float32))
+    >>> plan.backend, plan.variant, plan.problem.output_shape
+    ('direct', 'wide', (8, 32, 32, 64))
+    """
+
+    __slots__ = ("problem", "backend", "variant", "reason", "estimates", "num_threads",
+                 "backend_object", "backend_plan", "stamp", "forced", "_finite_fallback")
+
+    def __init__(self, problem, backend_object, backend_plan, reason, estimates, forced):
+        self.problem = problem
+        self.backend = None if backend_object is None else backend_object.name
+        self.variant = "empty" if backend_plan is None else backend_plan.variant
+        self.reason = reason
+        self.estimates = estimates
+        self.num_threads = 1 if backend_plan is None else backend_plan.num_threads
+        self.backend_object = backend_object
+        self.backend_plan = backend_plan
+        self.stamp = _stamp()
+        self.forced = forced
+        self._finite_fallback = None
+
+    def __repr__(self):
+        return (f"CallPlan(input {self.problem.input_shape} -> output "
+                f"{self.problem.output_shape} (NHWC), backend={self.backend!r}, "
+                f"variant={self.variant!r}, num_threads={self.num_threads}, "
+                f"reason={self.reason!r})")
+
+
+def _stamp():
+    """What a plan's validity depends on besides shapes: the cost constants
+    in force and the registered backends."""
+    return _profile._generation, _registry._generation
+
+
+class StaticArguments:
+    """The arguments of a call that do not depend on x, parsed once."""
+
+    __slots__ = ("strides", "dilation_rate", "padding", "data_format", "backend",
+                 "num_threads")
+
+    def __init__(self, strides, padding, data_format, dilation_rate, backend, num_threads):
+        self.data_format = parse_data_format(data_format)
+        self.padding = parse_padding(padding)
+        self.strides = integer_pair(strides, "strides")
+        self.dilation_rate = integer_pair(dilation_rate, "dilation_rate")
+        self.backend = None if backend is None else check_backend_name(backend)
+        if num_threads is not None:
+            resolve_num_threads(num_threads)  # validates
+        self.num_threads = num_threads
+
+
+class Planner:
+    """Plans for one kernel shape and dtype under fixed static arguments,
+    kept per input shape: what operators and the function share."""
+
+    def __init__(self, kernel_shape, kernel_dtype, arguments):
+        check_kernel_shape(kernel_shape)
+        self.kernel_shape = tuple(kernel_shape)
+        self.kernel_dtype = kernel_dtype
+        self.arguments = arguments
+        self.plans = BoundedDict(PLANS_KEPT)
+
+    def call_plan(self, x, output_shape):
+        """The :class:`CallPlan` for x (an array of the input's shape and
+        dtype, or anything with ``shape`` and ``dtype``) and ``output_shape``,
+        made once and kept."""
+        arguments = self.arguments
+        backend = arguments.backend or current_backend()
+        threads = resolve_num_threads(arguments.num_threads)
+        shape_key = _shape_key(output_shape)
+        key = None if shape_key is _UNCACHED else (x.shape, x.dtype, shape_key, backend, threads)
+        plan = None if key is None else self.plans.get(key)
+        if plan is None or plan.stamp != _stamp():
+            plan = self._make_plan(x, output_shape, backend, threads)
+            if key is not None:
+                self.plans.put(key, plan)
+        return plan
+
+    def problem(self, x, output_shape):
+        arguments = self.arguments
+        check_rank(x.shape, "x")
+        check_float_dtype(np.dtype(x.dtype), "x")
+        return make_problem(tuple(x.shape), np.dtype(x.dtype), self.kernel_shape,
+                            self.kernel_dtype, parse_output_shape(output_shape),
+                            arguments.strides, arguments.dilation_rate, arguments.padding,
+                            arguments.data_format)
+
+    def _make_plan(self, x, output_shape, backend, threads):
+        problem = self.problem(x, output_shape)
+        forced = backend != AUTO
+        if forced:
+            chosen = get_backend(backend)
+            _raise_if_refused(chosen, problem)
+            reason = (f"backend {backend!r} requested" if self.arguments.backend else
+                      f"backend {backend!r} is the current default (deconv.set_backend)")
+            estimates = {}
+        elif problem.is_empty:
+            return CallPlan(problem, None, None, "the output has no work: it is all zeros",
+                            {}, False)
+        else:
+            choice = rank(problem, threads, prune=True)
+            chosen, reason, estimates = get_backend(choice.backend), choice.reason, \
+                choice.estimates
+        if problem.is_empty:
+            return CallPlan(problem, chosen, None, reason + "; the output has no work: it "
+                            "is all zeros", estimates, forced)
+        return CallPlan(problem, chosen, plan_of(chosen, problem, threads), reason, estimates,
+                        forced)
+
+    def finite_fallback(self, plan):
+        """The plan "auto" takes instead of ``plan`` when the data hold NaN or inf."""
+        if plan._finite_fallback is None:
+            problem = plan.problem
+            threads = resolve_num_threads(self.arguments.num_threads)
+            choice = rank(problem, threads, finite=False)
+            chosen = get_backend(choice.backend)
+            plan._finite_fallback = CallPlan(problem, chosen, plan_of(chosen, problem, threads),
+                                             choice.reason, choice.estimates, False)
+        return plan._finite_fallback
+
+
+def _raise_if_refused(backend, problem, finite=True):
+    reason = rejection(backend, problem, finite)
+    if reason is not None:
+        raise ValueError(f"backend {backend.name!r} cannot compute this call: {reason}")
+
+
+def checked_out(out, problem, inputs):
+    """``out`` if it can receive the result of ``problem``: an ndarray of the
+    output's shape (caller's layout) and dtype, C-contiguous, writeable and
+    sharing no memory with the ``inputs``."""
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a numpy.ndarray; got {type(out).__name__}")
+    expected = problem.caller_output_shape
+    if out.shape != expected:
+        raise ValueError(f"out has shape {out.shape} but the output of this call has shape "
+                         f"{expected} ({problem.data_format})")
+    if out.dtype != problem.result_dtype:
+        raise TypeError(f"out has dtype {out.dtype} but the result of this call has dtype "
+                        f"{problem.result_dtype}")
+    if not out.flags.c_contiguous:
+        raise ValueError("out must be C-contiguous (e.g. from numpy.empty); got an array with "
+                         f"strides {out.strides}")
+    if not out.flags.writeable:
+        raise ValueError("out is read-only")
+    for name, array in inputs:
+        if np.may_share_memory(out, array):
+            raise ValueError(f"out shares memory with {name}; pass a separate array")
+    return out
+
+
+def _all_finite(array):
+    return bool(np.isfinite(array).all())
+
+
+def execute(planner, plan, x, kernel, packed_for, kernel_finite, out, inputs):
+    """Run ``plan`` on x (caller's layout) and the kernel (compute dtype,
+    C-contiguous) into ``out`` or a new array; ``packed_for(plan)`` gives the
+    packed kernel or None, ``kernel_finite()`` whether the kernel is finite."""
+    problem = plan.problem
+    if getattr(plan.backend_object, "requires_finite", False) and not (
+            _all_finite(x) and kernel_finite()):
+        if plan.forced:
+            _raise_if_refused(plan.backend_object, problem, finite=False)
+        plan = planner.finite_fallback(plan)
+    x = np.ascontiguousarray(x, dtype=problem.dtype)
+    channels_first = problem.data_format == "channels_first"
+    if out is None:
+        result = np.empty(problem.caller_output_shape, problem.result_dtype)
+    else:
+        result = checked_out(out, problem, inputs)
+    # float16 is computed in float32 and rounded at the end.
+    y = result if problem.result_dtype == problem.dtype else \
+        np.empty(problem.caller_output_shape, problem.dtype)
+    if plan.backend_plan is None:
+        y.fill(0)
+    else:
+        plan.backend_object.run(problem, plan.backend_plan,
+                                x.transpose(0, 2, 3, 1) if channels_first else x, kernel,
+                                packed_for(plan),
+                                y.transpose(0, 2, 3, 1) if channels_first else y)
+    if y is not result:
+        with np.errstate(over="ignore"):  # float16 overflows to inf, like TensorFlow
+            np.copyto(result, y, casting="same_kind")
+    return result
+
+
+class Conv2DTranspose:
+    """A transposed convolution with a fixed kernel: plan once, run many times.
+
+    The operator form of :func:`conv2d_transpose`, as Keras pairs its
+    ``Conv2DTranspose`` layer with its backend function -- but it holds no
+    trainable state: it keeps a read-only copy of the kernel, packed once for
+    each code path that needs it, and a plan per input shape (the
+    validation, the backend ``"auto"`` takes, the backend's tables). Calls
+    with a shape seen before only check x and run.
+
+    Parameters
+    ----------
+    kernel : array_like
+        (kh, kw, Cout, Cin), float16, float32 or float64. Copied.
+    strides, padding, data_format, dilation_rate
+        As for :func:`conv2d_transpose`; ``data_format=None`` is
+        :func:`image_data_format` at construction.
+    backend : str, optional
+        A backend name or ``"auto"``; None (the default) means
+        :func:`current_backend` at each call.
+    num_threads : int, optional
+        None (the default) means OMP_NUM_THREADS if set, else every usable
+        core, at each call.
+
+    Raises
+    ------
+    ValueError, TypeError
+        As :func:`conv2d_transpose` for the arguments given here.
+
+    See Also
+    --------
+    conv2d_transpose : the same computation as a function.
+
+    Notes
+    -----
+    Calls from several Python threads at once are safe. The operator pickles
+    with its kernel and re-plans in the process that unpickles it, so it can
+    be an argument of a Dask or multiprocessing task.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import deconv
+    >>> rng = np.random.default_rng(0)
+    >>> kernel = rng.standard_normal((4, 4, 32, 64), dtype=np.float32)
+    >>> up = deconv.Conv2DTranspose(kernel, strides=2, padding="same")
+    >>> x = rng.standard_normal((8, 4, 4, 64), dtype=np.float32)
+    >>> y = up(x)
+    >>> y.shape
+    (8, 8, 8, 32)
+    >>> bool(np.array_equal(y, deconv.conv2d_transpose(x, kernel, strides=2, padding="same")))
+    True
+
+    With a preallocated output, a call allocates nothing:
+
+    >>> out = np.empty_like(y)
+    >>> up(x, out=out) is out
+    True
+    """
+
+    def __init__(self, kernel, strides=(1, 1), padding="valid", data_format=None,
+                 dilation_rate=(1, 1), *, backend=None, num_threads=None):
+        data_format = parse_data_format(data_format)
+        padding = parse_padding(padding)
+        kernel = as_array(kernel, "kernel")
+        check_float_dtype(kernel.dtype, "kernel")
+        arguments = StaticArguments(strides, padding, data_format, dilation_rate, backend,
+                                    num_threads)
+        kernel = np.array(kernel, dtype=kernel.dtype.newbyteorder("="), order="C", copy=True)
+        kernel.flags.writeable = False
+        self._planner = Planner(kernel.shape, kernel.dtype, arguments)
+        self._kernel = kernel
+        self._kernels = {}  # compute dtype -> the kernel in it
+        self._packed = {}   # (backend, dtype, packing) -> packed kernel
+        self._finite = None
+        self._lock = threading.Lock()
+
+    def __call__(self, x, output_shape=None, *, out=None):
+        """Compute the transposed convolution of ``x``.
+
+        Parameters
+        ----------
+        x : array_like
+            (N, h, w, Cin) or (N, Cin, h, w) as ``data_format`` says; any
+            batch and spatial size.
+        output_shape : sequence of 4 ints, optional
+            As for :func:`conv2d_transpose`.
+        out : ndarray, optional
+            Where to write the result: C-contiguous, of the output's shape (in
+            the caller's layout) and dtype, not overlapping x.
+
+        Returns
+        -------
+        ndarray
+            ``out``, or a new C-contiguous array.
+        """
+        if type(x) is not np.ndarray:
+            x = as_array(x, "x")
+        plan = self._planner.call_plan(x, output_shape)
+        return execute(self._planner, plan, x, self._kernel_in(plan.problem.dtype),
+                       self._packed_for, self._kernel_finite, out, (("x", x),))
+
+    def plan_for(self, x, output_shape=None):
+        """The :class:`CallPlan` a call with x (an array, or anything with
+        ``shape`` and ``dtype``) and ``output_shape`` takes: backend, variant
+        and why."""
+        if not hasattr(x, "shape") or not hasattr(x, "dtype"):
+            x = as_array(x, "x")
+        return self._planner.call_plan(x, output_shape)
+
+    def _kernel_in(self, dtype):
+        kernel = self._kernels.get(dtype)
+        if kernel is None:
+            kernel = np.ascontiguousarray(self._kernel, dtype=dtype)
+            kernel.flags.writeable = False
+            self._kernels[dtype] = kernel
+        return kernel
+
+    def _packed_for(self, plan):
+        packing = plan.backend_plan.packing
+        if packing is None:
+            return None
+        key = (plan.backend, plan.problem.dtype, packing)
+        packed = self._packed.get(key)
+        if packed is None:
+            with self._lock:
+                packed = self._packed.get(key)
+                if packed is None:
+                    packed = plan.backend_object.pack(plan.problem, plan.backend_plan,
+                                                      self._kernel_in(plan.problem.dtype))
+                    self._packed[key] = packed
+        return packed
+
+    def _kernel_finite(self):
+        if self._finite is None:
+            self._finite = _all_finite(self._kernel)
+        return self._finite
+
+    @property
+    def kernel(self):
+        """The operator's kernel (kh, kw, Cout, Cin), read-only."""
+        return self._kernel
+
+    @property
+    def strides(self):
+        return self._planner.arguments.strides
+
+    @property
+    def padding(self):
+        return self._planner.arguments.padding
+
+    @property
+    def data_format(self):
+        return self._planner.arguments.data_format
+
+    @property
+    def dilation_rate(self):
+        return self._planner.arguments.dilation_rate
+
+    @property
+    def backend(self):
+        return self._planner.arguments.backend
+
+    @property
+    def num_threads(self):
+        return self._planner.arguments.num_threads
+
+    def __repr__(self):
+        kernel = self._kernel
+        return (f"Conv2DTranspose(kernel {kernel.shape} {kernel.dtype}, strides={self.strides}, "
+                f"padding={self.padding!r}, data_format={self.data_format!r}, "
+                f"dilation_rate={self.dilation_rate}, backend={self.backend!r}, "
+                f"num_threads={self.num_threads!r})")
+
+    def __reduce__(self):
+        return (_rebuild, (self._kernel, self.strides, self.padding, self.data_format,
+                           self.dilation_rate, self.backend, self.num_threads))
+
+
+def _rebuild(kernel, strides, padding, data_format, dilation_rate, backend, num_threads):
+    return Conv2DTranspose(kernel, strides, padding, data_format, dilation_rate,
+                           backend=backend, num_threads=num_threads)
+
+
+_UNCACHED = object()
+
+
+def _shape_key(output_shape):
+    """``output_shape`` as part of a plan-cache key, or ``_UNCACHED`` for
+    forms that must be validated at every call (an entry of 8.0 or True
+    compares equal to 8 or 1, so only exact ints are keyed)."""
+    if output_shape is None:
+        return None
+    if type(output_shape) in (tuple, list):
+        if len(output_shape) == 4 and all(type(entry) is int or entry is None
+                                          for entry in output_shape):
+            return tuple(output_shape)
+        return _UNCACHED
+    if isinstance(output_shape, np.ndarray) and output_shape.ndim == 1 \
+            and output_shape.dtype.kind in "iu":
+        return tuple(output_shape.tolist())
+    return _UNCACHED

@@ -1,0 +1,178 @@
+"""The problem type: one transposed convolution, as far as shapes and dtypes
+decide it, validated (docs, page *Semantics*, section 5) and indexed
+channels-last.
+
+Plans are made for a :class:`ConvTransposeProblem`, never for arrays: the
+arrays only arrive when a plan is run.
+"""
+import functools
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._arguments import compute_dtype, result_dtype
+from ._geometry import Axis, check_reachable, inferred_output_size
+
+# Largest output extent (full, uncropped) handled: keeps every index product in
+# the kernels well inside int64.
+MAX_EXTENT = 2 ** 62
+
+
+@dataclass(frozen=True)
+class ConvTransposeProblem:
+    """A validated call, indexed channels-last, without its arrays.
+
+    Backends plan for this object and then run the plan on arrays: x as
+    (N, h, w, Cin) and the kernel as (kh, kw, Cout, Cin), both in ``dtype``,
+    and an output of ``output_shape`` (N, H, W, Cout) to fill.
+
+    Attributes
+    ----------
+    input_shape : tuple of int
+        (N, h, w, Cin).
+    kernel_shape : tuple of int
+        (kh, kw, Cout, Cin).
+    output_shape : tuple of int
+        (N, H, W, Cout).
+    rows, cols : Axis
+        Geometry of the two spatial dimensions.
+    dtype : numpy.dtype
+        The compute dtype, float32 or float64.
+    result_dtype : numpy.dtype
+        The dtype returned to the caller (float16 inputs are computed in
+        float32 and rounded at the end).
+    data_format : str
+        The caller's layout, ``"channels_last"`` or ``"channels_first"``.
+
+    Examples
+    --------
+    A registered backend receives one of these with the arrays:
+
+    >>> import numpy as np
+    >>> import deconv
+    >>> class Inspect(deconv.Backend):
+    ...     name = "inspect"
+    ...     def run(self, problem, plan, x, kernel, packed, y):
+    ...         print(x.shape, problem.output_shape, problem.rows.pad, problem.rows.stride)
+    ...         y[...] = 0
+    >>> deconv.register_backend(Inspect())
+    >>> _ = deconv.conv2d_transpose(np.ones((1, 2, 4, 4)), np.ones((3, 3, 5, 2)), strides=2,
+    ...                             padding="same", data_format="channels_first",
+    ...                             backend="inspect")
+    (1, 4, 4, 2) (1, 8, 8, 5) 0 2
+    >>> deconv.unregister_backend("inspect")
+    """
+
+    input_shape: tuple
+    kernel_shape: tuple
+    output_shape: tuple
+    rows: Axis
+    cols: Axis
+    dtype: np.dtype
+    result_dtype: np.dtype
+    data_format: str
+
+    @property
+    def multiply_adds(self):
+        """Useful multiply-adds (contributions that land inside the output)."""
+        n, _, _, cout = self.output_shape
+        return n * self.input_shape[3] * cout * self.rows.landing_pairs * self.cols.landing_pairs
+
+    @property
+    def nominal_multiply_adds(self):
+        """Multiply-adds counting every tap, landing or not: N h w Cin Cout kh kw."""
+        n, h, w, cin = self.input_shape
+        kh, kw, cout, _ = self.kernel_shape
+        return n * h * w * cin * cout * kh * kw
+
+    @property
+    def is_empty(self):
+        return 0 in self.input_shape or 0 in self.kernel_shape or 0 in self.output_shape
+
+    @property
+    def caller_output_shape(self):
+        """``output_shape`` in the caller's layout."""
+        n, h, w, c = self.output_shape
+        return (n, c, h, w) if self.data_format == "channels_first" else (n, h, w, c)
+
+
+def make_problem(x_shape, x_dtype, kernel_shape, kernel_dtype, output_shape, strides,
+                 dilations, padding, data_format):
+    """The :class:`ConvTransposeProblem` of parsed arguments (section 5, steps
+    5-6: shapes against each other, reachable sizes, a result that fits).
+
+    ``x_shape`` is in the caller's layout; ``output_shape`` is None or what
+    :func:`deconv._arguments.parse_output_shape` returns.
+    """
+    channels_last = data_format == "channels_last"
+    if channels_last:
+        batch, in_h, in_w, in_channels = x_shape
+    else:
+        batch, in_channels, in_h, in_w = x_shape
+    kh, kw, kernel_out, kernel_in = kernel_shape
+    if output_shape is None:
+        out_h = inferred_output_size(in_h, kh, strides[0], dilations[0], padding)
+        out_w = inferred_output_size(in_w, kw, strides[1], dilations[1], padding)
+    else:
+        if channels_last:
+            out_batch, out_h, out_w, out_channels = output_shape
+        else:
+            out_batch, out_channels, out_h, out_w = output_shape
+        if out_batch is not None and out_batch != batch:
+            raise ValueError(f"output_shape has batch {out_batch} but x has batch {batch}; "
+                             f"they must match (or pass None for the batch)")
+        if out_channels != kernel_out:
+            raise ValueError(f"output_shape has {out_channels} channels but kernel.shape[2] "
+                             f"(output channels) is {kernel_out}")
+    if in_channels != kernel_in:
+        raise ValueError(f"x has {in_channels} channels ({data_format}) but kernel.shape[3] "
+                         f"(input channels) is {kernel_in}")
+    if output_shape is not None:
+        check_reachable("height", out_h, in_h, kh, strides[0], dilations[0], padding)
+        check_reachable("width", out_w, in_w, kw, strides[1], dilations[1], padding)
+    rows = Axis.from_padding("height", in_h, out_h, kh, strides[0], dilations[0], padding)
+    cols = Axis.from_padding("width", in_w, out_w, kw, strides[1], dilations[1], padding)
+    result = result_dtype(x_dtype, kernel_dtype)
+    problem = ConvTransposeProblem(
+        input_shape=(batch, in_h, in_w, in_channels), kernel_shape=tuple(kernel_shape),
+        output_shape=(batch, out_h, out_w, kernel_out), rows=rows, cols=cols,
+        dtype=compute_dtype(result), result_dtype=result, data_format=data_format)
+    _check_size(problem)
+    return problem
+
+
+def check_kernel_shape(kernel_shape):
+    """A kernel needs at least one row and one column."""
+    if kernel_shape[0] == 0 or kernel_shape[1] == 0:
+        raise ValueError(f"kernel must have at least one row and one column; got kernel "
+                         f"shape {tuple(kernel_shape)} (kh, kw, Cout, Cin)")
+
+
+@functools.lru_cache(maxsize=1)
+def _physical_memory_bytes():
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _check_size(problem):
+    for axis in (problem.rows, problem.cols):
+        if max(axis.full_size, axis.out_size, axis.effective_kernel) >= MAX_EXTENT:
+            raise ValueError(f"the {axis.name} geometry is too large to compute (input "
+                             f"{axis.in_size}, kernel {axis.kernel_size}, stride "
+                             f"{axis.stride}, dilation {axis.dilation}): extents must stay "
+                             f"below 2**62")
+    elements = 1
+    for size in problem.output_shape:
+        elements *= size
+    nbytes = elements * problem.dtype.itemsize
+    if nbytes > np.iinfo(np.intp).max:
+        raise ValueError(f"the output of shape {problem.output_shape} would need {nbytes} "
+                         f"bytes, more than this platform can address")
+    memory = _physical_memory_bytes()
+    if memory is not None and nbytes > memory:
+        raise MemoryError(f"the output of shape {problem.output_shape} would need "
+                          f"{nbytes / 2**30:.1f} GiB but this machine has "
+                          f"{memory / 2**30:.1f} GiB of memory")
