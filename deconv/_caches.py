@@ -10,6 +10,16 @@ import weakref
 
 _cache_clears = []
 _dicts = weakref.WeakSet()
+# Bumped whenever what a plan was made under changes (the cost constants in
+# force, the registered backends): a kept plan from an older generation is
+# made again.
+generation = 0
+
+
+def invalidate_plans():
+    """Make every kept plan stale (they are re-made at their next use)."""
+    global generation
+    generation += 1
 
 
 def bounded_cache(maxsize):
@@ -63,11 +73,18 @@ class BoundedDict:
         return len(self._data)
 
 
-def clear_caches():
-    """Forget every plan and choice deconv has cached (they are rebuilt on demand).
+def on_clear(function):
+    """Register ``function`` to be called by :func:`clear_caches`."""
+    _cache_clears.append(function)
+    return function
 
-    Operators keep their packed kernels; only what was derived from shapes
-    and from the cost model is dropped.
+
+def clear_caches():
+    """Forget every plan and choice deconv has cached (they are rebuilt on
+    demand), and read OMP_NUM_THREADS again.
+
+    Operators keep their packed kernels; only what was derived from shapes,
+    from the cost model and from the environment is dropped.
 
     Examples
     --------
@@ -78,3 +95,4 @@ def clear_caches():
         clear()
     for cache in list(_dicts):
         cache.clear()
+    invalidate_plans()

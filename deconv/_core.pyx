@@ -108,6 +108,40 @@ def openmp_max_threads():
     return omp_get_max_threads()
 
 
+cdef void _byte_range(cnp.ndarray array, char** low, char** high) noexcept:
+    """The first and one-past-the-last byte an array's elements occupy."""
+    cdef char* start = <char*> cnp.PyArray_DATA(array)
+    cdef Py_ssize_t d, extent
+    low[0] = start
+    high[0] = start
+    if cnp.PyArray_SIZE(array) == 0:
+        return
+    for d in range(cnp.PyArray_NDIM(array)):
+        extent = (cnp.PyArray_DIM(array, d) - 1) * cnp.PyArray_STRIDE(array, d)
+        if extent < 0:
+            low[0] += extent
+        else:
+            high[0] += extent
+    high[0] += cnp.PyArray_ITEMSIZE(array)
+
+
+def may_share_memory(cnp.ndarray a, tuple others):
+    """Whether the byte range of ``a`` intersects that of any array in
+    ``others``: ``numpy.may_share_memory`` without the cost of its dispatch
+    (a sixth of a tiny call)."""
+    cdef char* a_low
+    cdef char* a_high
+    cdef char* b_low
+    cdef char* b_high
+    cdef cnp.ndarray b
+    _byte_range(a, &a_low, &a_high)
+    for b in others:
+        _byte_range(b, &b_low, &b_high)
+        if a_low < b_high and b_low < a_high and a_low < a_high and b_low < b_high:
+            return True
+    return False
+
+
 def pixel_block(Py_ssize_t itemsize):
     """Output pixels per register tile for items of ``itemsize`` bytes."""
     return DECONV_F32_PIXELS if itemsize == 4 else DECONV_F64_PIXELS
@@ -360,14 +394,12 @@ def conv2d_transpose_wide(
     cdef bint on_demand = panel_blocks.shape[0] > 0
     cdef Py_ssize_t taps = kh * kw
     cdef Py_ssize_t unit, out_block, r, thread, slot, tap
-    cdef Taps rows = _taps(tables.rows), cols = _taps(tables.cols)
+    cdef Taps rows = _taps(tables.rows, height), cols = _taps(tables.cols, y.shape[2])
     cdef const Py_ssize_t[::1] class_start = tables.classes.start
     cdef const Py_ssize_t[::1] class_columns = tables.classes.columns
     cdef const Py_ssize_t[::1] column_shift = tables.classes.shift
     cdef Classes classes
-    if (rows.count == NULL or cols.count == NULL
-            or tables.rows.count.shape[0] != height or tables.cols.count.shape[0] != y.shape[2]
-            or class_columns.shape[0] != y.shape[2] or column_shift.shape[0] != y.shape[2]
+    if (class_columns.shape[0] != y.shape[2] or column_shift.shape[0] != y.shape[2]
             or panels.shape[3] != x.shape[3]
             or (on_demand and (panel_blocks.shape[0] < num_threads or not block_major
                                or panels.shape[0] < num_threads
@@ -426,74 +458,186 @@ cdef void _pack_panel_tap(const floating[:, :, :, ::1] kernel, floating[:, :, :,
                     panel[a, b, c, lane] = 0
 
 
-def conv2d_transpose_small(const floating[:, :, :, :] x, const floating[:, :, :, ::1] packed,
-                           floating[:, :, :, :] y, rows, cols):
-    """Add the transposed convolution of ``x`` (N, h, w, Cin) into ``y`` (N, H, W,
-    Cout), both indexed NHWC with any strides, straight from SPEC section 2:
-    each input pixel, for each kernel tap that lands, adds its channels times
-    the tap's (Cin, Cout) matrix -- ``packed`` is the kernel as (kh, kw, Cin,
-    Cout), so the innermost loop runs along contiguous output channels.
-    ``rows`` and ``cols`` are the axes' geometry (``deconv._geometry.Axis``).
+cdef enum:
+    # The small variant's packed kernel pads its rows to a multiple of this
+    # (two AVX-512 vectors of float32), so its vector loops have no remainder.
+    SMALL_LANES = 32
+    # Most tap values (kh * kw * Cout, padded) the small variant takes, and
+    # most values of a kernel it packs itself: they live on the stack.
+    SMALL_TAP_VALUES = 2048
+    SMALL_PACKED = 8192
 
-    For calls too small to be worth planning (a few thousand multiply-adds):
-    no tables, no tiles, one thread, a fixed summation order.
+
+def small_lanes():
+    """(lanes, most values, most packed): the small variant's packed kernel
+    pads its rows to a multiple of ``lanes``; rows of at most ``most``
+    values; at most ``most packed`` values when it packs the kernel itself."""
+    return SMALL_LANES, SMALL_TAP_VALUES, SMALL_PACKED
+
+
+def conv2d_transpose_small(cnp.ndarray x, cnp.ndarray kernel, packed, geometry,
+                           cnp.ndarray y):
+    """Fill ``y`` (N, H, W, Cout) with the transposed convolution of ``x``
+    (N, h, w, Cin), both indexed NHWC with any strides, for calls too small
+    to be worth tiling (a few thousand multiply-adds), on one thread, as the
+    definition reads: each input pixel's contribution to every tap (kernel
+    row a, column b, output channel o, at ``(a * kw + b) * Cout + o``) is one
+    vector-matrix product with ``packed`` (Cin, kh * kw * Cout padded to a
+    multiple of SMALL_LANES and at most SMALL_TAP_VALUES: the kernel with its
+    taps and output channels along the rows), then added to the output
+    pixels the taps land on. ``packed`` may be None: the kernel (kh, kw,
+    Cout, Cin, C-contiguous) is then packed here, into at most SMALL_PACKED
+    values on the stack. ``geometry`` is a ``deconv._direct.SmallGeometry``.
+    Output elements sum their contributions in input-pixel order.
+
+    The arrays are taken as ndarrays, not typed memoryviews: at a few
+    microseconds a call, acquiring four buffers costs a tenth of it.
     """
-    cdef Py_ssize_t batch = x.shape[0], in_h = x.shape[1], in_w = x.shape[2]
-    cdef Py_ssize_t cin = x.shape[3], kh = packed.shape[0], kw = packed.shape[1]
-    cdef Py_ssize_t out_h = y.shape[1], out_w = y.shape[2], cout = y.shape[3]
-    cdef Py_ssize_t stride_h = rows.stride, stride_w = cols.stride
-    cdef Py_ssize_t dilation_h = rows.dilation, dilation_w = cols.dilation
-    cdef Py_ssize_t pad_top = rows.pad, pad_left = cols.pad
-    cdef Py_ssize_t y_channel_stride = y.strides[3] // sizeof(floating)
-    cdef Py_ssize_t n, i, j, a, b, r, q, o, c
+    cdef int dtype = cnp.PyArray_TYPE(x)
+    cdef Py_ssize_t kh = geometry.kernel_height, kw = geometry.kernel_width, d
+    cdef SmallCall call
+    call.stride_h, call.stride_w = geometry.stride_height, geometry.stride_width
+    call.dilation_h, call.dilation_w = geometry.dilation_height, geometry.dilation_width
+    call.pad_top, call.pad_left = geometry.pad_top, geometry.pad_left
+    call.kh, call.kw = kh, kw
+    if (cnp.PyArray_NDIM(x) != 4 or cnp.PyArray_NDIM(y) != 4 or cnp.PyArray_NDIM(kernel) != 4
+            or dtype not in (cnp.NPY_FLOAT, cnp.NPY_DOUBLE)
+            or cnp.PyArray_TYPE(y) != dtype or cnp.PyArray_TYPE(kernel) != dtype
+            or not cnp.PyArray_ISWRITEABLE(y) or not cnp.PyArray_IS_C_CONTIGUOUS(kernel)
+            or y.shape[0] != x.shape[0] or kh < 1 or kw < 1 or kernel.shape[0] != kh
+            or kernel.shape[1] != kw or kernel.shape[2] != y.shape[3]
+            or kernel.shape[3] != x.shape[3]):
+        raise ValueError(f"conv2d_transpose_small: x {np.shape(x)}, kernel {np.shape(kernel)}, "
+                         f"y {np.shape(y)} (of one float dtype, y writeable, the kernel "
+                         f"C-contiguous) and the geometry do not agree")
+    for d in range(4):
+        if x.strides[d] % cnp.PyArray_ITEMSIZE(x) or y.strides[d] % cnp.PyArray_ITEMSIZE(y):
+            raise ValueError(f"conv2d_transpose_small: strides {(<object> x).strides} and "
+                             f"{(<object> y).strides} "
+                             f"must be whole elements")
+    call.length = _padded(kh * kw * y.shape[3], SMALL_LANES)
+    call.packed = NULL
+    if packed is not None:
+        if (not isinstance(packed, np.ndarray) or cnp.PyArray_TYPE(<cnp.ndarray> packed) != dtype
+                or not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray> packed)
+                or cnp.PyArray_NDIM(<cnp.ndarray> packed) != 2
+                or (<cnp.ndarray> packed).shape[0] != x.shape[3]
+                or (<cnp.ndarray> packed).shape[1] != call.length):
+            raise ValueError(f"conv2d_transpose_small: packed {np.shape(packed)} does not fit "
+                             f"the kernel {np.shape(kernel)}")
+        call.packed = cnp.PyArray_DATA(<cnp.ndarray> packed)
+    if call.length > SMALL_TAP_VALUES or (
+            call.packed == NULL and x.shape[3] * call.length > SMALL_PACKED):
+        raise ValueError(f"conv2d_transpose_small: a kernel of {np.shape(kernel)} is too large")
+    if dtype == cnp.NPY_FLOAT:
+        with nogil:
+            _small(<const float*> cnp.PyArray_DATA(x), <const float*> cnp.PyArray_DATA(kernel),
+                   <float*> cnp.PyArray_DATA(y), x.shape, x.strides, y.shape, y.strides, &call)
+    else:
+        with nogil:
+            _small(<const double*> cnp.PyArray_DATA(x), <const double*> cnp.PyArray_DATA(kernel),
+                   <double*> cnp.PyArray_DATA(y), x.shape, x.strides, y.shape, y.strides, &call)
+
+
+cdef struct SmallCall:
+    Py_ssize_t kh, kw, stride_h, stride_w, dilation_h, dilation_w, pad_top, pad_left, length
+    const void* packed
+
+
+cdef void _small(const floating* x, const floating* kernel, floating* y,
+                 const cnp.npy_intp* x_shape, const cnp.npy_intp* x_strides,
+                 const cnp.npy_intp* y_shape, const cnp.npy_intp* y_strides,
+                 const SmallCall* call) noexcept nogil:
+    """The loops of :func:`conv2d_transpose_small` (strides in bytes)."""
+    cdef Py_ssize_t batch = x_shape[0], in_h = x_shape[1], in_w = x_shape[2], cin = x_shape[3]
+    cdef Py_ssize_t out_h = y_shape[1], out_w = y_shape[2], cout = y_shape[3]
+    cdef Py_ssize_t item = sizeof(floating), length = call.length, kw = call.kw
+    cdef Py_ssize_t xs0 = x_strides[0] // item, xs1 = x_strides[1] // item
+    cdef Py_ssize_t xs2 = x_strides[2] // item, x_channel = x_strides[3] // item
+    cdef Py_ssize_t ys0 = y_strides[0] // item, ys1 = y_strides[1] // item
+    cdef Py_ssize_t ys2 = y_strides[2] // item, y_channel = y_strides[3] // item
+    cdef Py_ssize_t n, i, j, a, b, r, q, o, c, l
+    cdef floating tap_values[SMALL_TAP_VALUES]
+    cdef floating stack_packed[SMALL_PACKED]
+    cdef const floating* rows_of = <const floating*> call.packed
     cdef floating xv
-    cdef floating* yp
+    cdef const floating* xp
     cdef const floating* wp
-    if (packed.shape[2] != cin or packed.shape[3] != cout or y.shape[0] != batch
-            or rows.kernel_size != kh or cols.kernel_size != kw or rows.out_size != out_h
-            or cols.out_size != out_w or rows.in_size != in_h or cols.in_size != in_w):
-        raise ValueError(f"conv2d_transpose_small: x {tuple(x.shape)[:4]}, packed kernel "
-                         f"{tuple(packed.shape)[:4]}, y {tuple(y.shape)[:4]} and the axes "
-                         f"do not agree")
-    with nogil:
-        for n in range(batch):
-            for i in range(in_h):
-                for a in range(kh):
-                    r = i * stride_h + a * dilation_h - pad_top
+    cdef const floating* vp
+    cdef floating* yp
+    if rows_of == NULL:
+        _pack_small(kernel, call.kh, call.kw, cout, cin, stack_packed, length)
+        rows_of = stack_packed
+    for n in range(batch):
+        for r in range(out_h):
+            for q in range(out_w):
+                yp = y + n * ys0 + r * ys1 + q * ys2
+                if y_channel == 1:
+                    for o in range(cout):
+                        yp[o] = 0
+                else:
+                    for o in range(cout):
+                        yp[o * y_channel] = 0
+        for i in range(in_h):
+            for j in range(in_w):
+                # Channel by channel over the whole row: the row's vectors
+                # are independent sums, so the multiply-adds do not wait on
+                # each other (a block of sums in registers, channel after
+                # channel, would be one chain).
+                xp = x + n * xs0 + i * xs1 + j * xs2
+                for l in range(length):
+                    tap_values[l] = 0
+                for c in range(cin):
+                    xv = xp[c * x_channel]
+                    wp = rows_of + c * length
+                    for l in range(length):
+                        tap_values[l] += xv * wp[l]
+                for a in range(call.kh):
+                    r = i * call.stride_h + a * call.dilation_h - call.pad_top
                     if r < 0 or r >= out_h:
                         continue
-                    for j in range(in_w):
-                        for b in range(kw):
-                            q = j * stride_w + b * dilation_w - pad_left
-                            if q < 0 or q >= out_w:
-                                continue
-                            yp = &y[n, r, q, 0]
-                            wp = &packed[a, b, 0, 0]
-                            for c in range(cin):
-                                xv = x[n, i, j, c]
-                                if y_channel_stride == 1:
-                                    for o in range(cout):
-                                        yp[o] += xv * wp[o]
-                                else:
-                                    for o in range(cout):
-                                        yp[o * y_channel_stride] += xv * wp[o]
-                                wp += cout
+                    for b in range(kw):
+                        q = j * call.stride_w + b * call.dilation_w - call.pad_left
+                        if q < 0 or q >= out_w:
+                            continue
+                        yp = y + n * ys0 + r * ys1 + q * ys2
+                        vp = &tap_values[(a * kw + b) * cout]
+                        if y_channel == 1:
+                            for o in range(cout):
+                                yp[o] += vp[o]
+                        else:
+                            for o in range(cout):
+                                yp[o * y_channel] += vp[o]
 
 
-def pack_small_kernel(const floating[:, :, :, ::1] kernel, floating[:, :, :, ::1] packed):
-    """``packed`` (kh, kw, Cin, Cout) = ``kernel`` (kh, kw, Cout, Cin) with its
-    last two axes exchanged: what :func:`conv2d_transpose_small` reads."""
+cdef inline Py_ssize_t _padded(Py_ssize_t count, Py_ssize_t step) noexcept nogil:
+    return (count + step - 1) // step * step
+
+
+cdef void _pack_small(const floating* kernel, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t cout,
+                      Py_ssize_t cin, floating* packed, Py_ssize_t length) noexcept nogil:
+    """Rows of ``length``: ``packed[c * length + (a * kw + b) * Cout + o] =
+    kernel[a, b, o, c]`` (a C-contiguous kernel), zeros after kh * kw * Cout."""
+    cdef Py_ssize_t t, c, o, l
+    for c in range(cin):
+        for l in range(kh * kw * cout, length):
+            packed[c * length + l] = 0
+        for t in range(kh * kw):
+            for o in range(cout):
+                packed[c * length + t * cout + o] = kernel[(t * cout + o) * cin + c]
+
+
+def pack_small_kernel(const floating[:, :, :, ::1] kernel, floating[:, ::1] packed):
+    """The kernel (kh, kw, Cout, Cin) as :func:`conv2d_transpose_small` reads
+    it: (Cin, kh * kw * Cout padded to a multiple of :func:`small_lanes`)."""
     cdef Py_ssize_t kh = kernel.shape[0], kw = kernel.shape[1]
-    cdef Py_ssize_t cout = kernel.shape[2], cin = kernel.shape[3], a, b, c, o
-    if tuple(packed.shape)[:4] != (kh, kw, cin, cout):
+    cdef Py_ssize_t cout = kernel.shape[2], cin = kernel.shape[3]
+    cdef Py_ssize_t length = _padded(kh * kw * cout, SMALL_LANES)
+    if packed.shape[0] != cin or packed.shape[1] != length or cin * cout * kh * kw == 0:
         raise ValueError(f"pack_small_kernel: kernel {tuple(kernel.shape)[:4]} does not fit "
-                         f"packed {tuple(packed.shape)[:4]}")
+                         f"packed {tuple(packed.shape)[:2]}")
     with nogil:
-        for a in range(kh):
-            for b in range(kw):
-                for o in range(cout):
-                    for c in range(cin):
-                        packed[a, b, c, o] = kernel[a, b, o, c]
+        _pack_small(&kernel[0, 0, 0, 0], kh, kw, cout, cin, &packed[0, 0], length)
 
 
 # Narrow-output variant (Cout of a few channels): the wide tile above would
@@ -665,7 +809,7 @@ def conv2d_transpose_narrow(
     cdef Py_ssize_t batch = y.shape[0], height = y.shape[1]
     cdef Py_ssize_t groups = packed.shape[3] // group_size
     cdef Py_ssize_t unit, rest, thread
-    cdef Taps rows = _taps(tables.rows)
+    cdef Taps rows = _taps(tables.rows, height)
     column_phases = tables.cols
     cdef const Py_ssize_t[::1] first_column = column_phases.first_column
     cdef const Py_ssize_t[::1] columns = column_phases.columns
@@ -673,8 +817,7 @@ def conv2d_transpose_narrow(
     cdef const Py_ssize_t[::1] kernel_column = column_phases.kernel_column
     cdef const Py_ssize_t[::1] input_column = column_phases.input_column
     cdef Phases phases
-    if (rows.count == NULL or tables.rows.count.shape[0] != height
-            or columns.shape[0] != first_column.shape[0]
+    if (columns.shape[0] != first_column.shape[0]
             or tap_start.shape[0] != columns.shape[0] + 1
             or kernel_column.shape[0] != input_column.shape[0]
             or kernel_column.shape[0] == 0 or group_size < 1

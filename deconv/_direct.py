@@ -14,8 +14,9 @@ do only arithmetic:
 There are three variants, and the plan names one:
 
 ``"small"``
-    Calls under ``TRIVIAL_MADDS`` multiply-adds: a plain loop over the
-    landing taps, on one thread; no tables beat the cost of making them.
+    Calls under ``TRIVIAL_MADDS`` multiply-adds, where tiles and threads cost
+    more than the arithmetic: on one thread, each input pixel's values for
+    every tap (one vector-matrix product), added where the taps land.
 ``"wide"``
     Register tiles of pixels times a block of output channels, the kernel
     packed in such blocks ("panels").
@@ -44,7 +45,7 @@ from ._caches import bounded_cache
 from ._workspace import aligned_empty, scratch_arrays
 
 # Below this many nominal multiply-adds (~1 us of arithmetic) a call takes the
-# "small" variant: planning would cost more than the arithmetic.
+# "small" variant: tiles and threads would cost more than the arithmetic.
 TRIVIAL_MADDS = 1 << 16
 # Multiply-adds that make waking one more OpenMP thread worth it (~20 us of
 # work): tiny calls stay on one thread. Results do not depend on it.
@@ -74,6 +75,18 @@ class ColumnClasses(NamedTuple):
     start: np.ndarray
     columns: np.ndarray
     shift: np.ndarray
+
+
+class SmallGeometry(NamedTuple):
+    """What the small variant's kernel needs of the two axes."""
+    kernel_height: int
+    kernel_width: int
+    stride_height: int
+    stride_width: int
+    dilation_height: int
+    dilation_width: int
+    pad_top: int
+    pad_left: int
 
 
 class WideTables(NamedTuple):
@@ -185,13 +198,30 @@ def _narrow_plan(problem, num_threads):
                        threads_worth_waking(problem, num_threads), work)
 
 
+def small_tap_values(problem):
+    """The padded row length of the small variant's packed kernel, if
+    ``problem`` takes that variant (under TRIVIAL_MADDS multiply-adds, and
+    a kernel small enough to pack on the stack); else None."""
+    kh, kw, cout, cin = problem.kernel_shape
+    lanes, most, most_packed = _simd.core.small_lanes()
+    tap_values = -(-kh * kw * cout // lanes) * lanes
+    if problem.nominal_multiply_adds < TRIVIAL_MADDS and tap_values <= most and \
+            cin * tap_values <= most_packed:
+        return tap_values
+    return None
+
+
 @bounded_cache(256)
 def candidate_plans(problem, num_threads, level):
     """The plans of every variant that may run ``problem`` on ``level``'s
     build, by variant name; cached."""
-    if problem.nominal_multiply_adds < TRIVIAL_MADDS:
+    tap_values = small_tap_values(problem)
+    if tap_values is not None:
+        rows, cols = problem.rows, problem.cols
+        geometry = SmallGeometry(rows.kernel_size, cols.kernel_size, rows.stride, cols.stride,
+                                 rows.dilation, cols.dilation, rows.pad, cols.pad)
         work = _cost.DirectWork(problem.nominal_multiply_adds, 0, 1)
-        return {"small": BackendPlan("small", ("small",), None, 1, work)}
+        return {"small": BackendPlan("small", ("small", tap_values), geometry, 1, work)}
     plans = {"wide": _wide_plan(problem, num_threads)}
     if problem.output_shape[3] <= NARROW_MAX_CHANNELS:
         plans["narrow"] = _narrow_plan(problem, num_threads)
@@ -231,7 +261,7 @@ class DirectBackend(Backend):
                             _profile.current_profile())
 
     def minimum_seconds(self, problem, num_threads):
-        return _cost.direct_minimum_seconds(problem.nominal_multiply_adds < TRIVIAL_MADDS,
+        return _cost.direct_minimum_seconds(small_tap_values(problem) is not None,
                                             _profile.current_profile())
 
     def pack(self, problem, plan, kernel):
@@ -240,7 +270,7 @@ class DirectBackend(Backend):
         kind = plan.packing[0]
         kh, kw, cout, cin = kernel.shape
         if kind == "small":
-            packed = aligned_empty((kh, kw, cin, cout), kernel.dtype)
+            packed = aligned_empty((cin, plan.packing[1]), kernel.dtype)
             _simd.core.pack_small_kernel(kernel, packed)
             return packed
         if kind == "wide":
@@ -256,12 +286,7 @@ class DirectBackend(Backend):
     def run(self, problem, plan, x, kernel, packed, y):
         core = _simd.core
         if plan.variant == "small":
-            if packed is None:
-                kh, kw, cout, cin = kernel.shape
-                packed, = scratch_arrays(((kh, kw, cin, cout), kernel.dtype))
-                core.pack_small_kernel(kernel, packed)
-            y.fill(0)
-            core.conv2d_transpose_small(x, packed, y, problem.rows, problem.cols)
+            core.conv2d_transpose_small(x, kernel, packed, plan.tables, y)
         elif plan.variant == "narrow":
             finite = bool(np.isfinite(kernel).all()) if packed is None else packed[1]
             if finite:

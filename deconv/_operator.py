@@ -13,7 +13,7 @@ import threading
 
 import numpy as np
 
-from . import _profile, _registry
+from . import _caches, _simd, _threads
 from ._arguments import (as_array, check_float_dtype, check_rank, integer_pair,
                          parse_data_format, parse_output_shape, parse_padding)
 from ._backend import plan_of
@@ -21,7 +21,7 @@ from ._caches import BoundedDict
 from ._dispatch import rank, rejection
 from ._problem import check_kernel_shape, make_problem
 from ._registry import AUTO, check_backend_name, current_backend, get_backend
-from ._threads import resolve_num_threads
+from ._threads import default_num_threads, resolve_num_threads
 
 # Input shapes whose plans one operator keeps (a decoder sees a few; a
 # fully convolutional net on images of every size, more).
@@ -59,7 +59,9 @@ class CallPlan:
     """
 
     __slots__ = ("problem", "backend", "variant", "reason", "estimates", "num_threads",
-                 "backend_object", "backend_plan", "stamp", "forced", "_finite_fallback")
+                 "backend_object", "backend_plan", "stamp", "forced", "requires_finite",
+                 "packed", "output_shape", "result_dtype", "casts", "channels_first",
+                 "_finite_fallback")
 
     def __init__(self, problem, backend_object, backend_plan, reason, estimates, forced):
         self.problem = problem
@@ -70,8 +72,17 @@ class CallPlan:
         self.num_threads = 1 if backend_plan is None else backend_plan.num_threads
         self.backend_object = backend_object
         self.backend_plan = backend_plan
-        self.stamp = _stamp()
+        self.stamp = _caches.generation
         self.forced = forced
+        self.requires_finite = bool(getattr(backend_object, "requires_finite", False))
+        # An operator's packed kernel for this plan, once it has one.
+        self.packed = None
+        # What each call needs at hand: the caller's output shape and dtype,
+        # whether it is computed in another dtype (float16), the layout.
+        self.output_shape = problem.caller_output_shape
+        self.result_dtype = problem.result_dtype
+        self.casts = problem.result_dtype != problem.dtype
+        self.channels_first = problem.data_format == "channels_first"
         self._finite_fallback = None
 
     def __repr__(self):
@@ -81,17 +92,11 @@ class CallPlan:
                 f"reason={self.reason!r})")
 
 
-def _stamp():
-    """What a plan's validity depends on besides shapes: the cost constants
-    in force and the registered backends."""
-    return _profile._generation, _registry._generation
-
-
 class StaticArguments:
     """The arguments of a call that do not depend on x, parsed once."""
 
     __slots__ = ("strides", "dilation_rate", "padding", "data_format", "backend",
-                 "num_threads")
+                 "num_threads", "threads")
 
     def __init__(self, strides, padding, data_format, dilation_rate, backend, num_threads):
         self.data_format = parse_data_format(data_format)
@@ -99,9 +104,9 @@ class StaticArguments:
         self.strides = integer_pair(strides, "strides")
         self.dilation_rate = integer_pair(dilation_rate, "dilation_rate")
         self.backend = None if backend is None else check_backend_name(backend)
-        if num_threads is not None:
-            resolve_num_threads(num_threads)  # validates
         self.num_threads = num_threads
+        # The count, when given (None: the default at each call).
+        self.threads = None if num_threads is None else resolve_num_threads(num_threads)
 
 
 class Planner:
@@ -121,11 +126,11 @@ class Planner:
         made once and kept."""
         arguments = self.arguments
         backend = arguments.backend or current_backend()
-        threads = resolve_num_threads(arguments.num_threads)
-        shape_key = _shape_key(output_shape)
+        threads = arguments.threads or _threads.default or default_num_threads()
+        shape_key = None if output_shape is None else _shape_key(output_shape)
         key = None if shape_key is _UNCACHED else (x.shape, x.dtype, shape_key, backend, threads)
         plan = None if key is None else self.plans.get(key)
-        if plan is None or plan.stamp != _stamp():
+        if plan is None or plan.stamp != _caches.generation:
             plan = self._make_plan(x, output_shape, backend, threads)
             if key is not None:
                 self.plans.put(key, plan)
@@ -166,7 +171,7 @@ class Planner:
         """The plan "auto" takes instead of ``plan`` when the data hold NaN or inf."""
         if plan._finite_fallback is None:
             problem = plan.problem
-            threads = resolve_num_threads(self.arguments.num_threads)
+            threads = self.arguments.threads or default_num_threads()
             choice = rank(problem, threads, finite=False)
             chosen = get_backend(choice.backend)
             plan._finite_fallback = CallPlan(problem, chosen, plan_of(chosen, problem, threads),
@@ -180,25 +185,25 @@ def _raise_if_refused(backend, problem, finite=True):
         raise ValueError(f"backend {backend.name!r} cannot compute this call: {reason}")
 
 
-def checked_out(out, problem, inputs):
-    """``out`` if it can receive the result of ``problem``: an ndarray of the
+def checked_out(out, plan, inputs, names=("x", "kernel")):
+    """``out`` if it can receive the result of ``plan``: an ndarray of the
     output's shape (caller's layout) and dtype, C-contiguous, writeable and
-    sharing no memory with the ``inputs``."""
+    sharing no memory with the ``inputs`` (a tuple of arrays, ``names``)."""
     if not isinstance(out, np.ndarray):
         raise TypeError(f"out must be a numpy.ndarray; got {type(out).__name__}")
-    expected = problem.caller_output_shape
-    if out.shape != expected:
+    if out.shape != plan.output_shape:
         raise ValueError(f"out has shape {out.shape} but the output of this call has shape "
-                         f"{expected} ({problem.data_format})")
-    if out.dtype != problem.result_dtype:
+                         f"{plan.output_shape} ({plan.problem.data_format})")
+    if out.dtype is not plan.result_dtype and out.dtype != plan.result_dtype:
         raise TypeError(f"out has dtype {out.dtype} but the result of this call has dtype "
-                        f"{problem.result_dtype}")
-    if not out.flags.c_contiguous:
+                        f"{plan.result_dtype}")
+    flags = out.flags
+    if not flags.c_contiguous:
         raise ValueError("out must be C-contiguous (e.g. from numpy.empty); got an array with "
                          f"strides {out.strides}")
-    if not out.flags.writeable:
+    if not flags.writeable:
         raise ValueError("out is read-only")
-    for name, array in inputs:
+    for name, array in zip(names, inputs):
         if np.may_share_memory(out, array):
             raise ValueError(f"out shares memory with {name}; pass a separate array")
     return out
@@ -211,30 +216,35 @@ def _all_finite(array):
 def execute(planner, plan, x, kernel, packed_for, kernel_finite, out, inputs):
     """Run ``plan`` on x (caller's layout) and the kernel (compute dtype,
     C-contiguous) into ``out`` or a new array; ``packed_for(plan)`` gives the
-    packed kernel or None, ``kernel_finite()`` whether the kernel is finite."""
-    problem = plan.problem
-    if getattr(plan.backend_object, "requires_finite", False) and not (
-            _all_finite(x) and kernel_finite()):
+    packed kernel or None, ``kernel_finite()`` whether the kernel is finite;
+    ``inputs`` (x, and the caller's kernel if it has one) must not overlap
+    ``out``."""
+    if plan.requires_finite and not (_all_finite(x) and kernel_finite()):
         if plan.forced:
-            _raise_if_refused(plan.backend_object, problem, finite=False)
+            _raise_if_refused(plan.backend_object, plan.problem, finite=False)
         plan = planner.finite_fallback(plan)
-    x = np.ascontiguousarray(x, dtype=problem.dtype)
-    channels_first = problem.data_format == "channels_first"
+    problem = plan.problem
+    if x.dtype is not problem.dtype or not x.flags.c_contiguous:
+        x = np.ascontiguousarray(x, dtype=problem.dtype)
     if out is None:
-        result = np.empty(problem.caller_output_shape, problem.result_dtype)
+        result = np.empty(plan.output_shape, plan.result_dtype)
+    elif (type(out) is np.ndarray and out.shape == plan.output_shape
+          and out.dtype is plan.result_dtype and (flags := out.flags).c_contiguous
+          and flags.writeable and _simd.core is not None
+          and not _simd.core.may_share_memory(out, inputs)):
+        result = out  # the common case of checked_out, checked quickly
     else:
-        result = checked_out(out, problem, inputs)
+        result = checked_out(out, plan, inputs)
     # float16 is computed in float32 and rounded at the end.
-    y = result if problem.result_dtype == problem.dtype else \
-        np.empty(problem.caller_output_shape, problem.dtype)
+    y = np.empty(plan.output_shape, problem.dtype) if plan.casts else result
     if plan.backend_plan is None:
         y.fill(0)
+    elif plan.channels_first:
+        plan.backend_object.run(problem, plan.backend_plan, x.transpose(0, 2, 3, 1), kernel,
+                                packed_for(plan), y.transpose(0, 2, 3, 1))
     else:
-        plan.backend_object.run(problem, plan.backend_plan,
-                                x.transpose(0, 2, 3, 1) if channels_first else x, kernel,
-                                packed_for(plan),
-                                y.transpose(0, 2, 3, 1) if channels_first else y)
-    if y is not result:
+        plan.backend_object.run(problem, plan.backend_plan, x, kernel, packed_for(plan), y)
+    if plan.casts:
         with np.errstate(over="ignore"):  # float16 overflows to inf, like TensorFlow
             np.copyto(result, y, casting="same_kind")
     return result
@@ -340,7 +350,7 @@ class Conv2DTranspose:
             x = as_array(x, "x")
         plan = self._planner.call_plan(x, output_shape)
         return execute(self._planner, plan, x, self._kernel_in(plan.problem.dtype),
-                       self._packed_for, self._kernel_finite, out, (("x", x),))
+                       self._packed_for, self._kernel_finite, out, (x,))
 
     def plan_for(self, x, output_shape=None):
         """The :class:`CallPlan` a call with x (an array, or anything with
@@ -359,18 +369,20 @@ class Conv2DTranspose:
         return kernel
 
     def _packed_for(self, plan):
+        packed = plan.packed
+        if packed is not None:
+            return packed
         packing = plan.backend_plan.packing
         if packing is None:
             return None
         key = (plan.backend, plan.problem.dtype, packing)
-        packed = self._packed.get(key)
-        if packed is None:
-            with self._lock:
-                packed = self._packed.get(key)
-                if packed is None:
-                    packed = plan.backend_object.pack(plan.problem, plan.backend_plan,
-                                                      self._kernel_in(plan.problem.dtype))
-                    self._packed[key] = packed
+        with self._lock:
+            packed = self._packed.get(key)
+            if packed is None:
+                packed = plan.backend_object.pack(plan.problem, plan.backend_plan,
+                                                  self._kernel_in(plan.problem.dtype))
+                self._packed[key] = packed
+        plan.packed = packed
         return packed
 
     def _kernel_finite(self):

@@ -4,8 +4,8 @@ profile that ``python -m deconv tune`` stored for this machine.
 A stored profile is used automatically unless it is unreadable, incomplete,
 holds anything but finite positive numbers, or was written by another version
 of deconv or for another SIMD level; then the defaults are used and
-:func:`profile_source` says why. Every change of the constants in force bumps
-:func:`generation`, which the plan caches compare against.
+:func:`profile_source` says why. Every change of the constants in force makes
+the kept plans stale (``deconv._caches.invalidate_plans``).
 """
 import copy
 import json
@@ -14,6 +14,7 @@ import os
 import sys
 from pathlib import Path
 
+from . import _caches
 from ._cost import DEFAULT_PROFILE
 
 PROFILE_FILE = "profile.json"
@@ -22,7 +23,6 @@ MAX_PROFILE_BYTES = 1 << 20
 
 _profile = None
 _source = None
-_generation = 0
 
 
 def cache_dir():
@@ -104,15 +104,10 @@ def profile_source():
     return _source
 
 
-def generation():
-    """A number that changes whenever the constants in force change."""
-    return _generation
-
-
 def _put_in_force(profile, source):
-    global _profile, _source, _generation
+    global _profile, _source
     _profile, _source = profile, source
-    _generation += 1
+    _caches.invalidate_plans()
     return profile
 
 

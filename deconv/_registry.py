@@ -11,6 +11,8 @@ import contextvars
 import threading
 import types
 
+from . import _caches
+
 AUTO = "auto"
 
 _lock = threading.Lock()
@@ -26,6 +28,7 @@ def _changed():
     global _snapshot, _generation
     _snapshot = types.MappingProxyType(dict(_backends))
     _generation += 1
+    _caches.invalidate_plans()
 _global_default = AUTO
 _scoped_default = contextvars.ContextVar("deconv_backend", default=None)
 

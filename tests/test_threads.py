@@ -64,13 +64,21 @@ def test_concurrent_calls_match_serial_results(backend_name, rng):
 
 
 def test_none_means_omp_num_threads_then_all_cores(monkeypatch):
+    # Read once, like the OpenMP runtime does; clear_caches() reads it again.
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    deconv.clear_caches()
+    assert resolve_num_threads(None) == 3
+    monkeypatch.setenv("OMP_NUM_THREADS", "5")
     assert resolve_num_threads(None) == 3
     monkeypatch.setenv("OMP_NUM_THREADS", "not a number")
+    deconv.clear_caches()
     assert resolve_num_threads(None) == usable_cores()
     monkeypatch.delenv("OMP_NUM_THREADS")
+    deconv.clear_caches()
     assert resolve_num_threads(None) == usable_cores()
     assert resolve_num_threads(np.int64(4)) == 4
+    monkeypatch.undo()
+    deconv.clear_caches()
 
 
 def test_tiny_calls_stay_on_one_thread(monkeypatch):
