@@ -1,37 +1,118 @@
-"""The default job of ``python -m deconv``: a DCGAN-style generator, layer by layer."""
+"""The default job of ``python -m deconv``: a DCGAN-style generator, layer by layer.
+
+Each layer is a :class:`deconv.Conv2DTranspose` operator writing into an
+output buffer of its own, so that after the first batch the generator runs
+without allocating; ``--loop`` times it against the same layers called as
+functions, and traces what a loop allocates.
+"""
+import tracemalloc
+
 import numpy as np
 
-from ._api import choose_backend, conv2d_transpose
+from ._api import conv2d_transpose
 from ._config import show_config
+from ._operator import Conv2DTranspose
 from ._timing import timings
 
 # (input channels, output channels) of a 4-layer DCGAN generator, 4x4 -> 64x64 RGB.
 GENERATOR_CHANNELS = [(512, 256), (256, 128), (128, 64), (64, 3)]
 
 
-def run_demo(batch=16, repeats=5, seed=0, num_threads=None):
+class Generator:
+    """The generator's four layers as operators, with their output buffers
+    for one batch size (ReLU in place, tanh at the end)."""
+
+    def __init__(self, batch, seed=0, num_threads=None):
+        rng = np.random.default_rng(seed)
+        self.kernels = [(rng.standard_normal((4, 4, cout, cin), dtype=np.float32)
+                         / np.float32(np.sqrt(16 * cin))) for cin, cout in GENERATOR_CHANNELS]
+        self.arguments = dict(strides=2, padding="same", num_threads=num_threads)
+        self.layers = [Conv2DTranspose(kernel, **self.arguments) for kernel in self.kernels]
+        size = 4
+        self.outputs = []
+        for _, cout in GENERATOR_CHANNELS:
+            size *= 2
+            self.outputs.append(np.empty((batch, size, size, cout), np.float32))
+
+    def __call__(self, activations):
+        """The batch through every layer, into the kept buffers."""
+        for index, (layer, out) in enumerate(zip(self.layers, self.outputs)):
+            activations = layer(activations, out=out)
+            if index == len(self.layers) - 1:
+                np.tanh(activations, out=activations)
+            else:
+                np.maximum(activations, 0, out=activations)
+        return activations
+
+    def with_functions(self, activations):
+        """The same computation through :func:`conv2d_transpose` calls."""
+        for index, kernel in enumerate(self.kernels):
+            activations = conv2d_transpose(activations, kernel, **self.arguments)
+            if index == len(self.kernels) - 1:
+                np.tanh(activations, out=activations)
+            else:
+                np.maximum(activations, 0, out=activations)
+        return activations
+
+
+def run_demo(batch=16, repeats=5, seed=0, num_threads=None, loop=0):
     """Print the configuration, then run the generator on random input and report
-    each layer's shapes, the backend ``"auto"`` chose, and its median time."""
+    each layer's shapes, the backend ``"auto"`` chose, and its median time;
+    with ``loop``, also time ``loop`` runs of the whole generator through
+    operators and through functions, and what the operator loop allocates."""
     show_config()
-    rng = np.random.default_rng(seed)
-    activations = rng.standard_normal((batch, 4, 4, GENERATOR_CHANNELS[0][0]), dtype=np.float32)
+    generator = Generator(batch, seed, num_threads)
+    noise = np.random.default_rng(seed).standard_normal(
+        (batch, 4, 4, GENERATOR_CHANNELS[0][0]), dtype=np.float32)
     print(f"\nDCGAN generator, batch {batch}, float32, channels_last, kernel 4x4, stride 2, "
           f"'same' (median of {repeats} runs):")
-    print(f"  {'layer':<6}{'input':<20}{'output':<20}{'backend':<10}{'ms':>9}{'GFLOP/s':>10}")
+    print(f"  {'layer':<6}{'input':<20}{'output':<20}{'backend':<18}{'ms':>9}{'GFLOP/s':>10}")
     total = 0.0
-    for index, (cin, cout) in enumerate(GENERATOR_CHANNELS, start=1):
-        kernel = (rng.standard_normal((4, 4, cout, cin), dtype=np.float32)
-                  / np.float32(np.sqrt(16 * cin)))
-        arguments = dict(strides=2, padding="same", num_threads=num_threads)
-        choice = choose_backend(activations, kernel, **arguments)
-        output = conv2d_transpose(activations, kernel, **arguments)  # warm-up
-        seconds = float(np.median(timings(
-            lambda: conv2d_transpose(activations, kernel, **arguments), repeats, warmup=False)))
+    activations = noise
+    for index, (layer, out) in enumerate(zip(generator.layers, generator.outputs), start=1):
+        plan = layer.plan_for(activations)
+        layer(activations, out=out)  # warm-up: plan, pack
+        seconds = float(np.median(timings(lambda: layer(activations, out=out), repeats,
+                                          warmup=False)))
         total += seconds
-        flops = 2 * activations.size * cout * 16
-        print(f"  {index:<6}{str(activations.shape):<20}{str(output.shape):<20}"
-              f"{choice.backend:<10}{seconds * 1e3:>9.3f}{flops / seconds / 1e9:>10.1f}")
-        activations = np.tanh(output) if index == len(GENERATOR_CHANNELS) else np.maximum(output, 0)
-    print(f"  total {total * 1e3:.3f} ms; image batch {activations.shape}, values in "
-          f"[{activations.min():.2f}, {activations.max():.2f}]")
+        flops = 2 * activations.size * out.shape[3] * 16
+        print(f"  {index:<6}{str(activations.shape):<20}{str(out.shape):<20}"
+              f"{plan.backend + ' (' + plan.variant + ')':<18}{seconds * 1e3:>9.3f}"
+              f"{flops / seconds / 1e9:>10.1f}")
+        activations = out
+    images = generator(noise)
+    print(f"  total {total * 1e3:.3f} ms; image batch {images.shape}, values in "
+          f"[{images.min():.2f}, {images.max():.2f}]")
+    if loop:
+        report_loop(generator, noise, loop)
     return 0
+
+
+def report_loop(generator, noise, runs):
+    """Time ``runs`` runs of the generator through operators (with their
+    output buffers) and through functions, alternately, and trace the
+    memory the operator loop allocates."""
+    generator(noise)
+    generator.with_functions(noise)
+    operator_seconds, function_seconds = [], []
+    for _ in range(5):  # alternate, so that a change of machine speed hits both
+        operator_seconds += timings(lambda: [generator(noise) for _ in range(runs)], 1)
+        function_seconds += timings(lambda: [generator.with_functions(noise)
+                                             for _ in range(runs)], 1)
+    tracemalloc.start()
+    try:
+        before, _ = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        for _ in range(runs):
+            generator(noise)
+        after, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    operators, functions = float(np.median(operator_seconds)), float(np.median(function_seconds))
+    print(f"\n{runs} runs of the generator (median of 5 alternating loops):")
+    print(f"  operators with out= buffers {operators * 1e3:9.2f} ms")
+    print(f"  conv2d_transpose calls      {functions * 1e3:9.2f} ms")
+    print(f"  ratio {operators / functions:.2f}")
+    print(f"  traced by tracemalloc over the operator loop: {after - before} bytes kept, "
+          f"peak {peak - before} bytes above the start (one image batch is "
+          f"{generator.outputs[-1].nbytes} bytes)")

@@ -3,7 +3,8 @@
 The first fourteen are the project's reference suite (DCGAN, U-Net,
 autoencoder, super-resolution, FCN, large kernels, dilation); the rest stress
 what oneDNN-based frameworks handle less well: odd sizes, asymmetric strides,
-float64, channels_first, a batch of one, tiny inputs. Shapes are channels-last
+float64, channels_first, a batch of one, tiny inputs, and more large
+stride-1 kernels (deblurring, reconstruction). Shapes are channels-last
 (x (N, h, w, Cin), kernel (kh, kw, Cout, Cin)); ``data_format`` says how the
 layer is called.
 """
@@ -53,4 +54,11 @@ SUITE = [
           data_format="channels_first"),
     Layer("n1_k4s2", (1, 32, 32, 64), (4, 4, 64, 64), (2, 2), "same"),
     Layer("tiny", (1, 4, 4, 8), (3, 3, 8, 8), (2, 2), "same"),
+    # Large stride-1 kernels beyond the two of the reference suite.
+    Layer("large_k21_c16", (2, 64, 64, 16), (21, 21, 16, 16), (1, 1), "same"),
+    Layer("large_k25_c8", (1, 96, 96, 8), (25, 25, 8, 8), (1, 1), "same"),
+    Layer("large_k15_c32", (1, 64, 64, 32), (15, 15, 32, 32), (1, 1), "same"),
+    Layer("large_k17_valid", (2, 48, 48, 16), (17, 17, 16, 16), (1, 1), "valid"),
+    Layer("large_k31_rgb", (1, 128, 128, 3), (31, 31, 3, 3), (1, 1), "same"),
+    Layer("large_k33_gray", (1, 256, 256, 1), (33, 33, 1, 1), (1, 1), "same"),
 ]

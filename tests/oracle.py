@@ -1,4 +1,4 @@
-"""An independent oracle: SPEC section 2 as deliberately naive loops.
+"""An independent oracle: the operation of the docs' Semantics page as deliberately naive loops.
 
 It shares no code with deconv. Everything is computed in float64 from
 channels-last copies; the channel sums use ``@`` on tiny matrices, every
@@ -15,7 +15,7 @@ def _geometry(in_size, out_size, k, s, d, padding):
 
 
 def landing_pairs(in_hw, out_hw, kernel_hw, strides, padding, dilation):
-    """Every (i, j, a, b, r, q) of SPEC section 2 whose output (r, q) is in range."""
+    """Every (i, j, a, b, r, q) of the operation whose output (r, q) is in range."""
     (h, w), (out_h, out_w), (kh, kw) = in_hw, out_hw, kernel_hw
     (sh, sw), (dh, dw) = strides, dilation
     pad_top = _geometry(h, out_h, kh, sh, dh, padding)
@@ -54,7 +54,7 @@ def conv2d_oracle(y, kernel, in_hw, strides, padding, dilation):
 
 
 def valid_sizes(in_size, k, s, d, padding):
-    """Every reachable output size, by brute force over SPEC section 3's formula."""
+    """Every reachable output size, by brute force over the output-size rule."""
     effective = (k - 1) * d + 1
     sizes = []
     for out in range(0, (in_size + 1) * s + effective + 2):
@@ -73,7 +73,7 @@ TOLERANCE = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 1e-5,
 
 
 def assert_close(actual, expected, dtype):
-    """SPEC section 6: error relative to max|expected|."""
+    """The accuracy rule (Semantics page): error relative to max|expected|."""
     scale = max(1.0, float(np.abs(expected).max(initial=0.0)))
     error = float(np.abs(np.asarray(actual, dtype=np.float64) - expected).max(initial=0.0))
     assert error <= TOLERANCE[np.dtype(dtype)] * scale, (error, scale)

@@ -15,7 +15,7 @@ from deconv import _direct, _simd
 from oracle import assert_close, conv2d_transpose_oracle
 
 def inferred(size, k, s, d, padding):
-    """SPEC's output size when output_shape is None."""
+    """The output size when output_shape is None (docs, page Semantics)."""
     return size * s if padding == "same" else size * s + max((k - 1) * d + 1 - s, 0)
 
 

@@ -1,6 +1,5 @@
-"""The tuned cost profile: stored, used, and ignored when it should be."""
-import json
-
+"""python -m deconv tune: it measures, stores a profile that is then used, and
+refuses nonsense."""
 import numpy as np
 import pytest
 
@@ -24,11 +23,6 @@ def cache(tmp_path, monkeypatch):
     _profile.reload_profile()
 
 
-def test_defaults_without_a_profile(cache):
-    assert _profile.current_profile() == _cost.DEFAULT_PROFILE
-    assert _profile.profile_source() == "built-in defaults (no tuned profile)"
-
-
 def test_tune_stores_a_profile_that_is_then_used(cache):
     lines = []
     ratios, path = _tune.run_tune(threads=2, repeats=1, calibration=TINY_CALIBRATION,
@@ -49,39 +43,8 @@ def test_tune_stores_a_profile_that_is_then_used(cache):
     assert choice.backend in deconv.list_backends()
 
 
-def test_scaling_divides_rates_and_multiplies_costs():
-    tuned = _cost.scaled_profile(_cost.DEFAULT_PROFILE, {"fft": 2.0, "direct_wide_8": 4.0},
-                                 "avx512")
-    assert tuned["fft_flops_per_thread"] == _cost.DEFAULT_PROFILE["fft_flops_per_thread"] / 2
-    assert tuned["fft_overhead_s"] == _cost.DEFAULT_PROFILE["fft_overhead_s"] * 2
-    assert tuned["direct_madds_per_thread"]["avx512"]["8"] == \
-        _cost.DEFAULT_PROFILE["direct_madds_per_thread"]["avx512"]["8"] / 4
-    assert tuned["direct_madds_per_thread"]["avx512"]["4"] == \
-        _cost.DEFAULT_PROFILE["direct_madds_per_thread"]["avx512"]["4"]
-
-
-@pytest.mark.parametrize("content,reason", [
-    ("{not json", "unreadable"),
-    ("[1, 2]", "not a JSON object"),
-    (json.dumps({"deconv_version": "0.0.1", "simd_level": "avx512", "profile": {}}),
-     "written by deconv 0.0.1"),
-])
-def test_corrupt_or_foreign_profiles_are_ignored(cache, content, reason):
-    (cache / "profile.json").write_text(content)
-    _profile.reload_profile()
-    assert _profile.current_profile() == _cost.DEFAULT_PROFILE
-    assert reason in _profile.profile_source()
-
-
-def test_profile_for_another_simd_level_or_malformed_is_ignored(cache):
-    version, level = _profile._identity()
-    record = {"deconv_version": version, "simd_level": "some-other-level",
-              "profile": _cost.DEFAULT_PROFILE}
-    (cache / "profile.json").write_text(json.dumps(record))
-    _profile.reload_profile()
-    assert "tuned for SIMD level some-other-level" in _profile.profile_source()
-    record.update(simd_level=level, profile={**_cost.DEFAULT_PROFILE, "fft_overhead_s": -1})
-    (cache / "profile.json").write_text(json.dumps(record))
-    _profile.reload_profile()
-    assert "incomplete, malformed" in _profile.profile_source()
-    assert _profile.current_profile() == _cost.DEFAULT_PROFILE
+@pytest.mark.parametrize("repeats", [0, -1, 1.5])
+def test_tune_refuses_nonsense_repeats(cache, repeats):
+    with pytest.raises(ValueError, match="repeats must be an int >= 1"):
+        _tune.run_tune(threads=2, repeats=repeats, calibration=TINY_CALIBRATION)
+    assert not (cache / "profile.json").exists()

@@ -1,4 +1,4 @@
-"""Every rule of SPEC section 5, with the exact kind of error and its message."""
+"""Every validation rule (docs, page Semantics), with the exact kind of error and its message."""
 import numpy as np
 import pytest
 

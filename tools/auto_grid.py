@@ -13,7 +13,7 @@ import argparse
 import numpy as np
 
 import deconv
-from deconv import _cost
+from deconv import _profile
 from deconv._timing import timings
 
 BACKENDS = ("direct", "fft", "reference")
@@ -47,7 +47,7 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
-    print(f"cost model: {_cost.profile_source()}")
+    print(f"cost model: {_profile.profile_source()}")
     ratios = []
     for index in range(args.shapes):
         x_shape, k_shape, strides, padding = random_case(rng)

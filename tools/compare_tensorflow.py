@@ -6,9 +6,9 @@ Run in an environment that has deconv, tensorflow-cpu and tf_keras installed:
 
 Random cases cover both layouts, float16/32/64, a None batch, list output
 shapes, strided (non-contiguous) views, every valid output size, and dilation
-with stride 1 (Keras 2 ignores strides when dilating, SPEC section 3, and
+with stride 1 (Keras 2 ignores strides when dilating, see the docs' Semantics page, and
 requires equal row and column dilation). Every
-backend must agree with TensorFlow to the SPEC section 6 tolerances.
+backend must agree with TensorFlow to the Semantics page's accuracy tolerances.
 """
 import argparse
 import os

@@ -1,5 +1,5 @@
 """Fit the "fft" backend's cost constants (deconv._cost.DEFAULT_PROFILE's
-fft_* entries) on this machine.
+entries that deconv._cost.TUNED_CONSTANTS["fft"] names) on this machine.
 
     python tools/fit_fft_cost.py --layers 96 --seed 3
 
@@ -8,9 +8,10 @@ kernels 7-33, strides 1-4, batch 1-2, float32), each timed with
 ``backend="fft"`` at 2 threads (median of 5 runs in each of 3 rounds over all
 layers), against the model
 ``overhead + phases * phase_overhead + flops / flop_rate + madds /
-madd_rate`` (deconv._fft.cost_terms, per thread). The four constants are a
-nonnegative least-squares fit of the *relative* error; the script prints them
-with the fit's median and worst measured/estimated ratios.
+madd_rate`` (deconv._cost.fft_seconds over the plan's deconv._cost.FFTWork).
+The four constants are a nonnegative least-squares fit of the *relative*
+error; the script prints them with the fit's median and worst
+measured/estimated ratios.
 """
 import argparse
 import functools
@@ -19,9 +20,8 @@ import numpy as np
 import scipy.optimize
 
 import deconv
-from deconv._fft import cost_terms
+from deconv._cost import TUNED_CONSTANTS
 from deconv._timing import timings
-from deconv._validation import prepare
 
 from auto_grid import random_case  # tools/ is the script's directory
 
@@ -41,7 +41,8 @@ def main():
                                                          strides=(1, 4))
         x = rng.standard_normal(x_shape).astype(np.float32)
         kernel = rng.standard_normal(k_shape).astype(np.float32)
-        terms = cost_terms(prepare(x, kernel, None, strides, padding, "channels_last", 1))
+        terms = deconv.Conv2DTranspose(kernel, strides, padding, backend="fft").plan_for(
+            x).backend_plan.work
         rows.append([1.0, terms.phases, terms.transform_flops / THREADS,
                      terms.complex_madds / THREADS])
         calls.append(functools.partial(deconv.conv2d_transpose, x, kernel, strides=strides,
@@ -60,10 +61,9 @@ def main():
     ratios = seconds / (design @ coefficients)
     for layer, measured, ratio in zip(layers, seconds, ratios):
         print(f"{layer}: {measured * 1e3:8.3f} ms, measured / fitted {ratio:.2f}")
-    print(f'"fft_flops_per_thread": {1 / per_flop:.3g},')
-    print(f'"fft_contraction_per_thread": {1 / per_madd:.3g},')
-    print(f'"fft_overhead_s": {overhead:.3g},')
-    print(f'"fft_phase_overhead_s": {phase:.3g},')
+    rates, costs = TUNED_CONSTANTS["fft"]["rates"], TUNED_CONSTANTS["fft"]["costs"]
+    for name, value in zip(rates + costs, (1 / per_flop, 1 / per_madd, overhead, phase)):
+        print(f'"{name}": {value:.3g},')
     print(f"measured / fitted: median {np.median(ratios):.2f}, "
           f"range {ratios.min():.2f}-{ratios.max():.2f}")
 

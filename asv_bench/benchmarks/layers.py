@@ -62,15 +62,68 @@ class Extra:
         deconv.conv2d_transpose(self.x, self.kernel, **self.kwargs)
 
 
+class Operators:
+    """Every suite layer through a Conv2DTranspose operator writing into an
+    out= buffer: what a model run in a loop does (planned and packed once)."""
+    params = ([layer.name for layer in SUITE],)
+    param_names = ["layer"]
+    timeout = 120
+
+    def setup(self, layer_name):
+        layer = next(layer for layer in SUITE if layer.name == layer_name)
+        rng = np.random.default_rng(0)
+        self.x = rng.standard_normal(layer.x).astype(layer.dtype)
+        if layer.data_format == "channels_first":
+            self.x = np.ascontiguousarray(self.x.transpose(0, 3, 1, 2))
+        kernel = rng.standard_normal(layer.kernel).astype(layer.dtype)
+        self.operator = deconv.Conv2DTranspose(kernel, layer.strides, layer.padding,
+                                               layer.data_format, layer.dilation,
+                                               num_threads=THREADS)
+        self.out = self.operator(self.x)  # plans, packs, and gives the buffer
+
+    def time_operator_call(self, layer_name):
+        self.operator(self.x, out=self.out)
+
+
 class Dispatch:
-    """What "auto" costs before any arithmetic: validation, estimates, guards."""
+    """What a call costs besides its arithmetic: validation, planning,
+    estimates, guards; tiny calls through the function and an operator."""
 
     def setup(self):
         self.x = np.ones((1, 4, 4, 8), np.float32)
         self.kernel = np.ones((3, 3, 8, 8), np.float32)
+        self.operator = deconv.Conv2DTranspose(self.kernel, 2, "same", num_threads=1)
+        self.out = self.operator(self.x)
 
     def time_choose_backend(self):
         deconv.choose_backend(self.x, self.kernel, strides=2, padding="same")
 
     def time_tiny_call(self):
         deconv.conv2d_transpose(self.x, self.kernel, strides=2, padding="same", num_threads=1)
+
+    def time_tiny_operator_call(self):
+        self.operator(self.x, out=self.out)
+
+
+class FirstCall:
+    """A call on a shape whose plan is not kept yet (plans, rankings and FFT
+    sizes made anew): every suite layer after clear_caches()."""
+    params = ([layer.name for layer in SUITE],)
+    param_names = ["layer"]
+    timeout = 120
+
+    def setup(self, layer_name):
+        layer = next(layer for layer in SUITE if layer.name == layer_name)
+        rng = np.random.default_rng(0)
+        self.x = rng.standard_normal(layer.x).astype(layer.dtype)
+        if layer.data_format == "channels_first":
+            self.x = np.ascontiguousarray(self.x.transpose(0, 3, 1, 2))
+        self.kernel = rng.standard_normal(layer.kernel).astype(layer.dtype)
+        self.kwargs = dict(strides=layer.strides, padding=layer.padding,
+                           data_format=layer.data_format, dilation_rate=layer.dilation,
+                           num_threads=THREADS)
+        deconv.conv2d_transpose(self.x, self.kernel, **self.kwargs)  # code paths warm
+
+    def time_first_call(self, layer_name):
+        deconv.clear_caches()
+        deconv.conv2d_transpose(self.x, self.kernel, **self.kwargs)
