@@ -138,16 +138,33 @@ class PhasePlan(NamedTuple):
     cols: Placement
 
 
+class TransformPlan(NamedTuple):
+    """A planar 2-D real transform for ``_core``: width ``width_length``, and
+    per axis the radices and twiddles of :func:`fft_plan` (forward or inverse
+    by their sign)."""
+    width_length: int
+    width_radices: np.ndarray
+    width_twiddles: np.ndarray
+    height_radices: np.ndarray
+    height_twiddles: np.ndarray
+
+
+def transform_plan(shape, sign, dtype):
+    """The :class:`TransformPlan` of a (Lh, Lw) transform."""
+    return TransformPlan(shape[1], *fft_plan(shape[1], sign, dtype),
+                         *fft_plan(shape[0], sign, dtype))
+
+
 class FFTPlan(NamedTuple):
     """What a problem's geometry and dtype decide for the FFT path: the
     transform ``shape`` (Lh, Lw), whether the phases cover the whole output,
-    the forward and inverse transform plans (width, then height), the
+    the forward and inverse :class:`TransformPlan`, the
     inverse's ``scale`` and the phases (:class:`PhasePlan`); none if no tap
     reaches the output."""
     shape: tuple
     covered: bool
-    forward: tuple
-    inverse: tuple
+    forward: TransformPlan
+    inverse: TransformPlan
     scale: np.floating
     phases: tuple
 
@@ -182,8 +199,7 @@ def fft_conv_plan(rows, cols, dtype):
                 width_cos, width_sin, height_cos, height_sin,
                 Placement(row.start, row.stop, row.first, rows.stride),
                 Placement(col.start, col.stop, col.first, cols.stride)))
-    forward = (*fft_plan(shape[1], -1, dtype), *fft_plan(shape[0], -1, dtype))
-    inverse = (*fft_plan(shape[1], 1, dtype), *fft_plan(shape[0], 1, dtype))
+    forward, inverse = transform_plan(shape, -1, dtype), transform_plan(shape, 1, dtype)
     return FFTPlan(shape, covered, forward, inverse, dtype.type(1 / (shape[0] * shape[1])),
                    tuple(phases))
 
@@ -278,8 +294,8 @@ def fft_conv2d_transpose(plan, x, kernel, y, num_threads):
 
     for start in range(0, batch, chunk):
         count = min(chunk, batch - start)
-        _simd.core.image_spectra(x[start:start + count], x_spectra[:count], shape[1],
-                                 *plan.forward, work, num_threads)
+        _simd.core.image_spectra(x[start:start + count], x_spectra[:count], plan.forward, work,
+                                 num_threads)
         for index, phase in enumerate(plan.phases):
             kernel = kernels.get(index)
             if kernel is None:
@@ -291,9 +307,8 @@ def fft_conv2d_transpose(plan, x, kernel, y, num_threads):
                     kernels[index] = kernel
             _simd.core.spectral_product(*kernel, x_spectra[:count], y_spectra[:count],
                                         scratch, num_threads)
-            _simd.core.cropped_image(y_spectra[:count], y[start:start + count], shape[1],
-                                     phase.rows, phase.cols, plan.scale, *plan.inverse, work,
-                                     num_threads)
+            _simd.core.cropped_image(y_spectra[:count], y[start:start + count], phase.rows,
+                                     phase.cols, plan.scale, plan.inverse, work, num_threads)
 
 
 def fft_work(problem, plan):

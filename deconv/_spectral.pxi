@@ -656,16 +656,18 @@ cdef inline Py_ssize_t _round_up(Py_ssize_t value, Py_ssize_t step) noexcept nog
 
 
 def image_spectra(const floating[:, :, :, :] images, floating[:, :, :, :, ::1] spectra,
-                  const Py_ssize_t width_length, const Py_ssize_t[::1] width_radices,
-                  const floating[:, ::1] width_twiddles, const Py_ssize_t[::1] height_radices,
-                  const floating[:, ::1] height_twiddles, floating[:, ::1] work,
-                  int num_threads):
+                  transform, floating[:, ::1] work, int num_threads):
     """Half spectra of real channels-last ``images`` (N, H, W, C; any strides)
     zero-padded to (Lh, Lw): ``spectra`` (N, Lh, 2, Lw // 2 + 1, C), axis 2 holding the
-    real and the imaginary parts. The plans (radices and forward twiddles, see
-    :func:`_fft_planar`) come from ``deconv._fft.fft_plan``; ``work`` holds
-    :func:`fft_work_floats` per thread.
+    real and the imaginary parts. ``transform`` is a forward
+    ``deconv._fft.TransformPlan`` (radices and twiddles, see :func:`_fft_planar`)
+    of width Lw; ``work`` holds :func:`fft_work_floats` per thread.
     """
+    cdef Py_ssize_t width_length = transform.width_length
+    cdef const Py_ssize_t[::1] width_radices = transform.width_radices
+    cdef const floating[:, ::1] width_twiddles = transform.width_twiddles
+    cdef const Py_ssize_t[::1] height_radices = transform.height_radices
+    cdef const floating[:, ::1] height_twiddles = transform.height_twiddles
     cdef Py_ssize_t count = images.shape[0], height = images.shape[1]
     cdef Py_ssize_t width = images.shape[2], channels = images.shape[3]
     cdef Py_ssize_t length = spectra.shape[1], half = spectra.shape[3]
@@ -700,12 +702,9 @@ def image_spectra(const floating[:, :, :, :] images, floating[:, :, :, :, ::1] s
                  num_threads)
 
 
-def cropped_image(floating[:, :, :, :, ::1] spectra, floating[:, :, :, :] out,
-                  const Py_ssize_t width_length, rows, cols, const floating scale,
-                  const Py_ssize_t[::1] width_radices, const floating[:, ::1] width_twiddles,
-                  const Py_ssize_t[::1] height_radices, const floating[:, ::1] height_twiddles,
-                  floating[:, ::1] work, int num_threads):
-    """Inverse of :func:`image_spectra` (given inverse plans), cropped and
+def cropped_image(floating[:, :, :, :, ::1] spectra, floating[:, :, :, :] out, rows, cols,
+                  const floating scale, transform, floating[:, ::1] work, int num_threads):
+    """Inverse of :func:`image_spectra` (given an inverse ``transform``), cropped and
     strided: row ``rows.start + i`` and column ``cols.start + j`` of the
     ``scale``-d inverse transform go to
     ``out[n, rows.first + i * rows.step, cols.first + j * cols.step]`` (``out``
@@ -713,6 +712,11 @@ def cropped_image(floating[:, :, :, :, ::1] spectra, floating[:, :, :, :] out,
     ``rows.start <= rows.start + i < rows.stop`` (likewise columns); ``rows``
     and ``cols`` are ``deconv._fft.Placement``. ``spectra`` is overwritten.
     """
+    cdef Py_ssize_t width_length = transform.width_length
+    cdef const Py_ssize_t[::1] width_radices = transform.width_radices
+    cdef const floating[:, ::1] width_twiddles = transform.width_twiddles
+    cdef const Py_ssize_t[::1] height_radices = transform.height_radices
+    cdef const floating[:, ::1] height_twiddles = transform.height_twiddles
     cdef Py_ssize_t count = spectra.shape[0], length = spectra.shape[1]
     cdef Py_ssize_t half = spectra.shape[3], channels = spectra.shape[4]
     cdef Py_ssize_t row_start = rows.start, row_stop = rows.stop, row_first = rows.first

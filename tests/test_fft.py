@@ -11,7 +11,7 @@ import pytest
 
 import deconv
 from deconv import _fft, _simd
-from deconv._fft import Placement, fft_plan
+from deconv._fft import Placement, TransformPlan, fft_plan, transform_plan
 from deconv._geometry import Axis
 from oracle import assert_close, conv2d_transpose_oracle
 
@@ -157,29 +157,29 @@ def test_compiled_helpers_reject_shapes_that_do_not_fit():
 
     images = np.zeros((1, 6, 7, 2), f32)
     spectra = np.zeros((1, 8, 2, 5, 2), f32)
-    plans = (*fft_plan(8, -1, np.dtype(f32)), *fft_plan(8, -1, np.dtype(f32)))
+    plan = transform_plan((8, 8), -1, np.dtype(f32))
     work = np.zeros((1, core.fft_work_floats(8)), f32)
-    core.image_spectra(images, spectra, 8, *plans, work, 1)
+    core.image_spectra(images, spectra, plan, work, 1)
     with pytest.raises(ValueError, match=r"image_spectra: .* do not agree"):
-        core.image_spectra(images, spectra, 9, *plans, work, 1)
+        core.image_spectra(images, spectra, plan._replace(width_length=9), work, 1)
     with pytest.raises(ValueError, match=r"image_spectra: .* do not agree"):
-        core.image_spectra(images, spectra, 8, *plans, work[:, :-1], 1)
+        core.image_spectra(images, spectra, plan, work[:, :-1], 1)
     with pytest.raises(ValueError, match=r"image_spectra: twiddles \(5, 2\) do not fit"):
-        core.image_spectra(images, spectra, 8, *plans[:3], plans[3][:5], work, 1)
+        core.image_spectra(images, spectra, plan._replace(
+            height_twiddles=plan.height_twiddles[:5]), work, 1)
     with pytest.raises(ValueError, match=r"FFT plan: radices \[4, 2\] do not split 6"):
-        core.image_spectra(np.zeros((1, 6, 7, 2), f32), np.zeros((1, 6, 2, 5, 2), f32), 8,
-                           *plans, work, 1)
+        core.image_spectra(np.zeros((1, 6, 7, 2), f32), np.zeros((1, 6, 2, 5, 2), f32), plan,
+                           work, 1)
 
     out = np.zeros((1, 6, 7, 2), f32)
-    inverse = (*fft_plan(8, 1, np.dtype(f32)), *fft_plan(8, 1, np.dtype(f32)))
+    inverse = transform_plan((8, 8), 1, np.dtype(f32))
+    assert isinstance(inverse, TransformPlan)
     rows, cols = Placement(1, 7, 0, 1), Placement(0, 7, 0, 1)
-    core.cropped_image(spectra, out, 8, rows, cols, f32(1), *inverse, work, 1)
+    core.cropped_image(spectra, out, rows, cols, f32(1), inverse, work, 1)
     with pytest.raises(ValueError, match=r"cropped_image: .* do not agree"):
-        core.cropped_image(spectra, out, 8, Placement(1, 8, 0, 1), cols, f32(1), *inverse,
-                           work, 1)
+        core.cropped_image(spectra, out, Placement(1, 8, 0, 1), cols, f32(1), inverse, work, 1)
     with pytest.raises(ValueError, match=r"cropped_image: .* do not agree"):
-        core.cropped_image(spectra, out, 8, rows, Placement(0, 4, 1, 2), f32(1), *inverse,
-                           work, 1)
+        core.cropped_image(spectra, out, rows, Placement(0, 4, 1, 2), f32(1), inverse, work, 1)
 
 
 @pytest.mark.parametrize("length", [1, 2, 3, 4, 5, 6, 8, 9, 10, 12, 15, 16, 25, 30, 72, 120])
@@ -195,18 +195,17 @@ def test_image_spectra_and_their_inverse_match_numpy(length, dtype, rng):
         half = length // 2 + 1
         spectra = np.zeros((2, length, 2, half, channels), dtype)
         work = np.zeros((2, core.fft_work_floats(length)), dtype)
-        forward = (*fft_plan(length, -1, np.dtype(dtype)), *fft_plan(length, -1, np.dtype(dtype)))
-        core.image_spectra(images, spectra, length, *forward, work, 2)
+        core.image_spectra(images, spectra, transform_plan((length, length), -1, np.dtype(dtype)),
+                           work, 2)
         expected = np.fft.rfft2(images.astype(np.float64), s=(length, length), axes=(1, 2))
         got = spectra[:, :, 0] + 1j * spectra[:, :, 1]
         assert np.abs(got - expected).max() <= tolerance * np.abs(expected).max()
 
         out = np.full(images.shape, np.nan, dtype)
-        inverse = (*fft_plan(length, 1, np.dtype(dtype)), *fft_plan(length, 1, np.dtype(dtype)))
+        inverse = transform_plan((length, length), 1, np.dtype(dtype))
         rows = Placement(0, images.shape[1], 0, 1)
         cols = Placement(0, images.shape[2], 0, 1)
-        core.cropped_image(spectra, out, length, rows, cols, dtype(1 / length ** 2), *inverse,
-                           work, 2)
+        core.cropped_image(spectra, out, rows, cols, dtype(1 / length ** 2), inverse, work, 2)
         assert np.abs(out - images).max() <= tolerance * np.abs(images).max()
 
 
