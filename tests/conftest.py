@@ -19,6 +19,16 @@ def default_cost_profile(tmp_path_factory):
 
 
 @pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """An empty cost-profile directory of the test's own, in force during it."""
+    monkeypatch.setenv("DECONV_CACHE_DIR", str(tmp_path))
+    _profile.reload_profile()
+    yield tmp_path
+    monkeypatch.undo()
+    _profile.reload_profile()
+
+
+@pytest.fixture
 def rng():
     return np.random.default_rng(20261124)
 

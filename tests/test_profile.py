@@ -10,15 +10,6 @@ import deconv
 from deconv import _caches, _cost, _profile
 
 
-@pytest.fixture
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("DECONV_CACHE_DIR", str(tmp_path))
-    _profile.reload_profile()
-    yield tmp_path
-    monkeypatch.undo()
-    _profile.reload_profile()
-
-
 def stored(profile):
     version, level = _profile._identity()
     return json.dumps({"deconv_version": version, "simd_level": level, "profile": profile})

@@ -14,15 +14,6 @@ TINY_CALIBRATION = [_cost.CalibrationLayer(*layer) for layer in [
 ]]
 
 
-@pytest.fixture
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("DECONV_CACHE_DIR", str(tmp_path))
-    _profile.reload_profile()
-    yield tmp_path
-    monkeypatch.undo()
-    _profile.reload_profile()
-
-
 def test_tune_stores_a_profile_that_is_then_used(cache):
     lines = []
     ratios, path = _tune.run_tune(threads=2, repeats=1, calibration=TINY_CALIBRATION,

@@ -15,18 +15,25 @@ BACKENDS = ["auto", "direct", "fft", "reference"]
 THREADS = 2
 
 
+def layer_inputs(layer_name, dtype=None, data_format=None):
+    """The suite layer called ``layer_name`` and its random x (in the
+    layout ``data_format``, by default the layer's) and kernel."""
+    layer = next(layer for layer in SUITE if layer.name == layer_name)
+    dtype, data_format = dtype or layer.dtype, data_format or layer.data_format
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(layer.x).astype(dtype)
+    if data_format == "channels_first":
+        x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+    return layer, x, rng.standard_normal(layer.kernel).astype(dtype)
+
+
 class Layers:
     params = (LAYER_NAMES, BACKENDS, ["float32", "float64"], ["channels_last", "channels_first"])
     param_names = ["layer", "backend", "dtype", "data_format"]
     timeout = 120
 
     def setup(self, layer_name, backend, dtype, data_format):
-        layer = next(layer for layer in REFERENCE_LAYERS if layer.name == layer_name)
-        rng = np.random.default_rng(0)
-        self.x = rng.standard_normal(layer.x).astype(dtype)
-        if data_format == "channels_first":
-            self.x = np.ascontiguousarray(self.x.transpose(0, 3, 1, 2))
-        self.kernel = rng.standard_normal(layer.kernel).astype(dtype)
+        layer, self.x, self.kernel = layer_inputs(layer_name, dtype, data_format)
         self.kwargs = dict(strides=layer.strides, padding=layer.padding, data_format=data_format,
                            dilation_rate=layer.dilation, backend=backend, num_threads=THREADS)
         self.call()  # warm-up: caches, FFT plans
@@ -48,12 +55,7 @@ class Extra:
     param_names = ["layer", "backend"]
 
     def setup(self, layer_name, backend):
-        layer = next(layer for layer in SUITE if layer.name == layer_name)
-        rng = np.random.default_rng(0)
-        x = rng.standard_normal(layer.x).astype(layer.dtype)
-        if layer.data_format == "channels_first":
-            x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
-        self.x, self.kernel = x, rng.standard_normal(layer.kernel).astype(layer.dtype)
+        layer, self.x, self.kernel = layer_inputs(layer_name)
         self.kwargs = dict(strides=layer.strides, padding=layer.padding,
                            data_format=layer.data_format, dilation_rate=layer.dilation,
                            backend=backend, num_threads=THREADS)
@@ -70,12 +72,7 @@ class Operators:
     timeout = 120
 
     def setup(self, layer_name):
-        layer = next(layer for layer in SUITE if layer.name == layer_name)
-        rng = np.random.default_rng(0)
-        self.x = rng.standard_normal(layer.x).astype(layer.dtype)
-        if layer.data_format == "channels_first":
-            self.x = np.ascontiguousarray(self.x.transpose(0, 3, 1, 2))
-        kernel = rng.standard_normal(layer.kernel).astype(layer.dtype)
+        layer, self.x, kernel = layer_inputs(layer_name)
         self.operator = deconv.Conv2DTranspose(kernel, layer.strides, layer.padding,
                                                layer.data_format, layer.dilation,
                                                num_threads=THREADS)
@@ -113,12 +110,7 @@ class FirstCall:
     timeout = 120
 
     def setup(self, layer_name):
-        layer = next(layer for layer in SUITE if layer.name == layer_name)
-        rng = np.random.default_rng(0)
-        self.x = rng.standard_normal(layer.x).astype(layer.dtype)
-        if layer.data_format == "channels_first":
-            self.x = np.ascontiguousarray(self.x.transpose(0, 3, 1, 2))
-        self.kernel = rng.standard_normal(layer.kernel).astype(layer.dtype)
+        layer, self.x, self.kernel = layer_inputs(layer_name)
         self.kwargs = dict(strides=layer.strides, padding=layer.padding,
                            data_format=layer.data_format, dilation_rate=layer.dilation,
                            num_threads=THREADS)
