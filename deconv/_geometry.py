@@ -155,11 +155,11 @@ class Axis(NamedTuple):
 
 @bounded_cache(256)
 def _phases(axis):
+    by_phase = {}  # only the phases some tap falls in, however large the stride
+    for a in range(axis.kernel_size):
+        by_phase.setdefault((a * axis.dilation) % axis.stride, []).append(a)
     phases = []
-    for phase in range(axis.stride):
-        taps = [a for a in range(axis.kernel_size) if (a * axis.dilation) % axis.stride == phase]
-        if not taps:
-            continue
+    for phase, taps in sorted(by_phase.items()):
         positions = [(a * axis.dilation - phase) // axis.stride for a in taps]
         start = max(positions[0], -(-(axis.pad - phase) // axis.stride))
         stop = min(axis.in_size + positions[-1],

@@ -21,7 +21,7 @@ from ._caches import BoundedDict
 from ._dispatch import rank, rejection
 from ._problem import check_kernel_shape, make_problem
 from ._registry import AUTO, check_backend_name, current_backend, get_backend
-from ._threads import default_num_threads, resolve_num_threads
+from ._threads import requested_threads, threads_for
 
 # Input shapes whose plans one operator keeps (a decoder sees a few; a
 # fully convolutional net on images of every size, more).
@@ -105,8 +105,8 @@ class StaticArguments:
         self.dilation_rate = integer_pair(dilation_rate, "dilation_rate")
         self.backend = None if backend is None else check_backend_name(backend)
         self.num_threads = num_threads
-        # The count, when given (None: the default at each call).
-        self.threads = None if num_threads is None else resolve_num_threads(num_threads)
+        # The count asked for, validated (None: the default at each call).
+        self.threads = requested_threads(num_threads)
 
 
 class Planner:
@@ -126,7 +126,7 @@ class Planner:
         made once and kept."""
         arguments = self.arguments
         backend = arguments.backend or current_backend()
-        threads = arguments.threads or _threads.default or default_num_threads()
+        threads = threads_for(arguments.threads)
         shape_key = None if output_shape is None else _shape_key(output_shape)
         key = None if shape_key is _UNCACHED else (x.shape, x.dtype, shape_key, backend, threads)
         plan = None if key is None else self.plans.get(key)
@@ -171,7 +171,7 @@ class Planner:
         """The plan "auto" takes instead of ``plan`` when the data hold NaN or inf."""
         if plan._finite_fallback is None:
             problem = plan.problem
-            threads = self.arguments.threads or default_num_threads()
+            threads = threads_for(self.arguments.threads)
             choice = rank(problem, threads, finite=False)
             chosen = get_backend(choice.backend)
             plan._finite_fallback = CallPlan(problem, chosen, plan_of(chosen, problem, threads),
@@ -237,6 +237,8 @@ def execute(planner, plan, x, kernel, packed_for, kernel_finite, out, inputs):
         result = checked_out(out, plan, inputs)
     # float16 is computed in float32 and rounded at the end.
     y = np.empty(plan.output_shape, problem.dtype) if plan.casts else result
+    if plan.num_threads > 1:
+        _threads.team_started = True
     if plan.backend_plan is None:
         y.fill(0)
     elif plan.channels_first:

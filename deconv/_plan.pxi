@@ -69,13 +69,6 @@ cdef inline Py_ssize_t _input_of(Py_ssize_t r, Py_ssize_t a, Py_ssize_t in_size,
     return offset // stride
 
 
-cdef inline Py_ssize_t _phase_first_output(Py_ssize_t phase, Py_ssize_t pad,
-                                           Py_ssize_t stride) noexcept nogil:
-    """The first output index of a phase: the smallest q with (q + pad) % stride
-    == phase (C's % may be negative, hence the second wrap)."""
-    return ((phase - pad) % stride + stride) % stride
-
-
 def tap_table(Py_ssize_t in_size, Py_ssize_t out_size, Py_ssize_t kernel_size,
               Py_ssize_t stride, Py_ssize_t dilation, Py_ssize_t pad):
     """For each output index, the kernel taps that reach it and their input index.
@@ -86,6 +79,7 @@ def tap_table(Py_ssize_t in_size, Py_ssize_t out_size, Py_ssize_t kernel_size,
     kernel_index, input_index : ndarray of intp, shape (out_size, max(1, max(count)))
         Row ``r`` lists ``count[r]`` pairs in increasing kernel order (zeros after).
     """
+    _check_axis(in_size, out_size, kernel_size, stride, dilation, "tap_table")
     count = np.zeros(out_size, dtype=np.intp)
     cdef Py_ssize_t[::1] n_taps = count
     cdef Py_ssize_t r, a, i, width = 1
@@ -139,9 +133,10 @@ def column_classes(table, Py_ssize_t stride, Py_ssize_t pad):
     columns = np.empty(out_size, dtype=np.intp)
     shifts = np.zeros(out_size, dtype=np.intp)
     cdef Py_ssize_t[::1] class_start = starts, class_columns = columns, column_shift = shifts
-    cdef Py_ssize_t phase, first_q, q, rep = 0, filled = 0, n_classes = 0
-    for phase in range(stride):
-        first_q = _phase_first_output(phase, pad, stride)
+    cdef Py_ssize_t first_q, q, rep = 0, filled = 0, n_classes = 0
+    # Phases in the order of their first columns: only the first
+    # min(stride, out_size) have columns, whatever the stride.
+    for first_q in range(min(stride, out_size)):
         q = first_q
         while q < out_size:
             if (q == first_q or count[q] != count[rep]
@@ -159,13 +154,15 @@ def column_classes(table, Py_ssize_t stride, Py_ssize_t pad):
 
 def column_phases(Py_ssize_t in_size, Py_ssize_t out_size, Py_ssize_t kernel_size,
                   Py_ssize_t stride, Py_ssize_t dilation, Py_ssize_t pad, Py_ssize_t run):
-    """Column tables of the narrow kernel, one entry per column phase.
+    """Column tables of the narrow kernel, one entry per column phase that
+    has columns (the first min(stride, out_size) output columns start one
+    each), in the order of their first columns.
 
     Returns
     -------
-    first_column, columns : ndarray of intp, shape (stride,)
+    first_column, columns : ndarray of intp, shape (phases,)
         The phase's first output column and how many columns it has.
-    tap_start : ndarray of intp, shape (stride + 1,)
+    tap_start : ndarray of intp, shape (phases + 1,)
         Phase ``p`` uses taps ``tap_start[p]:tap_start[p + 1]`` of:
     kernel_column, input_column : ndarray of intp
         The kernel columns of each phase and the padded input column each one
@@ -174,20 +171,29 @@ def column_phases(Py_ssize_t in_size, Py_ssize_t out_size, Py_ssize_t kernel_siz
         Zero columns before x, and the padded width (room for a whole last run
         of ``run`` columns).
     """
-    first = np.empty(stride, dtype=np.intp)
-    columns = np.empty(stride, dtype=np.intp)
-    start = np.zeros(stride + 1, dtype=np.intp)
+    _check_axis(in_size, out_size, kernel_size, stride, dilation, "column_phases")
+    if run < 1:
+        raise ValueError(f"column_phases: runs of {run} columns")
+    cdef Py_ssize_t phases = min(stride, out_size)
+    first = np.empty(phases, dtype=np.intp)
+    columns = np.empty(phases, dtype=np.intp)
+    start = np.zeros(phases + 1, dtype=np.intp)
+    # A tap belongs to one phase, so there are at most kernel_size of them
+    # (a column phase lists the taps of its phase, none twice).
     kernel_column = np.empty(kernel_size, dtype=np.intp)
     input_column = np.empty(kernel_size, dtype=np.intp)
     cdef Py_ssize_t[::1] first_v = first, columns_v = columns, start_v = start
     cdef Py_ssize_t[::1] kernel_v = kernel_column, input_v = input_column
-    cdef Py_ssize_t phase, q0, n_columns, b, j0, taps = 0
+    cdef Py_ssize_t p, phase, q0, n_columns, b, j0, taps = 0
     cdef Py_ssize_t lowest = 0, end = in_size, pad_left
-    for phase in range(stride):
-        q0 = _phase_first_output(phase, pad, stride)
-        n_columns = max(0, (out_size - q0 + stride - 1) // stride)
-        first_v[phase] = q0
-        columns_v[phase] = n_columns
+    for p in range(phases):
+        q0 = p
+        phase = (q0 + pad) % stride
+        if phase < 0:
+            phase += stride
+        n_columns = (out_size - q0 + stride - 1) // stride
+        first_v[p] = q0
+        columns_v[p] = n_columns
         for b in range(kernel_size):
             if (b * dilation) % stride == phase:
                 # Exact: q0 + pad - b * dilation is a multiple of stride here.
@@ -197,12 +203,22 @@ def column_phases(Py_ssize_t in_size, Py_ssize_t out_size, Py_ssize_t kernel_siz
                 lowest = min(lowest, j0)
                 end = max(end, j0 + (n_columns + run - 1) // run * run)
                 taps += 1
-        start_v[phase + 1] = taps
+        start_v[p + 1] = taps
     pad_left = -lowest
     for b in range(taps):
         input_v[b] += pad_left
     return (first, columns, start, kernel_column[:taps].copy(), input_column[:taps].copy(),
             pad_left, pad_left + end)
+
+
+cdef int _check_axis(Py_ssize_t in_size, Py_ssize_t out_size, Py_ssize_t kernel_size,
+                     Py_ssize_t stride, Py_ssize_t dilation, str where) except -1:
+    """ValueError unless one axis' geometry makes sense (the tables divide by
+    the stride and size arrays by the others)."""
+    if in_size < 0 or out_size < 0 or kernel_size < 1 or stride < 1 or dilation < 1:
+        raise ValueError(f"{where}: input size {in_size}, output size {out_size}, kernel "
+                         f"{kernel_size}, stride {stride}, dilation {dilation}")
+    return 0
 
 
 def input_rows_per_output_row(table):
@@ -258,12 +274,15 @@ def narrow_tile_taps(row_table, Py_ssize_t out_size, Py_ssize_t kernel_size,
     :func:`column_phases`) and each row tap of ``row_table``."""
     cdef const Py_ssize_t[::1] row_count = row_table.count
     cdef Py_ssize_t r, phase, b, q0, taps, row_taps = 0, run_taps = 0
-    if run < 1 or stride < 1 or dilation < 1:
-        raise ValueError(f"narrow_tile_taps: run {run}, stride {stride}, dilation {dilation}")
+    _check_axis(0, out_size, kernel_size, stride, dilation, "narrow_tile_taps")
+    if run < 1:
+        raise ValueError(f"narrow_tile_taps: runs of {run} columns")
     for r in range(row_count.shape[0]):
         row_taps += row_count[r]
-    for phase in range(stride):
-        q0 = _phase_first_output(phase, pad, stride)
+    for q0 in range(min(stride, out_size)):
+        phase = (q0 + pad) % stride
+        if phase < 0:
+            phase += stride
         taps = 0
         for b in range(kernel_size):
             if (b * dilation) % stride == phase:

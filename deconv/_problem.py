@@ -5,7 +5,6 @@ channels-last.
 Plans are made for a :class:`ConvTransposeProblem`, never for arrays: the
 arrays only arrive when a plan is run.
 """
-import functools
 import os
 from dataclasses import dataclass
 
@@ -149,30 +148,46 @@ def check_kernel_shape(kernel_shape):
                          f"shape {tuple(kernel_shape)} (kh, kw, Cout, Cin)")
 
 
-@functools.lru_cache(maxsize=1)
-def _physical_memory_bytes():
+def available_memory_bytes():
+    """Memory a new array can have now: MemAvailable of /proc/meminfo where
+    there is one (free memory plus what the page cache would give back),
+    else the free physical pages, else None (no check)."""
     try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (AttributeError, ValueError, OSError):
         return None
 
 
 def _check_size(problem):
     for axis in (problem.rows, problem.cols):
+        if max(axis.stride, axis.dilation) >= MAX_EXTENT:
+            raise ValueError(f"the {axis.name} stride {axis.stride} and dilation "
+                             f"{axis.dilation} must stay below 2**62")
         if max(axis.full_size, axis.out_size, axis.effective_kernel) >= MAX_EXTENT:
             raise ValueError(f"the {axis.name} geometry is too large to compute (input "
                              f"{axis.in_size}, kernel {axis.kernel_size}, stride "
                              f"{axis.stride}, dilation {axis.dilation}): extents must stay "
                              f"below 2**62")
-    elements = 1
+    # Every extent, zero or not, must be addressable: NumPy refuses a shape
+    # whose nonzero extents overflow even when another one is 0.
+    extents = 1
     for size in problem.output_shape:
-        elements *= size
-    nbytes = elements * problem.dtype.itemsize
+        extents *= max(size, 1)
+    nbytes = extents * problem.dtype.itemsize
     if nbytes > np.iinfo(np.intp).max:
         raise ValueError(f"the output of shape {problem.output_shape} would need {nbytes} "
-                         f"bytes, more than this platform can address")
-    memory = _physical_memory_bytes()
+                         f"bytes (its nonzero extents), more than this platform can address")
+    if 0 in problem.output_shape:
+        return
+    memory = available_memory_bytes()
     if memory is not None and nbytes > memory:
         raise MemoryError(f"the output of shape {problem.output_shape} would need "
-                          f"{nbytes / 2**30:.1f} GiB but this machine has "
-                          f"{memory / 2**30:.1f} GiB of memory")
+                          f"{nbytes / 2**30:.1f} GiB but {memory / 2**30:.1f} GiB of memory "
+                          f"is available")

@@ -200,7 +200,8 @@ class set_backend:
 
     The setting is local to the current thread (and asyncio task), so
     concurrent code is not affected; the previous default is restored when
-    the block exits, even on error.
+    the block exits, even on error. One ``set_backend`` object may be entered
+    from several threads at once, and nested.
 
     Parameters
     ----------
@@ -224,14 +225,19 @@ class set_backend:
 
     def __init__(self, name):
         self.name = check_backend_name(name)
-        self._tokens = []
+        # Each thread resets the tokens of its own entries, innermost first
+        # (a token belongs to the context that made it).
+        self._entered = threading.local()
 
     def __enter__(self):
-        self._tokens.append(_scoped_default.set(self.name))
+        tokens = getattr(self._entered, "tokens", None)
+        if tokens is None:
+            tokens = self._entered.tokens = []
+        tokens.append(_scoped_default.set(self.name))
         return self
 
     def __exit__(self, *exc_info):
-        _scoped_default.reset(self._tokens.pop())
+        _scoped_default.reset(self._entered.tokens.pop())
         return False
 
 

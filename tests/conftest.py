@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 import deconv
-from deconv import _profile, _simd
+from deconv import _profile, _simd, _threads
 
 BACKENDS = [name for name in deconv.list_backends() if name != "auto"] + ["auto"]
 
@@ -16,6 +16,19 @@ def default_cost_profile(tmp_path_factory):
     yield
     patch.undo()
     _profile.reload_profile()
+
+
+# The thread limit, before the fixture below raises it.
+USABLE_THREAD_LIMIT = _threads.thread_limit
+
+
+@pytest.fixture(autouse=True)
+def up_to_eight_threads(monkeypatch):
+    """Calls may use up to 8 threads even on a machine with fewer cores: the
+    kernels' partitions of the work are what the tests check (deconv caps
+    num_threads at the usable cores; tests/test_threads.py checks that)."""
+    monkeypatch.setattr(_threads, "thread_limit", lambda: 8)
+    monkeypatch.setattr(_threads, "limit", None)
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import deconv
+from conftest import USABLE_THREAD_LIMIT
 from deconv._threads import resolve_num_threads, usable_cores
 
 @pytest.fixture(autouse=True)
@@ -85,3 +86,19 @@ def test_tiny_calls_stay_on_one_thread(monkeypatch):
     monkeypatch.undo()
     operator = deconv.Conv2DTranspose(np.ones((3, 3, 8, 8)), 2, "same", num_threads=8)
     assert operator.plan_for(np.ones((1, 4, 4, 8))).num_threads == 1
+
+
+@pytest.mark.parametrize("asked", [None, 3, 5000, 2 ** 31, 2 ** 80])
+def test_threads_are_capped_at_the_usable_cores(monkeypatch, asked):
+    monkeypatch.setattr(deconv._threads, "thread_limit", USABLE_THREAD_LIMIT)
+    monkeypatch.setenv("OMP_NUM_THREADS", "5000")
+    deconv.clear_caches()
+    cores = usable_cores()
+    assert resolve_num_threads(asked) == min(cores, 5000 if asked is None else asked)
+    x, kernel = np.ones((4, 32, 32, 16), np.float32), np.ones((4, 4, 16, 16), np.float32)
+    operator = deconv.Conv2DTranspose(kernel, 2, "same", backend="direct", num_threads=asked)
+    assert operator.plan_for(x).num_threads <= cores
+    np.testing.assert_array_equal(operator(x), deconv.conv2d_transpose(
+        x, kernel, strides=2, padding="same", backend="direct", num_threads=1))
+    monkeypatch.undo()
+    deconv.clear_caches()

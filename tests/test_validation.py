@@ -187,14 +187,22 @@ def test_inferred_output_size(h, k, s, d, padding, expected):
 
 
 def test_absurd_sizes_rejected_before_allocation():
-    with pytest.raises(MemoryError, match=r"would need .* GiB but this machine has"):
+    with pytest.raises(MemoryError, match=r"would need .* GiB but .* GiB of memory is "
+                                          r"available"):
         conv2d_transpose(np.ones((1, 100, 100, 1)), np.ones((1, 1, 1, 1)), strides=100000)
     with pytest.raises(ValueError, match=r"more than this platform can address"):
         conv2d_transpose(np.ones((1, 1, 1, 1)), np.ones((1, 1, 1, 1)),
                          (1, 2 ** 40, 2 ** 40, 1), strides=2 ** 40, padding="same")
-    with pytest.raises(ValueError, match=r"extents must stay below 2\*\*62"):
+    with pytest.raises(ValueError, match=r"height stride 1 and dilation 4611686018427387904 "
+                                         r"must stay below 2\*\*62"):
         conv2d_transpose(np.ones((1, 1, 1, 1)), np.ones((3, 1, 1, 1)), dilation_rate=(2 ** 62, 1),
                          padding="same")
+    with pytest.raises(ValueError, match=r"extents must stay below 2\*\*62"):
+        conv2d_transpose(np.ones((1, 1, 1, 1)), np.ones((3, 1, 1, 1)),
+                         dilation_rate=(2 ** 61, 1))
+    with pytest.raises(ValueError, match=r"\(its nonzero extents\), more than this platform"):
+        conv2d_transpose(np.ones((0, 1, 1, 1)), np.ones((1, 1, 1, 1)),
+                         (0, 2 ** 40, 2 ** 40, 1), strides=2 ** 40, padding="same")
 
 
 @pytest.mark.parametrize("num_threads,error,message", [
