@@ -19,6 +19,7 @@ Output pixels that use the same taps (same row; columns of one phase class;
 any image of the batch) are computed together in a register tile of
 pixels times a block of output channels (``DECONV_F32_*``/``DECONV_F64_*``).
 """
+from cpython.exc cimport PyErr_CheckSignals
 from cython cimport floating
 from cython.parallel cimport prange, threadid
 
@@ -361,7 +362,8 @@ def pack_wide_panels(const floating[:, :, :, ::1] kernel, floating[:, :, :, :, :
 def conv2d_transpose_wide(
         const floating[:, :, :, :] x, const floating[:, :, :, ::1] kernel,
         floating[:, :, :, :, ::1] panels, Py_ssize_t[::1] panel_blocks, tables,
-        floating[:, :, :, :] y, floating[:, ::1] stages, bint block_major, int num_threads):
+        floating[:, :, :, :] y, floating[:, ::1] stages, bint block_major,
+        Py_ssize_t units_per_check, int num_threads):
     """Fill ``y`` (N, H, W, Cout) with the transposed convolution of ``x`` (N, h, w, Cin).
 
     ``x`` and ``y`` are indexed NHWC but may have any strides (a channels-first
@@ -386,6 +388,9 @@ def conv2d_transpose_wide(
     on-demand panels); otherwise row by row, so a thread computes every block
     of its rows and each input row is read from memory once, not once per
     block (for kernels small enough to stay in cache whole).
+
+    Signals are looked at (a pending KeyboardInterrupt raised) after every
+    ``units_per_check`` work units (an output row of one block).
     """
     cdef Py_ssize_t height = y.shape[1]
     cdef Py_ssize_t block = panels.shape[4]
@@ -393,7 +398,7 @@ def conv2d_transpose_wide(
     cdef Py_ssize_t n_blocks = (cout + block - 1) // block
     cdef bint on_demand = panel_blocks.shape[0] > 0
     cdef Py_ssize_t taps = kh * kw
-    cdef Py_ssize_t unit, out_block, r, thread, slot, tap
+    cdef Py_ssize_t unit, out_block, r, thread, slot, tap, first = 0, last
     cdef Taps rows = _taps(tables.rows, height), cols = _taps(tables.cols, y.shape[2])
     cdef const Py_ssize_t[::1] class_start = tables.classes.start
     cdef const Py_ssize_t[::1] class_columns = tables.classes.columns
@@ -405,7 +410,10 @@ def conv2d_transpose_wide(
                                or panels.shape[0] < num_threads
                                or tuple(kernel.shape)[:4] != (kh, kw, cout, x.shape[3])))
             or (not on_demand and panels.shape[0] != n_blocks)
-            or stages.shape[0] < num_threads
+            or stages.shape[0] < num_threads or units_per_check < 1
+            or not _taps_fit(&rows, height, kh, x.shape[1])
+            or not _classes_fit(&cols, class_start, class_columns, column_shift, kw,
+                                x.shape[2])
             or (y.strides[3] != sizeof(floating)
                 and stages.shape[1] < y.shape[0] * y.shape[2] * block)):
         raise ValueError(f"conv2d_transpose_wide: x {tuple(x.shape)[:4]}, panels "
@@ -415,24 +423,30 @@ def conv2d_transpose_wide(
     classes.columns = &class_columns[0]
     classes.shift = &column_shift[0]
     classes.count = class_start.shape[0] - 1
-    for unit in prange(n_blocks * height, nogil=True, schedule="static",
-                       num_threads=num_threads):
-        thread = threadid()
-        if block_major:
-            out_block = unit // height
-            r = unit % height
-        else:
-            out_block = unit % n_blocks
-            r = unit // n_blocks
-        slot = out_block
-        if on_demand:
-            slot = thread
-            if panel_blocks[thread] != out_block:
-                for tap in range(taps):
-                    _pack_panel_tap(kernel, panels[thread], out_block, tap)
-                panel_blocks[thread] = out_block
-        _output_row_block(x, panels[slot], &rows, &cols, &classes, y, &stages[thread, 0], r,
-                          out_block)
+    # The units in stretches of units_per_check, with a look for signals
+    # (Ctrl-C) between stretches: a long call stays interruptible.
+    while first < n_blocks * height:
+        last = min(n_blocks * height, first + units_per_check)
+        for unit in prange(first, last, nogil=True, schedule="static",
+                           num_threads=num_threads):
+            thread = threadid()
+            if block_major:
+                out_block = unit // height
+                r = unit % height
+            else:
+                out_block = unit % n_blocks
+                r = unit // n_blocks
+            slot = out_block
+            if on_demand:
+                slot = thread
+                if panel_blocks[thread] != out_block:
+                    for tap in range(taps):
+                        _pack_panel_tap(kernel, panels[thread], out_block, tap)
+                    panel_blocks[thread] = out_block
+            _output_row_block(x, panels[slot], &rows, &cols, &classes, y, &stages[thread, 0],
+                              r, out_block)
+        PyErr_CheckSignals()
+        first = last
 
 
 cdef void _pack_panel_tap(const floating[:, :, :, ::1] kernel, floating[:, :, :, ::1] panel,
@@ -627,6 +641,31 @@ cdef void _pack_small(const floating* kernel, Py_ssize_t kh, Py_ssize_t kw, Py_s
                 packed[c * length + t * cout + o] = kernel[(t * cout + o) * cin + c]
 
 
+cdef bint _classes_fit(const Taps* cols, const Py_ssize_t[::1] class_start,
+                       const Py_ssize_t[::1] class_columns, const Py_ssize_t[::1] column_shift,
+                       Py_ssize_t kernel_size, Py_ssize_t in_size) noexcept:
+    """Whether every column of every class, through its representative's taps
+    and its shift, reads inside the kernel and the input."""
+    cdef Py_ssize_t cls, k, q, rep, t, out_size = class_columns.shape[0]
+    if class_start.shape[0] < 1 or class_start[0] != 0 \
+            or class_start[class_start.shape[0] - 1] != out_size:
+        return False
+    if not _taps_fit(cols, out_size, kernel_size, in_size):
+        return False
+    for cls in range(class_start.shape[0] - 1):
+        if not class_start[cls] < class_start[cls + 1]:
+            return False
+        rep = class_columns[class_start[cls]]
+        for k in range(class_start[cls], class_start[cls + 1]):
+            q = class_columns[k]
+            if not (0 <= q < out_size and 0 <= rep < out_size):
+                return False
+            for t in range(cols.count[rep]):
+                if not 0 <= cols.input[rep * cols.width + t] + column_shift[q] < in_size:
+                    return False
+    return True
+
+
 def pack_small_kernel(const floating[:, :, :, ::1] kernel, floating[:, ::1] packed):
     """The kernel (kh, kw, Cout, Cin) as :func:`conv2d_transpose_small` reads
     it: (Cin, kh * kw * Cout padded to a multiple of :func:`small_lanes`)."""
@@ -794,7 +833,7 @@ def conv2d_transpose_narrow(
         const floating[:, :, :, :] x, const floating[:, :, :, ::1] packed, tables,
         floating[:, :, :, ::1] windows, Py_ssize_t[:, ::1] window_holds,
         Py_ssize_t[:, ::1] tap_slots, floating[:, :, :, :] y, Py_ssize_t group_size,
-        int num_threads):
+        Py_ssize_t units_per_check, int num_threads):
     """Fill ``y`` (N, H, W, Cout) for few output channels; see the comment above.
 
     ``x`` and ``y`` are indexed NHWC with any strides. ``tables`` is a
@@ -805,10 +844,12 @@ def conv2d_transpose_narrow(
     groups * group_size), zero-padded. Per thread: ``windows[t]`` (Cin,
     window rows, padded width) zero-filled, ``window_holds[t]`` (window
     rows,) all -1, ``tap_slots[t]`` room for one output row's row taps.
+    Signals are looked at after every ``units_per_check`` work units (an
+    output row of one image and channel group).
     """
     cdef Py_ssize_t batch = y.shape[0], height = y.shape[1]
     cdef Py_ssize_t groups = packed.shape[3] // group_size
-    cdef Py_ssize_t unit, rest, thread
+    cdef Py_ssize_t unit, rest, thread, first = 0, last, p, t
     cdef Taps rows = _taps(tables.rows, height)
     column_phases = tables.cols
     cdef const Py_ssize_t[::1] first_column = column_phases.first_column
@@ -828,10 +869,24 @@ def conv2d_transpose_narrow(
             or windows.shape[1] != x.shape[3] or windows.shape[2] != tables.window_rows
             or window_holds.shape[1] != tables.window_rows
             or windows.shape[3] != column_phases.padded_width
-            or tap_slots.shape[1] < rows.width):
+            or tap_slots.shape[1] < rows.width or units_per_check < 1
+            or column_phases.stride < 1 or tap_start[0] != 0
+            or tap_start[columns.shape[0]] != kernel_column.shape[0]
+            or not _taps_fit(&rows, height, packed.shape[0], x.shape[1])):
         raise ValueError(f"conv2d_transpose_narrow: x {tuple(x.shape)[:4]}, packed "
                          f"{tuple(packed.shape)[:4]}, y {tuple(y.shape)[:4]}, tables and "
                          f"scratch do not agree")
+    for p in range(columns.shape[0]):
+        if (not 0 <= first_column[p] < y.shape[2] or columns[p] < 0
+                or first_column[p] + (columns[p] - 1) * column_phases.stride >= y.shape[2]
+                or not 0 <= tap_start[p] <= tap_start[p + 1] <= kernel_column.shape[0]):
+            raise ValueError("conv2d_transpose_narrow: the column phases do not fit y")
+        for t in range(tap_start[p], tap_start[p + 1]):
+            if (not 0 <= kernel_column[t] < packed.shape[1] or input_column[t] < 0
+                    or input_column[t] + _padded(columns[p], NARROW_RUN)
+                    > column_phases.padded_width):
+                raise ValueError("conv2d_transpose_narrow: the column phases reach past the "
+                                 "window")
     phases.first_column = &first_column[0]
     phases.columns = &columns[0]
     phases.tap_start = &tap_start[0]
@@ -843,10 +898,14 @@ def conv2d_transpose_narrow(
     # Units are ordered row-major: a thread's static chunk is a run of whole
     # output rows (every group), so its window rows serve all groups and the
     # threads write (and on a first call, fault in) different pages.
-    for unit in prange(groups * batch * height, nogil=True, schedule="static",
-                       num_threads=num_threads):
-        thread = threadid()
-        rest = unit // groups
-        _narrow_row_group(x, packed, &rows, &phases, windows[thread], window_holds[thread],
-                          tap_slots[thread], y, rest // height, rest % height, unit % groups,
-                          group_size)
+    while first < groups * batch * height:  # stretches between looks for signals
+        last = min(groups * batch * height, first + units_per_check)
+        for unit in prange(first, last, nogil=True, schedule="static",
+                           num_threads=num_threads):
+            thread = threadid()
+            rest = unit // groups
+            _narrow_row_group(x, packed, &rows, &phases, windows[thread], window_holds[thread],
+                              tap_slots[thread], y, rest // height, rest % height,
+                              unit % groups, group_size)
+        PyErr_CheckSignals()
+        first = last

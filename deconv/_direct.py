@@ -53,6 +53,9 @@ MADDS_PER_THREAD = 2_000_000
 # Output channels up to which the narrow kernel is a candidate; past it, it
 # would re-read x for too many channel groups (a cost the model omits).
 NARROW_MAX_CHANNELS = 32
+# Multiply-adds between two looks for signals (Ctrl-C) in a long call: about
+# 10-20 ms of work on AVX-512, 0.1 s on the baseline build.
+MADDS_PER_SIGNAL_CHECK = 2_000_000_000
 # Packed kernels up to this size are read whole by every thread, which then
 # splits rows rather than channel blocks (each input row is read once): a
 # quarter of a typical 1-2 MB L2 cache.
@@ -327,7 +330,7 @@ def _run_wide(problem, plan, x, kernel, panels, y):
         else:
             panel_blocks.fill(-1)
     _simd.core.conv2d_transpose_wide(x, kernel, panels, panel_blocks, plan.tables, y, stages,
-                                     not whole, threads)
+                                     not whole, units_per_signal_check(plan), threads)
 
 
 def _run_narrow(plan, x, kernel, packed, y):
@@ -346,4 +349,10 @@ def _run_narrow(plan, x, kernel, packed, y):
     windows.fill(0)
     window_holds.fill(-1)
     _simd.core.conv2d_transpose_narrow(x, packed, tables, windows, window_holds, tap_slots, y,
-                                       group, threads)
+                                       group, units_per_signal_check(plan), threads)
+
+
+def units_per_signal_check(plan):
+    """Work units of a tiled plan between two looks for signals."""
+    work = plan.work
+    return max(1, work.units * MADDS_PER_SIGNAL_CHECK // max(1, work.padded_madds))

@@ -59,6 +59,21 @@ cdef Taps _taps(table, Py_ssize_t out_size) except *:
     return taps
 
 
+cdef bint _taps_fit(const Taps* taps, Py_ssize_t out_size, Py_ssize_t kernel_size,
+                    Py_ssize_t in_size) noexcept nogil:
+    """Whether every tap of a table of ``out_size`` indices indexes inside the
+    kernel and the input (the kernels trust them)."""
+    cdef Py_ssize_t r, t
+    for r in range(out_size):
+        if not 0 <= taps.count[r] <= taps.width:
+            return False
+        for t in range(taps.count[r]):
+            if not (0 <= taps.kernel[r * taps.width + t] < kernel_size
+                    and 0 <= taps.input[r * taps.width + t] < in_size):
+                return False
+    return True
+
+
 cdef inline Py_ssize_t _input_of(Py_ssize_t r, Py_ssize_t a, Py_ssize_t in_size,
                                  Py_ssize_t stride, Py_ssize_t dilation,
                                  Py_ssize_t pad) noexcept nogil:

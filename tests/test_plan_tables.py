@@ -82,7 +82,21 @@ def test_compiled_kernels_refuse_tables_that_do_not_fit():
     panels = np.zeros((1, 3, 3, 2, core.channel_block(4)), np.float32)
     with pytest.raises(ValueError, match="tap table for 8 indices"):
         core.conv2d_transpose_wide(x, kernel, panels, np.zeros(0, np.intp), tables, y,
-                                   np.zeros((1, 1), np.float32), False, 1)
+                                   np.zeros((1, 1), np.float32), False, 1, 1)
+    right = _direct.wide_tables(problem.rows, problem.cols)
+    shifted = right._replace(classes=right.classes._replace(shift=right.classes.shift + 5))
+    with pytest.raises(ValueError, match="conv2d_transpose_wide: .* do not agree"):
+        core.conv2d_transpose_wide(x, kernel, panels, np.zeros(0, np.intp), shifted, y,
+                                   np.zeros((1, 1), np.float32), False, 1, 1)
+    narrow = _direct.narrow_tables(problem.rows, problem.cols)
+    beyond = narrow._replace(cols=narrow.cols._replace(input_column=narrow.cols.input_column
+                                                        + narrow.cols.padded_width))
+    with pytest.raises(ValueError, match="conv2d_transpose_narrow: the column phases reach"):
+        core.conv2d_transpose_narrow(
+            x, np.zeros((3, 3, 2, 4), np.float32), beyond,
+            np.zeros((1, 2, narrow.window_rows, narrow.cols.padded_width), np.float32),
+            np.full((1, narrow.window_rows), -1, np.intp), np.zeros((1, 8), np.intp), y, 4,
+            1, 1)
     with pytest.raises(ValueError, match="conv2d_transpose_small"):
         core.conv2d_transpose_small(x, kernel[:2], None, _direct.SmallGeometry(
             3, 3, 2, 2, 1, 1, 0, 0), y)
