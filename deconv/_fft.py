@@ -157,12 +157,14 @@ def transform_plan(shape, sign, dtype):
 
 class FFTPlan(NamedTuple):
     """What a problem's geometry and dtype decide for the FFT path: the
-    transform ``shape`` (Lh, Lw), whether the phases cover the whole output,
-    the forward and inverse :class:`TransformPlan`, the
-    inverse's ``scale`` and the phases (:class:`PhasePlan`); none if no tap
-    reaches the output."""
+    transform ``shape`` (Lh, Lw), the output rows and columns nothing reaches
+    (set to 0 after the transforms: the phases' inverse transforms leave
+    rounding noise there, or nothing at all), the forward and inverse
+    :class:`TransformPlan`, the inverse's ``scale`` and the phases
+    (:class:`PhasePlan`); none if no tap reaches the output."""
     shape: tuple
-    covered: bool
+    unreached_rows: np.ndarray
+    unreached_cols: np.ndarray
     forward: TransformPlan
     inverse: TransformPlan
     scale: np.floating
@@ -175,10 +177,9 @@ def fft_conv_plan(rows, cols, dtype):
     (``deconv._geometry.Axis``) at ``dtype``: computed once per geometry, so
     a call only copies taps and runs the compiled steps."""
     row_phases, col_phases = rows.phases(), cols.phases()
-    covered = (sum(p.stop - p.start for p in row_phases) == rows.out_size
-               and sum(p.stop - p.start for p in col_phases) == cols.out_size)
+    unreached = (rows.unreached(), cols.unreached())
     if not row_phases or not col_phases:
-        return FFTPlan(None, covered, None, None, None, ())
+        return FFTPlan(None, *unreached, None, None, None, ())
     shape = (transform_length(rows, row_phases), transform_length(cols, col_phases))
     phases = []
     for row in row_phases:
@@ -200,8 +201,8 @@ def fft_conv_plan(rows, cols, dtype):
                 Placement(row.start, row.stop, row.first, rows.stride),
                 Placement(col.start, col.stop, col.first, cols.stride)))
     forward, inverse = transform_plan(shape, -1, dtype), transform_plan(shape, 1, dtype)
-    return FFTPlan(shape, covered, forward, inverse, dtype.type(1 / (shape[0] * shape[1])),
-                   tuple(phases))
+    return FFTPlan(shape, *unreached, forward, inverse,
+                   dtype.type(1 / (shape[0] * shape[1])), tuple(phases))
 
 
 def phase_kernel(kernel_io, phase, width_length, taps_buffer, width_spectra, num_threads):
@@ -262,10 +263,17 @@ def fft_conv2d_transpose(plan, x, kernel, y, num_threads):
     """Fill ``y`` (N, H, W, Cout) with the transposed convolution of ``x``
     (N, h, w, Cin) by ``kernel`` (kh, kw, Cout, Cin), following ``plan`` (an
     :class:`FFTPlan`); see the module docstring."""
-    if not plan.covered:
-        y.fill(0)
-    if not plan.phases:
-        return
+    if plan.phases:
+        _fill_phases(plan, x, kernel, y, num_threads)
+    # Every cell no phase writes is in an unreached row or column.
+    if plan.unreached_rows.size:
+        y[:, plan.unreached_rows] = 0
+    if plan.unreached_cols.size:
+        y[:, :, plan.unreached_cols] = 0
+
+
+def _fill_phases(plan, x, kernel, y, num_threads):
+    """Every phase's rows and columns of y, by FFTs."""
     shape = plan.shape
     batch, _, _, cin = x.shape
     cout = y.shape[3]

@@ -84,10 +84,11 @@ class Phase(NamedTuple):
     """One output phase (output indices ``r`` with ``(r + pad) % stride ==
     phase``) that receives some tap, seen as a stride-1 convolution.
 
-    ``taps`` are the kernel taps of the phase, ``positions`` where they sit in
-    the phase kernel (``(tap * dilation - phase) / stride``); phase indices
-    ``start <= m < stop`` land in the output, the first of them at output
-    index ``first``.
+    ``taps`` are the kernel taps of the phase that land, ``positions`` where
+    they sit in the phase kernel (``(tap * dilation - phase) / stride``,
+    counted from the first tap's); phase indices ``start <= m < stop`` (on
+    the same count) land in the output, the first of them at output index
+    ``first``; input index ``m - position`` feeds index m.
     """
     taps: np.ndarray
     positions: np.ndarray
@@ -149,15 +150,34 @@ class Axis(NamedTuple):
                                                           range(self.kernel_size)))
 
     def phases(self):
-        """The :class:`Phase` s of this axis that put something into the output."""
+        """The :class:`Phase` s of this axis that put something into the
+        output, each with the taps that land (a dilated tap far outside the
+        output is no part of any phase kernel)."""
         return _phases(self)
+
+    def unreached(self):
+        """Output indices no (input index, tap) pair lands on, as an array
+        (they are 0 in the result)."""
+        return _unreached(self)
+
+
+@bounded_cache(256)
+def _unreached(axis):
+    reached = np.zeros(axis.out_size, dtype=bool)
+    for tap in range(axis.kernel_size):
+        first, stop, first_output = axis.landing_range(tap)
+        reached[first_output:first_output + (stop - first - 1) * axis.stride + 1:
+                axis.stride] = stop > first
+    return np.flatnonzero(~reached)
 
 
 @bounded_cache(256)
 def _phases(axis):
-    by_phase = {}  # only the phases some tap falls in, however large the stride
+    by_phase = {}  # only the phases a landing tap falls in, however large the stride
     for a in range(axis.kernel_size):
-        by_phase.setdefault((a * axis.dilation) % axis.stride, []).append(a)
+        first, stop, _ = axis.landing_range(a)
+        if first < stop:
+            by_phase.setdefault((a * axis.dilation) % axis.stride, []).append(a)
     phases = []
     for phase, taps in sorted(by_phase.items()):
         positions = [(a * axis.dilation - phase) // axis.stride for a in taps]
@@ -165,6 +185,9 @@ def _phases(axis):
         stop = min(axis.in_size + positions[-1],
                    -(-(axis.out_size + axis.pad - phase) // axis.stride))
         if start < stop:
-            phases.append(Phase(np.array(taps), np.array(positions), start, stop,
-                                start * axis.stride + phase - axis.pad))
+            # Counted from the first tap's position: a phase kernel starts
+            # at its first tap, however far the dilation puts it.
+            base = positions[0]
+            phases.append(Phase(np.array(taps), np.array(positions) - base, start - base,
+                                stop - base, start * axis.stride + phase - axis.pad))
     return tuple(phases)
