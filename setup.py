@@ -13,6 +13,9 @@ OpenMP is used when a compile-and-run probe succeeds. Environment:
 ``DECONV_SIMD_LEVELS``
     Comma-separated subset of ``avx2,avx512`` to build besides the baseline
     (default: every level the compiler accepts).
+``DECONV_SANITIZE``
+    Comma-separated GCC/Clang sanitizers to build with (``address,undefined``;
+    see ``tools/sanitize.sh``, which also runs the tests under them).
 """
 import os
 import platform
@@ -125,6 +128,11 @@ class BuildExt(build_ext):
                                 "clang) and reinstall; set DECONV_OPENMP=1 to make this "
                                 "an error.")
 
+        sanitizers = os.environ.get("DECONV_SANITIZE", "").strip()
+        sanitize = [] if not sanitizers or msvc else [
+            f"-fsanitize={sanitizers}", "-fno-omit-frame-pointer", "-fno-sanitize-recover=all"]
+        if sanitize:
+            announce_loudly(f"deconv: building with sanitizers {sanitizers} (for testing only)")
         kept = []
         for ext in self.extensions:
             level = ext.deconv_level
@@ -134,7 +142,8 @@ class BuildExt(build_ext):
                 announce_loudly(f"deconv: the compiler rejects {' '.join(isa_flags)}; "
                                 f"skipping the {level} kernels.")
                 continue
-            ext.extra_compile_args += optimize + isa_flags
+            ext.extra_compile_args += optimize + isa_flags + sanitize
+            ext.extra_link_args += sanitize
             if use_openmp:
                 ext.extra_compile_args += openmp_flags
                 ext.extra_link_args += [] if msvc else openmp_flags
