@@ -31,10 +31,10 @@ def bounded_cache(maxsize):
     return decorate
 
 
-class BoundedDict:
-    """A dict for hot paths: :meth:`get` is one plain dict lookup, :meth:`put`
+class BoundedDict(dict):
+    """A dict for hot paths: reading is a plain dict lookup, :meth:`put`
     drops the oldest entry when ``maxsize`` are held. Entries are only ever
-    added whole, so concurrent readers never see a partial one.
+    added whole, under a lock, so concurrent readers never see a partial one.
 
     Examples
     --------
@@ -47,30 +47,23 @@ class BoundedDict:
     """
 
     def __init__(self, maxsize):
+        super().__init__()
         self.maxsize = maxsize
-        self._data = {}
         self._lock = threading.Lock()
         _dicts.add(self)
 
-    def get(self, key):
-        return self._data.get(key)
-
     def put(self, key, value):
         with self._lock:
-            if key not in self._data and len(self._data) >= self.maxsize:
-                del self._data[next(iter(self._data))]
-            self._data[key] = value
+            if key not in self and len(self) >= self.maxsize:
+                del self[next(iter(self))]
+            self[key] = value
         return value
-
-    def values(self):
-        return list(self._data.values())
 
     def clear(self):
         with self._lock:
-            self._data.clear()
+            super().clear()
 
-    def __len__(self):
-        return len(self._data)
+    __hash__ = object.__hash__  # kept in a WeakSet
 
 
 def on_clear(function):

@@ -570,8 +570,11 @@ cdef void _small(const floating* x, const floating* kernel, floating* y,
     cdef Py_ssize_t xs2 = x_strides[2] // item, x_channel = x_strides[3] // item
     cdef Py_ssize_t ys0 = y_strides[0] // item, ys1 = y_strides[1] // item
     cdef Py_ssize_t ys2 = y_strides[2] // item, y_channel = y_strides[3] // item
-    cdef Py_ssize_t n, i, j, a, b, r, q, o, c, l
+    cdef Py_ssize_t n, i, j, a, b, r, q, o, c, l0
+    cdef bint wide
     cdef floating tap_values[SMALL_TAP_VALUES]
+    cdef floating first_sums[SMALL_LANES]
+    cdef floating second_sums[SMALL_LANES]
     cdef floating stack_packed[SMALL_PACKED]
     cdef const floating* rows_of = <const floating*> call.packed
     cdef floating xv
@@ -594,18 +597,29 @@ cdef void _small(const floating* x, const floating* kernel, floating* y,
                         yp[o * y_channel] = 0
         for i in range(in_h):
             for j in range(in_w):
-                # Channel by channel over the whole row: the row's vectors
-                # are independent sums, so the multiply-adds do not wait on
-                # each other (a block of sums in registers, channel after
-                # channel, would be one chain).
                 xp = x + n * xs0 + i * xs1 + j * xs2
-                for l in range(length):
-                    tap_values[l] = 0
-                for c in range(cin):
-                    xv = xp[c * x_channel]
-                    wp = rows_of + c * length
-                    for l in range(length):
-                        tap_values[l] += xv * wp[l]
+                l0 = 0
+                while l0 < length:
+                    # Two blocks of sums in registers where the row has
+                    # them, so that two chains of multiply-adds overlap.
+                    wide = l0 + 2 * SMALL_LANES <= length
+                    for o in range(SMALL_LANES):
+                        first_sums[o] = 0
+                        second_sums[o] = 0
+                    wp = rows_of + l0
+                    for c in range(cin):
+                        xv = xp[c * x_channel]
+                        for o in range(SMALL_LANES):
+                            first_sums[o] += xv * wp[o]
+                            second_sums[o] += xv * wp[(SMALL_LANES if wide else 0) + o]
+                        wp += length
+                    for o in range(SMALL_LANES):
+                        tap_values[l0 + o] = first_sums[o]
+                    l0 += SMALL_LANES
+                    if wide:
+                        for o in range(SMALL_LANES):
+                            tap_values[l0 + o] = second_sums[o]
+                        l0 += SMALL_LANES
                 for a in range(call.kh):
                     r = i * call.stride_h + a * call.dilation_h - call.pad_top
                     if r < 0 or r >= out_h:

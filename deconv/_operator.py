@@ -13,14 +13,14 @@ import threading
 
 import numpy as np
 
-from . import _caches, _simd, _threads
+from . import _caches, _registry, _simd, _threads
 from ._arguments import (as_array, check_float_dtype, check_rank, integer_pair,
                          parse_data_format, parse_output_shape, parse_padding)
 from ._backend import plan_of
 from ._caches import BoundedDict
 from ._dispatch import rank, rejection
 from ._problem import check_kernel_shape, make_problem
-from ._registry import AUTO, check_backend_name, current_backend, get_backend
+from ._registry import AUTO, check_backend_name, get_backend
 from ._threads import requested_threads, threads_for
 
 # Input shapes whose plans one operator keeps (a decoder sees a few; a
@@ -60,8 +60,8 @@ class CallPlan:
 
     __slots__ = ("problem", "backend", "variant", "reason", "estimates", "num_threads",
                  "backend_object", "backend_plan", "stamp", "forced", "requires_finite",
-                 "packed", "output_shape", "result_dtype", "casts", "channels_first",
-                 "_finite_fallback")
+                 "packed", "kernel", "output_shape", "result_dtype", "casts",
+                 "channels_first", "_finite_fallback")
 
     def __init__(self, problem, backend_object, backend_plan, reason, estimates, forced):
         self.problem = problem
@@ -75,8 +75,9 @@ class CallPlan:
         self.stamp = _caches.generation
         self.forced = forced
         self.requires_finite = bool(getattr(backend_object, "requires_finite", False))
-        # An operator's packed kernel for this plan, once it has one.
-        self.packed = None
+        # An operator's kernel in the plan's dtype, and packed for it, once
+        # it has them.
+        self.kernel = self.packed = None
         # What each call needs at hand: the caller's output shape and dtype,
         # whether it is computed in another dtype (float16), the layout.
         self.output_shape = problem.caller_output_shape
@@ -125,7 +126,8 @@ class Planner:
         dtype, or anything with ``shape`` and ``dtype``) and ``output_shape``,
         made once and kept."""
         arguments = self.arguments
-        backend = arguments.backend or current_backend()
+        backend = arguments.backend or _registry._scoped_default.get() or \
+            _registry._global_default
         threads = threads_for(arguments.threads)
         shape_key = None if output_shape is None else _shape_key(output_shape)
         key = None if shape_key is _UNCACHED else (x.shape, x.dtype, shape_key, backend, threads)
@@ -351,8 +353,11 @@ class Conv2DTranspose:
         if type(x) is not np.ndarray:
             x = as_array(x, "x")
         plan = self._planner.call_plan(x, output_shape)
-        return execute(self._planner, plan, x, self._kernel_in(plan.problem.dtype),
-                       self._packed_for, self._kernel_finite, out, (x,))
+        kernel = plan.kernel
+        if kernel is None:
+            kernel = plan.kernel = self._kernel_in(plan.problem.dtype)
+        return execute(self._planner, plan, x, kernel, self._packed_for, self._kernel_finite,
+                       out, (x,))
 
     def plan_for(self, x, output_shape=None):
         """The :class:`CallPlan` a call with x (an array, or anything with
