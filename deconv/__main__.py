@@ -3,6 +3,7 @@ import argparse
 import sys
 
 from ._demo import run_demo
+from ._registry import list_backends
 
 
 def _count(minimum):
@@ -56,7 +57,12 @@ def main(argv=None):
 
         def names(text):
             return [part.strip() for part in text.split(",") if part.strip()]
-        run_bench(layers=names(args.layers), backends=names(args.backends),
+        backends = names(args.backends)
+        unknown = [name for name in backends if name not in list_backends()]
+        if unknown or not backends:
+            parser.error(f"--backends: unknown backends {unknown}; choose from "
+                         f"{list_backends()}")
+        run_bench(layers=names(args.layers), backends=backends,
                   compare=names(args.compare), threads=args.threads, repeats=args.repeats,
                   gemm=not args.no_gemm, json_path=args.json)
         return 0

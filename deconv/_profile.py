@@ -64,7 +64,7 @@ def load_profile():
     """Read the stored profile; return (profile, source description)."""
     path = cache_dir() / PROFILE_FILE
     try:
-        if not path.exists():
+        if not path.exists() and not path.is_symlink():
             return copy.deepcopy(DEFAULT_PROFILE), "built-in defaults (no tuned profile)"
         if not path.is_file() or path.stat().st_size > MAX_PROFILE_BYTES:
             raise ValueError("not a file of at most 1 MiB")

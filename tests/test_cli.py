@@ -42,6 +42,12 @@ def test_bench_refuses_an_unknown_layer():
     assert done.returncode != 0 and "unknown layers ['no_such_layer']" in done.stderr
 
 
+def test_bench_refuses_an_unknown_backend():
+    done = deconv_command("bench", "--backends", "auto,gpu", "--no-gemm")
+    assert done.returncode == 2 and "--backends: unknown backends ['gpu']" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_tune_stores_a_profile(tmp_path):
     done = deconv_command("tune", "--repeats", "1", cache=tmp_path)
     assert done.returncode == 0, done.stderr

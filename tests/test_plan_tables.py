@@ -107,3 +107,19 @@ def test_compiled_kernels_refuse_tables_that_do_not_fit():
         core.column_classes(_direct.TapTable(np.zeros(8, np.intp), np.zeros((7, 2), np.intp),
                                              np.zeros((8, 2), np.intp)), 2, 0)
     assert problem.output_shape == (1, 8, 8, 2)
+
+
+@pytest.mark.parametrize("call,message", [
+    (lambda core: core.tap_table(4, 8, 3, 0, 1, 0), "tap_table: .* stride 0"),
+    (lambda core: core.tap_table(-1, 8, 3, 2, 1, 0), "tap_table: input size -1"),
+    (lambda core: core.tap_table(4, 8, 0, 2, 1, 0), "tap_table: .* kernel 0"),
+    (lambda core: core.column_phases(4, 8, 3, 2, 0, 0, 32), "column_phases: .* dilation 0"),
+    (lambda core: core.column_phases(4, 8, 3, 2, 1, 0, 0), "column_phases: runs of 0"),
+    (lambda core: core.narrow_tile_taps(_direct.tap_table(Axis.from_padding(
+        "height", 4, 8, 3, 2, 1, "same")), 8, 3, 0, 1, 0, 32), "narrow_tile_taps: .* stride 0"),
+    (lambda core: core.wide_tile_taps(_direct.wide_tables(*[Axis.from_padding(
+        "height", 4, 8, 3, 2, 1, "same")] * 2), 1, 0, 1), "wide_tile_taps: tiles of 0"),
+])
+def test_table_builders_refuse_nonsense_geometry(call, message):
+    with pytest.raises(ValueError, match=message):
+        call(_simd.core)

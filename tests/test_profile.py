@@ -56,12 +56,32 @@ def corrupted(name):
         "nested level table": (stored({**defaults, "direct_madds_per_thread": {"avx512": 1}}),
                                "incomplete, malformed"),
         "huge file": (" " * (_profile.MAX_PROFILE_BYTES + 1) + "{}", "unreadable"),
+        "1e309": (stored(defaults).replace('"fft_overhead_s": 4.5e-06',
+                                           '"fft_overhead_s": 1e309'), "not finite positive"),
+        "long digits": (stored(defaults).replace('"fft_overhead_s": 4.5e-06',
+                                                 '"fft_overhead_s": ' + "7" * 5000),
+                        "unreadable"),
+        "truncated": (stored(defaults)[:200], "unreadable"),
+        "version a dict": (json.dumps({"deconv_version": {}, "simd_level": "avx512",
+                                       "profile": defaults}), "written by deconv {}"),
+        "level a list": (json.dumps({"deconv_version": _profile._identity()[0],
+                                     "simd_level": ["avx512"], "profile": defaults}),
+                         "tuned for SIMD level ['avx512']"),
+        "profile a list": (stored([1, 2, 3]), "incomplete, malformed"),
+        "nested NaN": (stored({**defaults, "direct_madds_per_thread": {
+            **defaults["direct_madds_per_thread"], "avx2": {"4": float("nan"), "8": 1.0}}}),
+            "not finite positive"),
+        "nested negative": (stored({**defaults, "direct_madds_per_thread": {
+            **defaults["direct_madds_per_thread"], "baseline": {"4": -5.0, "8": 1.0}}}),
+            "not finite positive"),
     }[name]
 
 
 CORRUPTIONS = ["garbage", "not json", "a list", "empty", "foreign version", "no profile",
                "missing key", "extra key", "string", "bool", "null", "list", "NaN", "Infinity",
-               "huge int", "negative", "zero", "deep nesting", "nested level table", "huge file"]
+               "huge int", "negative", "zero", "deep nesting", "nested level table", "huge file",
+               "1e309", "long digits", "truncated", "version a dict", "level a list",
+               "profile a list", "nested NaN", "nested negative"]
 
 
 @pytest.mark.parametrize("name", CORRUPTIONS)
@@ -79,6 +99,13 @@ def test_corrupt_profiles_are_ignored_and_auto_still_answers(cache, name):
 
 def test_a_directory_in_the_profiles_place_is_ignored(cache):
     os.mkdir(cache / "profile.json")
+    _profile.reload_profile()
+    assert "unreadable" in _profile.profile_source()
+    assert _profile.current_profile() == _cost.DEFAULT_PROFILE
+
+
+def test_a_link_to_itself_is_ignored(cache):
+    os.symlink(cache / "profile.json", cache / "profile.json")
     _profile.reload_profile()
     assert "unreadable" in _profile.profile_source()
     assert _profile.current_profile() == _cost.DEFAULT_PROFILE
