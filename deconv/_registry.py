@@ -17,17 +17,15 @@ AUTO = "auto"
 
 _lock = threading.Lock()
 _backends = {}
-# Read-only view of _backends, replaced (never changed) at each registration,
-# and a count of registrations: callers cache on it instead of copying.
+# Read-only view of _backends, replaced (never changed) at each registration:
+# callers iterate it without copying.
 _snapshot = types.MappingProxyType({})
-_generation = 0
 
 
 def _changed():
-    """Publish a new snapshot; call with _lock held."""
-    global _snapshot, _generation
+    """Publish a new snapshot, and make kept plans stale; call with _lock held."""
+    global _snapshot
     _snapshot = types.MappingProxyType(dict(_backends))
-    _generation += 1
     _caches.invalidate_plans()
 _global_default = AUTO
 _scoped_default = contextvars.ContextVar("deconv_backend", default=None)
@@ -132,11 +130,6 @@ def list_backends():
 def registered_backends():
     """Read-only snapshot of the registered backends, in registration order."""
     return _snapshot
-
-
-def registry_generation():
-    """A number that changes whenever a backend is registered or removed."""
-    return _generation
 
 
 def _unknown_message(name):
