@@ -61,6 +61,11 @@ MADDS_PER_SIGNAL_CHECK = 2_000_000_000
 # typical L2 cache. Measured at 2 threads, 1 MB against 256 KB: unet_up1
 # (512 KB) 7.4 -> 5.9 ms, dcgan3 (512 KB) 5.9 -> 5.1 ms, no suite layer slower.
 WHOLE_PACK_BYTES = 1 << 20
+# The same choice for kernels packed beforehand (operators), which cost no
+# packing in the call: rows split between threads pay up to a larger size
+# (dcgan2's 2 MB panels: 4.57 -> 4.42 ms; dcgan2_f64's 4 MB: 10.2 -> 9.8 ms),
+# channel blocks still win at dcgan1's 8 MB.
+PACKED_WHOLE_BYTES = 1 << 22
 
 
 class TapTable(NamedTuple):
@@ -316,8 +321,8 @@ def _run_wide(problem, plan, x, kernel, panels, y):
     threads, block = plan.num_threads, plan.packing[1]
     kh, kw, cout, cin = kernel.shape
     blocks = -(-cout // block)
-    whole = blocks < threads or blocks * kh * kw * cin * block * kernel.itemsize <= \
-        WHOLE_PACK_BYTES
+    whole = blocks < threads or blocks * kh * kw * cin * block * kernel.itemsize <= (
+        WHOLE_PACK_BYTES if panels is None else PACKED_WHOLE_BYTES)
     batch, _, width, _ = problem.output_shape
     stage_items = batch * width * block if y.strides[3] != y.itemsize else 1
     if panels is not None:

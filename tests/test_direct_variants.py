@@ -105,8 +105,9 @@ def test_wide_kernel_panels_packed_whole_or_by_each_thread(dtype, cin, simd_leve
     kernel = rng.standard_normal((3, 4, cout, cin)).astype(dtype)
     expected = conv2d_transpose_oracle(x, kernel, (10, 18), (2, 2), "same", (1, 1))
     results = []
-    for whole_pack_bytes in (0, 1 << 40):  # panels packed by each thread / whole
+    for whole_pack_bytes in (0, 1 << 40):  # panels by each thread, block by block / whole
         monkeypatch.setattr(_direct, "WHOLE_PACK_BYTES", whole_pack_bytes)
+        monkeypatch.setattr(_direct, "PACKED_WHOLE_BYTES", whole_pack_bytes)
         for threads in (1, 2, 3, 4):
             results.append(both_ways(x, kernel, None, 2, "same", backend="direct",
                                      num_threads=threads))
