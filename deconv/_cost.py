@@ -78,7 +78,7 @@ class DirectWork(NamedTuple):
 def direct_seconds(variant, work, itemsize, num_threads, profile, level):
     """Seconds of a direct plan of ``variant`` ("small", "wide" or "narrow")."""
     if variant == "small":
-        # The plain loop: a fixed cost, then every nominal multiply-add on one thread.
+        # No tiles, one thread: a fixed cost, then every nominal multiply-add.
         return (profile["direct_small_overhead_s"]
                 + work.padded_madds / profile["direct_small_madds_per_s"])
     if variant == "wide":

@@ -1,6 +1,6 @@
 """The kernels of the "direct" backend, each forced in turn: the wide
 (channel-vectorized) kernel, the narrow (pixel-vectorized, per-thread row
-windows) one and the unplanned loop of tiny calls, over odd geometry, both
+windows) one and the untiled path of tiny calls, over odd geometry, both
 layouts and several thread counts, at every SIMD level this CPU runs (each
 level is its own compiled module, with its own register tiles). Normally the
 size and the cost model pick one variant and the best level; here each must
@@ -24,7 +24,7 @@ def force_variant(monkeypatch, name):
     asked for; plans made before are forgotten (and again afterwards)."""
     monkeypatch.setattr(_direct, "choose_variant", lambda problem, plans, threads: plans[name])
     monkeypatch.setattr(_direct, "MADDS_PER_THREAD", 1)  # every requested thread works
-    # "small": the unplanned loop that calls under TRIVIAL_MADDS take.
+    # "small": the untiled path that calls under TRIVIAL_MADDS take.
     monkeypatch.setattr(_direct, "TRIVIAL_MADDS", 1 << 62 if name == "small" else 0)
     deconv.clear_caches()
 

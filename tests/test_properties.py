@@ -68,7 +68,7 @@ def test_adjoint_identity(backend_name, case):
 @SETTINGS
 @given(case=problems(), threads=st.integers(2, 6))
 def test_direct_thread_invariance(case, threads):
-    # Small calls would otherwise use one thread, or the unplanned loop.
+    # Small calls would otherwise use one thread, or the untiled small path.
     deconv._direct.MADDS_PER_THREAD, deconv._direct.TRIVIAL_MADDS = 1, 0
     deconv.clear_caches()
     try:
