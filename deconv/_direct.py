@@ -263,6 +263,18 @@ class DirectBackend(Backend):
         return choose_variant(problem, candidate_plans(problem, num_threads,
                                                        _simd.core.isa_name()), num_threads)
 
+    def plan_variant(self, problem, num_threads, variant):
+        """The plan of ``variant`` for ``problem`` where that variant may run
+        it, else :meth:`plan`'s. Each variant adds up an output element's
+        terms in its own order: the pieces of a tiled call run the whole
+        call's variant so that they agree with it bit for bit."""
+        if variant == "wide":
+            return _wide_plan(problem, num_threads)
+        if variant == "narrow" and problem.output_shape[3] <= NARROW_MAX_CHANNELS:
+            return _narrow_plan(problem, num_threads)
+        plans = candidate_plans(problem, num_threads, _simd.core.isa_name())
+        return plans[variant] if variant in plans else self.plan(problem, num_threads)
+
     def estimate_seconds(self, problem, num_threads):
         if _simd.core is None:
             return None

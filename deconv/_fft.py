@@ -58,9 +58,13 @@ def transform_length(axis, phases):
     A circular convolution of length L sums the linear one at indices
     ``m + j*L``. The linear convolution of a phase is zero past index
     ``in_size + positions[-1] - 1``, so indices ``start <= m < stop`` are exact
-    when ``L >= stop`` and ``L >= in_size + positions[-1] - start``.
+    when ``L >= stop`` and ``L >= in_size + positions[-1] - start``; and the
+    transform holds the whole input, ``L >= in_size`` (more than the other
+    bounds only when the last inputs land nowhere, as in a piece of a tiled
+    call).
     """
-    needed = max(max(p.stop, axis.in_size + int(p.positions[-1]) - p.start) for p in phases)
+    needed = max(axis.in_size, *(max(p.stop, axis.in_size + int(p.positions[-1]) - p.start)
+                                 for p in phases))
     return scipy.fft.next_fast_len(needed, real=True)
 
 

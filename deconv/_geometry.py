@@ -97,6 +97,17 @@ class Phase(NamedTuple):
     first: int
 
 
+class Window(NamedTuple):
+    """Output indices ``start <= r < stop`` of an axis computed on their own:
+    they depend on input indices ``first_input <= i < stop_input`` only, and
+    ``axis`` is that piece of the problem as an :class:`Axis` of its own."""
+    start: int
+    stop: int
+    first_input: int
+    stop_input: int
+    axis: "Axis"
+
+
 class Axis(NamedTuple):
     """Geometry of one spatial dimension: sizes, kernel, stride, dilation and
     ``pad``, how many leading indices of the full output are cropped.
@@ -148,6 +159,34 @@ class Axis(NamedTuple):
         """Number of (input index, kernel tap) pairs that land in the output."""
         return sum(stop - first for first, stop, _ in map(self.landing_range,
                                                           range(self.kernel_size)))
+
+    def window(self, start, stop):
+        """The :class:`Window` of output indices ``start <= r < stop``.
+
+        Input index i reaches output indices ``i * stride - pad`` to
+        ``i * stride - pad + E - 1``, so the window reads every input index
+        whose span meets ``[start, stop)`` and no other. Its axis keeps the
+        kernel, stride and dilation; its ``pad`` says where ``start`` sits
+        in the window's own full output. Indices past the full output (a
+        "valid" ``output_shape`` extra) stay zero, as in the whole axis.
+
+        Examples
+        --------
+        >>> from deconv._geometry import Axis
+        >>> rows = Axis.from_padding("height", 8, 16, 4, 2, 1, "same")
+        >>> rows.window(4, 8)
+        Window(start=4, stop=8, first_input=1, stop_input=5, axis=Axis(name='height', \
+in_size=4, out_size=4, kernel_size=4, stride=2, dilation=1, pad=3))
+        """
+        stride = self.stride
+        first = min(self.in_size, max(0, -(-(start + self.pad - self.effective_kernel + 1)
+                                            // stride)))
+        last = max(first, min(self.in_size, (stop - 1 + self.pad) // stride + 1)) \
+            if stop > start else first
+        pad = start + self.pad - first * stride
+        return Window(start, stop, first, last, Axis(self.name, last - first, stop - start,
+                                                     self.kernel_size, stride, self.dilation,
+                                                     pad))
 
     def phases(self):
         """The :class:`Phase` s of this axis that put something into the

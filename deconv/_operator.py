@@ -19,7 +19,7 @@ from ._arguments import (as_array, check_float_dtype, check_rank, integer_pair,
 from ._backend import plan_of
 from ._caches import BoundedDict
 from ._dispatch import rank, rejection
-from ._problem import check_kernel_shape, make_problem
+from ._problem import check_kernel_shape, make_problem, window_problem
 from ._registry import AUTO, check_backend_name, get_backend
 from ._threads import requested_threads, threads_for
 
@@ -61,9 +61,10 @@ class CallPlan:
     __slots__ = ("problem", "backend", "variant", "reason", "estimates", "num_threads",
                  "backend_object", "backend_plan", "stamp", "forced", "requires_finite",
                  "packed", "kernel", "output_shape", "result_dtype", "casts",
-                 "channels_first", "_finite_fallback")
+                 "channels_first", "threads", "_finite_fallback")
 
-    def __init__(self, problem, backend_object, backend_plan, reason, estimates, forced):
+    def __init__(self, problem, backend_object, backend_plan, reason, estimates, forced,
+                 threads):
         self.problem = problem
         self.backend = None if backend_object is None else backend_object.name
         self.variant = "empty" if backend_plan is None else backend_plan.variant
@@ -84,6 +85,8 @@ class CallPlan:
         self.result_dtype = problem.result_dtype
         self.casts = problem.result_dtype != problem.dtype
         self.channels_first = problem.data_format == "channels_first"
+        # The thread count planned for (the backend may use fewer).
+        self.threads = threads
         self._finite_fallback = None
 
     def __repr__(self):
@@ -125,30 +128,54 @@ class Planner:
         """The :class:`CallPlan` for x (an array of the input's shape and
         dtype, or anything with ``shape`` and ``dtype``) and ``output_shape``,
         made once and kept."""
-        arguments = self.arguments
-        backend = arguments.backend or _registry._scoped_default.get() or \
-            _registry._global_default
-        threads = threads_for(arguments.threads)
+        backend = self.current_backend()
+        threads = threads_for(self.arguments.threads)
         shape_key = None if output_shape is None else _shape_key(output_shape)
         key = None if shape_key is _UNCACHED else (x.shape, x.dtype, shape_key, backend, threads)
         plan = None if key is None else self.plans.get(key)
         if plan is None or plan.stamp != _caches.generation:
-            plan = self._make_plan(x, output_shape, backend, threads)
+            plan = self.plan_problem(self.problem(x, output_shape), backend, threads)
             if key is not None:
                 self.plans.put(key, plan)
         return plan
 
-    def problem(self, x, output_shape):
+    def problem(self, x, output_shape, check_memory=True):
+        """The validated problem of x (an array, or anything with ``shape``
+        and ``dtype``) and ``output_shape``; ``check_memory`` False for a
+        result that is never held whole (see ``make_problem``)."""
         arguments = self.arguments
         check_rank(x.shape, "x")
         check_float_dtype(np.dtype(x.dtype), "x")
         return make_problem(tuple(x.shape), np.dtype(x.dtype), self.kernel_shape,
                             self.kernel_dtype, parse_output_shape(output_shape),
                             arguments.strides, arguments.dilation_rate, arguments.padding,
-                            arguments.data_format)
+                            arguments.data_format, check_memory)
 
-    def _make_plan(self, x, output_shape, backend, threads):
-        problem = self.problem(x, output_shape)
+    def window_plan(self, problem, batch, rows, cols, threads, pinned=None):
+        """The :class:`CallPlan` of ``batch`` images of ``problem`` on the
+        output windows ``rows`` and ``cols`` (see ``Axis.window``), made once
+        and kept; ``pinned`` as for :meth:`plan_problem`."""
+        backend = self.current_backend()
+        key = ("window", batch, rows, cols, problem.dtype, problem.result_dtype, backend,
+               threads, pinned)
+        plan = self.plans.get(key)
+        if plan is None or plan.stamp != _caches.generation:
+            plan = self.plan_problem(window_problem(problem, batch, rows, cols), backend,
+                                     threads, pinned)
+            self.plans.put(key, plan)
+        return plan
+
+    def current_backend(self):
+        """The backend name calls take now: the planner's, else the default."""
+        return self.arguments.backend or _registry._scoped_default.get() or \
+            _registry._global_default
+
+    def plan_problem(self, problem, backend, threads, pinned=None):
+        """The :class:`CallPlan` of ``problem`` on ``backend`` (a name, or
+        "auto") with ``threads``. ``pinned``, a (backend name, variant) pair,
+        makes that backend run that variant (where it offers
+        ``plan_variant``): the pieces of a tiled call then add up in the same
+        order as the whole call."""
         forced = backend != AUTO
         if forced:
             chosen = get_backend(backend)
@@ -158,27 +185,32 @@ class Planner:
             estimates = {}
         elif problem.is_empty:
             return CallPlan(problem, None, None, "the output has no work: it is all zeros",
-                            {}, False)
+                            {}, False, threads)
         else:
             choice = rank(problem, threads, prune=True)
             chosen, reason, estimates = get_backend(choice.backend), choice.reason, \
                 choice.estimates
         if problem.is_empty:
             return CallPlan(problem, chosen, None, reason + "; the output has no work: it "
-                            "is all zeros", estimates, forced)
-        return CallPlan(problem, chosen, plan_of(chosen, problem, threads), reason, estimates,
-                        forced)
+                            "is all zeros", estimates, forced, threads)
+        return CallPlan(problem, chosen, _backend_plan(chosen, problem, threads, pinned),
+                        reason, estimates, forced, threads)
 
     def finite_fallback(self, plan):
         """The plan "auto" takes instead of ``plan`` when the data hold NaN or inf."""
         if plan._finite_fallback is None:
-            problem = plan.problem
-            threads = threads_for(self.arguments.threads)
+            problem, threads = plan.problem, plan.threads
             choice = rank(problem, threads, finite=False)
             chosen = get_backend(choice.backend)
             plan._finite_fallback = CallPlan(problem, chosen, plan_of(chosen, problem, threads),
-                                             choice.reason, choice.estimates, False)
+                                             choice.reason, choice.estimates, False, threads)
         return plan._finite_fallback
+
+
+def _backend_plan(backend, problem, threads, pinned):
+    if pinned is not None and pinned[0] == backend.name and hasattr(backend, "plan_variant"):
+        return backend.plan_variant(problem, threads, pinned[1])
+    return plan_of(backend, problem, threads)
 
 
 def _raise_if_refused(backend, problem, finite=True):
@@ -358,6 +390,23 @@ class Conv2DTranspose:
             kernel = plan.kernel = self._kernel_in(plan.problem.dtype)
         return execute(self._planner, plan, x, kernel, self._packed_for, self._kernel_finite,
                        out, (x,))
+
+    def _run_window(self, x, problem, rows, cols, threads, pinned=None):
+        """Output windows ``rows`` and ``cols`` (``Axis.window``) of
+        ``problem``, from x holding exactly the input they read (caller's
+        layout), on ``threads``; ``pinned`` as for ``Planner.plan_problem``.
+        What ``deconv.dask`` runs for each output chunk."""
+        plan = self._planner.window_plan(problem, x.shape[0], rows, cols, threads, pinned)
+        expected = plan.problem.input_shape
+        if plan.channels_first:
+            expected = (expected[0], expected[3], expected[1], expected[2])
+        if x.shape != expected:
+            raise ValueError(f"a window of input shape {expected} was expected; got {x.shape}")
+        kernel = plan.kernel
+        if kernel is None:
+            kernel = plan.kernel = self._kernel_in(plan.problem.dtype)
+        return execute(self._planner, plan, x, kernel, self._packed_for, self._kernel_finite,
+                       None, (x,))
 
     def plan_for(self, x, output_shape=None):
         """The :class:`CallPlan` a call with x (an array, or anything with

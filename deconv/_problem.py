@@ -6,7 +6,7 @@ Plans are made for a :class:`ConvTransposeProblem`, never for arrays: the
 arrays only arrive when a plan is run.
 """
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -97,12 +97,14 @@ class ConvTransposeProblem:
 
 
 def make_problem(x_shape, x_dtype, kernel_shape, kernel_dtype, output_shape, strides,
-                 dilations, padding, data_format):
+                 dilations, padding, data_format, check_memory=True):
     """The :class:`ConvTransposeProblem` of parsed arguments (section 5, steps
     5-6: shapes against each other, reachable sizes, a result that fits).
 
     ``x_shape`` is in the caller's layout; ``output_shape`` is None or what
-    :func:`deconv._arguments.parse_output_shape` returns.
+    :func:`deconv._arguments.parse_output_shape` returns. ``check_memory``
+    False skips the comparison with the memory available now (a lazy result,
+    computed piece by piece, may be larger).
     """
     channels_last = data_format == "channels_last"
     if channels_last:
@@ -137,8 +139,18 @@ def make_problem(x_shape, x_dtype, kernel_shape, kernel_dtype, output_shape, str
         input_shape=(batch, in_h, in_w, in_channels), kernel_shape=tuple(kernel_shape),
         output_shape=(batch, out_h, out_w, kernel_out), rows=rows, cols=cols,
         dtype=compute_dtype(result), result_dtype=result, data_format=data_format)
-    _check_size(problem)
+    _check_size(problem, check_memory)
     return problem
+
+
+def window_problem(problem, batch, rows, cols):
+    """The part of ``problem`` that computes ``batch`` images on the output
+    windows ``rows`` and ``cols`` (:class:`deconv._geometry.Window`), as a
+    problem of its own."""
+    cin, cout = problem.input_shape[3], problem.output_shape[3]
+    return replace(problem, input_shape=(batch, rows.axis.in_size, cols.axis.in_size, cin),
+                   output_shape=(batch, rows.axis.out_size, cols.axis.out_size, cout),
+                   rows=rows.axis, cols=cols.axis)
 
 
 def check_kernel_shape(kernel_shape):
@@ -165,7 +177,7 @@ def available_memory_bytes():
         return None
 
 
-def _check_size(problem):
+def _check_size(problem, check_memory):
     for axis in (problem.rows, problem.cols):
         if max(axis.stride, axis.dilation) >= MAX_EXTENT:
             raise ValueError(f"the {axis.name} stride {axis.stride} and dilation "
@@ -184,7 +196,7 @@ def _check_size(problem):
     if nbytes > np.iinfo(np.intp).max:
         raise ValueError(f"the output of shape {problem.output_shape} would need {nbytes} "
                          f"bytes (its nonzero extents), more than this platform can address")
-    if 0 in problem.output_shape:
+    if 0 in problem.output_shape or not check_memory:
         return
     memory = available_memory_bytes()
     if memory is not None and nbytes > memory:
