@@ -20,6 +20,22 @@ def _count(minimum):
     return parse
 
 
+def _pair(minimum):
+    """An argparse type: one int, or two separated by a comma, each at least
+    ``minimum``; one int stands for both."""
+    count = _count(minimum)
+
+    def parse(text):
+        parts = text.split(",")
+        if len(parts) not in (1, 2):
+            raise argparse.ArgumentTypeError(f"{text!r} is not one int or two separated by "
+                                             f"a comma")
+        values = tuple(count(part.strip()) for part in parts)
+        return values * 2 if len(values) == 1 else values
+    parse.__name__ = f"int >= {minimum} or pair"
+    return parse
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m deconv",
@@ -46,7 +62,42 @@ def main(argv=None):
     bench.add_argument("--json", metavar="FILE", help="also write the results to FILE as JSON")
     tune = commands.add_parser("tune", help="fit the cost model of 'auto' to this machine")
     tune.add_argument("--repeats", type=_count(1), default=7)
+    zarr = commands.add_parser(
+        "zarr", help="zarr array in, zarr array out, in bounded memory (needs deconv[dask])",
+        description="Transposed convolution of the zarr array SOURCE, written to the zarr "
+                    "array TARGET chunk by chunk: memory holds the chunks in flight, not the "
+                    "arrays.")
+    zarr.add_argument("source", help="zarr array holding x")
+    zarr.add_argument("target", help="zarr array to write y to")
+    zarr.add_argument("--kernel", required=True, metavar="FILE.npy",
+                      help="the kernel (kh, kw, Cout, Cin), saved with numpy.save")
+    zarr.add_argument("--strides", type=_pair(1), default=(1, 1), metavar="S[,S]")
+    zarr.add_argument("--padding", choices=("valid", "same"), default="valid")
+    zarr.add_argument("--dilation", type=_pair(1), default=(1, 1), metavar="D[,D]")
+    zarr.add_argument("--data-format", choices=("channels_last", "channels_first"),
+                      default="channels_last")
+    zarr.add_argument("--backend", default=None, help="a backend name (default: auto)")
+    zarr.add_argument("--input-chunks", type=_pair(1), default=None, metavar="ROWS[,COLS]",
+                      help="rechunk x's spatial axes to this (default: the store's chunks)")
+    zarr.add_argument("--scheduler", default="threads",
+                      help="'threads' (default), 'sync', or a dask.distributed scheduler "
+                           "address such as tcp://10.0.0.1:8786")
+    zarr.add_argument("--overwrite", action="store_true", help="replace TARGET if it exists")
     args = parser.parse_args(argv)
+    if args.command == "zarr":
+        from ._out_of_core import run_zarr
+        if args.backend is not None and args.backend not in list_backends():
+            parser.error(f"--backend: unknown backend {args.backend!r}; choose from "
+                         f"{list_backends()}")
+        try:
+            run_zarr(args.source, args.target, args.kernel, strides=args.strides,
+                     padding=args.padding, dilation=args.dilation,
+                     data_format=args.data_format, backend=args.backend,
+                     input_chunks=args.input_chunks, scheduler=args.scheduler,
+                     num_threads=args.threads, overwrite=args.overwrite)
+        except (ValueError, TypeError, OSError) as error:  # bad stores, shapes, kernels
+            zarr.exit(2, f"python -m deconv zarr: error: {error}\n")
+        return 0
     if args.command == "tune":
         from ._bench import _progress
         from ._tune import run_tune

@@ -91,5 +91,6 @@ for _name, (_url, _entries) in LINKED.items():
 
 # Figures and tables from recorded measurements.
 os.makedirs(os.path.join(HERE, "_generated"), exist_ok=True)
-for _script in ("plot_scatter.py", "plot_crossover.py", "suite_tables.py"):
+for _script in ("plot_scatter.py", "plot_crossover.py", "suite_tables.py",
+                "plot_dask_chunks.py", "dask_tables.py"):
     subprocess.run([sys.executable, os.path.join(HERE, "scripts", _script)], check=True)

@@ -62,3 +62,36 @@ def test_tune_refuses_nonsense(tmp_path, repeats):
     assert done.returncode == 2 and "--repeats: must be an int >= 1" in done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "profile.json").exists()
+
+
+def test_zarr_to_zarr(tmp_path):
+    pytest.importorskip("dask")
+    zarr = pytest.importorskip("zarr")
+    import numpy as np
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1, 3, 37, 29)).astype(np.float32)
+    kernel = rng.standard_normal((3, 4, 5, 3)).astype(np.float32)
+    zarr.create_array(str(tmp_path / "x.zarr"), data=x, chunks=(1, 3, 16, 16))
+    np.save(tmp_path / "k.npy", kernel)
+    arguments = ("zarr", str(tmp_path / "x.zarr"), str(tmp_path / "y.zarr"), "--kernel",
+                 str(tmp_path / "k.npy"), "--strides", "2,3", "--padding", "same",
+                 "--data-format", "channels_first", "--input-chunks", "8", "--backend",
+                 "direct")
+    done = deconv_command(*arguments)
+    assert done.returncode == 0, done.stderr
+    assert "y (1, 5, 74, 87) float32 in chunks of (1, 5, 16, 24)" in done.stdout
+    import deconv
+    np.testing.assert_array_equal(
+        zarr.open_array(str(tmp_path / "y.zarr"), mode="r")[...],
+        deconv.conv2d_transpose(x, kernel, strides=(2, 3), padding="same",
+                                data_format="channels_first", backend="direct"))
+    again = deconv_command(*arguments)
+    assert again.returncode == 2
+    assert "y.zarr exists; pass --overwrite to replace it" in again.stderr
+    assert deconv_command(*arguments, "--overwrite").returncode == 0
+    np.save(tmp_path / "k.npy", kernel[..., :2])
+    wrong = deconv_command(*arguments, "--overwrite")
+    assert wrong.returncode == 2 and "x has 3 channels (channels_first) but kernel.shape[3]" \
+        in wrong.stderr and "Traceback" not in wrong.stderr
+    bad = deconv_command("zarr", "a", "b", "--kernel", "k.npy", "--strides", "1,2,3")
+    assert bad.returncode == 2 and "'1,2,3' is not one int or two" in bad.stderr

@@ -243,6 +243,17 @@ def test_on_a_local_cluster(client, dtype, channels_first):
     np.testing.assert_array_equal(client.compute(lazy).result(), expected)
 
 
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(call=tiled_calls(), dtype=st.sampled_from([np.float16, np.float32, np.float64]),
+       channels_first=st.booleans())
+def test_random_calls_on_a_local_cluster(client, call, dtype, channels_first):
+    x, kernel, chunks, out_hw, arguments, output_chunks = call
+    expected, lazy = in_memory_and_lazy(x.astype(dtype), kernel.astype(dtype), chunks, out_hw,
+                                        arguments, output_chunks, channels_first, "direct")
+    np.testing.assert_array_equal(client.compute(lazy).result(), expected)
+
+
 def test_a_cluster_task_runs_on_its_worker_threads(client):
     # Dask's nanny sets OMP_NUM_THREADS=1 in its workers; one thread each.
     assert set(client.run(deconv_dask.task_threads).values()) == {1}

@@ -7,6 +7,11 @@ import pytest
 MODULES = ["deconv", "deconv._api", "deconv._backend", "deconv._caches", "deconv._config",
            "deconv._data_format", "deconv._dispatch", "deconv._geometry", "deconv._operator",
            "deconv._problem", "deconv._registry", "deconv._workspace"]
+try:
+    import dask  # noqa: F401 (deconv.dask needs the dask extra)
+    MODULES.append("deconv.dask")
+except ImportError:
+    pass
 
 
 @pytest.mark.parametrize("name", MODULES)
