@@ -182,7 +182,7 @@ def apply(operator, x, output_shape=None, *, output_chunks=None):
         tiles.append(row_of_tiles)
     # da.block nests one list per axis: batch, then channels first or last.
     if channels_first:
-        return da.block([[[row for row in tiles]]])
+        return da.block([[tiles]])
     return da.block([[[[tile] for tile in row] for row in tiles]])
 
 
