@@ -5,7 +5,8 @@ semantics of ``tf.keras.backend.conv2d_transpose``.
 >>> deconv.conv2d_transpose(np.ones((1, 2, 2, 1)), np.ones((3, 3, 1, 1)), strides=2).shape
 (1, 5, 5, 1)
 """
-from ._api import choose_backend, conv2d_transpose
+from ._api import choose_backend, conv2d, conv2d_transpose, conv2d_transpose_kernel_gradient
+from ._conv2d import Conv2D
 from ._backend import Backend, BackendPlan
 from ._caches import clear_caches
 from ._config import show_config
@@ -38,11 +39,14 @@ __all__ = [
     "BackendPlan",
     "CallPlan",
     "Conv2DTranspose",
+    "Conv2D",
     "ConvTransposeProblem",
     "__version__",
     "choose_backend",
     "clear_caches",
+    "conv2d",
     "conv2d_transpose",
+    "conv2d_transpose_kernel_gradient",
     "current_backend",
     "get_backend",
     "image_data_format",

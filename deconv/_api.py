@@ -7,16 +7,23 @@ the kernel is packed inside the call as the plan needs.
 """
 import numpy as np
 
+from ._adjoint import AdjointPlanner
 from ._arguments import (as_array, check_float_dtype, integer_pair, parse_data_format,
                          parse_padding)
 from ._caches import BoundedDict
+from ._conv2d import conv2d_plan, conv2d_phase_kernel, execute_conv2d
 from ._dispatch import measured_choice, rank
-from ._operator import Planner, StaticArguments, execute
+from ._kernel_gradient import execute_gradient, gradient_plan
+from ._operator import Planner, StaticArguments, _all_finite, execute
+from ._problem import check_kernel_shape
 from ._threads import resolve_num_threads
 
 # Static argument sets (kernel shape, strides, ...) whose planners are kept.
 PLANNERS_KEPT = 128
 _planners = BoundedDict(PLANNERS_KEPT)
+# The same for conv2d and kernel gradients (keyed by the static arguments
+# only: their plans are keyed by the array shapes).
+_adjoint_planners = BoundedDict(PLANNERS_KEPT)
 
 
 def _planner(x, kernel, strides, padding, data_format, dilation_rate, backend, num_threads):
@@ -202,3 +209,201 @@ def choose_backend(x, kernel, output_shape=None, strides=(1, 1), padding="valid"
     return measured_choice(choice, lambda name: conv2d_transpose(
         x, kernel, output_shape, strides, padding, data_format, dilation_rate, backend=name,
         num_threads=num_threads))
+
+
+def _adjoint_planner(strides, padding, data_format, dilation_rate, backend, num_threads):
+    """The :class:`deconv._adjoint.AdjointPlanner` of parsed layout and
+    padding and the other static arguments (validated here)."""
+    strides = integer_pair(strides, "strides")
+    dilation_rate = integer_pair(dilation_rate, "dilation_rate")
+    keyed = (backend is None or type(backend) is str) and \
+        (num_threads is None or type(num_threads) is int)
+    key = (strides, dilation_rate, padding, data_format, backend, num_threads) if keyed \
+        else None
+    planner = None if key is None else _adjoint_planners.get(key)
+    if planner is None:
+        planner = AdjointPlanner(StaticArguments(strides, padding, data_format, dilation_rate,
+                                                 backend, num_threads))
+        if key is not None:
+            _adjoint_planners.put(key, planner)
+    return planner
+
+
+def _not_packed_phase(index, plan):
+    return None
+
+
+def conv2d(y, kernel, strides=(1, 1), padding="valid", data_format=None, dilation_rate=(1, 1),
+           *, backend=None, num_threads=None, out=None):
+    """2-D convolution with the semantics of ``tf.keras.backend.conv2d``: the
+    exact adjoint of :func:`conv2d_transpose` with the same kernel.
+
+    For the same kernel array and arguments, ``conv2d(., kernel, s, p, d)``
+    is the adjoint of ``conv2d_transpose(., kernel, ..., s, p, d)``:
+    ``<conv2d(y), x> == <y, conv2d_transpose(x, kernel, y.shape)>`` for every
+    stride, dilation, padding and output size. It is the gradient of a
+    transposed convolution with respect to its input.
+
+    Parameters
+    ----------
+    y : array_like
+        (N, H, W, Cout) for ``"channels_last"`` or (N, Cout, H, W) for
+        ``"channels_first"``; float16, float32 or float64.
+    kernel : array_like
+        (kh, kw, Cout, Cin): deconv's (and conv2d_transpose's) layout, read as
+        TensorFlow's conv2d kernel (kh, kw, in, out). Not flipped.
+    strides : int or pair of ints, optional
+        Default (1, 1).
+    padding : {"valid", "same"}, optional
+        "valid": h = (H - E) // s + 1 (0 when H < E, where TensorFlow raises),
+        E = (kh - 1) * d + 1; "same": h = ceil(H / s). Default "valid".
+    data_format : {"channels_last", "channels_first"}, optional
+        None (the default) means :func:`image_data_format`.
+    dilation_rate : int or pair of ints, optional
+        Default (1, 1). Strides are honoured together with dilation
+        (TensorFlow's conv2d refuses that combination).
+    backend, num_threads
+        As for :func:`conv2d_transpose`.
+    out : ndarray, optional
+        Where to write the result: C-contiguous, of its shape (caller's
+        layout) and dtype, sharing no memory with y or the kernel.
+
+    Returns
+    -------
+    ndarray
+        (N, h, w, Cin) or (N, Cin, h, w), dtype as :func:`conv2d_transpose`.
+
+    Raises
+    ------
+    ValueError, TypeError, MemoryError
+        As :func:`conv2d_transpose`, for y in place of x (y's channels must
+        be ``kernel.shape[2]``).
+
+    See Also
+    --------
+    Conv2D : the same with a fixed kernel, planned and packed once.
+    conv2d_transpose_kernel_gradient : the gradient with respect to the kernel.
+
+    Notes
+    -----
+    For every n, pixel (i, j) of the result, tap (a, b) and channel c::
+
+        r = i*sh + a*dh - pad_top ;  q = j*sw + b*dw - pad_left
+        x[n, i, j, c] = sum over a, b, o of y[n, r, q, o] * kernel[a, b, o, c]
+                        (terms with r, q outside y dropped)
+
+    with ``pad_top = max(0, (h - 1)*sh + E_h - H) // 2`` for "same" and 0
+    for "valid" (columns alike): the crop of :func:`conv2d_transpose`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import deconv
+    >>> rng = np.random.default_rng(0)
+    >>> kernel = rng.standard_normal((3, 3, 8, 4))
+    >>> y = rng.standard_normal((2, 9, 9, 8))
+    >>> deconv.conv2d(y, kernel, strides=2, padding="same").shape
+    (2, 5, 5, 4)
+
+    The adjoint identity:
+
+    >>> x = rng.standard_normal((2, 5, 5, 4))
+    >>> lhs = np.vdot(deconv.conv2d(y, kernel, strides=2, padding="same"), x)
+    >>> rhs = np.vdot(y, deconv.conv2d_transpose(x, kernel, y.shape, strides=2, padding="same"))
+    >>> bool(np.isclose(lhs, rhs))
+    True
+    """
+    data_format = parse_data_format(data_format)
+    padding = parse_padding(padding)
+    y = as_array(y, "y")
+    kernel = as_array(kernel, "kernel")
+    check_float_dtype(y.dtype, "y")
+    check_float_dtype(kernel.dtype, "kernel")
+    check_kernel_shape(kernel.shape)
+    planner = _adjoint_planner(strides, padding, data_format, dilation_rate, backend,
+                               num_threads)
+    plan = conv2d_plan(planner, y, kernel.shape, kernel.dtype)
+    compute_kernel = np.ascontiguousarray(kernel, dtype=plan.problem.dtype)
+    return execute_conv2d(plan, y, lambda index: conv2d_phase_kernel(compute_kernel,
+                                                                     plan.phases[index]),
+                          _not_packed_phase, lambda: _all_finite(compute_kernel), out,
+                          (y, kernel))
+
+
+def conv2d_transpose_kernel_gradient(x, dy, kernel_size, strides=(1, 1), padding="valid",
+                                     data_format=None, dilation_rate=(1, 1), *, backend=None,
+                                     num_threads=None, out=None):
+    """The gradient of a transposed convolution with respect to its kernel.
+
+    For ``y = conv2d_transpose(x, kernel, dy.shape, strides, padding,
+    data_format, dilation_rate)`` with a kernel of ``kernel_size``, the
+    gradient of ``<dy, y>`` with respect to the kernel. It is also the kernel
+    gradient of :func:`conv2d`: for ``z = conv2d(y, kernel, ...)``, the
+    gradient of ``<g, z>`` is ``conv2d_transpose_kernel_gradient(g, y, ...)``.
+
+    Parameters
+    ----------
+    x : array_like
+        The transposed convolution's input, (N, h, w, Cin) or (N, Cin, h, w).
+    dy : array_like
+        The gradient of its output, (N, H, W, Cout) or (N, Cout, H, W): H and
+        W must be sizes the transposed convolution reaches from h and w (the
+        same messages as :func:`conv2d_transpose`'s ``output_shape``).
+    kernel_size : int or pair of ints
+        (kh, kw).
+    strides, padding, data_format, dilation_rate, backend, num_threads
+        As for :func:`conv2d_transpose`.
+    out : ndarray, optional
+        Where to write the result: C-contiguous (kh, kw, Cout, Cin) of the
+        result's dtype, sharing no memory with x or dy.
+
+    Returns
+    -------
+    ndarray
+        (kh, kw, Cout, Cin), whatever the layout; dtype NumPy's promotion of
+        x's and dy's (float16 computed in float32).
+
+    Raises
+    ------
+    ValueError, TypeError, MemoryError
+        As :func:`conv2d_transpose`; also for x and dy of different batches.
+
+    Notes
+    -----
+    For every tap (a, b) and channels o, c::
+
+        dkernel[a, b, o, c] = sum over n, i, j of x[n, i, j, c] * dy[n, r, q, o]
+        r = i*sh + a*dh - pad_top ;  q = j*sw + b*dw - pad_left   (r, q inside dy)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import deconv
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.standard_normal((2, 4, 4, 3))
+    >>> dy = rng.standard_normal((2, 8, 8, 5))
+    >>> grad = deconv.conv2d_transpose_kernel_gradient(x, dy, (4, 4), strides=2,
+    ...                                                padding="same")
+    >>> grad.shape
+    (4, 4, 5, 3)
+
+    It is the derivative of ``<dy, conv2d_transpose(x, kernel)>``, which is
+    linear in the kernel:
+
+    >>> kernel = rng.standard_normal((4, 4, 5, 3))
+    >>> value = np.vdot(dy, deconv.conv2d_transpose(x, kernel, dy.shape, strides=2,
+    ...                                             padding="same"))
+    >>> bool(np.isclose(np.vdot(grad, kernel), value))
+    True
+    """
+    data_format = parse_data_format(data_format)
+    padding = parse_padding(padding)
+    x = as_array(x, "x")
+    dy = as_array(dy, "dy")
+    check_float_dtype(x.dtype, "x")
+    check_float_dtype(dy.dtype, "dy")
+    kernel_size = integer_pair(kernel_size, "kernel_size")
+    planner = _adjoint_planner(strides, padding, data_format, dilation_rate, backend,
+                               num_threads)
+    plan = gradient_plan(planner, x, dy, kernel_size)
+    return execute_gradient(plan, x, dy, out, (x, dy))

@@ -45,8 +45,9 @@ def as_array(value, name):
 def check_rank(shape, name):
     """Raise ValueError unless ``shape`` has 4 entries."""
     if len(shape) != 4:
-        layout = "(kh, kw, Cout, Cin)" if name == "kernel" else \
-            "(N, h, w, Cin) or (N, Cin, h, w)"
+        layout = {"kernel": "(kh, kw, Cout, Cin)", "y": "(N, H, W, Cout) or (N, Cout, H, W)",
+                  "dy": "(N, H, W, Cout) or (N, Cout, H, W)"}.get(
+                      name, "(N, h, w, Cin) or (N, Cin, h, w)")
         raise ValueError(f"{name} must be a 4-D array {layout}; got an array of rank "
                          f"{len(shape)} with shape {tuple(shape)}")
 

@@ -58,6 +58,17 @@ def inferred_output_size(in_size, kernel_size, stride, dilation, padding):
     return max(0, (in_size - 1) * stride + max(effective, stride))
 
 
+def conv2d_output_size(in_size, kernel_size, stride, dilation, padding):
+    """The output size of conv2d (the adjoint) on an input of ``in_size``:
+    ceil(in_size / stride) for "same"; (in_size - E) // stride + 1 for
+    "valid", and 0 when in_size < E (where TensorFlow raises, an empty result
+    keeps conv2d the adjoint of the transposed convolution's empty inputs)."""
+    if padding == "same":
+        return -(-in_size // stride)
+    effective = effective_kernel_size(kernel_size, dilation)
+    return (in_size - effective) // stride + 1 if in_size >= effective else 0
+
+
 def check_reachable(name, out_size, in_size, kernel_size, stride, dilation, padding):
     """Raise ValueError naming the valid range unless ``out_size`` is reachable."""
     low, high = valid_output_sizes(in_size, kernel_size, stride, dilation, padding)
@@ -105,6 +116,20 @@ class Window(NamedTuple):
     stop: int
     first_input: int
     stop_input: int
+    axis: "Axis"
+
+
+class AdjointPhase(NamedTuple):
+    """One phase of the adjoint of an axis (see :meth:`Axis.adjoint_phases`):
+    the input indices ``first, first + step, ...`` (``count`` of them) read
+    with kernel taps ``taps`` (in the order of the stride-1 transposed
+    convolution ``axis`` that computes it) fill output indices from
+    ``first_output`` on."""
+    taps: np.ndarray
+    first: int
+    step: int
+    count: int
+    first_output: int
     axis: "Axis"
 
 
@@ -188,6 +213,28 @@ in_size=4, out_size=4, kernel_size=4, stride=2, dilation=1, pad=3))
                                                      self.kernel_size, stride, self.dilation,
                                                      pad))
 
+    def adjoint_phases(self):
+        """The adjoint of this axis (out_size indices to in_size, the gather
+        ``x[i] += y[i * stride + a * dilation - pad] * k[a]``) as a sum of
+        stride-1 transposed convolutions, one per :class:`AdjointPhase`.
+
+        Tap a reads y at ``i * stride + off`` with ``off = a * dilation -
+        pad``: writing ``off = stride * q + rho``, it reads every ``stride``-th
+        element of y from ``rho`` on, shifted by q. The taps of one residue
+        rho are evenly spaced in q, so the phase is a stride-1 correlation
+        with a dilated kernel, which is a transposed convolution with the
+        taps reversed. Taps that land nowhere take no part.
+
+        Examples
+        --------
+        >>> from deconv._geometry import Axis
+        >>> rows = Axis.from_padding("height", 4, 8, 4, 2, 1, "same")
+        >>> [(phase.taps.tolist(), phase.first, phase.count, phase.axis.pad)
+        ...  for phase in rows.adjoint_phases()]
+        [([3, 1], 0, 4, 1), ([2, 0], 1, 4, 0)]
+        """
+        return _adjoint_phases(self)
+
     def phases(self):
         """The :class:`Phase` s of this axis that put something into the
         output, each with the taps that land (a dilated tap far outside the
@@ -229,4 +276,28 @@ def _phases(axis):
             base = positions[0]
             phases.append(Phase(np.array(taps), np.array(positions) - base, start - base,
                                 stop - base, start * axis.stride + phase - axis.pad))
+    return tuple(phases)
+
+
+@bounded_cache(256)
+def _adjoint_phases(axis):
+    stride, by_residue = axis.stride, {}
+    for a in range(axis.kernel_size):
+        first, stop, _ = axis.landing_range(a)
+        if first < stop:
+            by_residue.setdefault((a * axis.dilation - axis.pad) % stride, []).append(a)
+    phases = []
+    for residue, taps in sorted(by_residue.items()):
+        shifts = [(a * axis.dilation - axis.pad) // stride for a in taps]
+        available = -(-(axis.out_size - residue) // stride)  # y indices of this residue
+        first = max(0, shifts[0])
+        stop = min(available, axis.in_size + shifts[-1])
+        if first >= stop:
+            continue
+        pad = shifts[-1] - first
+        first_output = max(0, -pad)
+        phases.append(AdjointPhase(
+            np.array(taps[::-1]), residue + stride * first, stride, stop - first, first_output,
+            Axis(axis.name, stop - first, axis.in_size - first_output, len(taps), 1,
+                 shifts[1] - shifts[0] if len(taps) > 1 else 1, max(0, pad))))
     return tuple(phases)

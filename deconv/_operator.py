@@ -155,20 +155,22 @@ class Planner:
         """The :class:`CallPlan` of ``batch`` images of ``problem`` on the
         output windows ``rows`` and ``cols`` (see ``Axis.window``), made once
         and kept; ``pinned`` as for :meth:`plan_problem`."""
+        return self.kept_plan(window_problem(problem, batch, rows, cols), threads, pinned)
+
+    def kept_plan(self, problem, threads, pinned=None):
+        """The :class:`CallPlan` of a problem built by the caller (a piece of
+        a tiled call, a phase of an adjoint) on the current backend, made
+        once and kept."""
         backend = self.current_backend()
-        key = ("window", batch, rows, cols, problem.dtype, problem.result_dtype, backend,
-               threads, pinned)
+        key = (problem, backend, threads, pinned)
         plan = self.plans.get(key)
         if plan is None or plan.stamp != _caches.generation:
-            plan = self.plan_problem(window_problem(problem, batch, rows, cols), backend,
-                                     threads, pinned)
+            plan = self.plan_problem(problem, backend, threads, pinned)
             self.plans.put(key, plan)
         return plan
 
     def current_backend(self):
-        """The backend name calls take now: the planner's, else the default."""
-        return self.arguments.backend or _registry._scoped_default.get() or \
-            _registry._global_default
+        return backend_in_force(self.arguments)
 
     def plan_problem(self, problem, backend, threads, pinned=None):
         """The :class:`CallPlan` of ``problem`` on ``backend`` (a name, or
@@ -205,6 +207,12 @@ class Planner:
             plan._finite_fallback = CallPlan(problem, chosen, plan_of(chosen, problem, threads),
                                              choice.reason, choice.estimates, False, threads)
         return plan._finite_fallback
+
+
+def backend_in_force(arguments):
+    """The backend name a call with these :class:`StaticArguments` takes
+    now: theirs, else the default (:func:`deconv.set_backend`)."""
+    return arguments.backend or _registry._scoped_default.get() or _registry._global_default
 
 
 def _backend_plan(backend, problem, threads, pinned):
@@ -253,10 +261,7 @@ def execute(planner, plan, x, kernel, packed_for, kernel_finite, out, inputs):
     packed kernel or None, ``kernel_finite()`` whether the kernel is finite;
     ``inputs`` (x, and the caller's kernel if it has one) must not overlap
     ``out``."""
-    if plan.requires_finite and not (_all_finite(x) and kernel_finite()):
-        if plan.forced:
-            _raise_if_refused(plan.backend_object, plan.problem, finite=False)
-        plan = planner.finite_fallback(plan)
+    plan = finite_plan(planner, plan, (x,), kernel_finite)
     problem = plan.problem
     if x.dtype is not problem.dtype or not x.flags.c_contiguous:
         x = np.ascontiguousarray(x, dtype=problem.dtype)
@@ -271,19 +276,36 @@ def execute(planner, plan, x, kernel, packed_for, kernel_finite, out, inputs):
         result = checked_out(out, plan, inputs)
     # float16 is computed in float32 and rounded at the end.
     y = np.empty(plan.output_shape, problem.dtype) if plan.casts else result
-    if plan.num_threads > 1:
-        _threads.team_started = True
-    if plan.backend_plan is None:
-        y.fill(0)
-    elif plan.channels_first:
-        plan.backend_object.run(problem, plan.backend_plan, x.transpose(0, 2, 3, 1), kernel,
-                                packed_for(plan), y.transpose(0, 2, 3, 1))
+    if plan.channels_first:
+        run_plan(plan, x.transpose(0, 2, 3, 1), kernel, packed_for, y.transpose(0, 2, 3, 1))
     else:
-        plan.backend_object.run(problem, plan.backend_plan, x, kernel, packed_for(plan), y)
+        run_plan(plan, x, kernel, packed_for, y)
     if plan.casts:
         with np.errstate(over="ignore"):  # float16 overflows to inf, like TensorFlow
             np.copyto(result, y, casting="same_kind")
     return result
+
+
+def run_plan(plan, x, kernel, packed_for, y):
+    """Fill y (channels-last, compute dtype) with ``plan`` run on x and the
+    kernel (channels-last, compute dtype); non-finite data already checked."""
+    if plan.num_threads > 1:
+        _threads.team_started = True
+    if plan.backend_plan is None:
+        y.fill(0)
+    else:
+        plan.backend_object.run(plan.problem, plan.backend_plan, x, kernel, packed_for(plan), y)
+
+
+def finite_plan(planner, plan, arrays, kernel_finite):
+    """``plan``, or the plan "auto" takes instead when ``arrays`` or the
+    kernel (``kernel_finite()``) hold NaN or inf; a forced backend that must
+    not see them raises."""
+    if plan.requires_finite and not (all(map(_all_finite, arrays)) and kernel_finite()):
+        if plan.forced:
+            _raise_if_refused(plan.backend_object, plan.problem, finite=False)
+        return planner.finite_fallback(plan)
+    return plan
 
 
 class Conv2DTranspose:
@@ -356,11 +378,23 @@ class Conv2DTranspose:
                                     num_threads)
         kernel = np.array(kernel, dtype=kernel.dtype.newbyteorder("="), order="C", copy=True)
         kernel.flags.writeable = False
+        self._setup(kernel, arguments)
+
+    @classmethod
+    def _sharing(cls, kernel, arguments):
+        """The operator of a read-only native kernel and parsed arguments,
+        without a copy (an adjoint shares its operator's kernel)."""
+        operator = cls.__new__(cls)
+        operator._setup(kernel, arguments)
+        return operator
+
+    def _setup(self, kernel, arguments):
         self._planner = Planner(kernel.shape, kernel.dtype, arguments)
         self._kernel = kernel
         self._kernels = {}  # compute dtype -> the kernel in it
         self._packed = {}   # (backend, dtype, packing) -> packed kernel
         self._finite = None
+        self._adjoint = None
         self._lock = threading.Lock()
 
     def __call__(self, x, output_shape=None, *, out=None):
@@ -445,6 +479,27 @@ class Conv2DTranspose:
         if self._finite is None:
             self._finite = _all_finite(self._kernel)
         return self._finite
+
+    @property
+    def adjoint(self):
+        """The :class:`Conv2D` of the same kernel and geometry, this
+        operator's exact adjoint (``op.adjoint(y)`` is :func:`conv2d` of y),
+        sharing its kernel."""
+        if self._adjoint is None:
+            from ._conv2d import Conv2D
+            self._adjoint = Conv2D._sharing(self._kernel, self._planner.arguments)
+        return self._adjoint
+
+    def kernel_gradient(self, x, dy):
+        """The gradient with respect to the kernel of ``<dy, self(x,
+        dy.shape)>``: :func:`conv2d_transpose_kernel_gradient` of (x, dy),
+        shape (kh, kw, Cout, Cin)."""
+        from ._api import conv2d_transpose_kernel_gradient
+        arguments = self._planner.arguments
+        return conv2d_transpose_kernel_gradient(
+            x, dy, self._kernel.shape[:2], arguments.strides, arguments.padding,
+            arguments.data_format, arguments.dilation_rate, backend=arguments.backend,
+            num_threads=arguments.num_threads)
 
     @property
     def kernel(self):

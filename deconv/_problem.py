@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ._arguments import compute_dtype, result_dtype
-from ._geometry import Axis, check_reachable, inferred_output_size
+from ._geometry import Axis, check_reachable, conv2d_output_size, inferred_output_size
 
 # Largest output extent (full, uncropped) handled: keeps every index product in
 # the kernels well inside int64.
@@ -143,6 +143,32 @@ def make_problem(x_shape, x_dtype, kernel_shape, kernel_dtype, output_shape, str
     return problem
 
 
+def make_adjoint_problem(y_shape, y_dtype, kernel_shape, kernel_dtype, strides, dilations,
+                         padding, data_format):
+    """The :class:`ConvTransposeProblem` whose adjoint ``conv2d`` of y computes:
+    its output is y's shape and its input the shape conv2d returns (the
+    Semantics page, section 8). ``y_shape`` is in the caller's layout."""
+    if data_format == "channels_last":
+        batch, height, width, channels = y_shape
+    else:
+        batch, channels, height, width = y_shape
+    kh, kw, kernel_out, kernel_in = kernel_shape
+    if channels != kernel_out:
+        raise ValueError(f"y has {channels} channels ({data_format}) but kernel.shape[2] "
+                         f"(the channels of conv2d_transpose's output) is {kernel_out}")
+    in_h = conv2d_output_size(height, kh, strides[0], dilations[0], padding)
+    in_w = conv2d_output_size(width, kw, strides[1], dilations[1], padding)
+    rows = Axis.from_padding("height", in_h, height, kh, strides[0], dilations[0], padding)
+    cols = Axis.from_padding("width", in_w, width, kw, strides[1], dilations[1], padding)
+    result = result_dtype(y_dtype, kernel_dtype)
+    problem = ConvTransposeProblem(
+        input_shape=(batch, in_h, in_w, kernel_in), kernel_shape=tuple(kernel_shape),
+        output_shape=(batch, height, width, channels), rows=rows, cols=cols,
+        dtype=compute_dtype(result), result_dtype=result, data_format=data_format)
+    _check_size(problem, True, problem.input_shape)
+    return problem
+
+
 def window_problem(problem, batch, rows, cols):
     """The part of ``problem`` that computes ``batch`` images on the output
     windows ``rows`` and ``cols`` (:class:`deconv._geometry.Window`), as a
@@ -177,7 +203,10 @@ def available_memory_bytes():
         return None
 
 
-def _check_size(problem, check_memory):
+def _check_size(problem, check_memory, allocated_shape=None):
+    """Extents inside int64, and the array a call allocates (the output by
+    default) addressable and, if ``check_memory``, within the memory
+    available."""
     for axis in (problem.rows, problem.cols):
         if max(axis.stride, axis.dilation) >= MAX_EXTENT:
             raise ValueError(f"the {axis.name} stride {axis.stride} and dilation "
@@ -189,17 +218,18 @@ def _check_size(problem, check_memory):
                              f"below 2**62")
     # Every extent, zero or not, must be addressable: NumPy refuses a shape
     # whose nonzero extents overflow even when another one is 0.
+    shape = problem.output_shape if allocated_shape is None else allocated_shape
     extents = 1
-    for size in problem.output_shape:
+    for size in shape:
         extents *= max(size, 1)
     nbytes = extents * problem.dtype.itemsize
     if nbytes > np.iinfo(np.intp).max:
-        raise ValueError(f"the output of shape {problem.output_shape} would need {nbytes} "
+        raise ValueError(f"the output of shape {shape} would need {nbytes} "
                          f"bytes (its nonzero extents), more than this platform can address")
-    if 0 in problem.output_shape or not check_memory:
+    if 0 in shape or not check_memory:
         return
     memory = available_memory_bytes()
     if memory is not None and nbytes > memory:
-        raise MemoryError(f"the output of shape {problem.output_shape} would need "
+        raise MemoryError(f"the output of shape {shape} would need "
                           f"{nbytes / 2**30:.1f} GiB but {memory / 2**30:.1f} GiB of memory "
                           f"is available")

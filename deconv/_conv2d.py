@@ -1,0 +1,246 @@
+"""``conv2d``, the exact adjoint of the transposed convolution: its plans,
+its execution and its operator, :class:`Conv2D`. The phases it is computed
+with are ``_adjoint``'s."""
+import threading
+
+import numpy as np
+
+from ._adjoint import AdjointPlan, AdjointPlanner, conv2d_phase_kernel, run_phases
+from ._arguments import as_array, check_float_dtype, check_rank, parse_data_format, \
+    parse_padding
+from ._operator import Conv2DTranspose, StaticArguments, _all_finite, checked_out
+from ._problem import check_kernel_shape, make_adjoint_problem
+
+
+def conv2d_plan(planner, y, kernel_shape, kernel_dtype):
+    """The :class:`deconv._adjoint.AdjointPlan` of ``conv2d`` of y (an array,
+    or anything with ``shape`` and ``dtype``) with a kernel of this shape and
+    dtype, made once and kept by ``planner``."""
+    check_rank(y.shape, "y")
+    y_dtype = np.dtype(y.dtype)
+    check_float_dtype(y_dtype, "y")
+    arguments = planner.arguments
+
+    def make(threads):
+        problem = make_adjoint_problem(tuple(y.shape), y_dtype, kernel_shape, kernel_dtype,
+                                       arguments.strides, arguments.dilation_rate,
+                                       arguments.padding, arguments.data_format)
+        batch, height, width, channels = problem.input_shape
+        phases = planner.phase_runs(problem.rows, problem.cols, batch, kernel_shape[2],
+                                    channels, problem.dtype, threads)
+        shape = (batch, channels, height, width) if arguments.data_format == \
+            "channels_first" else problem.input_shape
+        return AdjointPlan(problem, phases, shape)
+    return planner.kept(("conv2d", y.shape, y_dtype, kernel_shape, kernel_dtype), make)
+
+
+def execute_conv2d(plan, y, phase_kernel, packed_for, kernel_finite, out, inputs):
+    """Run a ``conv2d`` plan on y (caller's layout) into ``out`` or a new
+    array; ``phase_kernel(index)`` gives a phase's kernel in the compute
+    dtype, ``packed_for(index, call_plan)`` its packed form or None;
+    ``inputs`` (y, and the caller's kernel if it has one) must not overlap
+    ``out``."""
+    problem = plan.problem
+    result = np.empty(plan.output_shape, plan.result_dtype) if out is None else \
+        checked_out(out, plan, inputs, names=("y", "kernel"))
+    computed = np.empty(plan.output_shape, problem.dtype) if plan.casts else result
+    if plan.channels_first:
+        y, target = y.transpose(0, 2, 3, 1), computed.transpose(0, 2, 3, 1)
+    else:
+        target = computed
+    run_phases(plan.phases, y, phase_kernel, packed_for, kernel_finite, target, True)
+    if plan.casts:
+        with np.errstate(over="ignore"):  # float16 overflows to inf, like TensorFlow
+            np.copyto(result, computed, casting="same_kind")
+    return result
+
+
+def _not_packed(index, plan):
+    return None
+
+
+class Conv2D:
+    """A convolution with a fixed kernel, the exact adjoint of
+    :class:`Conv2DTranspose` with the same kernel and geometry: plan once,
+    run many times.
+
+    The operator form of :func:`conv2d`. It keeps a read-only copy of the
+    kernel, its phases' kernels (reversed and transposed, see the page
+    *Gradients and adjoints*), packed once for each code path that needs
+    them, and a plan per input shape.
+
+    Parameters
+    ----------
+    kernel : array_like
+        (kh, kw, Cout, Cin): the kernel of the transposed convolution this
+        is the adjoint of, read as conv2d's (kh, kw, in, out). Copied.
+    strides, padding, data_format, dilation_rate
+        As for :func:`conv2d`; ``data_format=None`` is
+        :func:`image_data_format` at construction.
+    backend : str, optional
+        A backend name or ``"auto"``; None (the default) means
+        :func:`current_backend` at each call.
+    num_threads : int, optional
+        None (the default) means OMP_NUM_THREADS if set, else every usable
+        core, at each call.
+
+    See Also
+    --------
+    conv2d : the same computation as a function.
+    Conv2DTranspose.adjoint : this operator, from its transposed convolution.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import deconv
+    >>> rng = np.random.default_rng(0)
+    >>> kernel = rng.standard_normal((4, 4, 32, 64))
+    >>> down = deconv.Conv2D(kernel, strides=2, padding="same")
+    >>> y = rng.standard_normal((8, 16, 16, 32))
+    >>> down(y).shape
+    (8, 8, 8, 64)
+
+    It is the adjoint of the transposed convolution with the same arguments:
+
+    >>> up = deconv.Conv2DTranspose(kernel, strides=2, padding="same")
+    >>> x = rng.standard_normal((8, 8, 8, 64))
+    >>> bool(np.isclose(np.vdot(down(y), x), np.vdot(y, up(x))))
+    True
+    """
+
+    def __init__(self, kernel, strides=(1, 1), padding="valid", data_format=None,
+                 dilation_rate=(1, 1), *, backend=None, num_threads=None):
+        data_format = parse_data_format(data_format)
+        padding = parse_padding(padding)
+        kernel = as_array(kernel, "kernel")
+        check_float_dtype(kernel.dtype, "kernel")
+        arguments = StaticArguments(strides, padding, data_format, dilation_rate, backend,
+                                    num_threads)
+        check_kernel_shape(kernel.shape)
+        kernel = np.array(kernel, dtype=kernel.dtype.newbyteorder("="), order="C", copy=True)
+        kernel.flags.writeable = False
+        self._setup(kernel, arguments)
+
+    @classmethod
+    def _sharing(cls, kernel, arguments):
+        """The operator of a read-only native kernel and parsed arguments,
+        without a copy (an adjoint shares its operator's kernel)."""
+        operator = cls.__new__(cls)
+        operator._setup(kernel, arguments)
+        return operator
+
+    def _setup(self, kernel, arguments):
+        self._kernel = kernel
+        self._planner = AdjointPlanner(arguments)
+        self._phase_kernels = {}  # (row taps, col taps, dtype) -> phase kernel
+        self._packed = {}         # (phase kernel key, backend, packing) -> packed
+        self._finite = None
+        self._adjoint = None
+        self._lock = threading.Lock()
+
+    def __call__(self, y, *, out=None):
+        """Compute the convolution of ``y``.
+
+        Parameters
+        ----------
+        y : array_like
+            (N, H, W, Cout) or (N, Cout, H, W) as ``data_format`` says.
+        out : ndarray, optional
+            Where to write the result: C-contiguous, of the result's shape (in
+            the caller's layout) and dtype, not overlapping y.
+
+        Returns
+        -------
+        ndarray
+            ``out``, or a new C-contiguous array (N, h, w, Cin) or
+            (N, Cin, h, w).
+        """
+        if type(y) is not np.ndarray:
+            y = as_array(y, "y")
+        plan = conv2d_plan(self._planner, y, self._kernel.shape, self._kernel.dtype)
+        phases = plan.phases
+        dtype = plan.problem.dtype
+        return execute_conv2d(plan, y, lambda index: self._phase_kernel(phases[index], dtype),
+                              lambda index, call: self._packed_for(phases[index], call),
+                              self._kernel_finite, out, (y,))
+
+    def plan_for(self, y):
+        """The :class:`deconv._adjoint.AdjointPlan` a call with y (an array,
+        or anything with ``shape`` and ``dtype``) takes."""
+        if not hasattr(y, "shape") or not hasattr(y, "dtype"):
+            y = as_array(y, "y")
+        return conv2d_plan(self._planner, y, self._kernel.shape, self._kernel.dtype)
+
+    def _phase_key(self, phase, dtype):
+        return (tuple(phase.rows.taps.tolist()), tuple(phase.cols.taps.tolist()), dtype)
+
+    def _phase_kernel(self, phase, dtype):
+        key = self._phase_key(phase, dtype)
+        kernel = self._phase_kernels.get(key)
+        if kernel is None:
+            kernel = conv2d_phase_kernel(self._kernel.astype(dtype, copy=False), phase)
+            kernel.flags.writeable = False
+            self._phase_kernels[key] = kernel
+        return kernel
+
+    def _packed_for(self, phase, call):
+        packing = call.backend_plan.packing
+        if packing is None:
+            return None
+        dtype = call.problem.dtype
+        key = (self._phase_key(phase, dtype), call.backend, packing)
+        with self._lock:
+            packed = self._packed.get(key)
+            if packed is None:
+                packed = call.backend_object.pack(call.problem, call.backend_plan,
+                                                  self._phase_kernel(phase, dtype))
+                self._packed[key] = packed
+        return packed
+
+    def _kernel_finite(self):
+        if self._finite is None:
+            self._finite = _all_finite(self._kernel)
+        return self._finite
+
+    @property
+    def adjoint(self):
+        """The :class:`Conv2DTranspose` of the same kernel and geometry (the
+        adjoint of this operator), sharing its kernel."""
+        if self._adjoint is None:
+            self._adjoint = Conv2DTranspose._sharing(self._kernel, self._planner.arguments)
+        return self._adjoint
+
+    def kernel_gradient(self, g, y):
+        """The gradient with respect to the kernel of ``<g, self(y)>``:
+        :func:`conv2d_transpose_kernel_gradient` of (g, y), shape (kh, kw,
+        Cout, Cin)."""
+        from ._api import conv2d_transpose_kernel_gradient
+        arguments = self._planner.arguments
+        return conv2d_transpose_kernel_gradient(
+            g, y, self._kernel.shape[:2], arguments.strides, arguments.padding,
+            arguments.data_format, arguments.dilation_rate, backend=arguments.backend,
+            num_threads=arguments.num_threads)
+
+    @property
+    def kernel(self):
+        """The kernel (kh, kw, Cout, Cin), read-only."""
+        return self._kernel
+
+    def __repr__(self):
+        arguments = self._planner.arguments
+        return (f"Conv2D(kernel {self._kernel.shape} {self._kernel.dtype}, "
+                f"strides={arguments.strides}, padding={arguments.padding!r}, "
+                f"data_format={arguments.data_format!r}, "
+                f"dilation_rate={arguments.dilation_rate}, backend={arguments.backend!r}, "
+                f"num_threads={arguments.num_threads!r})")
+
+    def __reduce__(self):
+        arguments = self._planner.arguments
+        return (_rebuild, (self._kernel, arguments.strides, arguments.padding,
+                           arguments.data_format, arguments.dilation_rate, arguments.backend,
+                           arguments.num_threads))
+
+
+def _rebuild(kernel, strides, padding, data_format, dilation_rate, backend, num_threads):
+    return Conv2D(kernel, strides, padding, data_format, dilation_rate, backend=backend,
+                  num_threads=num_threads)
