@@ -2,6 +2,7 @@
 import argparse
 import sys
 
+from ._bench import OPS
 from ._demo import run_demo
 from ._registry import list_backends
 
@@ -60,6 +61,9 @@ def main(argv=None):
                        help="rounds per layer (short layers get up to ten times as many)")
     bench.add_argument("--no-gemm", action="store_true", help="skip the GEMM-rate measurement")
     bench.add_argument("--json", metavar="FILE", help="also write the results to FILE as JSON")
+    bench.add_argument("--op", choices=OPS, default="conv2d_transpose",
+                       help="what to time on each layer: the transposed convolution "
+                            "(default), its adjoint conv2d, or its kernel gradient")
     tune = commands.add_parser("tune", help="fit the cost model of 'auto' to this machine")
     tune.add_argument("--repeats", type=_count(1), default=7)
     zarr = commands.add_parser(
@@ -115,7 +119,7 @@ def main(argv=None):
                          f"{list_backends()}")
         run_bench(layers=names(args.layers), backends=backends,
                   compare=names(args.compare), threads=args.threads, repeats=args.repeats,
-                  gemm=not args.no_gemm, json_path=args.json)
+                  gemm=not args.no_gemm, json_path=args.json, op=args.op)
         return 0
     if args.command in (None, "demo"):
         return run_demo(batch=getattr(args, "batch", 16), repeats=getattr(args, "repeats", 5),

@@ -11,7 +11,8 @@ from ._adjoint import AdjointPlanner
 from ._arguments import (as_array, check_float_dtype, integer_pair, parse_data_format,
                          parse_padding)
 from ._caches import BoundedDict
-from ._conv2d import conv2d_plan, conv2d_phase_kernel, execute_conv2d
+from ._adjoint import adjoint_kernel
+from ._conv2d import conv2d_plan, execute_conv2d
 from ._dispatch import measured_choice, rank
 from ._kernel_gradient import execute_gradient, gradient_plan
 from ._operator import Planner, StaticArguments, _all_finite, execute
@@ -323,11 +324,10 @@ def conv2d(y, kernel, strides=(1, 1), padding="valid", data_format=None, dilatio
     planner = _adjoint_planner(strides, padding, data_format, dilation_rate, backend,
                                num_threads)
     plan = conv2d_plan(planner, y, kernel.shape, kernel.dtype)
-    compute_kernel = np.ascontiguousarray(kernel, dtype=plan.problem.dtype)
-    return execute_conv2d(plan, y, lambda index: conv2d_phase_kernel(compute_kernel,
-                                                                     plan.phases[index]),
-                          _not_packed_phase, lambda: _all_finite(compute_kernel), out,
-                          (y, kernel))
+    dtype = plan.problem.dtype
+    return execute_conv2d(plan, y, lambda: _all_finite(kernel),
+                          lambda key: adjoint_kernel(kernel, plan, key, dtype),
+                          _not_packed_phase, out, (y, kernel))
 
 
 def conv2d_transpose_kernel_gradient(x, dy, kernel_size, strides=(1, 1), padding="valid",

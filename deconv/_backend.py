@@ -64,6 +64,9 @@ class Backend:
     name = None
     description = ""
     requires_finite = False
+    # Whether run() and pack() take a kernel of any strides (a transposed
+    # view); if not, they are given a C-contiguous copy.
+    strided_kernels = False
 
     def unsupported_reason(self, problem):
         """Why this backend cannot compute ``problem`` (shapes and dtypes only),
@@ -100,7 +103,8 @@ class Backend:
         x : ndarray
             (N, h, w, Cin) in ``problem.dtype``, any strides.
         kernel : ndarray
-            (kh, kw, Cout, Cin) in ``problem.dtype``, C-contiguous.
+            (kh, kw, Cout, Cin) in ``problem.dtype``: C-contiguous, or any
+            strides if the backend sets ``strided_kernels``.
         packed : object or None
             What :meth:`pack` returned for this kernel, or None if the caller
             did not pack it (a one-off call): then pack as needed here.

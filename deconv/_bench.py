@@ -13,9 +13,13 @@ import time
 
 import numpy as np
 
-from ._api import choose_backend, conv2d_transpose
+from ._api import choose_backend, conv2d, conv2d_transpose, conv2d_transpose_kernel_gradient
 from ._suite import SUITE
 from ._threads import resolve_num_threads
+
+# What ``--op`` times on each layer: the transposed convolution, its adjoint
+# conv2d (on the layer's output shape), or its kernel gradient.
+OPS = ("conv2d_transpose", "conv2d", "kernel_gradient")
 
 
 def _inputs(layer, seed=0):
@@ -27,18 +31,49 @@ def _inputs(layer, seed=0):
     return x, kernel
 
 
-def deconv_runner(layer, backend, threads):
+def output_hw(layer):
+    """The layer's output height and width (output_shape=None)."""
+    return [in_size * s if layer.padding == "same" else
+            (in_size - 1) * s + max((k - 1) * d + 1, s)
+            for in_size, k, s, d in zip(layer.x[1:3], layer.kernel[:2], layer.strides,
+                                        layer.dilation)]
+
+
+def _output_gradient(layer, seed=1):
+    """An array of the layer's output shape and layout (y for conv2d, dy for
+    the kernel gradient)."""
+    n, cout = layer.x[0], layer.kernel[2]
+    dy = np.random.default_rng(seed).standard_normal((n, *output_hw(layer), cout)).astype(
+        layer.dtype)
+    if layer.data_format == "channels_first":
+        dy = np.ascontiguousarray(dy.transpose(0, 3, 1, 2))
+    return dy
+
+
+def deconv_runner(layer, backend, threads, op="conv2d_transpose"):
     x, kernel = _inputs(layer)
     kwargs = dict(strides=layer.strides, padding=layer.padding, data_format=layer.data_format,
                   dilation_rate=layer.dilation, num_threads=threads)
+    if op == "conv2d":
+        y = _output_gradient(layer)
+        run = lambda: conv2d(y, kernel, backend=backend, **kwargs)  # noqa: E731
+    elif op == "kernel_gradient":
+        dy = _output_gradient(layer)
+        run = lambda: conv2d_transpose_kernel_gradient(  # noqa: E731
+            x, dy, kernel.shape[:2], backend=backend, **kwargs)
+    else:
+        run = lambda: conv2d_transpose(x, kernel, backend=backend, **kwargs)  # noqa: E731
     chosen = backend
-    if backend == "auto":
+    if backend == "auto" and op == "conv2d_transpose":
         chosen = "auto:" + choose_backend(x, kernel, **kwargs).backend
-    return chosen, lambda: conv2d_transpose(x, kernel, backend=backend, **kwargs)
+    return chosen, run
 
 
-def torch_runner(layer, threads):
-    """torch.nn.functional.conv_transpose2d, channels_last memory format.
+def torch_runner(layer, threads, op="conv2d_transpose"):
+    """torch.nn.functional.conv_transpose2d, channels_last memory format; for
+    ``op="conv2d"`` torch.nn.functional.conv2d on the layer's output shape;
+    for ``op="kernel_gradient"`` the weight gradient autograd computes
+    (aten.convolution_backward with only the weight asked for).
 
     Keras's "same" crop (extra row at the bottom) is expressed as symmetric
     ``padding`` plus ``output_padding``; the work is the same as Keras's."""
@@ -59,20 +94,53 @@ def torch_runner(layer, threads):
         pad = max(0, -(-crop // 2))
         pads.append(pad)
         extras.append(out - (full - 2 * pad))
-    tx = torch.from_numpy(np.ascontiguousarray(x)).contiguous(memory_format=torch.channels_last)
-    tw = torch.from_numpy(np.ascontiguousarray(kernel.transpose(3, 2, 0, 1))).contiguous(
-        memory_format=torch.channels_last)
+
+    def channels_last(array):
+        return torch.from_numpy(np.ascontiguousarray(array)).contiguous(
+            memory_format=torch.channels_last)
+    tx = channels_last(x)
+    tw = channels_last(kernel.transpose(3, 2, 0, 1))
+    if op == "conv2d_transpose":
+        def run():
+            with torch.inference_mode():
+                return torch.nn.functional.conv_transpose2d(
+                    tx, tw, stride=layer.strides, padding=tuple(pads),
+                    output_padding=tuple(extras), dilation=layer.dilation)
+        return run
+    dy = _output_gradient(layer)
+    ty = channels_last(dy.transpose(0, 3, 1, 2) if layer.data_format == "channels_last" else dy)
+    if op == "kernel_gradient":
+        def run():
+            with torch.inference_mode():
+                return torch.ops.aten.convolution_backward(
+                    ty, tx, tw, None, list(layer.strides), list(pads), list(layer.dilation),
+                    True, list(extras), 1, [False, True, False])[1]
+        return run
+    # conv2d: TensorFlow's crop, pad_top = total // 2, the odd row at the
+    # bottom; PyTorch pads symmetrically, so an odd total is padded first.
+    crops = [(full_pad // 2, full_pad - full_pad // 2) for full_pad in (
+        max(0, (small - 1) * s + (k - 1) * d + 1 - big) if layer.padding == "same" else 0
+        for small, big, k, s, d in zip((h, w), output_hw(layer), layer.kernel[:2],
+                                       layer.strides, layer.dilation))]
+    symmetric = all(top == bottom for top, bottom in crops)
 
     def run():
         with torch.inference_mode():
-            return torch.nn.functional.conv_transpose2d(
-                tx, tw, stride=layer.strides, padding=tuple(pads),
-                output_padding=tuple(extras), dilation=layer.dilation)
+            if symmetric:
+                return torch.nn.functional.conv2d(ty, tw, stride=layer.strides,
+                                                  padding=[top for top, _ in crops],
+                                                  dilation=layer.dilation)
+            padded = torch.nn.functional.pad(ty, (*crops[1], *crops[0]))
+            return torch.nn.functional.conv2d(padded, tw, stride=layer.strides,
+                                              dilation=layer.dilation)
     return run
 
 
-def tensorflow_runner(layer, threads):
-    """tf_keras.backend.conv2d_transpose (stride 1 when dilated, as Keras 2 requires)."""
+def tensorflow_runner(layer, threads, op="conv2d_transpose"):
+    """tf_keras.backend.conv2d_transpose (stride 1 when dilated, as Keras 2
+    requires); for ``op="conv2d"`` tf.nn.conv2d on the layer's output shape;
+    for ``op="kernel_gradient"`` Conv2DBackpropFilter, the op a GradientTape
+    of conv2d_transpose runs for the kernel."""
     import os
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import tensorflow as tf
@@ -92,8 +160,19 @@ def tensorflow_runner(layer, threads):
     cout = layer.kernel[2]
     shape = ([n, *out_hw, cout] if layer.data_format == "channels_last" else [n, cout, *out_hw])
     tx, tk = tf.constant(x), tf.constant(kernel)
-    return lambda: tf_keras.backend.conv2d_transpose(
-        tx, tk, shape, layer.strides, layer.padding, layer.data_format, layer.dilation)
+    if op == "conv2d_transpose":
+        return lambda: tf_keras.backend.conv2d_transpose(
+            tx, tk, shape, layer.strides, layer.padding, layer.data_format, layer.dilation)
+    ty = tf.constant(_output_gradient(layer))
+    tf_format = "NHWC" if layer.data_format == "channels_last" else "NCHW"
+    strides = [1, 1, *layer.strides] if tf_format == "NCHW" else [1, *layer.strides, 1]
+    dilations = [1, 1, *layer.dilation] if tf_format == "NCHW" else [1, *layer.dilation, 1]
+    padding = layer.padding.upper()
+    if op == "conv2d":
+        return lambda: tf.nn.conv2d(ty, tk, strides, padding, tf_format, dilations)
+    return lambda: tf.raw_ops.Conv2DBackpropFilter(
+        input=ty, filter_sizes=list(layer.kernel), out_backprop=tx, strides=strides,
+        padding=padding, data_format=tf_format, dilations=dilations)
 
 
 PEERS = {"torch": torch_runner, "tensorflow": tensorflow_runner}
@@ -123,8 +202,9 @@ def _progress(done, total, label, stream=sys.stderr):
 
 
 def run_bench(layers=None, backends=("auto",), compare=(), threads=None, repeats=15,
-              gemm=True, out=sys.stdout, json_path=None):
-    """Time ``layers`` (names from the suite; all by default); print the table."""
+              gemm=True, out=sys.stdout, json_path=None, op="conv2d_transpose"):
+    """Time ``op`` (one of ``OPS``) on ``layers`` (names from the suite; all
+    by default); print the table."""
     threads = resolve_num_threads(threads)
     selected = [layer for layer in SUITE if not layers or layer.name in layers]
     unknown = set(layers or ()) - {layer.name for layer in SUITE}
@@ -146,10 +226,10 @@ def run_bench(layers=None, backends=("auto",), compare=(), threads=None, repeats
         contenders = {}
         labels = {}
         for backend in backends:
-            label, run = deconv_runner(layer, backend, threads)
+            label, run = deconv_runner(layer, backend, threads, op)
             contenders[backend], labels[backend] = run, label
         for name, make in peers.items():
-            contenders[name] = make(layer, threads)
+            contenders[name] = make(layer, threads, op)
         for run in contenders.values():  # warm-up: plans, primitives, caches
             run()
         start = time.perf_counter()
@@ -174,16 +254,16 @@ def run_bench(layers=None, backends=("auto",), compare=(), threads=None, repeats
         rows.append((layer, labels, medians))
     _progress(len(selected), len(selected), "done")
     gemm_rate = gemm_gflops() if gemm else None
-    _print_table(rows, backends, list(peers), threads, repeats, gemm_rate, out)
+    _print_table(rows, backends, list(peers), threads, repeats, gemm_rate, out, op)
     if json_path:
-        _write_json(json_path, rows, backends, list(peers), threads, repeats, gemm_rate)
+        _write_json(json_path, rows, backends, list(peers), threads, repeats, gemm_rate, op)
     return rows, gemm_rate
 
 
-def _write_json(path, rows, backends, peers, threads, repeats, gemm_rate):
+def _write_json(path, rows, backends, peers, threads, repeats, gemm_rate, op):
     from . import __version__
     record = {
-        "deconv": __version__, "machine": platform.machine(), "processor": platform.processor(),
+        "op": op, "deconv": __version__, "machine": platform.machine(), "processor": platform.processor(),
         "threads": threads, "repeats": repeats, "gemm_gflops": gemm_rate,
         "backends": list(backends), "peers": peers,
         "layers": [{"name": layer.name, "dtype": layer.dtype, "data_format": layer.data_format,
@@ -196,8 +276,9 @@ def _write_json(path, rows, backends, peers, threads, repeats, gemm_rate):
         json.dump(record, handle, indent=1)
 
 
-def _print_table(rows, backends, peers, threads, repeats, gemm_rate, out):
-    print(f"\nMedian of {repeats} runs or more (up to {10 * repeats} for short layers), "
+def _print_table(rows, backends, peers, threads, repeats, gemm_rate, out, op):
+    what = "each layer" if op == "conv2d_transpose" else "each layer's output shape"
+    print(f"\n{op} on {what}. Median of {repeats} runs or more (up to {10 * repeats} for short layers), "
           f"{threads} threads each; GFLOP/s are nominal "
           f"(2*N*h*w*Cin*Cout*kh*kw); ratio = deconv time / best peer time (< 1: deconv faster).",
           file=out)

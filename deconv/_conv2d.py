@@ -5,10 +5,12 @@ import threading
 
 import numpy as np
 
-from ._adjoint import AdjointPlan, AdjointPlanner, conv2d_phase_kernel, run_phases
+from ._adjoint import (AdjointPlan, AdjointPlanner, adjoint_kernel, channels_last_copy,
+                       run_adjoint)
 from ._arguments import as_array, check_float_dtype, check_rank, parse_data_format, \
     parse_padding
-from ._operator import Conv2DTranspose, StaticArguments, _all_finite, checked_out
+from ._operator import (Conv2DTranspose, StaticArguments, _all_finite, checked_out,
+                        kernel_for_backend)
 from ._problem import check_kernel_shape, make_adjoint_problem
 
 
@@ -26,37 +28,37 @@ def conv2d_plan(planner, y, kernel_shape, kernel_dtype):
                                        arguments.strides, arguments.dilation_rate,
                                        arguments.padding, arguments.data_format)
         batch, height, width, channels = problem.input_shape
-        phases = planner.phase_runs(problem.rows, problem.cols, batch, kernel_shape[2],
-                                    channels, problem.dtype, threads)
+        runs = planner.runs(problem.rows, problem.cols, batch, kernel_shape[2], channels,
+                            problem.dtype, threads)
         shape = (batch, channels, height, width) if arguments.data_format == \
             "channels_first" else problem.input_shape
-        return AdjointPlan(problem, phases, shape)
+        return AdjointPlan(problem, runs, shape, threads)
     return planner.kept(("conv2d", y.shape, y_dtype, kernel_shape, kernel_dtype), make)
 
 
-def execute_conv2d(plan, y, phase_kernel, packed_for, kernel_finite, out, inputs):
+def execute_conv2d(plan, y, kernel_finite, kernel_for, packed_for, out, inputs):
     """Run a ``conv2d`` plan on y (caller's layout) into ``out`` or a new
-    array; ``phase_kernel(index)`` gives a phase's kernel in the compute
-    dtype, ``packed_for(index, call_plan)`` its packed form or None;
-    ``inputs`` (y, and the caller's kernel if it has one) must not overlap
-    ``out``."""
+    array; ``kernel_for`` and ``packed_for`` as for
+    :func:`deconv._adjoint.run_adjoint`; ``inputs`` (y, and the caller's
+    kernel if it has one) must not overlap ``out``."""
     problem = plan.problem
     result = np.empty(plan.output_shape, plan.result_dtype) if out is None else \
         checked_out(out, plan, inputs, names=("y", "kernel"))
     computed = np.empty(plan.output_shape, problem.dtype) if plan.casts else result
     if plan.channels_first:
+        # Written through a transposed view, as the transposed convolution
+        # writes its own; y is read in channels-last order (a copy: the
+        # gather reads each y value once per tap, a line per value through
+        # the view).
         y, target = y.transpose(0, 2, 3, 1), computed.transpose(0, 2, 3, 1)
+        y = channels_last_copy(y, problem.dtype, plan.threads)
     else:
         target = computed
-    run_phases(plan.phases, y, phase_kernel, packed_for, kernel_finite, target, True)
+    run_adjoint(plan, y, kernel_finite, kernel_for, packed_for, target)
     if plan.casts:
         with np.errstate(over="ignore"):  # float16 overflows to inf, like TensorFlow
             np.copyto(result, computed, casting="same_kind")
     return result
-
-
-def _not_packed(index, plan):
-    return None
 
 
 class Conv2D:
@@ -132,8 +134,8 @@ class Conv2D:
     def _setup(self, kernel, arguments):
         self._kernel = kernel
         self._planner = AdjointPlanner(arguments)
-        self._phase_kernels = {}  # (row taps, col taps, dtype) -> phase kernel
-        self._packed = {}         # (phase kernel key, backend, packing) -> packed
+        self._run_kernels = {}  # run key (see _run_key) -> kernel of the run
+        self._packed = {}       # (run key, backend, packing) -> packed kernel
         self._finite = None
         self._adjoint = None
         self._lock = threading.Lock()
@@ -158,11 +160,9 @@ class Conv2D:
         if type(y) is not np.ndarray:
             y = as_array(y, "y")
         plan = conv2d_plan(self._planner, y, self._kernel.shape, self._kernel.dtype)
-        phases = plan.phases
-        dtype = plan.problem.dtype
-        return execute_conv2d(plan, y, lambda index: self._phase_kernel(phases[index], dtype),
-                              lambda index, call: self._packed_for(phases[index], call),
-                              self._kernel_finite, out, (y,))
+        return execute_conv2d(plan, y, self._kernel_finite,
+                              lambda key: self._run_kernel(plan, key),
+                              lambda key, call: self._packed_for(plan, key, call), out, (y,))
 
     def plan_for(self, y):
         """The :class:`deconv._adjoint.AdjointPlan` a call with y (an array,
@@ -171,30 +171,39 @@ class Conv2D:
             y = as_array(y, "y")
         return conv2d_plan(self._planner, y, self._kernel.shape, self._kernel.dtype)
 
-    def _phase_key(self, phase, dtype):
+    def _run_key(self, plan, key, dtype):
+        """What a run's kernel depends on: the stacked layout, or a phase's
+        taps; and the dtype."""
+        if key == "gather":
+            return ("gather", dtype)
+        if key == "stacked":
+            stacked = plan.stacked
+            return ("stacked", stacked.rows, stacked.cols, stacked.spacings, dtype)
+        phase = plan.phases[key]
         return (tuple(phase.rows.taps.tolist()), tuple(phase.cols.taps.tolist()), dtype)
 
-    def _phase_kernel(self, phase, dtype):
-        key = self._phase_key(phase, dtype)
-        kernel = self._phase_kernels.get(key)
+    def _run_kernel(self, plan, key):
+        dtype = plan.problem.dtype
+        run_key = self._run_key(plan, key, dtype)
+        kernel = self._run_kernels.get(run_key)
         if kernel is None:
-            kernel = conv2d_phase_kernel(self._kernel.astype(dtype, copy=False), phase)
+            kernel = adjoint_kernel(self._kernel, plan, key, dtype)
             kernel.flags.writeable = False
-            self._phase_kernels[key] = kernel
+            self._run_kernels[run_key] = kernel
         return kernel
 
-    def _packed_for(self, phase, call):
+    def _packed_for(self, plan, key, call):
         packing = call.backend_plan.packing
         if packing is None:
             return None
-        dtype = call.problem.dtype
-        key = (self._phase_key(phase, dtype), call.backend, packing)
+        packed_key = (self._run_key(plan, key, call.problem.dtype), call.backend, packing)
         with self._lock:
-            packed = self._packed.get(key)
+            packed = self._packed.get(packed_key)
             if packed is None:
-                packed = call.backend_object.pack(call.problem, call.backend_plan,
-                                                  self._phase_kernel(phase, dtype))
-                self._packed[key] = packed
+                packed = call.backend_object.pack(
+                    call.problem, call.backend_plan,
+                    kernel_for_backend(call.backend_object, self._run_kernel(plan, key)))
+                self._packed[packed_key] = packed
         return packed
 
     def _kernel_finite(self):

@@ -343,11 +343,12 @@ cdef void _output_row_block(
                     y_row[q * y_col_stride] = stage[(n * out_width + q) * block + o]
 
 
-def pack_wide_panels(const floating[:, :, :, ::1] kernel, floating[:, :, :, :, ::1] panels,
+def pack_wide_panels(const floating[:, :, :, :] kernel, floating[:, :, :, :, ::1] panels,
                      int num_threads):
-    """Pack every output-channel block of ``kernel`` (kh, kw, Cout, Cin) into
-    ``panels`` (blocks, kh, kw, Cin, block): output channels contiguous, those
-    past Cout zero. What the wide kernel reads when its panels come packed."""
+    """Pack every output-channel block of ``kernel`` (kh, kw, Cout, Cin; any
+    strides, e.g. a transposed view) into ``panels`` (blocks, kh, kw, Cin,
+    block): output channels contiguous, those past Cout zero. What the wide
+    kernel reads when its panels come packed."""
     cdef Py_ssize_t taps = kernel.shape[0] * kernel.shape[1]
     cdef Py_ssize_t block = panels.shape[4], unit
     cdef Py_ssize_t n_blocks = (kernel.shape[2] + block - 1) // block
@@ -360,7 +361,7 @@ def pack_wide_panels(const floating[:, :, :, ::1] kernel, floating[:, :, :, :, :
 
 
 def conv2d_transpose_wide(
-        const floating[:, :, :, :] x, const floating[:, :, :, ::1] kernel,
+        const floating[:, :, :, :] x, const floating[:, :, :, :] kernel,
         floating[:, :, :, :, ::1] panels, Py_ssize_t[::1] panel_blocks, tables,
         floating[:, :, :, :] y, floating[:, ::1] stages, bint block_major,
         Py_ssize_t units_per_check, int num_threads):
@@ -449,7 +450,7 @@ def conv2d_transpose_wide(
         first = last
 
 
-cdef void _pack_panel_tap(const floating[:, :, :, ::1] kernel, floating[:, :, :, ::1] panel,
+cdef void _pack_panel_tap(const floating[:, :, :, :] kernel, floating[:, :, :, ::1] panel,
                           const Py_ssize_t out_block, const Py_ssize_t tap) noexcept nogil:
     """Copy one tap of one output-channel block of ``kernel`` (kh, kw, Cout, Cin)
     into ``panel`` (kh, kw, Cin, block): output channels contiguous, those
@@ -923,3 +924,52 @@ def conv2d_transpose_narrow(
                               unit % groups, group_size)
         PyErr_CheckSignals()
         first = last
+
+
+def gather_stacked(const floating[:, :, :, :] source, floating[:, :, :, :, :, ::1] stacked,
+                   Py_ssize_t pad_h, Py_ssize_t pad_w, int num_threads):
+    """Fill ``stacked`` (N, Lh, Lw, Rh, Rw, C) with ``source`` (N, H, W, C;
+    any strides) laid out by residues: element (n, t, u, p, q, c) is
+    ``source[n, t * Rh + p - pad_h, u * Rw + q - pad_w, c]``, 0 outside
+    source. Written in order, one (n, t) row of elements per task. With
+    R = 1 and no pads it is a copy into channels-last order (a transposed or
+    strided source made contiguous)."""
+    cdef Py_ssize_t batch = stacked.shape[0], length_h = stacked.shape[1]
+    cdef Py_ssize_t length_w = stacked.shape[2], residues_h = stacked.shape[3]
+    cdef Py_ssize_t residues_w = stacked.shape[4], channels = stacked.shape[5]
+    cdef Py_ssize_t height = source.shape[1], width = source.shape[2]
+    cdef Py_ssize_t unit, n, t, u, p, q, c, c0, c1, r, s
+    cdef Py_ssize_t item = sizeof(floating)
+    cdef Py_ssize_t s_image = source.strides[0] // item, s_row = source.strides[1] // item
+    cdef Py_ssize_t s_col = source.strides[2] // item, s_channel = source.strides[3] // item
+    cdef const floating* origin
+    cdef const floating* read
+    cdef floating* write
+    if source.shape[0] != batch or source.shape[3] != channels:
+        raise ValueError(f"gather_stacked: source {tuple(source.shape)[:4]} does not fit "
+                         f"{tuple(stacked.shape)[:6]}")
+    if batch * length_h * length_w * residues_h * residues_w * channels == 0:
+        return
+    origin = &source[0, 0, 0, 0] if source.shape[1] * source.shape[2] > 0 else NULL
+    for unit in prange(batch * length_h, nogil=True, schedule="static",
+                       num_threads=num_threads):
+        n = unit // length_h
+        t = unit % length_h
+        # 16 channels at a time along the row: a channel-strided source (a
+        # transposed view) is then read a few lines at a time, not a line
+        # per value.
+        for c0 in range(0, channels, 16):
+            c1 = min(c0 + 16, channels)
+            for u in range(length_w):
+                for p in range(residues_h):
+                    r = t * residues_h + p - pad_h
+                    for q in range(residues_w):
+                        s = u * residues_w + q - pad_w
+                        write = &stacked[n, t, u, p, q, 0]
+                        if 0 <= r < height and 0 <= s < width:
+                            read = origin + n * s_image + r * s_row + s * s_col
+                            for c in range(c0, c1):
+                                write[c] = read[c * s_channel]
+                        else:
+                            for c in range(c0, c1):
+                                write[c] = 0

@@ -64,6 +64,17 @@ DEFAULT_PROFILE = {
 }
 
 
+# Memory passes of an adjoint's phases (a part written, then added to the
+# result) and of its stacked input (a copy of y): about 5 GB/s at 2 threads
+# here, the speed of NumPy's adds on arrays past the caches.
+ADJOINT_PASS_BYTES_PER_S = 5e9
+
+
+def adjoint_pass_seconds(nbytes):
+    """Seconds of ``nbytes`` of an adjoint's memory passes."""
+    return nbytes / ADJOINT_PASS_BYTES_PER_S
+
+
 class DirectWork(NamedTuple):
     """What a direct plan's time grows with: ``padded_madds`` (multiply-adds
     of the register tiles, zero-padded lanes included), ``tile_taps`` (visits

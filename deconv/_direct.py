@@ -172,14 +172,57 @@ def threads_worth_waking(problem, num_threads):
     return max(1, min(num_threads, problem.nominal_multiply_adds // MADDS_PER_THREAD))
 
 
-def _wide_plan(problem, num_threads):
+def gather_tap_table(axis):
+    """The :class:`TapTable` of the adjoint of an axis (output index i of
+    the gather reads input ``i * stride + a * dilation - pad`` with tap a):
+    the taps of each index, in increasing order, are a run."""
+    return _gather_tap_table(*axis[1:])
+
+
+@bounded_cache(256)
+def _gather_tap_table(in_size, out_size, kernel_size, stride, dilation, pad):
+    reads = (np.arange(in_size)[:, None] * stride + np.arange(kernel_size)[None, :] * dilation
+             - pad)
+    lands = (reads >= 0) & (reads < out_size)
+    count = lands.sum(axis=1).astype(np.intp)
+    width = max(1, int(count.max(initial=0)))
+    first = np.where(count > 0, lands.argmax(axis=1), 0)
+    slots = np.arange(width)
+    used = slots[None, :] < count[:, None]
+    kernel_index = np.where(used, first[:, None] + slots[None, :], 0).astype(np.intp)
+    input_index = np.where(used, np.arange(in_size)[:, None] * stride
+                           + kernel_index * dilation - pad, 0).astype(np.intp)
+    return TapTable(count, kernel_index, input_index)
+
+
+@bounded_cache(128)
+def gather_tables(rows, cols):
+    """The :class:`WideTables` of the adjoint of the axes ``rows`` and
+    ``cols``: the wide kernel computes a gather from such tables as it
+    computes a scatter from its own (a class of columns shares its taps,
+    each column shifted by a multiple of the stride)."""
+    col_table = gather_tap_table(cols)
+    classes = ColumnClasses(*_simd.core.column_classes(col_table, 1, 0))
+    return WideTables(gather_tap_table(rows), col_table, classes)
+
+
+def gather_plan(problem, num_threads):
+    """The wide variant's plan of a gather: ``problem`` is laid out as the
+    gather runs (x the gathered array, output its result, kernel (kh, kw,
+    out, in)) with the axes of the transposed convolution it is the adjoint
+    of as ``rows`` and ``cols``."""
+    return _wide_plan(problem, num_threads, gather_tables(problem.rows, problem.cols))
+
+
+def _wide_plan(problem, num_threads, tables=None):
     """Wide variant: the register tiles of each column class (a partial last
     tile counts as the short or whole tile that computes it), in padded
     channel blocks."""
     core = _simd.core
     itemsize = problem.dtype.itemsize
     batch, height, _, cout = problem.output_shape
-    tables = wide_tables(problem.rows, problem.cols)
+    if tables is None:
+        tables = wide_tables(problem.rows, problem.cols)
     block, pixels = core.channel_block(itemsize), core.pixel_block(itemsize)
     blocks = -(-cout // block)
     tile_taps, slot_taps = core.wide_tile_taps(tables, batch, pixels,
@@ -255,6 +298,7 @@ class DirectBackend(Backend):
 
     name = "direct"
     description = "Cython polyphase kernel, OpenMP, bitwise thread-invariant"
+    strided_kernels = True
 
     def unsupported_reason(self, problem):
         return _simd.unavailable_reason
@@ -292,7 +336,7 @@ class DirectBackend(Backend):
         kh, kw, cout, cin = kernel.shape
         if kind == "small":
             packed = aligned_empty((cin, plan.packing[1]), kernel.dtype)
-            _simd.core.pack_small_kernel(kernel, packed)
+            _simd.core.pack_small_kernel(np.ascontiguousarray(kernel), packed)
             return packed
         if kind == "wide":
             block = plan.packing[1]
@@ -307,7 +351,7 @@ class DirectBackend(Backend):
     def run(self, problem, plan, x, kernel, packed, y):
         core = _simd.core
         if plan.variant == "small":
-            core.conv2d_transpose_small(x, kernel, packed, plan.tables, y)
+            core.conv2d_transpose_small(x, np.ascontiguousarray(kernel), packed, plan.tables, y)
         elif plan.variant == "narrow":
             finite = bool(np.isfinite(kernel).all()) if packed is None else packed[1]
             if finite:

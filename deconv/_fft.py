@@ -353,6 +353,7 @@ class FFTBackend(Backend):
     description = "FFTs per output phase, for large kernels"
     # A Fourier transform spreads a NaN or inf over the whole output.
     requires_finite = True
+    strided_kernels = True
 
     def unsupported_reason(self, problem):
         return _simd.unavailable_reason

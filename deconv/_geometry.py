@@ -133,6 +133,18 @@ class AdjointPhase(NamedTuple):
     axis: "Axis"
 
 
+class StackedAdjoint(NamedTuple):
+    """The adjoint of an axis as ONE stride-1 transposed convolution (see
+    :meth:`Axis.stacked_adjoint`): y's elements ``t * residues + rho - pad``
+    stacked as channels rho of element t, a kernel of ``taps`` stacked taps,
+    ``axis`` the convolution. ``exact``: every stacked tap is a kernel tap
+    (else some are zeros, exact only for finite data: 0 * inf is NaN)."""
+    residues: int
+    taps: int
+    exact: bool
+    axis: "Axis"
+
+
 class Axis(NamedTuple):
     """Geometry of one spatial dimension: sizes, kernel, stride, dilation and
     ``pad``, how many leading indices of the full output are cropped.
@@ -234,6 +246,33 @@ in_size=4, out_size=4, kernel_size=4, stride=2, dilation=1, pad=3))
         [([3, 1], 0, 4, 1), ([2, 0], 1, 4, 0)]
         """
         return _adjoint_phases(self)
+
+    def stacked_adjoint(self):
+        """The adjoint of this axis as one stride-1 transposed convolution, a
+        :class:`StackedAdjoint`: every ``stride`` consecutive elements of y
+        stacked as channels ("space to depth"), the dilated kernel laid out
+        densely in ``ceil(E / stride)`` stacked taps of ``stride`` residues
+        each. Tap a of the kernel is stacked tap ``a * d // stride``, residue
+        ``a * d % stride`` (at stride 1: tap a, dilation d kept).
+
+        Examples
+        --------
+        >>> from deconv._geometry import Axis
+        >>> Axis.from_padding("height", 8, 16, 4, 2, 1, "same").stacked_adjoint()
+        StackedAdjoint(residues=2, taps=2, exact=True, axis=Axis(name='height', in_size=9, \
+out_size=8, kernel_size=2, stride=1, dilation=1, pad=1))
+        >>> Axis.from_padding("height", 8, 16, 3, 2, 1, "same").stacked_adjoint().exact
+        False
+        """
+        if self.stride == 1:
+            residues, taps, dilation, exact = 1, self.kernel_size, self.dilation, True
+        else:
+            residues, dilation = self.stride, 1
+            taps = -(-self.effective_kernel // self.stride)
+            exact = self.dilation == 1 and self.kernel_size % self.stride == 0
+        span = (taps - 1) * dilation
+        return StackedAdjoint(residues, taps, exact, Axis(
+            self.name, self.in_size + span, self.in_size, taps, 1, dilation, span))
 
     def phases(self):
         """The :class:`Phase` s of this axis that put something into the

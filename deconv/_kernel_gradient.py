@@ -3,7 +3,8 @@ plans and its execution. It is an adjoint of its own, computed with
 ``_adjoint``'s phases (see that module)."""
 import numpy as np
 
-from ._adjoint import AdjointPlan, gradient_axis, gradient_phase_kernel, run_phases
+from ._adjoint import (AdjointPlan, adjoint_kernel, channels_last_copy, gradient_axis,
+                       run_adjoint)
 from ._arguments import check_float_dtype, check_rank
 from ._operator import _all_finite, checked_out
 from ._problem import make_problem
@@ -32,9 +33,9 @@ def gradient_plan(planner, x, dy, kernel_size):
                                arguments.data_format, check_memory=False)
         rows = gradient_axis(problem.rows, kernel_size[0])
         cols = gradient_axis(problem.cols, kernel_size[1])
-        phases = planner.phase_runs(rows, cols, kernel_shape[2], x.shape[0], kernel_shape[3],
-                                    problem.dtype, threads)
-        return AdjointPlan(problem, phases, kernel_shape)
+        runs = planner.runs(rows, cols, kernel_shape[2], x.shape[0], kernel_shape[3],
+                            problem.dtype, threads)
+        return AdjointPlan(problem, runs, kernel_shape, threads)
     return planner.kept(("kernel gradient", x.shape, x_dtype, dy.shape, dy_dtype,
                          kernel_size), make)
 
@@ -53,10 +54,12 @@ def execute_gradient(plan, x, dy, out, inputs):
     computed = np.empty((cout, kh, kw, cin), dtype)
     if plan.channels_first:
         x, dy = x.transpose(0, 2, 3, 1), dy.transpose(0, 2, 3, 1)
-    # dy with batch and channels exchanged: Cout "images" of N channels.
-    run_phases(plan.phases, dy.transpose(3, 1, 2, 0),
-               lambda index: gradient_phase_kernel(x, plan.phases[index], dtype), _not_packed,
-               lambda: _all_finite(x), computed, True)
+    # dy with batch and channels exchanged: Cout "images" of N channels,
+    # gathered with x as the kernel (h x w taps, N to Cin).
+    kernel = x.transpose(1, 2, 0, 3)
+    run_adjoint(plan, channels_last_copy(dy.transpose(3, 1, 2, 0), dtype, plan.threads),
+                lambda: _all_finite(x),
+                lambda key: adjoint_kernel(kernel, plan, key, dtype), _not_packed, computed)
     with np.errstate(over="ignore"):  # float16 overflows to inf, like TensorFlow
         np.copyto(result, computed.transpose(1, 2, 0, 3), casting="same_kind")
     return result

@@ -293,8 +293,18 @@ def run_plan(plan, x, kernel, packed_for, y):
         _threads.team_started = True
     if plan.backend_plan is None:
         y.fill(0)
-    else:
-        plan.backend_object.run(plan.problem, plan.backend_plan, x, kernel, packed_for(plan), y)
+        return
+    backend = plan.backend_object
+    backend.run(plan.problem, plan.backend_plan, x, kernel_for_backend(backend, kernel),
+                packed_for(plan), y)
+
+
+def kernel_for_backend(backend, kernel):
+    """``kernel``, or a C-contiguous copy for a backend that does not take
+    strided kernels (``Backend.strided_kernels``)."""
+    if kernel.flags.c_contiguous or getattr(backend, "strided_kernels", False):
+        return kernel
+    return np.ascontiguousarray(kernel)
 
 
 def finite_plan(planner, plan, arrays, kernel_finite):

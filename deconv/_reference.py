@@ -38,6 +38,7 @@ class ReferenceBackend(Backend):
 
     name = "reference"
     description = "plain NumPy (matmul + strided add per tap), the readable oracle"
+    strided_kernels = True
 
     def estimate_seconds(self, problem, num_threads):
         batch, height = problem.input_shape[:2]

@@ -30,9 +30,11 @@ _LAYOUTS_KEPT = 32
 _local = threading.local()
 
 
-def scratch_arrays(*specs):
+def scratch_arrays(*specs, slot="kernel"):
     """Uninitialized arrays for ``(shape, dtype)`` pairs, each 64-byte aligned,
-    carved from this thread's retained buffer.
+    carved from this thread's retained buffer for ``slot``: the backends'
+    kernels use ``"kernel"``; code that holds arrays while a kernel runs (the
+    adjoints' inputs and parts) uses a slot of its own.
 
     Examples
     --------
@@ -42,32 +44,37 @@ def scratch_arrays(*specs):
     >>> a.shape, b.dtype == np.intp, a.ctypes.data % 64
     ((2, 3), True, 0)
     """
-    layouts = getattr(_local, "layouts", None)
+    slots = getattr(_local, "slots", None)
+    if slots is None:
+        slots = _local.slots = {}
+    buffer, start, layouts = slots.get(slot, (None, 0, None))
     if layouts is not None and specs in layouts:  # same request as a recent call
         return layouts[specs]
     dtypes = [np.dtype(dtype) for _, dtype in specs]
     nbytes = [math.prod(shape) * dtype.itemsize for (shape, _), dtype in zip(specs, dtypes)]
     total = sum(-(-size // _ALIGNMENT) * _ALIGNMENT for size in nbytes) + _ALIGNMENT
-    buffer, start = getattr(_local, "buffer", (None, 0))
+    retained = buffer
     if buffer is None or buffer.nbytes < total:
         buffer = np.empty(total, dtype=np.uint8)
         start = -buffer.ctypes.data % _ALIGNMENT  # to the first aligned byte
         if total <= RETAINED_BYTES_MAX:
-            _local.buffer, _local.layouts = (buffer, start), {}
+            retained, layouts = buffer, {}
+            slots[slot] = (buffer, start, layouts)
     arrays = []
+    offset = start
     for (shape, _), dtype, size in zip(specs, dtypes, nbytes):
-        arrays.append(np.ndarray(shape, dtype, buffer, start))
-        start += -(-size // _ALIGNMENT) * _ALIGNMENT
-    if buffer is getattr(_local, "buffer", (None,))[0]:
-        if len(_local.layouts) >= _LAYOUTS_KEPT:
-            _local.layouts.clear()
-        _local.layouts[specs] = arrays
+        arrays.append(np.ndarray(shape, dtype, buffer, offset))
+        offset += -(-size // _ALIGNMENT) * _ALIGNMENT
+    if buffer is retained:
+        if len(layouts) >= _LAYOUTS_KEPT:
+            layouts.clear()
+        layouts[specs] = arrays
     return arrays
 
 
 def release():
-    """Drop this thread's retained buffer (it is rebuilt on the next call)."""
-    _local.buffer, _local.layouts = (None, 0), None
+    """Drop this thread's retained buffers (they are rebuilt on the next call)."""
+    _local.slots = {}
 
 
 def aligned_empty(shape, dtype):

@@ -216,7 +216,7 @@ def test_operators(rng):
     np.testing.assert_array_equal(up.kernel_gradient(x, y),
                                   deconv.conv2d_transpose_kernel_gradient(
                                       x, y, 4, 2, "same", backend="direct"))
-    assert "phase(s) on direct" in repr(down.plan_for(y))
+    assert repr(down.plan_for(y)) == "AdjointPlan(output (3, 5, 6, 5), gather on direct (wide))"
     assert repr(down).startswith("Conv2D(kernel (4, 4, 6, 5) float32, strides=(2, 2)")
 
 
@@ -296,3 +296,40 @@ def test_inputs_are_never_modified(rng):
         deconv.conv2d_transpose_kernel_gradient(x, y, 3, 2, "same", backend=backend_name)
     for array, copy in zip((y, kernel, x), copies):
         np.testing.assert_array_equal(array, copy)
+
+
+@pytest.mark.parametrize("kernel_hw,strides,padding,dilation", [
+    ((4, 4), (2, 2), "same", (1, 1)), ((3, 3), (2, 2), "same", (1, 1)),
+    ((2, 2), (2, 2), "valid", (1, 1)), ((5, 3), (3, 2), "valid", (2, 1)),
+    ((3, 4), (1, 3), "same", (2, 1)), ((9, 9), (3, 3), "same", (1, 1))])
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_every_way_of_computing_the_adjoint(kernel_hw, strides, padding, dilation, data_format,
+                                            rng):
+    """Phases, the stacked convolution and the gather each match the oracle,
+    whichever the cost model picks (finite data; non-finite data take the
+    phases or the gather, see the test above)."""
+    from deconv._adjoint import AdjointPlan, adjoint_kernel
+    from deconv._api import _adjoint_planner
+    from deconv._conv2d import conv2d_plan, execute_conv2d
+    kernel = rng.standard_normal((*kernel_hw, 5, 3))
+    x = rng.standard_normal((2, 6, 7, 3))
+    out_hw = (valid_sizes(6, kernel_hw[0], strides[0], dilation[0], padding)[-1],
+              valid_sizes(7, kernel_hw[1], strides[1], dilation[1], padding)[0])
+    y = rng.standard_normal((2, *out_hw, 5))
+    expected = conv2d_oracle(y, kernel, (6, 7), strides, padding, dilation)
+    caller_y = y.transpose(0, 3, 1, 2).copy() if data_format == "channels_first" else y
+    planner = _adjoint_planner(strides, padding, data_format, dilation, "direct", None)
+    plan = conv2d_plan(planner, caller_y, kernel.shape, kernel.dtype)
+    problem = plan.problem
+    arguments = (problem.rows, problem.cols, 2, 5, 3, problem.dtype, 2)
+    ways = {"phases": (plan.phases, None, None),
+            "gather": (plan.phases, None, planner._gather(*arguments)),
+            "stacked": (plan.phases, planner._stacked(*arguments), None)}
+    for name, runs in ways.items():
+        way = AdjointPlan(problem, runs, plan.output_shape, 2)
+        result = execute_conv2d(way, caller_y, lambda: True,
+                                lambda key: adjoint_kernel(kernel, way, key, problem.dtype),
+                                lambda key, call: None, None, (caller_y,))
+        if data_format == "channels_first":
+            result = result.transpose(0, 2, 3, 1)
+        assert_close(result, expected, np.float64)
