@@ -22,6 +22,7 @@ independent of the thread count as the kernels are.
   over N), the "kernel" is x (h x w taps, dilated by the stride), the stride
   is the dilation and the output is kh x kw.
 """
+import functools
 import math
 from typing import NamedTuple
 
@@ -322,13 +323,14 @@ def run_phases(phases, u, kernel_for, packed_for, kernel_finite, result):
         x = phase_input(phase, u, result.dtype)
         plan = finite_plan(phase.planner, phase.plan, (x,), kernel_finite)
         kernel = kernel_for(index)
+        packed = functools.partial(packed_for, index)
         whole = phase.rows.first_output == 0 and phase.cols.first_output == 0
         if whole and not filled:
-            run_plan(plan, x, kernel, lambda plan: packed_for(index, plan), result)
+            run_plan(plan, x, kernel, packed, result)
             filled = True
             continue
         (part,) = scratch_arrays((plan.problem.output_shape, result.dtype), slot="adjoint part")
-        run_plan(plan, x, kernel, lambda plan: packed_for(index, plan), part)
+        run_plan(plan, x, kernel, packed, part)
         if not filled:
             result.fill(0)
             filled = True

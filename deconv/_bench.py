@@ -263,7 +263,8 @@ def run_bench(layers=None, backends=("auto",), compare=(), threads=None, repeats
 def _write_json(path, rows, backends, peers, threads, repeats, gemm_rate, op):
     from . import __version__
     record = {
-        "op": op, "deconv": __version__, "machine": platform.machine(), "processor": platform.processor(),
+        "op": op, "deconv": __version__, "machine": platform.machine(),
+        "processor": platform.processor(),
         "threads": threads, "repeats": repeats, "gemm_gflops": gemm_rate,
         "backends": list(backends), "peers": peers,
         "layers": [{"name": layer.name, "dtype": layer.dtype, "data_format": layer.data_format,
@@ -278,8 +279,8 @@ def _write_json(path, rows, backends, peers, threads, repeats, gemm_rate, op):
 
 def _print_table(rows, backends, peers, threads, repeats, gemm_rate, out, op):
     what = "each layer" if op == "conv2d_transpose" else "each layer's output shape"
-    print(f"\n{op} on {what}. Median of {repeats} runs or more (up to {10 * repeats} for short layers), "
-          f"{threads} threads each; GFLOP/s are nominal "
+    print(f"\n{op} on {what}. Median of {repeats} runs or more (up to {10 * repeats} for "
+          f"short layers), {threads} threads each; GFLOP/s are nominal "
           f"(2*N*h*w*Cin*Cout*kh*kw); ratio = deconv time / best peer time (< 1: deconv faster).",
           file=out)
     header = f"{'layer':<15}{'dtype':<8}{'layout':<7}"
@@ -292,7 +293,8 @@ def _print_table(rows, backends, peers, threads, repeats, gemm_rate, out, op):
     print(header, file=out)
     ratios = []
     for layer, labels, medians in rows:
-        line = f"{layer.name:<15}{layer.dtype:<8}{'NHWC' if layer.data_format == 'channels_last' else 'NCHW':<7}"
+        layout = "NHWC" if layer.data_format == "channels_last" else "NCHW"
+        line = f"{layer.name:<15}{layer.dtype:<8}{layout:<7}"
         for backend in backends:
             seconds = medians[backend]
             line += (f"{labels[backend]:>16}{seconds * 1e3:>9.3f}"

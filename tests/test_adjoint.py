@@ -2,6 +2,7 @@
 against the naive oracle: the exhaustive tiny grid, random geometry in every
 layout and dtype, the adjoint identity, central finite differences, bitwise
 thread invariance, non-finite values, the operators and every error."""
+import functools
 import itertools
 import pickle
 
@@ -312,7 +313,6 @@ def test_every_way_of_computing_the_adjoint(kernel_hw, strides, padding, dilatio
     from deconv._api import _adjoint_planner
     from deconv._conv2d import conv2d_plan, execute_conv2d
     kernel = rng.standard_normal((*kernel_hw, 5, 3))
-    x = rng.standard_normal((2, 6, 7, 3))
     out_hw = (valid_sizes(6, kernel_hw[0], strides[0], dilation[0], padding)[-1],
               valid_sizes(7, kernel_hw[1], strides[1], dilation[1], padding)[0])
     y = rng.standard_normal((2, *out_hw, 5))
@@ -325,10 +325,11 @@ def test_every_way_of_computing_the_adjoint(kernel_hw, strides, padding, dilatio
     ways = {"phases": (plan.phases, None, None),
             "gather": (plan.phases, None, planner._gather(*arguments)),
             "stacked": (plan.phases, planner._stacked(*arguments), None)}
-    for name, runs in ways.items():
+    for runs in ways.values():
         way = AdjointPlan(problem, runs, plan.output_shape, 2)
         result = execute_conv2d(way, caller_y, lambda: True,
-                                lambda key: adjoint_kernel(kernel, way, key, problem.dtype),
+                                functools.partial(adjoint_kernel, kernel, way,
+                                                  dtype=problem.dtype),
                                 lambda key, call: None, None, (caller_y,))
         if data_format == "channels_first":
             result = result.transpose(0, 2, 3, 1)

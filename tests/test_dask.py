@@ -133,7 +133,8 @@ def test_bad_arguments_raise_before_anything_runs():
         deconv_dask.conv2d_transpose(x, np.ones((2, 2, 1, 3)))
     with pytest.raises(ValueError, match="output height 30 is not reachable"):
         deconv_dask.conv2d_transpose(x, np.ones((2, 2, 1, 2)), (1, 30, 16, 1), strides=2)
-    with pytest.raises(TypeError, match="x has dtype int64; deconv computes with real floating point only"):
+    with pytest.raises(TypeError, match="x has dtype int64; deconv computes with real "
+                                        "floating point only"):
         deconv_dask.conv2d_transpose(x.astype(int), np.ones((2, 2, 1, 2)))
     with pytest.raises(ValueError, match="x must be a 4-D array .* got an array of rank 3"):
         deconv_dask.conv2d_transpose(x[0], np.ones((2, 2, 1, 2)))

@@ -19,7 +19,8 @@ def main():
         for key in ("batch", "tiling"):
             case = record[key]
             for row in case["rows"]:
-                writer.writerow([case["title"], row["case"], f"{row['median_seconds'] * 1e3:.0f} ms",
+                median = f"{row['median_seconds'] * 1e3:.0f} ms"
+                writer.writerow([case["title"], row["case"], median,
                                  f"{row['rate']:.1f} {row['unit']}", f"{row['ratio']:.2f}x",
                                  case["command"]])
         for key in sorted(key for key in record if key.startswith("out_of_core")):

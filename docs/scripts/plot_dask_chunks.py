@@ -42,7 +42,8 @@ def main():
                              label="the input chunk under it"))
     right.add_patch(Rectangle((out_chunk, out_chunk), out_chunk, out_chunk,
                               color="tab:orange", alpha=0.35,
-                              label=f"output chunk rows and columns {out_chunk}..{2 * out_chunk - 1}"))
+                              label=f"output chunk rows and columns {out_chunk}.."
+                                    f"{2 * out_chunk - 1}"))
     before, after = CHUNK - first, stop - 2 * CHUNK
     left.legend(loc="upper center", bbox_to_anchor=(0.5, -0.08), fontsize=8)
     right.legend(loc="upper center", bbox_to_anchor=(0.5, -0.08), fontsize=8)
