@@ -94,3 +94,12 @@ os.makedirs(os.path.join(HERE, "_generated"), exist_ok=True)
 for _script in ("plot_scatter.py", "plot_crossover.py", "suite_tables.py",
                 "plot_dask_chunks.py", "dask_tables.py"):
     subprocess.run([sys.executable, os.path.join(HERE, "scripts", _script)], check=True)
+
+# The examples of the page "Gradients and adjoints" run at every build; what
+# they print (and the Landweber figure) is what the page shows.
+for _example in ("digits_autoencoder.py", "landweber_super_resolution.py"):
+    _done = subprocess.run([sys.executable, os.path.join(HERE, "examples", _example),
+                            os.path.join(HERE, "_generated")],
+                           check=True, capture_output=True, text=True)
+    with open(os.path.join(HERE, "_generated", _example.replace(".py", ".txt")), "w") as _out:
+        _out.write(_done.stdout)
