@@ -37,6 +37,20 @@ def test_bench_one_layer_to_json(tmp_path):
     assert record["layers"][0]["median_seconds"]["auto"] > 0
 
 
+@pytest.mark.parametrize("op", ["conv2d", "kernel_gradient"])
+def test_bench_the_adjoint_ops(op, tmp_path):
+    path = tmp_path / "bench.json"
+    done = deconv_command("bench", "--op", op, "--layers", "tiny,odd_k3s2", "--repeats", "1",
+                          "--no-gemm", "--json", str(path))
+    assert done.returncode == 0, done.stderr
+    assert f"{op} on each layer's output shape" in done.stdout
+    record = json.loads(path.read_text())
+    assert record["op"] == op and [layer["name"] for layer in record["layers"]] == [
+        "odd_k3s2", "tiny"]
+    bad = deconv_command("bench", "--op", "conv3d", "--no-gemm")
+    assert bad.returncode == 2 and "invalid choice: 'conv3d'" in bad.stderr
+
+
 def test_bench_refuses_an_unknown_layer():
     done = deconv_command("bench", "--layers", "no_such_layer", "--no-gemm")
     assert done.returncode != 0 and "unknown layers ['no_such_layer']" in done.stderr

@@ -119,3 +119,31 @@ class FirstCall:
     def time_first_call(self, layer_name):
         deconv.clear_caches()
         deconv.conv2d_transpose(self.x, self.kernel, **self.kwargs)
+
+
+class Adjoints:
+    """conv2d (the adjoint) and the kernel gradient on every suite layer's
+    output shape, as ``python -m deconv bench --op`` times them; and conv2d
+    through a Conv2D operator (a reconstruction loop's fixed kernel)."""
+    params = ([layer.name for layer in SUITE], ["auto", "direct"])
+    param_names = ["layer", "backend"]
+    timeout = 120
+
+    def setup(self, layer_name, backend):
+        layer, self.x, self.kernel = layer_inputs(layer_name)
+        self.kwargs = dict(strides=layer.strides, padding=layer.padding,
+                           data_format=layer.data_format, dilation_rate=layer.dilation,
+                           backend=backend, num_threads=THREADS)
+        self.y = deconv.conv2d_transpose(self.x, self.kernel, **self.kwargs)
+        self.operator = deconv.Conv2D(self.kernel, **self.kwargs)
+        self.out = self.operator(self.y)
+
+    def time_conv2d(self, *params):
+        deconv.conv2d(self.y, self.kernel, **self.kwargs)
+
+    def time_conv2d_operator(self, *params):
+        self.operator(self.y, out=self.out)
+
+    def time_kernel_gradient(self, *params):
+        deconv.conv2d_transpose_kernel_gradient(self.x, self.y, self.kernel.shape[:2],
+                                                **self.kwargs)
