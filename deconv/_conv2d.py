@@ -1,17 +1,13 @@
 """``conv2d``, the exact adjoint of the transposed convolution: its plans,
 its execution and its operator, :class:`Conv2D`. The phases it is computed
 with are ``_adjoint``'s."""
-import threading
-
 import numpy as np
 
 from ._adjoint import (AdjointPlan, AdjointPlanner, adjoint_kernel, channels_last_copy,
                        run_adjoint)
-from ._arguments import as_array, check_float_dtype, check_rank, parse_data_format, \
-    parse_padding
-from ._operator import (Conv2DTranspose, StaticArguments, _all_finite, checked_out,
-                        kernel_for_backend)
-from ._problem import check_kernel_shape, make_adjoint_problem
+from ._arguments import as_array, check_float_dtype, check_rank
+from ._operator import Conv2DTranspose, KernelOperator, checked_out, kernel_for_backend
+from ._problem import make_adjoint_problem
 
 
 def conv2d_plan(planner, y, kernel_shape, kernel_dtype):
@@ -61,7 +57,7 @@ def execute_conv2d(plan, y, kernel_finite, kernel_for, packed_for, out, inputs):
     return result
 
 
-class Conv2D:
+class Conv2D(KernelOperator):
     """A convolution with a fixed kernel, the exact adjoint of
     :class:`Conv2DTranspose` with the same kernel and geometry: plan once,
     run many times.
@@ -110,35 +106,9 @@ class Conv2D:
     True
     """
 
-    def __init__(self, kernel, strides=(1, 1), padding="valid", data_format=None,
-                 dilation_rate=(1, 1), *, backend=None, num_threads=None):
-        data_format = parse_data_format(data_format)
-        padding = parse_padding(padding)
-        kernel = as_array(kernel, "kernel")
-        check_float_dtype(kernel.dtype, "kernel")
-        arguments = StaticArguments(strides, padding, data_format, dilation_rate, backend,
-                                    num_threads)
-        check_kernel_shape(kernel.shape)
-        kernel = np.array(kernel, dtype=kernel.dtype.newbyteorder("="), order="C", copy=True)
-        kernel.flags.writeable = False
-        self._setup(kernel, arguments)
-
-    @classmethod
-    def _sharing(cls, kernel, arguments):
-        """The operator of a read-only native kernel and parsed arguments,
-        without a copy (an adjoint shares its operator's kernel)."""
-        operator = cls.__new__(cls)
-        operator._setup(kernel, arguments)
-        return operator
-
-    def _setup(self, kernel, arguments):
-        self._kernel = kernel
-        self._planner = AdjointPlanner(arguments)
+    def _prepare(self):
+        self._planner = AdjointPlanner(self._arguments)
         self._run_kernels = {}  # run key (see _run_key) -> kernel of the run
-        self._packed = {}       # (run key, backend, packing) -> packed kernel
-        self._finite = None
-        self._adjoint = None
-        self._lock = threading.Lock()
 
     def __call__(self, y, *, out=None):
         """Compute the convolution of ``y``.
@@ -206,17 +176,12 @@ class Conv2D:
                 self._packed[packed_key] = packed
         return packed
 
-    def _kernel_finite(self):
-        if self._finite is None:
-            self._finite = _all_finite(self._kernel)
-        return self._finite
-
     @property
     def adjoint(self):
         """The :class:`Conv2DTranspose` of the same kernel and geometry (the
         adjoint of this operator), sharing its kernel."""
         if self._adjoint is None:
-            self._adjoint = Conv2DTranspose._sharing(self._kernel, self._planner.arguments)
+            self._adjoint = Conv2DTranspose._sharing(self._kernel, self._arguments)
         return self._adjoint
 
     def kernel_gradient(self, g, y):
@@ -224,32 +189,8 @@ class Conv2D:
         :func:`conv2d_transpose_kernel_gradient` of (g, y), shape (kh, kw,
         Cout, Cin)."""
         from ._api import conv2d_transpose_kernel_gradient
-        arguments = self._planner.arguments
+        arguments = self._arguments
         return conv2d_transpose_kernel_gradient(
             g, y, self._kernel.shape[:2], arguments.strides, arguments.padding,
             arguments.data_format, arguments.dilation_rate, backend=arguments.backend,
             num_threads=arguments.num_threads)
-
-    @property
-    def kernel(self):
-        """The kernel (kh, kw, Cout, Cin), read-only."""
-        return self._kernel
-
-    def __repr__(self):
-        arguments = self._planner.arguments
-        return (f"Conv2D(kernel {self._kernel.shape} {self._kernel.dtype}, "
-                f"strides={arguments.strides}, padding={arguments.padding!r}, "
-                f"data_format={arguments.data_format!r}, "
-                f"dilation_rate={arguments.dilation_rate}, backend={arguments.backend!r}, "
-                f"num_threads={arguments.num_threads!r})")
-
-    def __reduce__(self):
-        arguments = self._planner.arguments
-        return (_rebuild, (self._kernel, arguments.strides, arguments.padding,
-                           arguments.data_format, arguments.dilation_rate, arguments.backend,
-                           arguments.num_threads))
-
-
-def _rebuild(kernel, strides, padding, data_format, dilation_rate, backend, num_threads):
-    return Conv2D(kernel, strides, padding, data_format, dilation_rate, backend=backend,
-                  num_threads=num_threads)

@@ -318,7 +318,98 @@ def finite_plan(planner, plan, arrays, kernel_finite):
     return plan
 
 
-class Conv2DTranspose:
+class KernelOperator:
+    """What the operators share: construction (everything that does not
+    depend on the arrays validated, a read-only copy of the kernel), the
+    static arguments as properties, whether the kernel is finite, pickling.
+    A subclass sets up its planner and caches in ``_prepare``."""
+
+    def __init__(self, kernel, strides=(1, 1), padding="valid", data_format=None,
+                 dilation_rate=(1, 1), *, backend=None, num_threads=None):
+        data_format = parse_data_format(data_format)
+        padding = parse_padding(padding)
+        kernel = as_array(kernel, "kernel")
+        check_float_dtype(kernel.dtype, "kernel")
+        arguments = StaticArguments(strides, padding, data_format, dilation_rate, backend,
+                                    num_threads)
+        check_kernel_shape(kernel.shape)
+        kernel = np.array(kernel, dtype=kernel.dtype.newbyteorder("="), order="C", copy=True)
+        kernel.flags.writeable = False
+        self._setup(kernel, arguments)
+
+    @classmethod
+    def _sharing(cls, kernel, arguments):
+        """The operator of a read-only native kernel and parsed arguments,
+        without a copy (an adjoint shares its operator's kernel)."""
+        operator = cls.__new__(cls)
+        operator._setup(kernel, arguments)
+        return operator
+
+    def _setup(self, kernel, arguments):
+        self._kernel = kernel
+        self._arguments = arguments
+        self._packed = {}  # packed kernels, by what they were packed for
+        self._finite = None
+        self._adjoint = None
+        self._lock = threading.Lock()
+        self._prepare()
+
+    def _prepare(self):
+        raise NotImplementedError
+
+    def _kernel_finite(self):
+        if self._finite is None:
+            self._finite = _all_finite(self._kernel)
+        return self._finite
+
+    @property
+    def kernel(self):
+        """The operator's kernel (kh, kw, Cout, Cin), read-only."""
+        return self._kernel
+
+    @property
+    def strides(self):
+        return self._arguments.strides
+
+    @property
+    def padding(self):
+        return self._arguments.padding
+
+    @property
+    def data_format(self):
+        return self._arguments.data_format
+
+    @property
+    def dilation_rate(self):
+        return self._arguments.dilation_rate
+
+    @property
+    def backend(self):
+        return self._arguments.backend
+
+    @property
+    def num_threads(self):
+        return self._arguments.num_threads
+
+    def __repr__(self):
+        kernel = self._kernel
+        return (f"{type(self).__name__}(kernel {kernel.shape} {kernel.dtype}, "
+                f"strides={self.strides}, padding={self.padding!r}, "
+                f"data_format={self.data_format!r}, dilation_rate={self.dilation_rate}, "
+                f"backend={self.backend!r}, num_threads={self.num_threads!r})")
+
+    def __reduce__(self):
+        return (_rebuild, (type(self), self._kernel, self.strides, self.padding,
+                           self.data_format, self.dilation_rate, self.backend,
+                           self.num_threads))
+
+
+def _rebuild(cls, kernel, strides, padding, data_format, dilation_rate, backend, num_threads):
+    return cls(kernel, strides, padding, data_format, dilation_rate, backend=backend,
+               num_threads=num_threads)
+
+
+class Conv2DTranspose(KernelOperator):
     """A transposed convolution with a fixed kernel: plan once, run many times.
 
     The operator form of :func:`conv2d_transpose`, as Keras pairs its
@@ -378,34 +469,10 @@ class Conv2DTranspose:
     True
     """
 
-    def __init__(self, kernel, strides=(1, 1), padding="valid", data_format=None,
-                 dilation_rate=(1, 1), *, backend=None, num_threads=None):
-        data_format = parse_data_format(data_format)
-        padding = parse_padding(padding)
-        kernel = as_array(kernel, "kernel")
-        check_float_dtype(kernel.dtype, "kernel")
-        arguments = StaticArguments(strides, padding, data_format, dilation_rate, backend,
-                                    num_threads)
-        kernel = np.array(kernel, dtype=kernel.dtype.newbyteorder("="), order="C", copy=True)
-        kernel.flags.writeable = False
-        self._setup(kernel, arguments)
-
-    @classmethod
-    def _sharing(cls, kernel, arguments):
-        """The operator of a read-only native kernel and parsed arguments,
-        without a copy (an adjoint shares its operator's kernel)."""
-        operator = cls.__new__(cls)
-        operator._setup(kernel, arguments)
-        return operator
-
-    def _setup(self, kernel, arguments):
-        self._planner = Planner(kernel.shape, kernel.dtype, arguments)
-        self._kernel = kernel
+    def _prepare(self):
+        kernel = self._kernel
+        self._planner = Planner(kernel.shape, kernel.dtype, self._arguments)
         self._kernels = {}  # compute dtype -> the kernel in it
-        self._packed = {}   # (backend, dtype, packing) -> packed kernel
-        self._finite = None
-        self._adjoint = None
-        self._lock = threading.Lock()
 
     def __call__(self, x, output_shape=None, *, out=None):
         """Compute the transposed convolution of ``x``.
@@ -485,11 +552,6 @@ class Conv2DTranspose:
         plan.packed = packed
         return packed
 
-    def _kernel_finite(self):
-        if self._finite is None:
-            self._finite = _all_finite(self._kernel)
-        return self._finite
-
     @property
     def adjoint(self):
         """The :class:`Conv2D` of the same kernel and geometry, this
@@ -497,7 +559,7 @@ class Conv2DTranspose:
         sharing its kernel."""
         if self._adjoint is None:
             from ._conv2d import Conv2D
-            self._adjoint = Conv2D._sharing(self._kernel, self._planner.arguments)
+            self._adjoint = Conv2D._sharing(self._kernel, self._arguments)
         return self._adjoint
 
     def kernel_gradient(self, x, dy):
@@ -505,56 +567,11 @@ class Conv2DTranspose:
         dy.shape)>``: :func:`conv2d_transpose_kernel_gradient` of (x, dy),
         shape (kh, kw, Cout, Cin)."""
         from ._api import conv2d_transpose_kernel_gradient
-        arguments = self._planner.arguments
+        arguments = self._arguments
         return conv2d_transpose_kernel_gradient(
             x, dy, self._kernel.shape[:2], arguments.strides, arguments.padding,
             arguments.data_format, arguments.dilation_rate, backend=arguments.backend,
             num_threads=arguments.num_threads)
-
-    @property
-    def kernel(self):
-        """The operator's kernel (kh, kw, Cout, Cin), read-only."""
-        return self._kernel
-
-    @property
-    def strides(self):
-        return self._planner.arguments.strides
-
-    @property
-    def padding(self):
-        return self._planner.arguments.padding
-
-    @property
-    def data_format(self):
-        return self._planner.arguments.data_format
-
-    @property
-    def dilation_rate(self):
-        return self._planner.arguments.dilation_rate
-
-    @property
-    def backend(self):
-        return self._planner.arguments.backend
-
-    @property
-    def num_threads(self):
-        return self._planner.arguments.num_threads
-
-    def __repr__(self):
-        kernel = self._kernel
-        return (f"Conv2DTranspose(kernel {kernel.shape} {kernel.dtype}, strides={self.strides}, "
-                f"padding={self.padding!r}, data_format={self.data_format!r}, "
-                f"dilation_rate={self.dilation_rate}, backend={self.backend!r}, "
-                f"num_threads={self.num_threads!r})")
-
-    def __reduce__(self):
-        return (_rebuild, (self._kernel, self.strides, self.padding, self.data_format,
-                           self.dilation_rate, self.backend, self.num_threads))
-
-
-def _rebuild(kernel, strides, padding, data_format, dilation_rate, backend, num_threads):
-    return Conv2DTranspose(kernel, strides, padding, data_format, dilation_rate,
-                           backend=backend, num_threads=num_threads)
 
 
 _UNCACHED = object()
