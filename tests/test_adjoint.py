@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 import deconv
 from oracle import (assert_close, assert_same_non_finite, conv2d_oracle, landing_pairs,
                     valid_sizes)
+from strategies import problems
 
 SETTINGS = settings(max_examples=40, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
@@ -60,22 +61,12 @@ def test_grid_every_valid_output_size(k, s, d, padding, backend, rng):
                 assert_close(result, expected, np.float64)
 
 
-@st.composite
-def problems(draw):
-    n = draw(st.integers(1, 3))
-    h, w = draw(st.integers(0, 6)), draw(st.integers(1, 6))
-    cin, cout = draw(st.integers(1, 5)), draw(st.integers(1, 40))
-    kh, kw = draw(st.integers(1, 5)), draw(st.integers(1, 5))
-    sh, sw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
-    dh, dw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    padding = draw(st.sampled_from(["same", "valid"]))
-    out_h = draw(st.sampled_from(valid_sizes(h, kh, sh, dh, padding)))
-    out_w = draw(st.sampled_from(valid_sizes(w, kw, sw, dw, padding)))
-    rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1)))
-    x = rng.standard_normal((n, h, w, cin))
-    y = rng.standard_normal((n, out_h, out_w, cout))
-    kernel = rng.standard_normal((kh, kw, cout, cin))
-    return x, y, kernel, (sh, sw), padding, (dh, dw)
+def with_output(case):
+    """A case of ``strategies.problems`` with a random y of its output shape."""
+    x, kernel, out_hw, strides, padding, dilation = case
+    y = np.random.default_rng(x.size + kernel.size).standard_normal(
+        (x.shape[0], *out_hw, kernel.shape[2]))
+    return x, y, kernel, strides, padding, dilation
 
 
 @pytest.mark.parametrize("backend_name", ["reference", "direct", "fft", "auto"])
@@ -83,7 +74,7 @@ def problems(draw):
 @given(case=problems(), dtype=st.sampled_from([np.float16, np.float32, np.float64]),
        channels_first=st.booleans())
 def test_random_geometry_layouts_and_dtypes(backend_name, case, dtype, channels_first):
-    x, y, kernel, strides, padding, dilation = case
+    x, y, kernel, strides, padding, dilation = with_output(case)
     x, y, kernel = x.astype(dtype), y.astype(dtype), kernel.astype(dtype)
     to_caller = (lambda array: array.transpose(0, 3, 1, 2)) if channels_first else \
         (lambda array: array)
@@ -105,7 +96,7 @@ def test_random_geometry_layouts_and_dtypes(backend_name, case, dtype, channels_
 @SETTINGS
 @given(case=problems())
 def test_adjoint_identity(backend_name, case):
-    x, y, kernel, strides, padding, dilation = case
+    x, y, kernel, strides, padding, dilation = with_output(case)
     forward = deconv.conv2d_transpose(x, kernel, y.shape, strides, padding,
                                       dilation_rate=dilation, backend=backend_name)
     adjoint = deconv.conv2d(y, kernel, strides, padding, dilation_rate=dilation,
