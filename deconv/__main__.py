@@ -52,7 +52,10 @@ def main(argv=None):
                       help="also time RUNS runs of the whole generator through operators "
                            "and through functions, and trace what the operator loop allocates")
     bench = commands.add_parser("bench", help="time the benchmark suite (optionally vs peers)")
-    bench.add_argument("--layers", default="", help="comma-separated layer names (default: all)")
+    bench.add_argument("--layers", default="",
+                       help="comma-separated layer names (default: the whole suite)")
+    bench.add_argument("--extra", action="store_true",
+                       help="also time the extra layers beyond the suite")
     bench.add_argument("--backends", default="auto,direct",
                        help="comma-separated deconv backends (default: auto,direct)")
     bench.add_argument("--compare", default="",
@@ -119,7 +122,7 @@ def main(argv=None):
                          f"{list_backends()}")
         run_bench(layers=names(args.layers), backends=backends,
                   compare=names(args.compare), threads=args.threads, repeats=args.repeats,
-                  gemm=not args.no_gemm, json_path=args.json, op=args.op)
+                  gemm=not args.no_gemm, json_path=args.json, op=args.op, extra=args.extra)
         return 0
     if args.command in (None, "demo"):
         return run_demo(batch=getattr(args, "batch", 16), repeats=getattr(args, "repeats", 5),

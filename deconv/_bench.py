@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from ._api import choose_backend, conv2d, conv2d_transpose, conv2d_transpose_kernel_gradient
-from ._suite import SUITE
+from ._suite import EXTRA, SUITE
 from ._threads import resolve_num_threads
 
 # What ``--op`` times on each layer: the transposed convolution, its adjoint
@@ -202,15 +202,20 @@ def _progress(done, total, label, stream=sys.stderr):
 
 
 def run_bench(layers=None, backends=("auto",), compare=(), threads=None, repeats=15,
-              gemm=True, out=sys.stdout, json_path=None, op="conv2d_transpose"):
-    """Time ``op`` (one of ``OPS``) on ``layers`` (names from the suite; all
-    by default); print the table."""
+              gemm=True, out=sys.stdout, json_path=None, op="conv2d_transpose", extra=False):
+    """Time ``op`` (one of ``OPS``) on ``layers`` (names from the suite or
+    its extra layers; by default the suite, and with ``extra`` the extra
+    layers too); print the table."""
     threads = resolve_num_threads(threads)
-    selected = [layer for layer in SUITE if not layers or layer.name in layers]
-    unknown = set(layers or ()) - {layer.name for layer in SUITE}
+    known = SUITE + EXTRA
+    if layers:
+        selected = [layer for layer in known if layer.name in layers]
+    else:
+        selected = SUITE + (EXTRA if extra else [])
+    unknown = set(layers or ()) - {layer.name for layer in known}
     if unknown:
         raise SystemExit(f"unknown layers {sorted(unknown)}; choose from "
-                         f"{[layer.name for layer in SUITE]}")
+                         f"{[layer.name for layer in known]}")
     peers = {}
     for name in compare:
         if name not in PEERS:

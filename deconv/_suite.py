@@ -62,3 +62,20 @@ SUITE = [
     Layer("large_k31_rgb", (1, 128, 128, 3), (31, 31, 3, 3), (1, 1), "same"),
     Layer("large_k33_gray", (1, 256, 256, 1), (33, 33, 1, 1), (1, 1), "same"),
 ]
+
+# Realistic layers outside the suite (``python -m deconv bench --extra``):
+# big single images, 1-4 output channels, odd "valid" sizes, N=1 with many
+# channels, float64 stride 1, channels-first RGB, tiny, a 4x upsampler.
+EXTRA = [
+    Layer("big_img_k4s2", (1, 256, 256, 16), (4, 4, 16, 16), (2, 2), "same"),
+    Layer("rgb_out_k4s2", (8, 64, 64, 32), (4, 4, 3, 32), (2, 2), "same"),
+    Layer("gray_out_k5s2", (16, 28, 28, 16), (5, 5, 1, 16), (2, 2), "same"),
+    Layer("odd_valid_k3s3", (4, 17, 23, 24), (3, 3, 12, 24), (3, 3), "valid"),
+    Layer("n1_c512_k4s2", (1, 16, 16, 512), (4, 4, 256, 512), (2, 2), "same"),
+    Layer("f64_k3s1", (4, 32, 32, 32), (3, 3, 32, 32), (1, 1), "same", dtype="float64"),
+    Layer("nchw_rgb_k4s2", (8, 32, 32, 64), (4, 4, 3, 64), (2, 2), "same",
+          data_format="channels_first"),
+    Layer("tiny_k2s2", (1, 2, 2, 4), (2, 2, 4, 4), (2, 2), "valid"),
+    Layer("sr_x4_k8", (2, 48, 48, 32), (8, 8, 3, 32), (4, 4), "same"),
+    Layer("c4_k9s1", (1, 128, 128, 4), (9, 9, 4, 4), (1, 1), "same"),
+]

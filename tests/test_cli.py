@@ -51,6 +51,13 @@ def test_bench_the_adjoint_ops(op, tmp_path):
     assert bad.returncode == 2 and "invalid choice: 'conv3d'" in bad.stderr
 
 
+def test_bench_an_extra_layer():
+    done = deconv_command("bench", "--layers", "tiny_k2s2", "--op", "conv2d", "--repeats", "1",
+                          "--no-gemm")
+    assert done.returncode == 0, done.stderr
+    assert "tiny_k2s2" in done.stdout
+
+
 def test_bench_refuses_an_unknown_layer():
     done = deconv_command("bench", "--layers", "no_such_layer", "--no-gemm")
     assert done.returncode != 0 and "unknown layers ['no_such_layer']" in done.stderr
