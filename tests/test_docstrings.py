@@ -5,6 +5,7 @@ import importlib
 import pytest
 
 MODULES = ["deconv", "deconv._api", "deconv._backend", "deconv._caches", "deconv._config",
+           "deconv._conv2d",
            "deconv._data_format", "deconv._dispatch", "deconv._geometry", "deconv._operator",
            "deconv._problem", "deconv._registry", "deconv._workspace"]
 try:
