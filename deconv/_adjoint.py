@@ -84,6 +84,13 @@ class AdjointPlan:
         self.stamp = _caches.generation
 
     @property
+    def way(self):
+        """How the adjoint is computed: ``"gather"``, ``"stacked"`` or
+        ``"phases"``."""
+        return "gather" if self.gather is not None else "stacked" if self.stacked is not None \
+            else "phases"
+
+    @property
     def backends(self):
         """(backend, variant) of each transposed convolution run (the stacked
         one, or each phase)."""
@@ -92,8 +99,7 @@ class AdjointPlan:
         return tuple((run.plan.backend, run.plan.variant) for run in runs)
 
     def __repr__(self):
-        how = "gather" if self.gather is not None else "stacked" if self.stacked is not None \
-            else f"{len(self.phases)} phase(s)"
+        how = self.way if self.way != "phases" else f"{len(self.phases)} phase(s)"
         return (f"AdjointPlan(output {self.output_shape}, {how} on "
                 f"{', '.join(f'{backend} ({variant})' for backend, variant in self.backends)})")
 
@@ -108,10 +114,10 @@ class AdjointPlanner:
         self.plans = BoundedDict(PLANS_KEPT)
         self._planners = {}
 
-    def kept(self, key, make):
+    def kept(self, key, make, threads=None):
         """The plan under ``key`` (with the backend and threads in force), or
-        ``make(threads)``'s, kept."""
-        threads = threads_for(self.arguments.threads)
+        ``make(threads)``'s, kept; ``threads`` None means the arguments'."""
+        threads = threads or threads_for(self.arguments.threads)
         key = (*key, backend_in_force(self.arguments), threads)
         plan = self.plans.get(key)
         if plan is None or plan.stamp != _caches.generation:
@@ -120,7 +126,7 @@ class AdjointPlanner:
         return plan
 
 
-    def runs(self, rows, cols, batch, contraction, channels, dtype, threads):
+    def runs(self, rows, cols, batch, contraction, channels, dtype, threads, way=None):
         """How to compute the adjoint of ``rows`` x ``cols``
         (:class:`deconv._geometry.Axis`) on ``batch`` images of
         ``contraction`` channels giving ``channels``, in compute ``dtype``:
@@ -128,7 +134,9 @@ class AdjointPlanner:
         :class:`StackedRun` or the :class:`GatherRun` when one is estimated
         faster than they are (else None). The estimates are compared at one
         thread: the choice, and with it the order of the additions, must not
-        depend on the thread count."""
+        depend on the thread count. ``way`` (an :attr:`AdjointPlan.way`)
+        imposes the choice: the pieces of a tiled call take the whole
+        call's."""
         phases = []
         for row in rows.adjoint_phases():
             for col in cols.adjoint_phases():
@@ -137,6 +145,13 @@ class AdjointPlanner:
                 phases.append(PhaseRun(row, col, self._planners[plan.problem.kernel_shape],
                                        plan))
         phases = tuple(phases)
+        if way == "gather":
+            return phases, None, self._gather(rows, cols, batch, contraction, channels, dtype,
+                                              threads)
+        if way is not None:
+            stacked = self._stacked(rows, cols, batch, contraction, channels, dtype, threads) \
+                if way == "stacked" and len(phases) > 1 else None
+            return phases, stacked, None
         # Every phase past the first writes a part and adds it to the result.
         added = (len(phases) - 1) * batch * rows.in_size * cols.in_size * channels * \
             dtype.itemsize
@@ -237,7 +252,7 @@ def stacked_input(run, u, dtype, threads):
                                 slot="adjoint input")
     _simd.core.gather_stacked(np.asarray(u, dtype=dtype), stacked, run.pads[0], run.pads[1],
                               threads)
-    return stacked.reshape(*stacked.shape[:3], -1)
+    return stacked.reshape(*stacked.shape[:3], rows.residues * cols.residues * u.shape[3])
 
 
 def channels_last_copy(u, dtype, threads):

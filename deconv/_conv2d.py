@@ -7,7 +7,7 @@ from ._adjoint import (AdjointPlan, AdjointPlanner, adjoint_kernel, channels_las
                        run_adjoint)
 from ._arguments import as_array, check_float_dtype, check_rank
 from ._operator import Conv2DTranspose, KernelOperator, checked_out, kernel_for_backend
-from ._problem import make_adjoint_problem
+from ._problem import adjoint_window_problem, make_adjoint_problem
 
 
 def conv2d_plan(planner, y, kernel_shape, kernel_dtype):
@@ -133,6 +133,27 @@ class Conv2D(KernelOperator):
         return execute_conv2d(plan, y, self._kernel_finite,
                               lambda key: self._run_kernel(plan, key),
                               lambda key, call: self._packed_for(plan, key, call), out, (y,))
+
+    def _run_window(self, y, problem, rows, cols, threads, way=None):
+        """Output windows ``rows`` and ``cols`` (``Axis.adjoint_window``) of
+        conv2d for ``problem`` (the transposed convolution it is the adjoint
+        of), from y holding exactly the input they read (caller's layout), on
+        ``threads``; ``way`` as for ``AdjointPlanner.runs``. What
+        ``deconv.dask`` runs for each output chunk."""
+        planner = self._planner
+        window = adjoint_window_problem(problem, y.shape[0], rows, cols)
+
+        def make(threads):
+            batch, height, width, channels = window.input_shape
+            runs = planner.runs(window.rows, window.cols, batch, window.output_shape[3],
+                                channels, window.dtype, threads, way)
+            shape = (batch, channels, height, width) if window.data_format == \
+                "channels_first" else window.input_shape
+            return AdjointPlan(window, runs, shape, threads)
+        plan = planner.kept(("window", window, way), make, threads)
+        return execute_conv2d(plan, y, self._kernel_finite,
+                              lambda key: self._run_kernel(plan, key),
+                              lambda key, call: self._packed_for(plan, key, call), None, (y,))
 
     def plan_for(self, y):
         """The :class:`deconv._adjoint.AdjointPlan` a call with y (an array,

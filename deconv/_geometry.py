@@ -225,6 +225,27 @@ in_size=4, out_size=4, kernel_size=4, stride=2, dilation=1, pad=3))
                                                      self.kernel_size, stride, self.dilation,
                                                      pad))
 
+    def adjoint_window(self, start, stop):
+        """The :class:`Window` of the adjoint (the gather) of this axis for
+        its output indices ``start <= i < stop`` (this axis' input indices):
+        they read the indices ``first_input <= r < stop_input`` of its
+        input (this axis' output), and ``axis`` is that piece as an
+        :class:`Axis` of its own (its adjoint computes the window).
+
+        Examples
+        --------
+        >>> from deconv._geometry import Axis
+        >>> Axis.from_padding("height", 8, 16, 4, 2, 1, "same").adjoint_window(2, 4)
+        Window(start=2, stop=4, first_input=3, stop_input=9, axis=Axis(name='height', \
+in_size=2, out_size=6, kernel_size=4, stride=2, dilation=1, pad=0))
+        """
+        first = min(self.out_size, max(0, start * self.stride - self.pad))
+        last = min(self.out_size, (stop - 1) * self.stride + self.effective_kernel - self.pad)
+        last = max(first, last) if stop > start else first
+        return Window(start, stop, first, last, Axis(
+            self.name, stop - start, last - first, self.kernel_size, self.stride,
+            self.dilation, self.pad - start * self.stride + first))
+
     def adjoint_phases(self):
         """The adjoint of this axis (out_size indices to in_size, the gather
         ``x[i] += y[i * stride + a * dilation - pad] * k[a]``) as a sum of

@@ -144,7 +144,7 @@ def make_problem(x_shape, x_dtype, kernel_shape, kernel_dtype, output_shape, str
 
 
 def make_adjoint_problem(y_shape, y_dtype, kernel_shape, kernel_dtype, strides, dilations,
-                         padding, data_format):
+                         padding, data_format, check_memory=True):
     """The :class:`ConvTransposeProblem` whose adjoint ``conv2d`` of y computes:
     its output is y's shape and its input the shape conv2d returns (the
     Semantics page, section 8). ``y_shape`` is in the caller's layout."""
@@ -165,8 +165,18 @@ def make_adjoint_problem(y_shape, y_dtype, kernel_shape, kernel_dtype, strides, 
         input_shape=(batch, in_h, in_w, kernel_in), kernel_shape=tuple(kernel_shape),
         output_shape=(batch, height, width, channels), rows=rows, cols=cols,
         dtype=compute_dtype(result), result_dtype=result, data_format=data_format)
-    _check_size(problem, True, problem.input_shape)
+    _check_size(problem, check_memory, problem.input_shape)
     return problem
+
+
+def adjoint_window_problem(problem, batch, rows, cols):
+    """The part of ``problem`` whose adjoint computes ``batch`` images on
+    the windows ``rows`` and ``cols`` of its input (see
+    ``Axis.adjoint_window``), as a problem of its own."""
+    cin, cout = problem.input_shape[3], problem.output_shape[3]
+    return replace(problem, input_shape=(batch, rows.axis.in_size, cols.axis.in_size, cin),
+                   output_shape=(batch, rows.axis.out_size, cols.axis.out_size, cout),
+                   rows=rows.axis, cols=cols.axis)
 
 
 def window_problem(problem, batch, rows, cols):

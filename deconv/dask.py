@@ -4,7 +4,8 @@ images too large for memory.
 Needs the ``dask`` extra (``pip install "deconv[dask]"``: dask[array],
 distributed and zarr); ``import deconv`` works without it.
 
-The result is a lazy :class:`dask.array.Array`, one task per output chunk.
+The result is a lazy :class:`dask.array.Array`, one task per output chunk;
+:func:`conv2d` (the adjoint) is chunked alike, read backwards.
 Each task reads the input its chunk depends on and nothing more -- the
 input chunk under it plus a halo of at most ceil((E - 1) / s) rows and
 columns, E the effective kernel -- and computes that piece with the in-memory
@@ -42,10 +43,14 @@ try:
 except ImportError as error:  # pragma: no cover - exercised without the extra
     raise ImportError('deconv.dask needs Dask: pip install "deconv[dask]"') from error
 
+from ._arguments import check_float_dtype, check_rank
+from ._adjoint import AdjointPlan
+from ._conv2d import Conv2D
 from ._operator import Conv2DTranspose
+from ._problem import make_adjoint_problem
 from ._threads import requested_threads, threads_for
 
-__all__ = ["apply", "conv2d_transpose", "output_chunks_for"]
+__all__ = ["apply", "conv2d", "conv2d_transpose", "output_chunks_for", "task_threads"]
 
 
 def conv2d_transpose(x, kernel, output_shape=None, strides=(1, 1), padding="valid",
@@ -110,17 +115,61 @@ def conv2d_transpose(x, kernel, output_shape=None, strides=(1, 1), padding="vali
     return apply(operator, x, output_shape, output_chunks=output_chunks)
 
 
-def apply(operator, x, output_shape=None, *, output_chunks=None):
-    """A :class:`deconv.Conv2DTranspose` applied to a Dask array, lazily.
+def conv2d(y, kernel, strides=(1, 1), padding="valid", data_format=None, dilation_rate=(1, 1),
+           *, backend=None, num_threads=None, output_chunks=None):
+    """:func:`deconv.conv2d` (the adjoint) of a Dask array, as a Dask array.
 
     Parameters
     ----------
-    operator : deconv.Conv2DTranspose
+    y : dask.array.Array
+        (N, H, W, Cout) or (N, Cout, H, W); any chunks (the channel axis is
+        made one chunk).
+    kernel : array_like
+        (kh, kw, Cout, Cin), in memory.
+    strides, padding, data_format, dilation_rate, backend, num_threads, output_chunks
+        As for :func:`conv2d_transpose`; the default output chunks along a
+        spatial axis are y's largest chunk divided by the stride (at least 1).
+
+    Returns
+    -------
+    dask.array.Array
+        Lazy, equal to :func:`deconv.conv2d` of the whole array (bit for bit
+        on the ``"direct"`` backend: each chunk is computed the whole call's
+        way).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dask.array as da
+    >>> import deconv, deconv.dask
+    >>> rng = np.random.default_rng(0)
+    >>> y = rng.standard_normal((2, 64, 64, 8))
+    >>> kernel = rng.standard_normal((4, 4, 8, 3))
+    >>> x = deconv.dask.conv2d(da.from_array(y, chunks=(1, 32, 32, 8)), kernel, strides=2,
+    ...                        padding="same", backend="direct")
+    >>> x.chunks
+    ((1, 1), (16, 16), (16, 16), (3,))
+    >>> bool(np.array_equal(x.compute(), deconv.conv2d(y, kernel, strides=2, padding="same",
+    ...                                                backend="direct")))
+    True
+    """
+    operator = Conv2D(kernel, strides, padding, data_format, dilation_rate, backend=backend,
+                      num_threads=num_threads)
+    return apply(operator, y, output_chunks=output_chunks)
+
+
+def apply(operator, x, output_shape=None, *, output_chunks=None):
+    """A :class:`deconv.Conv2DTranspose` or :class:`deconv.Conv2D` operator
+    applied to a Dask array, lazily.
+
+    Parameters
+    ----------
+    operator : deconv.Conv2DTranspose or deconv.Conv2D
         Its kernel, geometry, backend and ``num_threads`` (threads per task)
         apply.
     x : dask.array.Array
     output_shape : sequence of 4 ints, optional
-        As for the operator's call.
+        As for a Conv2DTranspose's call (a Conv2D takes none).
     output_chunks : int or pair, optional
         As for :func:`conv2d_transpose`.
 
@@ -138,46 +187,69 @@ def apply(operator, x, output_shape=None, *, output_chunks=None):
     >>> y = deconv.dask.apply(up, x)
     >>> y.shape, y.chunks[:3]
     ((10, 33, 33, 4), ((5, 5), (16, 16, 1), (16, 16, 1)))
+    >>> deconv.dask.apply(up.adjoint, y).chunks[:3]
+    ((5, 5), (8, 8), (8, 8))
     """
-    if not isinstance(operator, Conv2DTranspose):
-        raise TypeError(f"operator must be a deconv.Conv2DTranspose; got "
+    if not isinstance(operator, (Conv2DTranspose, Conv2D)):
+        raise TypeError(f"operator must be a deconv.Conv2DTranspose or deconv.Conv2D; got "
                         f"{type(operator).__name__}")
     if not isinstance(x, da.Array):
-        raise TypeError(f"x must be a dask.array.Array (use deconv.conv2d_transpose for "
+        raise TypeError(f"x must be a dask.array.Array (use the operator itself for "
                         f"in-memory arrays); got {type(x).__name__}")
     planner = operator._planner
-    problem = planner.problem(x, output_shape, check_memory=False)
+    arguments = operator._arguments
+    if isinstance(operator, Conv2D):
+        if output_shape is not None:
+            raise TypeError("a Conv2D operator takes no output_shape")
+        check_rank(x.shape, "y")
+        check_float_dtype(np.dtype(x.dtype), "y")
+        kernel = operator.kernel
+        problem = make_adjoint_problem(tuple(x.shape), np.dtype(x.dtype), kernel.shape,
+                                       kernel.dtype, arguments.strides,
+                                       arguments.dilation_rate, arguments.padding,
+                                       arguments.data_format, check_memory=False)
+        rows, cols = problem.rows.adjoint_window, problem.cols.adjoint_window
+        out_rows, out_cols = problem.rows.in_size, problem.cols.in_size
+        channels, task = problem.input_shape[3], _compute_adjoint_tile
+        pinned = _adjoint_way(planner, problem)
+    else:
+        problem = planner.problem(x, output_shape, check_memory=False)
+        rows, cols = problem.rows.window, problem.cols.window
+        out_rows, out_cols = problem.rows.out_size, problem.cols.out_size
+        channels, task = problem.output_shape[3], _compute_tile
+        pinned = _pinned_variant(planner, problem)
     channels_first = problem.data_format == "channels_first"
     row_axis, col_axis, channel_axis = (2, 3, 1) if channels_first else (1, 2, 3)
     if len(x.chunks[channel_axis]) > 1:
         x = x.rechunk({channel_axis: -1})
-    row_chunks, col_chunks = output_chunks_for(problem, x.chunks[row_axis],
-                                               x.chunks[col_axis], output_chunks)
-    pinned = _pinned_variant(planner, problem)
-    threads = planner.arguments.threads
+    row_chunks, col_chunks = (
+        _axis_chunks(name, size, input_chunks, stride, chosen, adjoint=task is not _compute_tile)
+        for name, size, input_chunks, stride, chosen in zip(
+            ("height", "width"), (out_rows, out_cols), (x.chunks[row_axis], x.chunks[col_axis]),
+            arguments.strides, _per_axis(output_chunks)))
     # One key for the operator (and its kernel), read by every task.
     operator_key = delayed(operator, pure=True)
     batch_chunks = x.chunks[0]
-    cout = problem.output_shape[3]
     dtype = problem.result_dtype
     tiles = []
-    for rows in _windows(problem.rows, row_chunks):
+    for row_window in _windows(rows, row_chunks):
         row_of_tiles = []
-        for cols in _windows(problem.cols, col_chunks):
-            chunks = [batch_chunks, (rows.stop - rows.start,), (cols.stop - cols.start,)]
-            chunks.insert(channel_axis, (cout,))
+        for col_window in _windows(cols, col_chunks):
+            chunks = [batch_chunks, (row_window.stop - row_window.start,),
+                      (col_window.stop - col_window.start,)]
+            chunks.insert(channel_axis, (channels,))
             index = [slice(None)] * 4
-            index[row_axis] = slice(rows.first_input, rows.stop_input)
-            index[col_axis] = slice(cols.first_input, cols.stop_input)
+            index[row_axis] = slice(row_window.first_input, row_window.stop_input)
+            index[col_axis] = slice(col_window.first_input, col_window.stop_input)
             window = x[tuple(index)]
             if 0 in window.shape:  # nothing lands here: zeros, no task reading x
                 tile = da.zeros(tuple(map(sum, chunks)), dtype=dtype, chunks=tuple(chunks))
             else:
                 window = window.rechunk({row_axis: -1, col_axis: -1})
-                tile = da.map_blocks(_compute_tile, operator_key, window, problem, rows, cols,
-                                     threads, pinned, chunks=tuple(chunks), dtype=dtype,
-                                     meta=np.empty((0,) * 4, dtype),
-                                     token="deconv-conv2d-transpose")
+                tile = da.map_blocks(task, operator_key, window, problem, row_window,
+                                     col_window, arguments.threads, pinned,
+                                     chunks=tuple(chunks), dtype=dtype,
+                                     meta=np.empty((0,) * 4, dtype), token=_TOKENS[task])
             row_of_tiles.append(tile)
         tiles.append(row_of_tiles)
     # da.block nests one list per axis: batch, then channels first or last.
@@ -187,9 +259,10 @@ def apply(operator, x, output_shape=None, *, output_chunks=None):
 
 
 def output_chunks_for(problem, row_input_chunks, col_input_chunks, output_chunks=None):
-    """The output's spatial chunks (rows, cols) for ``problem`` (a
-    :class:`deconv.ConvTransposeProblem`) whose x has the given chunks along
-    its spatial axes; see the chunking rule in the module docstring.
+    """The output's spatial chunks (rows, cols) of a transposed convolution
+    ``problem`` (a :class:`deconv.ConvTransposeProblem`) whose x has the
+    given chunks along its spatial axes; see the chunking rule in the module
+    docstring.
 
     Examples
     --------
@@ -204,30 +277,36 @@ def output_chunks_for(problem, row_input_chunks, col_input_chunks, output_chunks
     >>> output_chunks_for(problem, (4, 4, 2), (10,), output_chunks=(5, (15, 5)))
     ((5, 5, 5, 5), (15, 5))
     """
+    return tuple(_axis_chunks(axis.name, axis.out_size, input_chunks, axis.stride, chosen)
+                 for axis, input_chunks, chosen in zip(
+                     (problem.rows, problem.cols), (row_input_chunks, col_input_chunks),
+                     _per_axis(output_chunks)))
+
+
+def _per_axis(output_chunks):
     if output_chunks is None:
-        per_axis = (None, None)
-    elif isinstance(output_chunks, (tuple, list)) and len(output_chunks) == 2:
-        per_axis = tuple(output_chunks)
-    elif isinstance(output_chunks, (int, np.integer)) and not isinstance(output_chunks, bool):
-        per_axis = (output_chunks, output_chunks)
-    else:
-        raise TypeError(f"output_chunks must be None, an int or a pair (height, width) of "
-                        f"ints or tuples of ints; got {output_chunks!r}")
-    return tuple(_axis_chunks(axis, input_chunks, chosen) for axis, input_chunks, chosen in
-                 zip((problem.rows, problem.cols), (row_input_chunks, col_input_chunks),
-                     per_axis))
+        return None, None
+    if isinstance(output_chunks, (tuple, list)) and len(output_chunks) == 2:
+        return tuple(output_chunks)
+    if isinstance(output_chunks, (int, np.integer)) and not isinstance(output_chunks, bool):
+        return output_chunks, output_chunks
+    raise TypeError(f"output_chunks must be None, an int or a pair (height, width) of "
+                    f"ints or tuples of ints; got {output_chunks!r}")
 
 
-def _axis_chunks(axis, input_chunks, chosen):
-    size = axis.out_size
+def _axis_chunks(name, size, input_chunks, stride, chosen, adjoint=False):
+    """One spatial axis' output chunks: ``chosen`` as the caller gave them,
+    or the rule: x's largest chunk times the stride (divided by it for the
+    adjoint, at least 1), one chunk where x has one."""
     if chosen is None:
-        step = axis.stride * max(input_chunks, default=0)
-        if len(input_chunks) <= 1 or step == 0 or step >= size:
+        largest = max(input_chunks, default=0)
+        step = max(1, largest // stride) if adjoint else stride * largest
+        if len(input_chunks) <= 1 or largest == 0 or step >= size:
             return (size,)
         return (step,) * (size // step) + ((size % step,) if size % step else ())
     if isinstance(chosen, (int, np.integer)) and not isinstance(chosen, bool):
         if chosen < 1:
-            raise ValueError(f"output_chunks for the {axis.name} must be >= 1; got {chosen}")
+            raise ValueError(f"output_chunks for the {name} must be >= 1; got {chosen}")
         if size == 0:
             return (0,)
         step = int(chosen)
@@ -235,18 +314,20 @@ def _axis_chunks(axis, input_chunks, chosen):
     try:
         sizes = tuple(int(entry) for entry in chosen)
     except (TypeError, ValueError):
-        raise TypeError(f"output_chunks for the {axis.name} must be an int or a tuple of "
+        raise TypeError(f"output_chunks for the {name} must be an int or a tuple of "
                         f"ints; got {chosen!r}") from None
     if any(entry < 0 for entry in sizes) or sum(sizes) != size:
-        raise ValueError(f"output_chunks for the {axis.name} must be sizes >= 0 adding up "
-                         f"to the output {axis.name} {size}; got {sizes}")
+        raise ValueError(f"output_chunks for the {name} must be sizes >= 0 adding up "
+                         f"to the output {name} {size}; got {sizes}")
     return sizes
 
 
-def _windows(axis, chunks):
+def _windows(window_of, chunks):
+    """The windows (``Axis.window`` or ``Axis.adjoint_window``) of
+    consecutive chunks of these sizes."""
     start = 0
     for size in chunks:
-        yield axis.window(start, start + size)
+        yield window_of(start, start + size)
         start += size
 
 
@@ -263,9 +344,27 @@ def _pinned_variant(planner, problem):
     return plan.backend, plan.variant
 
 
+def _adjoint_way(planner, problem):
+    """How the whole conv2d call computes (``AdjointPlan.way``): its
+    pieces are computed the same way, so they add up their terms as it does."""
+    if problem.is_empty:
+        return None
+    batch, _, _, channels = problem.input_shape
+    runs = planner.runs(problem.rows, problem.cols, batch, problem.output_shape[3], channels,
+                        problem.dtype, threads_for(planner.arguments.threads))
+    return AdjointPlan(problem, runs, problem.input_shape, 1).way
+
+
 def _compute_tile(operator, window, problem, rows, cols, num_threads, pinned):
     return operator._run_window(window, problem, rows, cols, task_threads(num_threads),
                                 pinned)
+
+
+def _compute_adjoint_tile(operator, window, problem, rows, cols, num_threads, way):
+    return operator._run_window(window, problem, rows, cols, task_threads(num_threads), way)
+
+
+_TOKENS = {_compute_tile: "deconv-conv2d-transpose", _compute_adjoint_tile: "deconv-conv2d"}
 
 
 def task_threads(num_threads=None):

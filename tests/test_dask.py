@@ -93,6 +93,60 @@ def test_equals_the_in_memory_call(backend, call, dtype, channels_first, schedul
         assert_close(result, expected, dtype)
 
 
+@st.composite
+def tiled_adjoint_calls(draw):
+    """conv2d of a y chunked at random (the output of a random transposed
+    convolution)."""
+    x, kernel, _, out_hw, arguments, output_chunks = draw(tiled_calls())
+    n, cout = x.shape[0], kernel.shape[2]
+    chunks = (random_chunks(draw, n), random_chunks(draw, out_hw[0]),
+              random_chunks(draw, out_hw[1]),
+              random_chunks(draw, cout) if draw(st.booleans()) else (cout,))
+    y = np.random.default_rng(x.size).standard_normal((n, *out_hw, cout))
+    in_hw = x.shape[1:3]
+    return y, kernel, chunks, in_hw, arguments, None if output_chunks == (
+        (out_hw[0],), (out_hw[1],)) else output_chunks
+
+
+@pytest.mark.parametrize("backend", ["direct", "reference", "fft", "auto"])
+@SETTINGS
+@given(call=tiled_adjoint_calls(), dtype=st.sampled_from([np.float16, np.float32, np.float64]),
+       channels_first=st.booleans(), scheduler=st.sampled_from(["threads", "sync"]))
+def test_conv2d_equals_the_in_memory_call(backend, call, dtype, channels_first, scheduler):
+    y, kernel, chunks, in_hw, arguments, output_chunks = call
+    y, kernel = y.astype(dtype), kernel.astype(dtype)
+    if channels_first:
+        y = np.ascontiguousarray(y.transpose(0, 3, 1, 2))
+        chunks = (chunks[0], chunks[3], chunks[1], chunks[2])
+    data_format = "channels_first" if channels_first else "channels_last"
+    expected = deconv.conv2d(y, kernel, data_format=data_format, backend=backend, **arguments)
+    lazy = deconv_dask.conv2d(da.from_array(y, chunks=chunks), kernel, data_format=data_format,
+                              backend=backend, output_chunks=output_chunks, **arguments)
+    assert lazy.shape == expected.shape and lazy.dtype == expected.dtype
+    result = lazy.compute(scheduler=scheduler)
+    if backend == "direct":  # each piece computed the whole call's way
+        np.testing.assert_array_equal(result, expected)
+    else:
+        assert_close(result, expected, dtype)
+
+
+def test_conv2d_chunks_and_errors():
+    kernel = np.ones((4, 4, 3, 2), np.float32)
+    y = da.ones((6, 3, 40, 30), np.float32, chunks=(4, 3, 16, 30))
+    x = deconv_dask.conv2d(y, kernel, strides=2, padding="same", data_format="channels_first")
+    assert x.chunks == ((4, 2), (2,), (8, 8, 4), (15,))
+    np.testing.assert_array_equal(x.compute(), deconv.conv2d(
+        np.ones((6, 3, 40, 30), np.float32), kernel, 2, "same", "channels_first"))
+    with pytest.raises(TypeError, match="a Conv2D operator takes no output_shape"):
+        deconv_dask.apply(deconv.Conv2D(kernel), y, (6, 2, 10, 10))
+    with pytest.raises(ValueError, match=r"y has 3 channels \(channels_last\) but "
+                                         r"kernel.shape\[2\]"):
+        deconv_dask.conv2d(da.ones((1, 8, 8, 3)), np.ones((2, 2, 4, 1)))
+    huge = da.zeros((1, 200_000, 200_000, 16), np.float32, chunks=(1, 100_000, 100_000, 16))
+    assert deconv_dask.conv2d(huge, np.ones((4, 4, 16, 16), np.float32), strides=2,
+                              padding="same").shape == (1, 100_000, 100_000, 16)
+
+
 def test_output_chunks_follow_the_rule():
     kernel = np.ones((4, 4, 3, 2), np.float32)
     x = da.ones((6, 2, 40, 30), np.float32, chunks=(4, 1, 16, 30))
@@ -125,8 +179,8 @@ def test_bad_arguments_raise_before_anything_runs():
     x = da.ones((1, 8, 8, 2), chunks=4)
     with pytest.raises(TypeError, match="x must be a dask.array.Array .* got ndarray"):
         deconv_dask.conv2d_transpose(np.ones((1, 8, 8, 2)), np.ones((2, 2, 1, 2)))
-    with pytest.raises(TypeError, match="operator must be a deconv.Conv2DTranspose; got "
-                                        "ndarray"):
+    with pytest.raises(TypeError, match="operator must be a deconv.Conv2DTranspose or "
+                                        "deconv.Conv2D; got ndarray"):
         deconv_dask.apply(np.ones((2, 2, 1, 2)), x)
     with pytest.raises(ValueError, match=r"x has 2 channels \(channels_last\) but "
                                          r"kernel.shape\[3\]"):
@@ -253,6 +307,16 @@ def test_random_calls_on_a_local_cluster(client, call, dtype, channels_first):
     expected, lazy = in_memory_and_lazy(x.astype(dtype), kernel.astype(dtype), chunks, out_hw,
                                         arguments, output_chunks, channels_first, "direct")
     np.testing.assert_array_equal(client.compute(lazy).result(), expected)
+
+
+def test_conv2d_on_a_local_cluster(client):
+    rng = np.random.default_rng(4)
+    y = rng.standard_normal((3, 33, 28, 6)).astype(np.float32)
+    kernel = rng.standard_normal((5, 3, 6, 4)).astype(np.float32)
+    arguments = dict(strides=(2, 3), padding="same", dilation_rate=(1, 2), backend="direct")
+    lazy = deconv_dask.conv2d(da.from_array(y, chunks=(2, 7, 9, 6)), kernel, **arguments)
+    np.testing.assert_array_equal(client.compute(lazy).result(),
+                                  deconv.conv2d(y, kernel, **arguments))
 
 
 def test_a_cluster_task_runs_on_its_worker_threads(client):
