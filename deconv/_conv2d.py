@@ -7,7 +7,7 @@ from ._adjoint import (AdjointPlan, AdjointPlanner, adjoint_kernel, channels_las
                        run_adjoint)
 from ._arguments import as_array, check_float_dtype, check_rank
 from ._operator import Conv2DTranspose, KernelOperator, checked_out, kernel_for_backend
-from ._problem import adjoint_window_problem, make_adjoint_problem
+from ._problem import make_adjoint_problem, window_problem
 
 
 def conv2d_plan(planner, y, kernel_shape, kernel_dtype):
@@ -141,7 +141,7 @@ class Conv2D(KernelOperator):
         ``threads``; ``way`` as for ``AdjointPlanner.runs``. What
         ``deconv.dask`` runs for each output chunk."""
         planner = self._planner
-        window = adjoint_window_problem(problem, y.shape[0], rows, cols)
+        window = window_problem(problem, y.shape[0], rows, cols)
 
         def make(threads):
             batch, height, width, channels = window.input_shape

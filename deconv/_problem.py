@@ -169,20 +169,11 @@ def make_adjoint_problem(y_shape, y_dtype, kernel_shape, kernel_dtype, strides, 
     return problem
 
 
-def adjoint_window_problem(problem, batch, rows, cols):
-    """The part of ``problem`` whose adjoint computes ``batch`` images on
-    the windows ``rows`` and ``cols`` of its input (see
-    ``Axis.adjoint_window``), as a problem of its own."""
-    cin, cout = problem.input_shape[3], problem.output_shape[3]
-    return replace(problem, input_shape=(batch, rows.axis.in_size, cols.axis.in_size, cin),
-                   output_shape=(batch, rows.axis.out_size, cols.axis.out_size, cout),
-                   rows=rows.axis, cols=cols.axis)
-
-
 def window_problem(problem, batch, rows, cols):
-    """The part of ``problem`` that computes ``batch`` images on the output
-    windows ``rows`` and ``cols`` (:class:`deconv._geometry.Window`), as a
-    problem of its own."""
+    """The part of ``problem`` on the windows ``rows`` and ``cols``
+    (:class:`deconv._geometry.Window`, of its output by ``Axis.window`` or
+    of its input by ``Axis.adjoint_window``) for ``batch`` images, as a
+    problem of its own: the windows' axes say its sizes."""
     cin, cout = problem.input_shape[3], problem.output_shape[3]
     return replace(problem, input_shape=(batch, rows.axis.in_size, cols.axis.in_size, cin),
                    output_shape=(batch, rows.axis.out_size, cols.axis.out_size, cout),
