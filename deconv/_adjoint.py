@@ -92,10 +92,9 @@ class AdjointPlan:
 
     @property
     def backends(self):
-        """(backend, variant) of each transposed convolution run (the stacked
-        one, or each phase)."""
-        runs = (self.gather,) if self.gather is not None else (self.stacked,) \
-            if self.stacked is not None else self.phases
+        """(backend, variant) of each run of the plan's :attr:`way` (the
+        gather, the stacked convolution, or each phase)."""
+        runs = {"gather": (self.gather,), "stacked": (self.stacked,)}.get(self.way, self.phases)
         return tuple((run.plan.backend, run.plan.variant) for run in runs)
 
     def __repr__(self):
@@ -316,6 +315,12 @@ def run_adjoint(plan, u, kernel_finite, kernel_for, packed_for, result):
                  kernel_for("stacked"), lambda call: packed_for("stacked", call), result)
         return
     run_phases(plan.phases, u, kernel_for, packed_for, kernel_finite, result)
+
+
+def not_packed(key, plan):
+    """``packed_for`` of :func:`run_adjoint` for callers that keep no packed
+    kernels (a function call packs in the call)."""
+    return None
 
 
 def adjoint_kernel(kernel, plan, key, dtype):

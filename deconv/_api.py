@@ -11,7 +11,7 @@ from ._adjoint import AdjointPlanner
 from ._arguments import (as_array, check_float_dtype, integer_pair, parse_data_format,
                          parse_padding)
 from ._caches import BoundedDict
-from ._adjoint import adjoint_kernel
+from ._adjoint import adjoint_kernel, not_packed
 from ._conv2d import conv2d_plan, execute_conv2d
 from ._dispatch import measured_choice, rank
 from ._kernel_gradient import execute_gradient, gradient_plan
@@ -230,10 +230,6 @@ def _adjoint_planner(strides, padding, data_format, dilation_rate, backend, num_
     return planner
 
 
-def _not_packed_phase(index, plan):
-    return None
-
-
 def conv2d(y, kernel, strides=(1, 1), padding="valid", data_format=None, dilation_rate=(1, 1),
            *, backend=None, num_threads=None, out=None):
     """2-D convolution with the semantics of ``tf.keras.backend.conv2d``: the
@@ -327,7 +323,7 @@ def conv2d(y, kernel, strides=(1, 1), padding="valid", data_format=None, dilatio
     dtype = plan.problem.dtype
     return execute_conv2d(plan, y, lambda: _all_finite(kernel),
                           lambda key: adjoint_kernel(kernel, plan, key, dtype),
-                          _not_packed_phase, out, (y, kernel))
+                          not_packed, out, (y, kernel))
 
 
 def conv2d_transpose_kernel_gradient(x, dy, kernel_size, strides=(1, 1), padding="valid",

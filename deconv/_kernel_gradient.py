@@ -4,7 +4,7 @@ plans and its execution. It is an adjoint of its own, computed with
 import numpy as np
 
 from ._adjoint import (AdjointPlan, adjoint_kernel, channels_last_copy, gradient_axis,
-                       run_adjoint)
+                       not_packed, run_adjoint)
 from ._arguments import check_float_dtype, check_rank
 from ._operator import _all_finite, checked_out
 from ._problem import make_problem
@@ -40,10 +40,6 @@ def gradient_plan(planner, x, dy, kernel_size):
                          kernel_size), make)
 
 
-def _not_packed(index, plan):
-    return None
-
-
 def execute_gradient(plan, x, dy, out, inputs):
     """Run a kernel-gradient plan on x and dy (caller's layout) into ``out``
     or a new (kh, kw, Cout, Cin) array; ``inputs`` must not overlap ``out``."""
@@ -59,7 +55,7 @@ def execute_gradient(plan, x, dy, out, inputs):
     kernel = x.transpose(1, 2, 0, 3)
     run_adjoint(plan, channels_last_copy(dy.transpose(3, 1, 2, 0), dtype, plan.threads),
                 lambda: _all_finite(x),
-                lambda key: adjoint_kernel(kernel, plan, key, dtype), _not_packed, computed)
+                lambda key: adjoint_kernel(kernel, plan, key, dtype), not_packed, computed)
     with np.errstate(over="ignore"):  # float16 overflows to inf, like TensorFlow
         np.copyto(result, computed.transpose(1, 2, 0, 3), casting="same_kind")
     return result
