@@ -67,6 +67,10 @@ def main(argv=None):
     bench.add_argument("--op", choices=OPS, default="conv2d_transpose",
                        help="what to time on each layer: the transposed convolution "
                             "(default), its adjoint conv2d, or its kernel gradient")
+    bench.add_argument("--pipeline", action="store_true",
+                       help="instead of the layers, time a NumPy DCGAN generator end to end "
+                            "against the same model in PyTorch, each in its own process "
+                            "(--repeats rounds)")
     tune = commands.add_parser("tune", help="fit the cost model of 'auto' to this machine")
     tune.add_argument("--repeats", type=_count(1), default=7)
     zarr = commands.add_parser(
@@ -109,6 +113,10 @@ def main(argv=None):
         from ._bench import _progress
         from ._tune import run_tune
         run_tune(threads=args.threads, repeats=args.repeats, progress=_progress)
+        return 0
+    if args.command == "bench" and args.pipeline:
+        from ._pipeline import run_pipeline_bench
+        run_pipeline_bench(threads=args.threads, rounds=args.repeats, json_path=args.json)
         return 0
     if args.command == "bench":
         from ._bench import run_bench

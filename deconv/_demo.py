@@ -1,4 +1,5 @@
-"""The default job of ``python -m deconv``: a DCGAN-style generator, layer by layer.
+"""The default job of ``python -m deconv``: a DCGAN-style generator
+(``deconv._generator``), layer by layer.
 
 Each layer is a :class:`deconv.Conv2DTranspose` operator writing into an
 output buffer of its own, so that after the first batch the generator runs
@@ -9,50 +10,9 @@ import tracemalloc
 
 import numpy as np
 
-from ._api import conv2d_transpose
 from ._config import show_config
-from ._operator import Conv2DTranspose
+from ._generator import GENERATOR_CHANNELS, LATENT_SIZE, Generator
 from ._timing import timings
-
-# (input channels, output channels) of a 4-layer DCGAN generator, 4x4 -> 64x64 RGB.
-GENERATOR_CHANNELS = [(512, 256), (256, 128), (128, 64), (64, 3)]
-
-
-class Generator:
-    """The generator's four layers as operators, with their output buffers
-    for one batch size (ReLU in place, tanh at the end)."""
-
-    def __init__(self, batch, seed=0, num_threads=None):
-        rng = np.random.default_rng(seed)
-        self.kernels = [(rng.standard_normal((4, 4, cout, cin), dtype=np.float32)
-                         / np.float32(np.sqrt(16 * cin))) for cin, cout in GENERATOR_CHANNELS]
-        self.arguments = dict(strides=2, padding="same", num_threads=num_threads)
-        self.layers = [Conv2DTranspose(kernel, **self.arguments) for kernel in self.kernels]
-        size = 4
-        self.outputs = []
-        for _, cout in GENERATOR_CHANNELS:
-            size *= 2
-            self.outputs.append(np.empty((batch, size, size, cout), np.float32))
-
-    def __call__(self, activations):
-        """The batch through every layer, into the kept buffers."""
-        for index, (layer, out) in enumerate(zip(self.layers, self.outputs)):
-            activations = layer(activations, out=out)
-            if index == len(self.layers) - 1:
-                np.tanh(activations, out=activations)
-            else:
-                np.maximum(activations, 0, out=activations)
-        return activations
-
-    def with_functions(self, activations):
-        """The same computation through :func:`conv2d_transpose` calls."""
-        for index, kernel in enumerate(self.kernels):
-            activations = conv2d_transpose(activations, kernel, **self.arguments)
-            if index == len(self.kernels) - 1:
-                np.tanh(activations, out=activations)
-            else:
-                np.maximum(activations, 0, out=activations)
-        return activations
 
 
 def run_demo(batch=16, repeats=5, seed=0, num_threads=None, loop=0):
@@ -62,13 +22,13 @@ def run_demo(batch=16, repeats=5, seed=0, num_threads=None, loop=0):
     operators and through functions, and what the operator loop allocates."""
     show_config()
     generator = Generator(batch, seed, num_threads)
-    noise = np.random.default_rng(seed).standard_normal(
-        (batch, 4, 4, GENERATOR_CHANNELS[0][0]), dtype=np.float32)
-    print(f"\nDCGAN generator, batch {batch}, float32, channels_last, kernel 4x4, stride 2, "
-          f"'same' (median of {repeats} runs):")
+    noise = np.random.default_rng(seed).standard_normal((batch, LATENT_SIZE), dtype=np.float32)
+    print(f"\nDCGAN generator, batch {batch}, float32, channels_last: a dense layer to "
+          f"4x4x{GENERATOR_CHANNELS[0][0]}, then transposed convolutions with kernel 4x4, "
+          f"stride 2, 'same' (median of {repeats} runs):")
     print(f"  {'layer':<6}{'input':<20}{'output':<20}{'backend':<18}{'ms':>9}{'GFLOP/s':>10}")
     total = 0.0
-    activations = noise
+    activations = generator.stages()[0][1](noise)
     for index, (layer, out) in enumerate(zip(generator.layers, generator.outputs), start=1):
         plan = layer.plan_for(activations)
         layer(activations, out=out)  # warm-up: plan, pack
