@@ -23,6 +23,7 @@ independent of the thread count as the kernels are.
   is the dilation and the output is kh x kw.
 """
 import functools
+import itertools
 import math
 from typing import NamedTuple
 
@@ -94,8 +95,18 @@ class AdjointPlan:
     def backends(self):
         """(backend, variant) of each run of the plan's :attr:`way` (the
         gather, the stacked convolution, or each phase)."""
-        runs = {"gather": (self.gather,), "stacked": (self.stacked,)}.get(self.way, self.phases)
-        return tuple((run.plan.backend, run.plan.variant) for run in runs)
+        return tuple((run.plan.backend, run.plan.variant) for run in self._way_runs())
+
+    @property
+    def pins(self):
+        """The :class:`AdjointPins` that make the pieces of a tiled call
+        compute as this plan does."""
+        variants = {run.plan.problem.kernel_shape: (run.plan.backend, run.plan.variant)
+                    for run in self._way_runs() if run.plan.backend_plan is not None}
+        return AdjointPins(self.way, tuple(sorted(variants.items())))
+
+    def _way_runs(self):
+        return {"gather": (self.gather,), "stacked": (self.stacked,)}.get(self.way, self.phases)
 
     def __repr__(self):
         how = self.way if self.way != "phases" else f"{len(self.phases)} phase(s)"
@@ -125,7 +136,7 @@ class AdjointPlanner:
         return plan
 
 
-    def runs(self, rows, cols, batch, contraction, channels, dtype, threads, way=None):
+    def runs(self, rows, cols, batch, contraction, channels, dtype, threads, pins=None):
         """How to compute the adjoint of ``rows`` x ``cols``
         (:class:`deconv._geometry.Axis`) on ``batch`` images of
         ``contraction`` channels giving ``channels``, in compute ``dtype``:
@@ -133,23 +144,27 @@ class AdjointPlanner:
         :class:`StackedRun` or the :class:`GatherRun` when one is estimated
         faster than they are (else None). The estimates are compared at one
         thread: the choice, and with it the order of the additions, must not
-        depend on the thread count. ``way`` (an :attr:`AdjointPlan.way`)
-        imposes the choice: the pieces of a tiled call take the whole
-        call's."""
+        depend on the thread count. ``pins`` (an :attr:`AdjointPlan.pins`)
+        imposes the choices, the way and the variant of each run's kernel
+        shape: the pieces of a tiled call compute as the whole call does."""
+        way, variants = pins if pins is not None else (None, ())
+        variants = dict(variants)
         phases = []
-        for row in rows.adjoint_phases():
-            for col in cols.adjoint_phases():
-                plan = self._plan(row.axis, col.axis, (batch, row.count, col.count, contraction),
-                                  len(row.taps), len(col.taps), channels, dtype, threads)
-                phases.append(PhaseRun(row, col, self._planners[plan.problem.kernel_shape],
-                                       plan))
+        # In the order of their kernel taps, not of the residues of y they
+        # read: a window of y starts at any residue, and the phases' sum
+        # must be added up in the same order for every window.
+        for row, col in sorted(itertools.product(rows.adjoint_phases(), cols.adjoint_phases()),
+                               key=lambda pair: (sorted(pair[0].taps), sorted(pair[1].taps))):
+            plan = self._plan(row.axis, col.axis, (batch, row.count, col.count, contraction),
+                              len(row.taps), len(col.taps), channels, dtype, threads, variants)
+            phases.append(PhaseRun(row, col, self._planners[plan.problem.kernel_shape], plan))
         phases = tuple(phases)
         if way == "gather":
             return phases, None, self._gather(rows, cols, batch, contraction, channels, dtype,
                                               threads)
         if way is not None:
-            stacked = self._stacked(rows, cols, batch, contraction, channels, dtype, threads) \
-                if way == "stacked" and len(phases) > 1 else None
+            stacked = self._stacked(rows, cols, batch, contraction, channels, dtype, threads,
+                                    variants) if way == "stacked" and len(phases) > 1 else None
             return phases, stacked, None
         # Every phase past the first writes a part and adds it to the result.
         added = (len(phases) - 1) * batch * rows.in_size * cols.in_size * channels * \
@@ -167,12 +182,12 @@ class AdjointPlanner:
         _, stacked, gather = min(candidates, key=lambda candidate: candidate[0])
         return phases, stacked, gather
 
-    def _stacked(self, rows, cols, batch, contraction, channels, dtype, threads):
+    def _stacked(self, rows, cols, batch, contraction, channels, dtype, threads, variants=None):
         row, col = rows.stacked_adjoint(), cols.stacked_adjoint()
         stacked_contraction = row.residues * col.residues * contraction
         plan = self._plan(row.axis, col.axis, (batch, row.axis.in_size, col.axis.in_size,
                                                stacked_contraction),
-                          row.taps, col.taps, channels, dtype, threads)
+                          row.taps, col.taps, channels, dtype, threads, variants)
         return StackedRun(row, col, (rows.pad, cols.pad),
                           (rows.dilation if row.residues > 1 else 1,
                            cols.dilation if col.residues > 1 else 1),
@@ -197,7 +212,10 @@ class AdjointPlanner:
                         backend != AUTO, threads)
         return GatherRun(plan)
 
-    def _plan(self, rows, cols, input_shape, taps_h, taps_w, channels, dtype, threads):
+    def _plan(self, rows, cols, input_shape, taps_h, taps_w, channels, dtype, threads,
+              variants=None):
+        """The kept plan of one run; ``variants`` maps kernel shapes to the
+        (backend, variant) their runs are pinned to."""
         kernel_shape = (taps_h, taps_w, channels, input_shape[3])
         planner = self._planners.get(kernel_shape)
         if planner is None:
@@ -207,7 +225,7 @@ class AdjointPlanner:
             input_shape=input_shape, kernel_shape=kernel_shape,
             output_shape=(input_shape[0], rows.out_size, cols.out_size, channels),
             rows=rows, cols=cols, dtype=dtype, result_dtype=dtype, data_format="channels_last")
-        return planner.kept_plan(problem, threads)
+        return planner.kept_plan(problem, threads, (variants or {}).get(kernel_shape))
 
 
 def _seconds(plan):
@@ -217,6 +235,14 @@ def _seconds(plan):
         return 0.0
     seconds = plan.backend_object.estimate_seconds(plan.problem, 1)
     return float("inf") if seconds is None else seconds
+
+
+class AdjointPins(NamedTuple):
+    """How a conv2d call computes, for its pieces to compute the same way:
+    its ``way`` and, as sorted (kernel shape, (backend, variant)) pairs, the
+    variant its runs of each kernel shape take."""
+    way: str
+    variants: tuple
 
 
 class GatherRun(NamedTuple):

@@ -134,11 +134,11 @@ class Conv2D(KernelOperator):
                               lambda key: self._run_kernel(plan, key),
                               lambda key, call: self._packed_for(plan, key, call), out, (y,))
 
-    def _run_window(self, y, problem, rows, cols, threads, way=None):
+    def _run_window(self, y, problem, rows, cols, threads, pins=None):
         """Output windows ``rows`` and ``cols`` (``Axis.adjoint_window``) of
         conv2d for ``problem`` (the transposed convolution it is the adjoint
         of), from y holding exactly the input they read (caller's layout), on
-        ``threads``; ``way`` as for ``AdjointPlanner.runs``. What
+        ``threads``; ``pins`` as for ``AdjointPlanner.runs``. What
         ``deconv.dask`` runs for each output chunk."""
         planner = self._planner
         window = window_problem(problem, y.shape[0], rows, cols)
@@ -146,11 +146,11 @@ class Conv2D(KernelOperator):
         def make(threads):
             batch, height, width, channels = window.input_shape
             runs = planner.runs(window.rows, window.cols, batch, window.output_shape[3],
-                                channels, window.dtype, threads, way)
+                                channels, window.dtype, threads, pins)
             shape = (batch, channels, height, width) if window.data_format == \
                 "channels_first" else window.input_shape
             return AdjointPlan(window, runs, shape, threads)
-        plan = planner.kept(("window", window, way), make, threads)
+        plan = planner.kept(("window", window, pins), make, threads)
         return execute_conv2d(plan, y, self._kernel_finite,
                               lambda key: self._run_kernel(plan, key),
                               lambda key, call: self._packed_for(plan, key, call), None, (y,))

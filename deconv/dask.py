@@ -211,7 +211,7 @@ def apply(operator, x, output_shape=None, *, output_chunks=None):
         rows, cols = problem.rows.adjoint_window, problem.cols.adjoint_window
         out_rows, out_cols = problem.rows.in_size, problem.cols.in_size
         channels, task = problem.input_shape[3], _compute_adjoint_tile
-        pinned = _adjoint_way(planner, problem)
+        pinned = _adjoint_pins(planner, problem)
     else:
         problem = planner.problem(x, output_shape, check_memory=False)
         rows, cols = problem.rows.window, problem.cols.window
@@ -344,15 +344,16 @@ def _pinned_variant(planner, problem):
     return plan.backend, plan.variant
 
 
-def _adjoint_way(planner, problem):
-    """How the whole conv2d call computes (``AdjointPlan.way``): its
-    pieces are computed the same way, so they add up their terms as it does."""
+def _adjoint_pins(planner, problem):
+    """How the whole conv2d call computes (``AdjointPlan.pins``: its way and
+    its runs' variants): its pieces are computed the same way, so they add
+    up their terms as it does."""
     if problem.is_empty:
         return None
     batch, _, _, channels = problem.input_shape
     runs = planner.runs(problem.rows, problem.cols, batch, problem.output_shape[3], channels,
                         problem.dtype, threads_for(planner.arguments.threads))
-    return AdjointPlan(problem, runs, problem.input_shape, 1).way
+    return AdjointPlan(problem, runs, problem.input_shape, 1).pins
 
 
 def _compute_tile(operator, window, problem, rows, cols, num_threads, pinned):
@@ -360,8 +361,8 @@ def _compute_tile(operator, window, problem, rows, cols, num_threads, pinned):
                                 pinned)
 
 
-def _compute_adjoint_tile(operator, window, problem, rows, cols, num_threads, way):
-    return operator._run_window(window, problem, rows, cols, task_threads(num_threads), way)
+def _compute_adjoint_tile(operator, window, problem, rows, cols, num_threads, pins):
+    return operator._run_window(window, problem, rows, cols, task_threads(num_threads), pins)
 
 
 _TOKENS = {_compute_tile: "deconv-conv2d-transpose", _compute_adjoint_tile: "deconv-conv2d"}
