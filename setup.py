@@ -188,6 +188,7 @@ def extension(level):
             ("DECONV_F64_PAIRS", str(f64_pairs)),
             ("DECONV_ISA_NAME", f'"{level}"'),
             ("DECONV_NARROW_MAX_GROUP", "8" if level == "avx512" else "4"),
+            ("DECONV_VECTOR_BYTES", {"avx512": "64", "avx2": "32"}.get(level, "16")),
         ],
     )
     ext.deconv_level = level

@@ -73,6 +73,9 @@ def main(argv=None):
                             "(--repeats rounds)")
     tune = commands.add_parser("tune", help="fit the cost model of 'auto' to this machine")
     tune.add_argument("--repeats", type=_count(1), default=7)
+    tune.add_argument("--validation-shapes", type=_count(1), default=40, metavar="N",
+                      help="random layers of the held-out grid the tuned constants must "
+                           "dispatch at least as well as the shipped ones on (default 40)")
     zarr = commands.add_parser(
         "zarr", help="zarr array in, zarr array out, in bounded memory (needs deconv[dask])",
         description="Transposed convolution of the zarr array SOURCE, written to the zarr "
@@ -112,7 +115,8 @@ def main(argv=None):
     if args.command == "tune":
         from ._bench import _progress
         from ._tune import run_tune
-        run_tune(threads=args.threads, repeats=args.repeats, progress=_progress)
+        run_tune(threads=args.threads, repeats=args.repeats,
+                 validation_shapes=args.validation_shapes, progress=_progress)
         return 0
     if args.command == "bench" and args.pipeline:
         from ._pipeline import run_pipeline_bench

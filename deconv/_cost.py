@@ -15,26 +15,36 @@ import copy
 from typing import NamedTuple
 
 DEFAULT_PROFILE = {
-    # direct: multiply-adds per second per thread when every lane of the
-    # register tile is useful, by SIMD level and item size.
+    # direct, per variant of deconv._direct ("wide", "narrow", "dot"):
+    # multiply-adds per second per thread by SIMD level and item size,
+    # counting the lanes the variant pads (wide: output channels to its
+    # block; narrow: to its group of 4 or 8; dot: input channels to whole
+    # vectors); the cost of visiting one kernel tap for one tile (address
+    # arithmetic, loop entry: dominant when Cin is small and kernels large);
+    # and of storing one output item (padded channels included; the dot
+    # kernel also sums the item's lanes), which dominates layers whose
+    # kernel is smaller than their stride. Least-squares fits (relative
+    # error) on this machine kind, over 60 random layers per variant drawn
+    # from the dispatch grid's distribution (1-3 channel layers, batches to
+    # 64): ``python tools/fit_direct_cost.py --variant V --seed 5`` (f64:
+    # ``--dtype float64``). AVX2 and baseline rates are the earlier rougher
+    # measurements, scaled like the AVX-512 ones.
     "direct_madds_per_thread": {
-        "avx512": {"4": 160e9, "8": 66e9},
-        "avx2": {"4": 60e9, "8": 18e9},
-        "baseline": {"4": 14e9, "8": 9e9},
+        "wide": {"avx512": {"4": 54e9, "8": 26e9}, "avx2": {"4": 20e9, "8": 7e9},
+                 "baseline": {"4": 4.7e9, "8": 3.5e9}},
+        "narrow": {"avx512": {"4": 44e9, "8": 27e9}, "avx2": {"4": 6e9, "8": 5e9},
+                   "baseline": {"4": 4.5e9, "8": 3e9}},
+        "dot": {"avx512": {"4": 17.5e9, "8": 11e9}, "avx2": {"4": 9e9, "8": 5.5e9},
+                "baseline": {"4": 4.5e9, "8": 2.8e9}},
     },
-    # direct, narrow-output kernel (Cout <= 8): multiply-adds per second per
-    # thread, counting the zero-padded channels of the last group of 4.
-    "direct_narrow_madds_per_thread": {
-        "avx512": {"4": 144e9, "8": 53e9},
-        "avx2": {"4": 20e9, "8": 10e9},
-        "baseline": {"4": 15e9, "8": 6e9},
-    },
+    "direct_tile_tap_s": {"wide": 1.4e-9, "narrow": 1.8e-9, "dot": 2.7e-9},
+    "direct_output_s": {"wide": 0.3e-9, "narrow": 0.46e-9, "dot": 2.5e-9},
+    # direct, narrow kernel: the cost of copying one input item into a
+    # thread's planar window (fitted with the narrow variant's constants).
+    "direct_narrow_copy_s": 0.46e-9,
     # direct, narrow kernel: how much faster each (padded) multiply-add runs
     # in tiles of 8 channels (AVX-512) than in tiles of 4.
     "direct_narrow_group8_speedup": 1.3,
-    # direct: cost of visiting one kernel tap for one register tile (address
-    # arithmetic, loop entry) -- dominant when Cin is small and kernels large.
-    "direct_tile_tap_s": 11e-9,
     # direct: fixed cost of a planned call. 30 us, not the 60 us fitted before
     # the FFT path got faster: the planned kernel's small calls take 30-60 us
     # (1x10x10x10, 5x5, Cout 57: 58 us; 1x11x11x2, 12x12: 30 us), and 60 us
@@ -52,15 +62,22 @@ DEFAULT_PROFILE = {
     "reference_overhead_s": 38e-6,
     "reference_row_product_s": 37e-9,
     "reference_madds_per_s": 39e9,
+    # reference: per output item moved (zeroing, each product's temporary
+    # and strided add): 22.8 ms for 1x1 kernels on (52, 51, 51, 1) -> 51
+    # channels, 13.8 M items.
+    "reference_item_s": 1.6e-9,
     # fft: transform flops per second per thread; complex multiply-adds per
     # second per thread of the channel contraction and the kernels' direct
     # DFTs (four real multiply-adds each); fixed costs. Least-squares fit
-    # (relative error) over 96 random large-kernel layers, strides 1-4, on
-    # this machine kind: ``python tools/fit_fft_cost.py --layers 96 --seed 3``.
-    "fft_flops_per_thread": 14.3e9,
-    "fft_contraction_per_thread": 6.07e9,
-    "fft_overhead_s": 4.5e-6,
-    "fft_phase_overhead_s": 38e-6,
+    # (relative error) over 120 random large-kernel layers (batches 1-64, a
+    # third of the channel counts 1-3), strides 1-4, on this machine kind:
+    # ``python tools/fit_fft_cost.py --layers 120 --seed 3``. Large batches
+    # at strides 3-4 run up to 4x slower than this model says (see
+    # tools/fit_fft_cost.py's worst ratios).
+    "fft_flops_per_thread": 7.8e9,
+    "fft_contraction_per_thread": 3.3e9,
+    "fft_overhead_s": 59e-6,
+    "fft_phase_overhead_s": 55e-6,
 }
 
 
@@ -79,27 +96,30 @@ class DirectWork(NamedTuple):
     """What a direct plan's time grows with: ``padded_madds`` (multiply-adds
     of the register tiles, zero-padded lanes included), ``tile_taps`` (visits
     of a (tile, kernel tap) pair: the bookkeeping), ``units`` (pieces of work
-    the threads can share) and, for the narrow kernel, its channel ``group``."""
+    the threads can share), ``outputs`` (output items stored, padded
+    channels included); for the narrow kernel, its channel ``group`` and the
+    input items it ``copied`` into its planar windows."""
     padded_madds: int
     tile_taps: int
     units: int
+    outputs: int = 0
     group: int = 0
+    copied: int = 0
 
 
 def direct_seconds(variant, work, itemsize, num_threads, profile, level):
-    """Seconds of a direct plan of ``variant`` ("small", "wide" or "narrow")."""
+    """Seconds of a direct plan of ``variant`` ("small", "wide", "narrow" or "dot")."""
     if variant == "small":
         # No tiles, one thread: a fixed cost, then every nominal multiply-add.
         return (profile["direct_small_overhead_s"]
                 + work.padded_madds / profile["direct_small_madds_per_s"])
-    if variant == "wide":
-        rate = profile["direct_madds_per_thread"][level][str(itemsize)]
-    else:
-        rate = profile["direct_narrow_madds_per_thread"][level][str(itemsize)]
-        if work.group > 4:
-            rate *= profile["direct_narrow_group8_speedup"]
+    rate = profile["direct_madds_per_thread"][variant][level][str(itemsize)]
+    if variant == "narrow" and work.group > 4:
+        rate *= profile["direct_narrow_group8_speedup"]
     threads = max(1, min(num_threads, work.units))
-    seconds = work.padded_madds / rate + work.tile_taps * profile["direct_tile_tap_s"]
+    seconds = (work.padded_madds / rate + work.tile_taps * profile["direct_tile_tap_s"][variant]
+               + work.outputs * profile["direct_output_s"][variant]
+               + work.copied * profile["direct_narrow_copy_s"])
     return profile["direct_overhead_s"] + seconds / threads
 
 
@@ -134,11 +154,14 @@ def fft_minimum_seconds(profile):
 class ReferenceWork(NamedTuple):
     """What the reference path's time grows with: kernel ``taps`` (one
     product each), ``row_products`` (rows of those products) and ``madds``
-    (useful multiply-adds), and ``output_channels`` (BLAS is slow below 8)."""
+    (useful multiply-adds), ``output_channels`` (BLAS is slow below 8), and
+    the output ``items`` it moves (the zeroed output, and each product's
+    items, written and then added)."""
     taps: int
     row_products: int
     madds: int
     output_channels: int
+    items: int = 0
 
 
 def reference_seconds(work, profile):
@@ -146,7 +169,8 @@ def reference_seconds(work, profile):
     narrow_product_penalty = max(1.0, 8.0 / max(work.output_channels, 1))
     return (work.taps * profile["reference_overhead_s"]
             + work.row_products * profile["reference_row_product_s"]
-            + work.madds * narrow_product_penalty / profile["reference_madds_per_s"])
+            + work.madds * narrow_product_penalty / profile["reference_madds_per_s"]
+            + work.items * profile["reference_item_s"])
 
 
 def reference_minimum_seconds(taps, profile):
@@ -154,7 +178,8 @@ def reference_minimum_seconds(taps, profile):
 
 
 class CalibrationLayer(NamedTuple):
-    """A layer ``tune`` times for one path: small, but exercising the path's terms."""
+    """A layer ``tune`` times for one path: small, but exercising the path's
+    terms; ``variant`` pins the direct backend's code path."""
     path: str
     backend: str
     x: tuple
@@ -162,25 +187,32 @@ class CalibrationLayer(NamedTuple):
     strides: int
     padding: str
     dtype: str
+    variant: str = None
 
 
 CALIBRATION = [
     CalibrationLayer("direct_wide_4", "direct", (8, 8, 8, 128), (4, 4, 64, 128), 2, "same",
-                     "float32"),
+                     "float32", "wide"),
     CalibrationLayer("direct_wide_4", "direct", (4, 16, 16, 64), (3, 3, 64, 64), 1, "same",
-                     "float32"),
+                     "float32", "wide"),
     CalibrationLayer("direct_wide_4", "direct", (1, 32, 32, 16), (9, 9, 16, 16), 1, "same",
-                     "float32"),
+                     "float32", "wide"),
     CalibrationLayer("direct_wide_8", "direct", (8, 8, 8, 128), (4, 4, 64, 128), 2, "same",
-                     "float64"),
+                     "float64", "wide"),
     CalibrationLayer("direct_wide_8", "direct", (4, 16, 16, 64), (3, 3, 64, 64), 1, "same",
-                     "float64"),
+                     "float64", "wide"),
     CalibrationLayer("direct_narrow_4", "direct", (4, 32, 32, 32), (4, 4, 3, 32), 2, "same",
-                     "float32"),
+                     "float32", "narrow"),
     CalibrationLayer("direct_narrow_4", "direct", (2, 32, 32, 8), (9, 9, 1, 8), 1, "same",
-                     "float32"),
+                     "float32", "narrow"),
     CalibrationLayer("direct_narrow_8", "direct", (4, 32, 32, 32), (4, 4, 3, 32), 2, "same",
-                     "float64"),
+                     "float64", "narrow"),
+    CalibrationLayer("direct_dot_4", "direct", (16, 14, 14, 32), (3, 3, 1, 32), 2, "same",
+                     "float32", "dot"),
+    CalibrationLayer("direct_dot_4", "direct", (4, 24, 24, 48), (4, 4, 2, 48), 2, "same",
+                     "float32", "dot"),
+    CalibrationLayer("direct_dot_8", "direct", (16, 14, 14, 32), (3, 3, 1, 32), 2, "same",
+                     "float64", "dot"),
     CalibrationLayer("fft", "fft", (1, 32, 32, 8), (21, 21, 8, 8), 1, "valid", "float32"),
     CalibrationLayer("fft", "fft", (2, 32, 32, 16), (15, 15, 16, 16), 1, "same", "float32"),
     CalibrationLayer("fft", "fft", (2, 64, 64, 8), (31, 31, 8, 8), 1, "valid", "float32"),
@@ -196,17 +228,23 @@ CALIBRATION = [
 
 # The constants each calibration path fits: rates (divided by the path's
 # measured / estimated ratio) and costs (multiplied by it). "{level}" is the
-# SIMD level in use. tune and tools/fit_fft_cost.py both read this table.
+# SIMD level in use. tune and the tools/fit_*_cost.py scripts read this table.
 TUNED_CONSTANTS = {
-    "direct_wide_4": {"rates": ["direct_madds_per_thread.{level}.4"],
-                      "costs": ["direct_tile_tap_s"]},
-    "direct_wide_8": {"rates": ["direct_madds_per_thread.{level}.8"], "costs": []},
-    "direct_narrow_4": {"rates": ["direct_narrow_madds_per_thread.{level}.4"], "costs": []},
-    "direct_narrow_8": {"rates": ["direct_narrow_madds_per_thread.{level}.8"], "costs": []},
+    "direct_wide_4": {"rates": ["direct_madds_per_thread.wide.{level}.4"],
+                      "costs": ["direct_tile_tap_s.wide", "direct_output_s.wide"]},
+    "direct_wide_8": {"rates": ["direct_madds_per_thread.wide.{level}.8"], "costs": []},
+    "direct_narrow_4": {"rates": ["direct_madds_per_thread.narrow.{level}.4"],
+                        "costs": ["direct_tile_tap_s.narrow", "direct_output_s.narrow",
+                                  "direct_narrow_copy_s"]},
+    "direct_narrow_8": {"rates": ["direct_madds_per_thread.narrow.{level}.8"], "costs": []},
+    "direct_dot_4": {"rates": ["direct_madds_per_thread.dot.{level}.4"],
+                     "costs": ["direct_tile_tap_s.dot", "direct_output_s.dot"]},
+    "direct_dot_8": {"rates": ["direct_madds_per_thread.dot.{level}.8"], "costs": []},
     "fft": {"rates": ["fft_flops_per_thread", "fft_contraction_per_thread"],
             "costs": ["fft_overhead_s", "fft_phase_overhead_s"]},
     "reference": {"rates": ["reference_madds_per_s"],
-                  "costs": ["reference_row_product_s", "reference_overhead_s"]},
+                  "costs": ["reference_row_product_s", "reference_overhead_s",
+                            "reference_item_s"]},
 }
 
 

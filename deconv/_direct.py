@@ -27,13 +27,20 @@ There are three variants, and the plan names one:
     kernels, whose wide border tiles are mostly empty). The padding is exact
     only for a finite kernel (0 * inf is NaN), so a kernel holding NaN or
     inf runs on the wide variant instead.
+``"dot"``
+    One to four output channels from many input channels (``_dot.pxi``):
+    vector lanes run over input channels, each output element a sum of dot
+    products of x's pixels (read where they lie) with the kernel's taps, so
+    neither the wide kernel's padding of Cout nor the narrow kernel's planar
+    copy of x is paid (an autoencoder's or a segmentation net's last layer).
 
 Which variant runs is decided by the cost model with its shipped constants
-(``deconv._cost.DEFAULT_PROFILE``), never a tuned profile, so every process
-runs the same code path for the same problem; the tuned constants only say
-how long that path takes. Both tile kernels read x and write y through their
-strides, so channels-first calls run on the caller's arrays with no layout
-pass. Scratch arrays come from a buffer kept between calls (``_workspace``).
+(``deconv._cost.DEFAULT_PROFILE``) at one thread, never a tuned profile or
+the thread count, so every process runs the same code path for the same
+problem; the tuned constants only say how long that path takes. The tile
+kernels read x and write y through their strides, so channels-first calls
+run on the caller's arrays with no layout pass. Scratch arrays come from a
+buffer kept between calls (``_workspace``).
 """
 from typing import NamedTuple
 
@@ -228,9 +235,29 @@ def _wide_plan(problem, num_threads, tables=None):
     tile_taps, slot_taps = core.wide_tile_taps(tables, batch, pixels,
                                                core.short_pixel_block(itemsize))
     work = _cost.DirectWork(padded_madds=slot_taps * blocks * block * problem.input_shape[3],
-                            tile_taps=tile_taps * blocks, units=height * blocks)
+                            tile_taps=tile_taps * blocks, units=height * blocks,
+                            outputs=batch * height * problem.output_shape[2] * blocks * block)
     return BackendPlan("wide", ("wide", block), tables,
                        threads_worth_waking(problem, num_threads), work)
+
+
+def _dot_plan(problem, num_threads):
+    """Dot variant: the tiles of each column class of each image row, every
+    tap a vector multiply-add per (padded) group of input channels and output
+    channel, and a sum of the lanes per output element."""
+    core = _simd.core
+    batch, height, _, cout = problem.output_shape
+    tables = wide_tables(problem.rows, problem.cols)
+    pixels = core.dot_pixels(cout)
+    tile_taps, slot_taps = core.wide_tile_taps(tables, 1, pixels, pixels)
+    lanes = core.dot_lanes(problem.dtype.itemsize)
+    padded_cin = -(-problem.input_shape[3] // lanes) * lanes
+    # Only the outputs some tap reaches have lanes to sum; the others are zeros.
+    reached = (np.count_nonzero(tables.rows.count) * np.count_nonzero(tables.cols.count))
+    work = _cost.DirectWork(padded_madds=batch * slot_taps * cout * padded_cin,
+                            tile_taps=batch * tile_taps, units=batch * height,
+                            outputs=batch * reached * cout)
+    return BackendPlan("dot", ("dot",), tables, threads_worth_waking(problem, num_threads), work)
 
 
 def _narrow_plan(problem, num_threads):
@@ -244,8 +271,13 @@ def _narrow_plan(problem, num_threads):
     tables = narrow_tables(problem.rows, cols)
     tile_taps = batch * groups * core.narrow_tile_taps(
         tables.rows, cols.out_size, cols.kernel_size, cols.stride, cols.dilation, cols.pad, run)
-    work = _cost.DirectWork(padded_madds=tile_taps * run * group * problem.input_shape[3],
-                            tile_taps=tile_taps, units=batch * height * groups, group=group)
+    # Each thread copies the input rows its output rows read into its planar
+    # window once: about all of x, zero-padded to the window's width.
+    n, in_height, _, cin = problem.input_shape
+    work = _cost.DirectWork(padded_madds=tile_taps * run * group * cin, tile_taps=tile_taps,
+                            units=batch * height * groups, group=group,
+                            outputs=batch * height * cols.out_size * groups * group,
+                            copied=n * in_height * tables.cols.padded_width * cin)
     return BackendPlan("narrow", ("narrow", group), tables,
                        threads_worth_waking(problem, num_threads), work)
 
@@ -277,14 +309,25 @@ def candidate_plans(problem, num_threads, level):
     plans = {"wide": _wide_plan(problem, num_threads)}
     if problem.output_shape[3] <= NARROW_MAX_CHANNELS:
         plans["narrow"] = _narrow_plan(problem, num_threads)
+    if _dot_fits(problem):
+        plans["dot"] = _dot_plan(problem, num_threads)
     return plans
+
+
+def _dot_fits(problem):
+    """Whether the dot variant may run ``problem``: few output channels, and
+    x's channels contiguous (a channels-first x would need a copy first)."""
+    return (problem.output_shape[3] <= _simd.core.dot_max_channels()
+            and problem.data_format == "channels_last")
 
 
 def choose_variant(problem, plans, num_threads):
     """The plan, of ``plans`` (by variant), that the shipped cost model finds
-    fastest (see the module docstring)."""
+    fastest on one thread (see the module docstring): the variants add up
+    an output's terms in different orders, so the choice must not depend on
+    the thread count."""
     return min(plans.values(), key=lambda plan: plan_seconds(
-        problem, plan, num_threads, _cost.DEFAULT_PROFILE))
+        problem, plan, 1, _cost.DEFAULT_PROFILE))
 
 
 def plan_seconds(problem, plan, num_threads, profile):
@@ -316,6 +359,8 @@ class DirectBackend(Backend):
             return _wide_plan(problem, num_threads)
         if variant == "narrow" and problem.output_shape[3] <= NARROW_MAX_CHANNELS:
             return _narrow_plan(problem, num_threads)
+        if variant == "dot" and problem.output_shape[3] <= _simd.core.dot_max_channels():
+            return _dot_plan(problem, num_threads)
         plans = candidate_plans(problem, num_threads, _simd.core.isa_name())
         return plans[variant] if variant in plans else self.plan(problem, num_threads)
 
@@ -338,6 +383,10 @@ class DirectBackend(Backend):
             packed = aligned_empty((cin, plan.packing[1]), kernel.dtype)
             _simd.core.pack_small_kernel(np.ascontiguousarray(kernel), packed)
             return packed
+        if kind == "dot":
+            packed = aligned_empty(kernel.shape, kernel.dtype)
+            packed[...] = kernel
+            return packed
         if kind == "wide":
             block = plan.packing[1]
             panels = aligned_empty((-(-cout // block), kh, kw, cin, block), kernel.dtype)
@@ -352,6 +401,12 @@ class DirectBackend(Backend):
         core = _simd.core
         if plan.variant == "small":
             core.conv2d_transpose_small(x, np.ascontiguousarray(kernel), packed, plan.tables, y)
+        elif plan.variant == "dot":
+            if x.shape[3] > 1 and x.strides[3] != x.itemsize:
+                x = np.ascontiguousarray(x)
+            core.conv2d_transpose_dot(x, np.ascontiguousarray(kernel) if packed is None else
+                                      packed, plan.tables, y, units_per_signal_check(plan),
+                                      plan.num_threads)
         elif plan.variant == "narrow":
             finite = bool(np.isfinite(kernel).all()) if packed is None else packed[1]
             if finite:

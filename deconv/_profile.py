@@ -7,6 +7,7 @@ of deconv or for another SIMD level; then the defaults are used and
 :func:`profile_source` says why. Every change of the constants in force makes
 the kept plans stale (``deconv._caches.invalidate_plans``).
 """
+import contextlib
 import copy
 import json
 import math
@@ -114,6 +115,18 @@ def _put_in_force(profile, source):
 def reload_profile():
     """Read the stored profile again (after ``tune``, or a change of DECONV_CACHE_DIR)."""
     return _put_in_force(*load_profile())
+
+
+@contextlib.contextmanager
+def profile_in_force(profile, source):
+    """Put ``profile`` in force for the ``with`` block, then the constants
+    that were in force before (``tune`` scores candidates this way)."""
+    saved = (current_profile(), _source)
+    _put_in_force(profile, source)
+    try:
+        yield profile
+    finally:
+        _put_in_force(*saved)
 
 
 def use_defaults(reason):

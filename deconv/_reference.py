@@ -43,8 +43,10 @@ class ReferenceBackend(Backend):
     def estimate_seconds(self, problem, num_threads):
         batch, height = problem.input_shape[:2]
         taps = problem.rows.kernel_size * problem.cols.kernel_size
-        work = _cost.ReferenceWork(taps, taps * batch * height, problem.multiply_adds,
-                                   problem.output_shape[3])
+        cin, cout = problem.input_shape[3], problem.output_shape[3]
+        output_items = batch * problem.output_shape[1] * problem.output_shape[2] * cout
+        work = _cost.ReferenceWork(taps, taps * batch * height, problem.multiply_adds, cout,
+                                   output_items + problem.multiply_adds // max(cin, 1))
         return _cost.reference_seconds(work, _profile.current_profile())
 
     def minimum_seconds(self, problem, num_threads):

@@ -1,28 +1,59 @@
-"""``python -m deconv tune``: fit the cost model's constants to this machine.
+"""``python -m deconv tune``: fit the cost model's constants to this machine,
+and keep them only if they dispatch at least as well as the shipped ones.
 
-For each calibration path (``deconv._cost.CALIBRATION``: direct wide and
-narrow, float32 and float64; fft; reference) a few layers are timed and
-compared with the estimates of the shipped constants; the constants that
-path fits (``deconv._cost.TUNED_CONSTANTS``) are scaled by the geometric mean
-of measured / estimated time, so the model keeps its shape (what grows with
-what, fitted on the reference machine) and takes this machine's speed. The
-result is stored by ``deconv._profile.save_profile`` and used from then on.
+For each calibration path (``deconv._cost.CALIBRATION``: the direct
+backend's wide, narrow and dot variants in float32 and float64, pinned; fft;
+reference) a few layers are timed at the backend and compared with the
+estimates of the shipped constants; the constants that path fits
+(``deconv._cost.TUNED_CONSTANTS``) are scaled by the geometric mean of
+measured / estimated time, so the model keeps its shape (what grows with
+what, fitted on the reference machine) and takes this machine's speed.
+
+The candidate is then checked on a held-out grid of random layers
+(``deconv._grid``, a seed the calibration never sees, with 1-3 channel
+layers): every backend is timed on each, and "auto"'s choices under the
+shipped and the tuned constants are scored against the fastest. The profile
+is stored by ``deconv._profile.save_profile`` (and used from then on) only
+when its score is no worse; otherwise nothing is written.
 """
 import copy
 import math
+from typing import NamedTuple
 
 import numpy as np
 
-from . import _cost, _profile, _simd
+from . import _cost, _direct, _grid, _profile, _simd
 from ._operator import Conv2DTranspose
+from ._registry import get_backend
 from ._threads import resolve_num_threads
 from ._timing import timings
 
+# The held-out grid: its seed (never the calibration's) and default size.
+VALIDATION_SEED = 20261129
+VALIDATION_SHAPES = 40
+
+
+class TuneResult(NamedTuple):
+    """What ``tune`` measured and decided: measured / estimated time per
+    calibration path, the stored profile's path (None when the candidate
+    dispatched worse and was not saved), and the held-out grid's scores
+    under the shipped and the tuned constants."""
+    ratios: dict
+    path: object
+    shipped: _grid.DispatchScore
+    tuned: _grid.DispatchScore
+
+
+def _check_count(name, value, least):
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise ValueError(f"{name} must be an int >= {least}; got {value!r}")
+
 
 def measure_ratios(threads, repeats=7, calibration=_cost.CALIBRATION, progress=None):
-    """Geometric mean of measured / estimated seconds, per path."""
-    if not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"repeats must be an int >= 1; got {repeats!r}")
+    """Geometric mean of measured / estimated seconds, per path. Each layer
+    runs at its backend, planned and packed once (and on its pinned
+    variant), so the times are the path's own."""
+    _check_count("repeats", repeats, 1)
     rng = np.random.default_rng(0)
     logs = {}
     for index, layer in enumerate(calibration):
@@ -30,38 +61,83 @@ def measure_ratios(threads, repeats=7, calibration=_cost.CALIBRATION, progress=N
             progress(index, len(calibration), layer.path)
         x = rng.standard_normal(layer.x).astype(layer.dtype)
         kernel = rng.standard_normal(layer.kernel).astype(layer.dtype)
-        operator = Conv2DTranspose(kernel, layer.strides, layer.padding, backend=layer.backend,
-                                   num_threads=threads)
-        plan = operator.plan_for(x)
-        estimate = plan.backend_object.estimate_seconds(plan.problem, threads)
-        out = np.empty(plan.problem.caller_output_shape, plan.problem.result_dtype)
-        measured = float(np.median(timings(lambda: operator(x, out=out), repeats)))
+        problem = Conv2DTranspose(kernel, layer.strides, layer.padding,
+                                  backend=layer.backend).plan_for(x).problem
+        backend = get_backend(layer.backend)
+        if layer.variant is not None:
+            plan = backend.plan_variant(problem, threads, layer.variant)
+            estimate = _direct.plan_seconds(problem, plan, threads, _profile.current_profile())
+        else:
+            plan = backend.plan(problem, threads)
+            estimate = backend.estimate_seconds(problem, threads)
+        packed = backend.pack(problem, plan, kernel)
+        y = np.empty(problem.output_shape, problem.dtype)
+        measured = float(np.median(timings(
+            lambda: backend.run(problem, plan, x, kernel, packed, y), repeats)))  # noqa: B023
         logs.setdefault(layer.path, []).append(math.log(measured / estimate))
     if progress:
-        progress(len(calibration), len(calibration), "done")
+        progress(len(calibration), len(calibration), "calibrated")
     return {path: math.exp(sum(values) / len(values)) for path, values in logs.items()}
 
 
-def run_tune(threads=None, repeats=7, calibration=_cost.CALIBRATION, out=print, progress=None):
-    """Measure this machine, store the tuned profile, and report what changed."""
+def held_out_scores(profiles, threads, shapes=VALIDATION_SHAPES, seed=VALIDATION_SEED,
+                    progress=None):
+    """The :class:`deconv._grid.DispatchScore` of each of ``profiles`` (by
+    name) on ``shapes`` random layers: every backend timed once per layer,
+    each profile's choice put in force and scored against the fastest."""
+    cases = _grid.random_cases(seed, shapes)
+    ratios = {name: [] for name in profiles}
+    for index, case in enumerate(cases):
+        if progress:
+            progress(index, len(cases), "held-out grid")
+        seconds = _grid.time_backends(case, threads)
+        fastest = min(seconds.values())
+        for name, profile in profiles.items():
+            with _profile.profile_in_force(profile, f"{name} constants (tune's check)"):
+                ratios[name].append(seconds[_grid.chosen_backend(case, threads)] / fastest)
+    if progress:
+        progress(len(cases), len(cases), "done")
+    return {name: _grid.score(values) for name, values in ratios.items()}
+
+
+def run_tune(threads=None, repeats=7, calibration=_cost.CALIBRATION,
+             validation_shapes=VALIDATION_SHAPES, out=print, progress=None):
+    """Measure this machine, check the candidate profile on the held-out
+    grid, store it if it dispatches no worse than the shipped constants, and
+    report; returns a :class:`TuneResult`."""
+    _check_count("validation_shapes", validation_shapes, 1)
     if _simd.core is None:
         raise RuntimeError(_simd.unavailable_reason)
     threads = resolve_num_threads(threads)
     level = _simd.core.isa_name()
+    stored_source = _profile.profile_source()
     # Always from the shipped constants, so tuning twice does not compound.
-    before = copy.deepcopy(_profile.use_defaults("tuning"))
-    ratios = measure_ratios(threads, repeats, calibration, progress)
-    path = _profile.save_profile(_cost.scaled_profile(before, ratios, level))
-    after = _profile.current_profile()
+    shipped = copy.deepcopy(_profile.use_defaults("tuning"))
+    try:
+        ratios = measure_ratios(threads, repeats, calibration, progress)
+        candidate = _cost.scaled_profile(shipped, ratios, level)
+        scores = held_out_scores({"shipped": shipped, "tuned": candidate}, threads,
+                                 validation_shapes, progress=progress)
+    finally:
+        _profile.reload_profile()
     out(f"Calibrated with {threads} threads, SIMD level {level}; measured / estimated time "
         f"per path with the shipped constants:")
     for name, ratio in sorted(ratios.items()):
         out(f"  {name:<18} {ratio:6.2f}")
+    out(f"Held-out grid ({validation_shapes} random layers, 1-3 channel ones among them), "
+        f"auto's choices against the fastest backend:")
+    out(f"  shipped constants: {scores['shipped']}")
+    out(f"  tuned constants:   {scores['tuned']}")
+    if not scores["tuned"].no_worse_than(scores["shipped"]):
+        out(f"Not saved: the tuned constants dispatch worse than the shipped ones on the "
+            f"held-out grid. Still in force: {stored_source}.")
+        return TuneResult(ratios, None, scores["shipped"], scores["tuned"])
     out("Constants changed from the shipped defaults:")
-    old = dict(_cost.flatten(before))
-    for key, value in _cost.flatten(after):
+    old = dict(_cost.flatten(shipped))
+    for key, value in _cost.flatten(candidate):
         if not math.isclose(old[key], value, rel_tol=1e-9):
             out(f"  {key:<40} {old[key]:.4g} -> {value:.4g}")
+    path = _profile.save_profile(candidate)
     out(f"Saved to {path}; used automatically by this version of deconv "
         f"(delete the file to return to the defaults).")
-    return ratios, path
+    return TuneResult(ratios, path, scores["shipped"], scores["tuned"])

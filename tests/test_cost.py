@@ -9,20 +9,28 @@ PROFILE = _cost.DEFAULT_PROFILE
 
 
 def test_direct_formulas():
-    work = _cost.DirectWork(padded_madds=8e9, tile_taps=1_000_000, units=6)
-    rate = PROFILE["direct_madds_per_thread"]["avx512"]["4"]
-    per_thread = 8e9 / rate + 1_000_000 * PROFILE["direct_tile_tap_s"]
+    work = _cost.DirectWork(padded_madds=8e9, tile_taps=1_000_000, units=6, outputs=3_000_000)
+    rate = PROFILE["direct_madds_per_thread"]["wide"]["avx512"]["4"]
+    per_thread = (8e9 / rate + 1_000_000 * PROFILE["direct_tile_tap_s"]["wide"]
+                  + 3_000_000 * PROFILE["direct_output_s"]["wide"])
     assert math.isclose(_cost.direct_seconds("wide", work, 4, 2, PROFILE, "avx512"),
                         PROFILE["direct_overhead_s"] + per_thread / 2)
     # no more threads than units of work
     assert math.isclose(_cost.direct_seconds("wide", work, 4, 64, PROFILE, "avx512"),
                         PROFILE["direct_overhead_s"] + per_thread / 6)
-    narrow = work._replace(group=8)
-    narrow_rate = PROFILE["direct_narrow_madds_per_thread"]["avx2"]["8"] * \
+    narrow = work._replace(group=8, copied=5_000_000)
+    narrow_rate = PROFILE["direct_madds_per_thread"]["narrow"]["avx2"]["8"] * \
         PROFILE["direct_narrow_group8_speedup"]
     assert math.isclose(_cost.direct_seconds("narrow", narrow, 8, 1, PROFILE, "avx2"),
                         PROFILE["direct_overhead_s"] + 8e9 / narrow_rate
-                        + 1_000_000 * PROFILE["direct_tile_tap_s"])
+                        + 1_000_000 * PROFILE["direct_tile_tap_s"]["narrow"]
+                        + 3_000_000 * PROFILE["direct_output_s"]["narrow"]
+                        + 5_000_000 * PROFILE["direct_narrow_copy_s"])
+    dot_rate = PROFILE["direct_madds_per_thread"]["dot"]["baseline"]["4"]
+    assert math.isclose(_cost.direct_seconds("dot", work, 4, 1, PROFILE, "baseline"),
+                        PROFILE["direct_overhead_s"] + 8e9 / dot_rate
+                        + 1_000_000 * PROFILE["direct_tile_tap_s"]["dot"]
+                        + 3_000_000 * PROFILE["direct_output_s"]["dot"])
     small = _cost.DirectWork(padded_madds=30_000, tile_taps=0, units=1)
     assert math.isclose(_cost.direct_seconds("small", small, 4, 2, PROFILE, "avx512"),
                         PROFILE["direct_small_overhead_s"]
@@ -41,15 +49,20 @@ def test_fft_formula():
 
 
 def test_reference_formula():
-    work = _cost.ReferenceWork(taps=9, row_products=90, madds=1e6, output_channels=2)
+    work = _cost.ReferenceWork(taps=9, row_products=90, madds=1e6, output_channels=2,
+                               items=70_000)
     expected = (9 * PROFILE["reference_overhead_s"] + 90 * PROFILE["reference_row_product_s"]
-                + 1e6 * 4 / PROFILE["reference_madds_per_s"])
+                + 1e6 * 4 / PROFILE["reference_madds_per_s"]
+                + 70_000 * PROFILE["reference_item_s"])
     assert math.isclose(_cost.reference_seconds(work, PROFILE), expected)
 
 
 def test_every_calibration_path_fits_existing_constants():
     paths = {layer.path for layer in _cost.CALIBRATION}
     assert paths == set(_cost.TUNED_CONSTANTS)
+    for layer in _cost.CALIBRATION:  # the direct paths pin the variant they calibrate
+        if layer.backend == "direct":
+            assert layer.path.split("_")[1] == layer.variant
     names = dict(_cost.flatten(PROFILE))
     for path, kinds in _cost.TUNED_CONSTANTS.items():
         assert set(kinds) == {"rates", "costs"}
@@ -64,11 +77,12 @@ def test_scaling_divides_rates_and_multiplies_costs(level):
                                            "direct_wide_4": 0.5}, level)
     assert tuned["fft_flops_per_thread"] == PROFILE["fft_flops_per_thread"] / 2
     assert tuned["fft_overhead_s"] == PROFILE["fft_overhead_s"] * 2
-    assert tuned["direct_madds_per_thread"][level]["8"] == \
-        PROFILE["direct_madds_per_thread"][level]["8"] / 4
-    assert tuned["direct_madds_per_thread"][level]["4"] == \
-        PROFILE["direct_madds_per_thread"][level]["4"] * 2
-    assert tuned["direct_tile_tap_s"] == PROFILE["direct_tile_tap_s"] * 0.5
+    wide, shipped = tuned["direct_madds_per_thread"]["wide"], PROFILE["direct_madds_per_thread"]
+    assert wide[level]["8"] == shipped["wide"][level]["8"] / 4
+    assert wide[level]["4"] == shipped["wide"][level]["4"] * 2
+    assert tuned["direct_madds_per_thread"]["dot"] == shipped["dot"]
+    assert tuned["direct_tile_tap_s"]["wide"] == PROFILE["direct_tile_tap_s"]["wide"] * 0.5
+    assert tuned["direct_tile_tap_s"]["narrow"] == PROFILE["direct_tile_tap_s"]["narrow"]
     untouched = {"reference_madds_per_s", "direct_small_overhead_s"}
     assert all(tuned[name] == PROFILE[name] for name in untouched)
     assert PROFILE == _cost.DEFAULT_PROFILE  # the input is not changed

@@ -1,6 +1,7 @@
 """The kernels of the "direct" backend, each forced in turn: the wide
 (channel-vectorized) kernel, the narrow (pixel-vectorized, per-thread row
-windows) one and the untiled path of tiny calls, over odd geometry, both
+windows) one, the dot one (input-channel-vectorized, 1-4 output channels)
+and the untiled path of tiny calls, over odd geometry, both
 layouts and several thread counts, at every SIMD level this CPU runs (each
 level is its own compiled module, with its own register tiles). Normally the
 size and the cost model pick one variant and the best level; here each must
@@ -12,7 +13,7 @@ import pytest
 
 import deconv
 from deconv import _direct, _simd
-from oracle import assert_close, conv2d_transpose_oracle
+from oracle import assert_close, assert_same_non_finite, conv2d_transpose_oracle
 
 def inferred(size, k, s, d, padding):
     """The output size when output_shape is None (docs, page Semantics)."""
@@ -140,3 +141,74 @@ def test_narrow_group_size_never_pads_more_than_groups_of_four(monkeypatch):
     monkeypatch.setattr(_simd.core, "narrow_groups", lambda: (4, 8), raising=False)
     assert [_direct.narrow_group_size(c) for c in (1, 3, 4, 5, 8, 12, 16, 21, 32)] == \
         [4, 4, 4, 8, 8, 4, 8, 8, 8]
+
+
+@pytest.fixture
+def dot(monkeypatch):
+    """Make the direct backend plan its dot variant for every call it fits
+    (up to its most output channels, either layout: a channels-first x is
+    then made channels-last first), on every thread asked for."""
+    monkeypatch.setattr(_direct, "_dot_fits", lambda problem: problem.output_shape[3] <= 4)
+    force_variant(monkeypatch, "dot")
+    yield
+    monkeypatch.undo()
+    deconv.clear_caches()
+
+
+@pytest.mark.parametrize("k,s,d,padding", list(itertools.product(
+    (1, 2, 5, 9), (1, 2, 3), (1, 2), ("same", "valid"))))
+def test_dot_kernel_matches_the_oracle(k, s, d, padding, dot, simd_level, rng):
+    # Every channel count it computes; input channels below one vector, one
+    # and a part, and several whole vectors with a partial last one.
+    for cout, cin in ((1, 37), (2, 5), (3, 16), (4, 21)):
+        x = rng.standard_normal((2, 6, 23, cin))
+        kernel = rng.standard_normal((k, k, cout, cin))
+        out_hw = (inferred(6, k, s, d, padding), inferred(23, k, s, d, padding))
+        expected = conv2d_transpose_oracle(x, kernel, out_hw, (s, s), padding, (d, d))
+        for threads in (1, 3):
+            last = both_ways(x, kernel, None, s, padding, "channels_last", d, backend="direct",
+                             num_threads=threads)
+            first = both_ways(x.transpose(0, 3, 1, 2), kernel, None, s, padding,
+                              "channels_first", d, backend="direct", num_threads=threads)
+            assert_close(last, expected, np.float64)
+            assert_close(first.transpose(0, 2, 3, 1), expected, np.float64)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("cin", [3, 16, 53])
+def test_dot_kernel_is_bitwise_identical_for_any_thread_count(dtype, cin, dot, simd_level, rng):
+    x = rng.standard_normal((3, 9, 31, cin)).astype(dtype)
+    kernel = rng.standard_normal((4, 3, 2, cin)).astype(dtype)
+    expected = conv2d_transpose_oracle(x, kernel, (18, 62), (2, 2), "same", (1, 1))
+    results = [deconv.conv2d_transpose(x, kernel, strides=2, padding="same", backend="direct",
+                                       num_threads=threads) for threads in (1, 2, 4, 7)]
+    assert_close(results[0], expected, np.dtype(dtype))
+    for other in results[1:]:
+        assert np.array_equal(results[0], other)
+
+
+def test_dot_kernel_places_nan_and_inf_like_the_oracle(dot, rng):
+    # The lanes past Cin are zeros in x and the kernel alike: they add 0 * 0,
+    # never 0 * inf, whatever surrounds the data in memory.
+    x = rng.standard_normal((2, 5, 7, 19))
+    x[0, 2, 3, 4] = np.nan
+    x[1, 0, 6, 18] = np.inf
+    kernel = rng.standard_normal((3, 3, 3, 19))
+    kernel[1, 2, 0, 7] = -np.inf
+    expected = conv2d_transpose_oracle(x, kernel, (10, 14), (2, 2), "same", (1, 1))
+    with np.errstate(invalid="ignore"):
+        y = deconv.conv2d_transpose(x, kernel, strides=2, padding="same", backend="direct")
+    assert_same_non_finite(y, expected)
+
+
+def test_dot_kernel_rejects_what_does_not_fit(rng):
+    problem = deconv.Conv2DTranspose(np.ones((3, 3, 2, 4)), 2, "same").plan_for(
+        np.ones((1, 4, 4, 4))).problem
+    tables = _direct.wide_tables(problem.rows, problem.cols)
+    x = np.ones((1, 4, 4, 4))
+    with pytest.raises(ValueError, match="conv2d_transpose_dot: x .* do not agree"):
+        _simd.core.conv2d_transpose_dot(x, np.ones((3, 3, 5, 4)), tables, np.empty((1, 8, 8, 5)),
+                                        1, 1)
+    with pytest.raises(ValueError, match="conv2d_transpose_dot: x .* do not agree"):
+        _simd.core.conv2d_transpose_dot(x.transpose(0, 2, 3, 1), np.ones((3, 3, 2, 4)),
+                                        tables, np.empty((1, 8, 8, 2)), 1, 1)

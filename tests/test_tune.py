@@ -1,32 +1,43 @@
-"""python -m deconv tune: it measures, stores a profile that is then used, and
-refuses nonsense."""
+"""python -m deconv tune: it measures, checks the candidate on a held-out
+grid, stores a profile only when it dispatches no worse (and then uses it),
+and refuses nonsense."""
 import numpy as np
 import pytest
 
 import deconv
-from deconv import _cost, _profile, _tune
+from deconv import _cost, _grid, _profile, _tune
 
 TINY_CALIBRATION = [_cost.CalibrationLayer(*layer) for layer in [
-    ("direct_wide_4", "direct", (2, 4, 4, 32), (3, 3, 40, 32), 2, "same", "float32"),
-    ("direct_narrow_4", "direct", (2, 8, 8, 8), (3, 3, 2, 8), 2, "same", "float32"),
+    ("direct_wide_4", "direct", (2, 4, 4, 32), (3, 3, 40, 32), 2, "same", "float32", "wide"),
+    ("direct_narrow_4", "direct", (2, 8, 8, 8), (3, 3, 2, 8), 2, "same", "float32", "narrow"),
+    ("direct_dot_4", "direct", (2, 8, 8, 40), (3, 3, 1, 40), 2, "same", "float32", "dot"),
     ("fft", "fft", (1, 8, 8, 2), (7, 7, 2, 2), 1, "same", "float32"),
     ("reference", "reference", (1, 4, 4, 4), (3, 3, 4, 4), 1, "same", "float32"),
 ]]
+GOOD = _grid.DispatchScore(within=0.9, worst=1.4, geomean=1.05)
+BAD = _grid.DispatchScore(within=0.8, worst=3.0, geomean=1.2)
 
 
-def test_tune_stores_a_profile_that_is_then_used(cache):
+def scores(shipped, tuned):
+    """A stand-in for the held-out grid's measurement."""
+    return lambda profiles, *args, **kwargs: {"shipped": shipped, "tuned": tuned}
+
+
+def test_tune_stores_a_profile_that_dispatches_no_worse(cache, monkeypatch):
+    monkeypatch.setattr(_tune, "held_out_scores", scores(BAD, GOOD))
     lines = []
-    ratios, path = _tune.run_tune(threads=2, repeats=1, calibration=TINY_CALIBRATION,
-                                  out=lines.append)
-    assert path == cache / "profile.json" and path.exists()
-    assert set(ratios) == {"direct_wide_4", "direct_narrow_4", "fft", "reference"}
-    assert all(ratio > 0 for ratio in ratios.values())
+    result = _tune.run_tune(threads=2, repeats=1, calibration=TINY_CALIBRATION,
+                            out=lines.append)
+    assert result.path == cache / "profile.json" and result.path.exists()
+    assert set(result.ratios) == {layer.path for layer in TINY_CALIBRATION}
+    assert all(ratio > 0 for ratio in result.ratios.values())
+    assert (result.shipped, result.tuned) == (BAD, GOOD)
     assert _profile.profile_source().startswith("tuned profile")
     assert _profile.current_profile() != _cost.DEFAULT_PROFILE
     assert any("Constants changed" in line for line in lines)
+    assert any("tuned constants:   within 15% of the fastest on 90%" in line for line in lines)
     # tuning again starts from the shipped constants, not from the last result
-    again, _ = _tune.run_tune(threads=2, repeats=1, calibration=TINY_CALIBRATION[:1],
-                              out=lines.append)
+    _tune.run_tune(threads=2, repeats=1, calibration=TINY_CALIBRATION[:1], out=lines.append)
     tuned = _profile.current_profile()
     assert tuned["fft_flops_per_thread"] == _cost.DEFAULT_PROFILE["fft_flops_per_thread"]
     # "auto" still answers with registered names under the tuned constants
@@ -34,8 +45,63 @@ def test_tune_stores_a_profile_that_is_then_used(cache):
     assert choice.backend in deconv.list_backends()
 
 
-@pytest.mark.parametrize("repeats", [0, -1, 1.5])
-def test_tune_refuses_nonsense_repeats(cache, repeats):
-    with pytest.raises(ValueError, match="repeats must be an int >= 1"):
-        _tune.run_tune(threads=2, repeats=repeats, calibration=TINY_CALIBRATION)
+def test_tune_never_saves_a_profile_that_dispatches_worse(cache, monkeypatch):
+    monkeypatch.setattr(_tune, "held_out_scores", scores(GOOD, BAD))
+    lines = []
+    result = _tune.run_tune(threads=2, repeats=1, calibration=TINY_CALIBRATION,
+                            out=lines.append)
+    assert result.path is None and not (cache / "profile.json").exists()
+    assert any(line.startswith("Not saved: the tuned constants dispatch worse") for line in lines)
+    assert _profile.profile_source().startswith("built-in defaults")
+    assert _profile.current_profile() == _cost.DEFAULT_PROFILE
+
+
+def test_a_worse_candidate_leaves_the_stored_profile_alone(cache, monkeypatch):
+    monkeypatch.setattr(_tune, "held_out_scores", scores(BAD, GOOD))
+    first = _tune.run_tune(threads=2, repeats=1, calibration=TINY_CALIBRATION, out=print)
+    stored = first.path.read_text()
+    monkeypatch.setattr(_tune, "held_out_scores", scores(GOOD, BAD))
+    lines = []
+    second = _tune.run_tune(threads=2, repeats=1, calibration=TINY_CALIBRATION,
+                            out=lines.append)
+    assert second.path is None and first.path.read_text() == stored
+    assert any("Still in force: tuned profile" in line for line in lines)
+    assert _profile.profile_source().startswith("tuned profile")
+
+
+def test_the_held_out_grid_scores_each_profile_on_the_same_timings(monkeypatch):
+    timed = []
+
+    def fake_times(case, threads):
+        timed.append(case)
+        return {"direct": 1.0, "fft": 2.0, "reference": 4.0}
+    monkeypatch.setattr(_grid, "time_backends", fake_times)
+    # a profile whose direct rates are absurdly low sends everything elsewhere
+    slow_direct = _cost.scaled_profile(_cost.DEFAULT_PROFILE, {
+        path: 1e6 for path in _cost.TUNED_CONSTANTS if path.startswith("direct")}, "avx512")
+    result = _tune.held_out_scores({"shipped": _cost.DEFAULT_PROFILE, "slow": slow_direct},
+                                   threads=2, shapes=8)
+    assert len(timed) == 8
+    assert result["slow"].within < result["shipped"].within or result["slow"].within == 0
+    assert result["slow"].worst >= 2.0
+    assert _profile.current_profile() == _cost.DEFAULT_PROFILE  # put back
+
+
+@pytest.mark.parametrize("value", [0, -1, 1.5, True])
+@pytest.mark.parametrize("name", ["repeats", "validation_shapes"])
+def test_tune_refuses_nonsense_counts(cache, name, value):
+    with pytest.raises(ValueError, match=f"{name} must be an int >= 1"):
+        _tune.run_tune(threads=2, calibration=TINY_CALIBRATION, **{name: value})
     assert not (cache / "profile.json").exists()
+
+
+def test_the_grid_draws_narrow_layers_and_scores_them():
+    cases = _grid.random_cases(3, 60)
+    assert any(min(case.kernel_shape[2:]) <= 3 for case in cases)
+    assert all(1 <= case.strides <= 4 and 1 <= case.x_shape[0] <= 64 for case in cases)
+    assert all(np.prod(case.x_shape) * np.prod(case.kernel_shape[:3]) <= 2e8 for case in cases)
+    assert _grid.random_cases(3, 5) == cases[:5]  # seeded
+    score = _grid.score([1.0, 1.1, 1.5, 1.0])
+    assert score.within == 0.75 and score.worst == 1.5
+    assert str(score).startswith("within 15% of the fastest on 75%, worst 1.50x")
+    assert GOOD.no_worse_than(BAD) and not BAD.no_worse_than(GOOD)

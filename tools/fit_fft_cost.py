@@ -1,12 +1,13 @@
 """Fit the "fft" backend's cost constants (deconv._cost.DEFAULT_PROFILE's
 entries that deconv._cost.TUNED_CONSTANTS["fft"] names) on this machine.
 
-    python tools/fit_fft_cost.py --layers 96 --seed 3
+    python tools/fit_fft_cost.py --layers 120 --seed 3
 
-Random layers where the FFT path matters (spatial 16-64, channels 1-64,
-kernels 7-33, strides 1-4, batch 1-2, float32), each timed with
+Random layers of deconv._grid where the FFT path matters (spatial 16-64,
+kernels 7-33, strides 1-4, batches 1-64, channels 1-64 or a third of the
+time 1-3, up to 2e9 multiply-adds, float32), each timed with
 ``backend="fft"`` at 2 threads (median of 5 runs in each of 3 rounds over all
-layers), against the model
+layers; tools/cost_fit.py), against the model
 ``overhead + phases * phase_overhead + flops / flop_rate + madds /
 madd_rate`` (deconv._cost.fft_seconds over the plan's deconv._cost.FFTWork).
 The four constants are a nonnegative least-squares fit of the *relative*
@@ -16,14 +17,12 @@ measured/estimated ratios.
 import argparse
 import functools
 
-import numpy as np
-import scipy.optimize
-
 import deconv
 from deconv._cost import TUNED_CONSTANTS
-from deconv._timing import timings
 
-from auto_grid import random_case  # tools/ is the script's directory
+from deconv._grid import random_cases
+
+from cost_fit import fit_constants, median_seconds, report  # tools/ is the script's directory
 
 THREADS = 2
 
@@ -34,13 +33,12 @@ def main():
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    rng = np.random.default_rng(args.seed)
     rows, calls, layers = [], [], []
-    for _ in range(args.layers):
-        x_shape, k_shape, strides, padding = random_case(rng, sizes=(16, 64), kernels=(7, 33),
-                                                         strides=(1, 4))
-        x = rng.standard_normal(x_shape).astype(np.float32)
-        kernel = rng.standard_normal(k_shape).astype(np.float32)
+    for case in random_cases(args.seed, args.layers, sizes=(16, 64), kernels=(7, 33),
+                             batches=(1, 64), narrow=1 / 3, max_madds=2e9):
+        x, kernel = case.arrays()
+        x_shape, k_shape, strides, padding = case.x_shape, case.kernel_shape, case.strides, \
+            case.padding
         terms = deconv.Conv2DTranspose(kernel, strides, padding, backend="fft").plan_for(
             x).backend_plan.work
         rows.append([1.0, terms.phases, terms.transform_flops / THREADS,
@@ -48,24 +46,13 @@ def main():
         calls.append(functools.partial(deconv.conv2d_transpose, x, kernel, strides=strides,
                                        padding=padding, backend="fft", num_threads=THREADS))
         layers.append(f"{x_shape} k{k_shape[0]} s{strides} {padding:5}")
-    # rounds over all layers: a burst of noise on a shared machine then
-    # touches a few runs of many layers, not all the runs of one
-    runs = [[] for _ in calls]
-    for _ in range(args.rounds):
-        for call, times in zip(calls, runs):
-            times.extend(timings(call, 5))
-    seconds = [float(np.median(times)) for times in runs]
-    design, seconds = np.array(rows), np.array(seconds)
-    coefficients, _ = scipy.optimize.nnls(design / seconds[:, None], np.ones(len(seconds)))
-    overhead, phase, per_flop, per_madd = coefficients
-    ratios = seconds / (design @ coefficients)
-    for layer, measured, ratio in zip(layers, seconds, ratios):
-        print(f"{layer}: {measured * 1e3:8.3f} ms, measured / fitted {ratio:.2f}")
+    seconds = median_seconds(calls, args.rounds)
+    (overhead, phase, per_flop, per_madd), ratios = fit_constants(rows, seconds)
+    report(layers, seconds, ratios)
     rates, costs = TUNED_CONSTANTS["fft"]["rates"], TUNED_CONSTANTS["fft"]["costs"]
-    for name, value in zip(rates + costs, (1 / per_flop, 1 / per_madd, overhead, phase)):
+    for name, value in zip(rates + costs,
+                           (1 / per_flop, 1 / per_madd, overhead, phase)):
         print(f'"{name}": {value:.3g},')
-    print(f"measured / fitted: median {np.median(ratios):.2f}, "
-          f"range {ratios.min():.2f}-{ratios.max():.2f}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,110 @@
+"""Random layers that check ``"auto"``'s dispatch against measurements: the
+held-out grid of ``python -m deconv tune`` and of ``tools/auto_grid.py``.
+
+A case is drawn from wide ranges (spatial 8-64, kernels 1-33, strides 1-4,
+batches 1-64 log-uniformly, channels 1-64, and with probability
+``narrow`` each of Cin and Cout from 1-3), float32; draws past ``max_madds``
+nominal multiply-adds are drawn again so that timing every backend stays
+quick. Every backend is timed on it; the choice ``"auto"`` makes with the
+constants in force is scored by its time over the fastest one's.
+"""
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+from ._api import choose_backend, conv2d_transpose
+from ._timing import timings
+
+# The backends "auto" chooses among.
+BACKENDS = ("direct", "fft", "reference")
+# What "within" means: auto's choice at most this much slower than the fastest.
+TOLERANCE = 1.15
+
+
+class GridCase(NamedTuple):
+    """One random layer: x (N, h, h, Cin) and kernel (k, k, Cout, Cin)
+    shapes, stride, padding, and the seed of its data."""
+    x_shape: tuple
+    kernel_shape: tuple
+    strides: int
+    padding: str
+    seed: int
+
+    def arrays(self):
+        rng = np.random.default_rng(self.seed)
+        return (rng.standard_normal(self.x_shape, dtype=np.float32),
+                rng.standard_normal(self.kernel_shape, dtype=np.float32))
+
+    def describe(self):
+        k, _, cout, _ = self.kernel_shape
+        return f"x{self.x_shape} k{k} Cout {cout:2d} s{self.strides} {self.padding:5}"
+
+
+class DispatchScore(NamedTuple):
+    """How close auto's choices came to the fastest backend: the fraction of
+    cases ``within`` TOLERANCE, the ``worst`` ratio, their ``geomean``."""
+    within: float
+    worst: float
+    geomean: float
+
+    def no_worse_than(self, other):
+        """At least as many cases within tolerance, and a geometric mean no
+        more than 1% above ``other``'s."""
+        return self.within >= other.within and self.geomean <= other.geomean * 1.01
+
+    def __str__(self):
+        return (f"within {int(round((TOLERANCE - 1) * 100))}% of the fastest on "
+                f"{self.within:.0%}, worst {self.worst:.2f}x, geometric mean {self.geomean:.3f}")
+
+
+def random_cases(seed, count, sizes=(8, 64), kernels=(1, 33), strides=(1, 4),
+                 batches=(1, 64), narrow=1 / 3, max_madds=2e8):
+    """``count`` random :class:`GridCase`; the ranges are inclusive."""
+    rng = np.random.default_rng(seed)
+    cases = []
+    while len(cases) < count:
+        size = int(rng.integers(sizes[0], sizes[1] + 1))
+        k = int(rng.integers(kernels[0], kernels[1] + 1))
+        s = int(rng.integers(strides[0], strides[1] + 1))
+        cin, cout = (int(rng.integers(1, 4)) if rng.random() < narrow else
+                     int(rng.integers(1, 65)) for _ in range(2))
+        n = min(batches[1], int(math.exp(rng.uniform(math.log(batches[0]),
+                                                     math.log(batches[1] + 1)))))
+        padding = str(rng.choice(["same", "valid"]))
+        if n * size * size * cin * cout * k * k <= max_madds:
+            cases.append(GridCase((n, size, size, cin), (k, k, cout, cin), s, padding,
+                                  int(rng.integers(1 << 31))))
+    return cases
+
+
+def time_backends(case, threads, repeats=5, backends=BACKENDS):
+    """Median seconds of each backend on ``case``; a backend already five
+    times slower than the best after one run is not run again."""
+    x, kernel = case.arrays()
+    seconds, best = {}, math.inf
+    for backend in backends:
+        def call():
+            conv2d_transpose(x, kernel, strides=case.strides, padding=case.padding,
+                             backend=backend, num_threads=threads)
+        first = timings(call, 1)
+        if first[0] > 5 * best:
+            seconds[backend] = first[0]
+        else:
+            seconds[backend] = float(np.median(first + timings(call, repeats - 1, warmup=False)))
+        best = min(best, seconds[backend])
+    return seconds
+
+
+def chosen_backend(case, threads):
+    """The backend "auto" takes for ``case`` with the constants in force."""
+    x, kernel = case.arrays()
+    return choose_backend(x, kernel, strides=case.strides, padding=case.padding,
+                          num_threads=threads).backend
+
+
+def score(ratios):
+    """The :class:`DispatchScore` of auto's time over the fastest, per case."""
+    ratios = np.asarray(ratios, float)
+    return DispatchScore(float(np.mean(ratios <= TOLERANCE)), float(ratios.max()),
+                         float(np.exp(np.log(ratios).mean())))
