@@ -54,9 +54,11 @@ from ._workspace import aligned_empty, scratch_arrays
 # Below this many nominal multiply-adds (~1 us of arithmetic) a call takes the
 # "small" variant: tiles and threads would cost more than the arithmetic.
 TRIVIAL_MADDS = 1 << 16
-# Multiply-adds that make waking one more OpenMP thread worth it (~20 us of
-# work): tiny calls stay on one thread. Results do not depend on it.
-MADDS_PER_THREAD = 2_000_000
+# Seconds of work (the plan's estimate at one thread, shipped constants,
+# fixed cost left out) that make waking one more OpenMP thread worth it:
+# tiny calls stay on one thread. Results do not depend on it. Zero wakes
+# every thread asked for.
+SECONDS_PER_THREAD = 20e-6
 # Output channels up to which the narrow kernel is a candidate; past it, it
 # would re-read x for too many channel groups (a cost the model omits).
 NARROW_MAX_CHANNELS = 32
@@ -175,8 +177,15 @@ def narrow_group_size(cout):
     return max(size for size in sizes if -(-cout // size) * size == padded)
 
 
-def threads_worth_waking(problem, num_threads):
-    return max(1, min(num_threads, problem.nominal_multiply_adds // MADDS_PER_THREAD))
+def threads_worth_waking(problem, num_threads, variant, work):
+    """Threads for a plan of ``variant`` doing ``work``: one per
+    SECONDS_PER_THREAD of its estimated time, up to ``num_threads``."""
+    if SECONDS_PER_THREAD <= 0:
+        return num_threads
+    profile = _cost.DEFAULT_PROFILE
+    seconds = _cost.direct_seconds(variant, work, problem.dtype.itemsize, 1, profile,
+                                   _simd.core.isa_name()) - profile["direct_overhead_s"]
+    return max(1, min(num_threads, int(seconds / SECONDS_PER_THREAD)))
 
 
 def gather_tap_table(axis):
@@ -238,7 +247,7 @@ def _wide_plan(problem, num_threads, tables=None):
                             tile_taps=tile_taps * blocks, units=height * blocks,
                             outputs=batch * height * problem.output_shape[2] * blocks * block)
     return BackendPlan("wide", ("wide", block), tables,
-                       threads_worth_waking(problem, num_threads), work)
+                       threads_worth_waking(problem, num_threads, "wide", work), work)
 
 
 def _dot_plan(problem, num_threads):
@@ -257,7 +266,8 @@ def _dot_plan(problem, num_threads):
     work = _cost.DirectWork(padded_madds=batch * slot_taps * cout * padded_cin,
                             tile_taps=batch * tile_taps, units=batch * height,
                             outputs=batch * reached * cout)
-    return BackendPlan("dot", ("dot",), tables, threads_worth_waking(problem, num_threads), work)
+    return BackendPlan("dot", ("dot",), tables,
+                       threads_worth_waking(problem, num_threads, "dot", work), work)
 
 
 def _narrow_plan(problem, num_threads):
@@ -279,7 +289,7 @@ def _narrow_plan(problem, num_threads):
                             outputs=batch * height * cols.out_size * groups * group,
                             copied=n * in_height * tables.cols.padded_width * cin)
     return BackendPlan("narrow", ("narrow", group), tables,
-                       threads_worth_waking(problem, num_threads), work)
+                       threads_worth_waking(problem, num_threads, "narrow", work), work)
 
 
 def small_tap_values(problem):

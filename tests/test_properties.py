@@ -52,16 +52,16 @@ def test_adjoint_identity(backend_name, case):
 @given(case=problems(), threads=st.integers(2, 6))
 def test_direct_thread_invariance(case, threads):
     # Small calls would otherwise use one thread, or the untiled small path.
-    deconv._direct.MADDS_PER_THREAD, deconv._direct.TRIVIAL_MADDS = 1, 0
+    deconv._direct.SECONDS_PER_THREAD, deconv._direct.TRIVIAL_MADDS = 0, 0
     deconv.clear_caches()
     try:
         check_thread_invariance(case, threads)
     finally:
-        deconv._direct.MADDS_PER_THREAD, deconv._direct.TRIVIAL_MADDS = SMALL_CALL_LIMITS
+        deconv._direct.SECONDS_PER_THREAD, deconv._direct.TRIVIAL_MADDS = SMALL_CALL_LIMITS
         deconv.clear_caches()
 
 
-SMALL_CALL_LIMITS = deconv._direct.MADDS_PER_THREAD, deconv._direct.TRIVIAL_MADDS
+SMALL_CALL_LIMITS = deconv._direct.SECONDS_PER_THREAD, deconv._direct.TRIVIAL_MADDS
 
 
 def check_thread_invariance(case, threads):

@@ -12,7 +12,7 @@ from deconv._threads import resolve_num_threads, usable_cores
 def every_thread_counts(monkeypatch):
     """Small calls normally stay on one thread (the tiniest skip planning);
     here every requested thread works, in the planned kernels."""
-    monkeypatch.setattr(deconv._direct, "MADDS_PER_THREAD", 1)
+    monkeypatch.setattr(deconv._direct, "SECONDS_PER_THREAD", 0)
     monkeypatch.setattr(deconv._direct, "TRIVIAL_MADDS", 0)
 
 
