@@ -5,6 +5,7 @@ import sys
 from ._bench import OPS
 from ._demo import run_demo
 from ._registry import list_backends
+from ._threads import resolve_num_threads
 
 
 def _count(minimum):
@@ -67,6 +68,11 @@ def main(argv=None):
     bench.add_argument("--op", choices=OPS, default="conv2d_transpose",
                        help="what to time on each layer: the transposed convolution "
                             "(default), its adjoint conv2d, or its kernel gradient")
+    bench.add_argument("--grid", type=_count(1), default=None, metavar="SHAPES",
+                       help="instead of the layers, time every backend on SHAPES random "
+                            "layers (1-3 channel ones among them) and score auto's choices "
+                            "against the fastest")
+    bench.add_argument("--seed", type=int, default=1, help="the --grid's seed (default 1)")
     bench.add_argument("--pipeline", action="store_true",
                        help="instead of the layers, time a NumPy DCGAN generator end to end "
                             "against the same model in PyTorch, each in its own process "
@@ -117,6 +123,10 @@ def main(argv=None):
         from ._tune import run_tune
         run_tune(threads=args.threads, repeats=args.repeats,
                  validation_shapes=args.validation_shapes, progress=_progress)
+        return 0
+    if args.command == "bench" and args.grid:
+        from ._grid import run_grid
+        run_grid(args.grid, args.seed, resolve_num_threads(args.threads), json_path=args.json)
         return 0
     if args.command == "bench" and args.pipeline:
         from ._pipeline import run_pipeline_bench

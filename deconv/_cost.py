@@ -48,7 +48,7 @@ DEFAULT_PROFILE = {
     # direct: fixed cost of a planned call. 30 us, not the 60 us fitted before
     # the FFT path got faster: the planned kernel's small calls take 30-60 us
     # (1x10x10x10, 5x5, Cout 57: 58 us; 1x11x11x2, 12x12: 30 us), and 60 us
-    # sent some to the FFT. Grid (tools/auto_grid.py --shapes 80, seeds 1-4):
+    # sent some to the FFT. Grid (``bench --grid 80``, seeds 1-4):
     # within 15% on 98/96/96/94% (worst 1.51x) against 99/90/95/91% (2.64x).
     "direct_overhead_s": 30e-6,
     # direct, calls under TRIVIAL_MADDS (one thread, no planning): a fixed

@@ -1,5 +1,6 @@
 """Random layers that check ``"auto"``'s dispatch against measurements: the
-held-out grid of ``python -m deconv tune`` and of ``tools/auto_grid.py``.
+held-out grid of ``python -m deconv tune`` and ``python -m deconv bench
+--grid``.
 
 A case is drawn from wide ranges (spatial 8-64, kernels 1-33, strides 1-4,
 batches 1-64 log-uniformly, channels 1-64, and with probability
@@ -54,7 +55,7 @@ class DispatchScore(NamedTuple):
         return self.within >= other.within and self.geomean <= other.geomean * 1.01
 
     def __str__(self):
-        return (f"within {int(round((TOLERANCE - 1) * 100))}% of the fastest on "
+        return (f"within {_percent()} of the fastest on "
                 f"{self.within:.0%}, worst {self.worst:.2f}x, geometric mean {self.geomean:.3f}")
 
 
@@ -108,3 +109,35 @@ def score(ratios):
     ratios = np.asarray(ratios, float)
     return DispatchScore(float(np.mean(ratios <= TOLERANCE)), float(ratios.max()),
                          float(np.exp(np.log(ratios).mean())))
+
+
+def run_grid(shapes=50, seed=1, threads=2, out=print, json_path=None):
+    """``python -m deconv bench --grid``: time every backend on ``shapes``
+    random layers of ``seed``, print each with auto's choice under the
+    constants in force and the ratio to the fastest, then the score; return
+    the :class:`DispatchScore`."""
+    from . import _profile
+    out(f"cost model: {_profile.profile_source()}")
+    ratios, rows = [], []
+    for index, case in enumerate(random_cases(seed, shapes)):
+        seconds = time_backends(case, threads)
+        chosen = chosen_backend(case, threads)
+        ratio = seconds[chosen] / min(seconds.values())
+        ratios.append(ratio)
+        rows.append({"case": case.describe(), "seconds": seconds, "auto": chosen, "ratio": ratio})
+        flag = "" if ratio <= TOLERANCE else f"  <-- off by more than {_percent()}"
+        out(f"{index:3d} {case.describe()} "
+            + " ".join(f"{name} {seconds[name] * 1e3:8.3f}" for name in BACKENDS)
+            + f"  auto={chosen:9} ratio {ratio:.2f}{flag}")
+    result = score(ratios)
+    out(f"seed {seed}, {len(ratios)} shapes, {threads} threads: auto {result}")
+    if json_path:
+        import json
+        with open(json_path, "w") as handle:
+            json.dump({"seed": seed, "threads": threads, "score": result._asdict(),
+                       "rows": rows}, handle, indent=1)
+    return result
+
+
+def _percent():
+    return f"{int(round((TOLERANCE - 1) * 100))}%"

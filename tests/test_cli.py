@@ -51,6 +51,18 @@ def test_bench_the_adjoint_ops(op, tmp_path):
     assert bad.returncode == 2 and "invalid choice: 'conv3d'" in bad.stderr
 
 
+def test_bench_a_dispatch_grid(tmp_path):
+    path = tmp_path / "grid.json"
+    done = deconv_command("bench", "--grid", "3", "--seed", "7", "--json", str(path))
+    assert done.returncode == 0, done.stderr
+    assert "seed 7, 3 shapes, 2 threads: auto within 15% of the fastest on" in done.stdout
+    record = json.loads(path.read_text())
+    assert record["seed"] == 7 and len(record["rows"]) == 3
+    assert all(row["ratio"] >= 1 and row["auto"] in row["seconds"] for row in record["rows"])
+    bad = deconv_command("bench", "--grid", "0")
+    assert bad.returncode == 2 and "--grid: must be an int >= 1" in bad.stderr
+
+
 def test_bench_an_extra_layer():
     done = deconv_command("bench", "--layers", "tiny_k2s2", "--op", "conv2d", "--repeats", "1",
                           "--no-gemm")

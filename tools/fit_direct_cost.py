@@ -2,8 +2,8 @@
 
     python tools/fit_direct_cost.py --variant dot --layers 48 --seed 5
 
-Random layers that the variant may run (drawn like tools/auto_grid.py's
-grid, with 1-3 channel layers and batches up to 64), each timed with the
+Random layers that the variant may run (drawn like the dispatch grid of
+deconv._grid, with 1-3 channel layers and batches up to 64), each timed with the
 variant pinned (``DirectBackend.plan_variant``) at 2 threads, median of 5
 runs in each of 3 rounds over all layers, against the model of
 deconv._cost.direct_seconds over the plan's deconv._cost.DirectWork::
