@@ -38,7 +38,7 @@ DEFAULT_PROFILE = {
                 "baseline": {"4": 4.5e9, "8": 2.8e9}},
     },
     "direct_tile_tap_s": {"wide": 1.4e-9, "narrow": 1.8e-9, "dot": 2.7e-9},
-    "direct_output_s": {"wide": 0.3e-9, "narrow": 0.46e-9, "dot": 2.5e-9},
+    "direct_output_s": {"wide": 0.3e-9, "narrow": 0.46e-9, "dot": 2.5e-9, "small": 2.7e-9},
     # direct, narrow kernel: the cost of copying one input item into a
     # thread's planar window (fitted with the narrow variant's constants).
     "direct_narrow_copy_s": 0.46e-9,
@@ -53,7 +53,9 @@ DEFAULT_PROFILE = {
     "direct_overhead_s": 30e-6,
     # direct, calls under TRIVIAL_MADDS (one thread, no planning): a fixed
     # cost and nominal multiply-adds per second, measured from 1x4x4x2 (2x2)
-    # to 1x8x8x8 (3x3): 9.6 to 23 us.
+    # to 1x8x8x8 (3x3): 9.6 to 23 us; and each output item (above, "small"),
+    # which dominates kernels smaller than their stride: 1x31x31x1, 1x1,
+    # stride 4 (15 k outputs) takes 51 us.
     "direct_small_overhead_s": 9e-6,
     "direct_small_madds_per_s": 3e9,
     # reference, per kernel tap: a fixed cost, one small matrix product per
@@ -68,16 +70,18 @@ DEFAULT_PROFILE = {
     "reference_item_s": 1.6e-9,
     # fft: transform flops per second per thread; complex multiply-adds per
     # second per thread of the channel contraction and the kernels' direct
-    # DFTs (four real multiply-adds each); fixed costs. Least-squares fit
-    # (relative error) over 120 random large-kernel layers (batches 1-64, a
-    # third of the channel counts 1-3), strides 1-4, on this machine kind:
-    # ``python tools/fit_fft_cost.py --layers 120 --seed 3``. Large batches
-    # at strides 3-4 run up to 4x slower than this model says (see
-    # tools/fit_fft_cost.py's worst ratios).
-    "fft_flops_per_thread": 7.8e9,
-    "fft_contraction_per_thread": 3.3e9,
+    # DFTs (four real multiply-adds each); fixed costs, per call, per phase
+    # and per phase of one image. Least-squares fit (relative error) over
+    # 120 random large-kernel layers (batches 1-64, a third of the channel
+    # counts 1-3), strides 1-4, on this machine kind: ``python
+    # tools/fit_fft_cost.py --layers 120 --seed 3`` (median measured / fitted
+    # 1.13, range 0.51-3.9: large batches at strides 3-4 run slower than
+    # the model says).
+    "fft_flops_per_thread": 8.9e9,
+    "fft_contraction_per_thread": 2.8e9,
     "fft_overhead_s": 59e-6,
-    "fft_phase_overhead_s": 55e-6,
+    "fft_phase_overhead_s": 34e-6,
+    "fft_image_phase_s": 24e-6,
 }
 
 
@@ -112,7 +116,8 @@ def direct_seconds(variant, work, itemsize, num_threads, profile, level):
     if variant == "small":
         # No tiles, one thread: a fixed cost, then every nominal multiply-add.
         return (profile["direct_small_overhead_s"]
-                + work.padded_madds / profile["direct_small_madds_per_s"])
+                + work.padded_madds / profile["direct_small_madds_per_s"]
+                + work.outputs * profile["direct_output_s"]["small"])
     rate = profile["direct_madds_per_thread"][variant][level][str(itemsize)]
     if variant == "narrow" and work.group > 4:
         rate *= profile["direct_narrow_group8_speedup"]
@@ -131,11 +136,13 @@ def direct_minimum_seconds(small, profile):
 class FFTWork(NamedTuple):
     """What the FFT path's time grows with: output ``phases``, transform flops
     and complex multiply-adds (the channel contraction, and the kernels'
-    DFTs counted as four real multiply-adds each); the last two scaled to
-    float32 (float64 counts twice)."""
+    DFTs counted as four real multiply-adds each), the last two scaled to
+    float32 (float64 counts twice); and the ``image_phases``, a phase of one
+    image (each a pass of its own over that image's spectra and output)."""
     phases: int
     transform_flops: float
     complex_madds: float
+    image_phases: int = 0
 
 
 def fft_seconds(work, num_threads, profile):
@@ -143,7 +150,8 @@ def fft_seconds(work, num_threads, profile):
     threads = max(1, num_threads)
     return (profile["fft_overhead_s"] + work.phases * profile["fft_phase_overhead_s"]
             + work.transform_flops / (profile["fft_flops_per_thread"] * threads)
-            + work.complex_madds / (profile["fft_contraction_per_thread"] * threads))
+            + work.complex_madds / (profile["fft_contraction_per_thread"] * threads)
+            + work.image_phases * profile["fft_image_phase_s"] / threads)
 
 
 def fft_minimum_seconds(profile):
@@ -241,7 +249,7 @@ TUNED_CONSTANTS = {
                      "costs": ["direct_tile_tap_s.dot", "direct_output_s.dot"]},
     "direct_dot_8": {"rates": ["direct_madds_per_thread.dot.{level}.8"], "costs": []},
     "fft": {"rates": ["fft_flops_per_thread", "fft_contraction_per_thread"],
-            "costs": ["fft_overhead_s", "fft_phase_overhead_s"]},
+            "costs": ["fft_overhead_s", "fft_phase_overhead_s", "fft_image_phase_s"]},
     "reference": {"rates": ["reference_madds_per_s"],
                   "costs": ["reference_row_product_s", "reference_overhead_s",
                             "reference_item_s"]},

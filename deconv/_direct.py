@@ -42,6 +42,7 @@ kernels read x and write y through their strides, so channels-first calls
 run on the caller's arrays with no layout pass. Scratch arrays come from a
 buffer kept between calls (``_workspace``).
 """
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -314,7 +315,8 @@ def candidate_plans(problem, num_threads, level):
         rows, cols = problem.rows, problem.cols
         geometry = SmallGeometry(rows.kernel_size, cols.kernel_size, rows.stride, cols.stride,
                                  rows.dilation, cols.dilation, rows.pad, cols.pad)
-        work = _cost.DirectWork(problem.nominal_multiply_adds, 0, 1)
+        work = _cost.DirectWork(problem.nominal_multiply_adds, 0, 1,
+                                outputs=math.prod(problem.output_shape))
         return {"small": BackendPlan("small", ("small", tap_values), geometry, 1, work)}
     plans = {"wide": _wide_plan(problem, num_threads)}
     if problem.output_shape[3] <= NARROW_MAX_CHANNELS:

@@ -343,7 +343,8 @@ def fft_work(problem, plan):
                                    for rows, cols in (phase.taps_shape for phase in plan.phases))
     products = len(plan.phases) * batch * cin * cout * shape[0] * half + kernel_dfts
     scale = problem.dtype.itemsize / 4
-    return _cost.FFTWork(len(plan.phases), fft_flops * scale, products * scale)
+    return _cost.FFTWork(len(plan.phases), fft_flops * scale, products * scale,
+                         batch * len(plan.phases))
 
 
 class FFTBackend(Backend):

@@ -10,6 +10,7 @@ quick. Every backend is timed on it; the choice ``"auto"`` makes with the
 constants in force is scored by its time over the fastest one's.
 """
 import math
+import time
 from typing import NamedTuple
 
 import numpy as np
@@ -21,6 +22,9 @@ from ._timing import timings
 BACKENDS = ("direct", "fft", "reference")
 # What "within" means: auto's choice at most this much slower than the fastest.
 TOLERANCE = 1.15
+# Long enough for the idle threads of OpenBLAS (about 2**28 cycles) and of
+# OpenMP to stop spinning.
+QUIET_SECONDS = 0.1
 
 
 class GridCase(NamedTuple):
@@ -81,10 +85,14 @@ def random_cases(seed, count, sizes=(8, 64), kernels=(1, 33), strides=(1, 4),
 
 def time_backends(case, threads, repeats=5, backends=BACKENDS):
     """Median seconds of each backend on ``case``; a backend already five
-    times slower than the best after one run is not run again."""
+    times slower than the best after one run is not run again. Each is
+    followed by a pause of QUIET_SECONDS: the reference backend's products
+    leave OpenBLAS's threads spinning, which would slow down whatever is
+    timed next (several times over)."""
     x, kernel = case.arrays()
     seconds, best = {}, math.inf
     for backend in backends:
+        time.sleep(QUIET_SECONDS)
         def call():
             conv2d_transpose(x, kernel, strides=case.strides, padding=case.padding,
                              backend=backend, num_threads=threads)

@@ -42,16 +42,17 @@ def main():
         terms = deconv.Conv2DTranspose(kernel, strides, padding, backend="fft").plan_for(
             x).backend_plan.work
         rows.append([1.0, terms.phases, terms.transform_flops / THREADS,
-                     terms.complex_madds / THREADS])
+                     terms.complex_madds / THREADS, terms.image_phases / THREADS])
         calls.append(functools.partial(deconv.conv2d_transpose, x, kernel, strides=strides,
                                        padding=padding, backend="fft", num_threads=THREADS))
         layers.append(f"{x_shape} k{k_shape[0]} s{strides} {padding:5}")
     seconds = median_seconds(calls, args.rounds)
-    (overhead, phase, per_flop, per_madd), ratios = fit_constants(rows, seconds)
+    (overhead, phase, per_flop, per_madd, per_image_phase), ratios = fit_constants(rows,
+                                                                                   seconds)
     report(layers, seconds, ratios)
     rates, costs = TUNED_CONSTANTS["fft"]["rates"], TUNED_CONSTANTS["fft"]["costs"]
     for name, value in zip(rates + costs,
-                           (1 / per_flop, 1 / per_madd, overhead, phase)):
+                           (1 / per_flop, 1 / per_madd, overhead, phase, per_image_phase)):
         print(f'"{name}": {value:.3g},')
 
 
