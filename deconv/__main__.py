@@ -79,9 +79,9 @@ def main(argv=None):
                             "(--repeats rounds)")
     tune = commands.add_parser("tune", help="fit the cost model of 'auto' to this machine")
     tune.add_argument("--repeats", type=_count(1), default=7)
-    tune.add_argument("--validation-shapes", type=_count(1), default=40, metavar="N",
+    tune.add_argument("--validation-shapes", type=_count(1), default=60, metavar="N",
                       help="random layers of the held-out grid the tuned constants must "
-                           "dispatch at least as well as the shipped ones on (default 40)")
+                           "dispatch at least as well as the shipped ones on (default 60)")
     zarr = commands.add_parser(
         "zarr", help="zarr array in, zarr array out, in bounded memory (needs deconv[dask])",
         description="Transposed convolution of the zarr array SOURCE, written to the zarr "

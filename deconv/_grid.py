@@ -55,8 +55,8 @@ class DispatchScore(NamedTuple):
 
     def no_worse_than(self, other):
         """At least as many cases within tolerance, and a geometric mean no
-        more than 1% above ``other``'s."""
-        return self.within >= other.within and self.geomean <= other.geomean * 1.01
+        higher than ``other``'s."""
+        return self.within >= other.within and self.geomean <= other.geomean
 
     def __str__(self):
         return (f"within {_percent()} of the fastest on "

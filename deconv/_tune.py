@@ -30,7 +30,7 @@ from ._timing import timings
 
 # The held-out grid: its seed (never the calibration's) and default size.
 VALIDATION_SEED = 20261129
-VALIDATION_SHAPES = 40
+VALIDATION_SHAPES = 60
 
 
 class TuneResult(NamedTuple):
