@@ -11,7 +11,7 @@ do only arithmetic:
   kernel columns (one class per column phase in the interior, small classes
   at the borders), so one register tile can serve any pixels of a class.
 
-There are three variants, and the plan names one:
+There are four variants, and the plan names one:
 
 ``"small"``
     Calls under ``TRIVIAL_MADDS`` multiply-adds, where tiles and threads cost
@@ -263,7 +263,7 @@ def _dot_plan(problem, num_threads):
     lanes = core.dot_lanes(problem.dtype.itemsize)
     padded_cin = -(-problem.input_shape[3] // lanes) * lanes
     # Only the outputs some tap reaches have lanes to sum; the others are zeros.
-    reached = (np.count_nonzero(tables.rows.count) * np.count_nonzero(tables.cols.count))
+    reached = int(np.count_nonzero(tables.rows.count)) * int(np.count_nonzero(tables.cols.count))
     work = _cost.DirectWork(padded_madds=batch * slot_taps * cout * padded_cin,
                             tile_taps=batch * tile_taps, units=batch * height,
                             outputs=batch * reached * cout)
@@ -333,7 +333,7 @@ def _dot_fits(problem):
             and problem.data_format == "channels_last")
 
 
-def choose_variant(problem, plans, num_threads):
+def choose_variant(problem, plans):
     """The plan, of ``plans`` (by variant), that the shipped cost model finds
     fastest on one thread (see the module docstring): the variants add up
     an output's terms in different orders, so the choice must not depend on
@@ -360,7 +360,7 @@ class DirectBackend(Backend):
 
     def plan(self, problem, num_threads):
         return choose_variant(problem, candidate_plans(problem, num_threads,
-                                                       _simd.core.isa_name()), num_threads)
+                                                       _simd.core.isa_name()))
 
     def plan_variant(self, problem, num_threads, variant):
         """The plan of ``variant`` for ``problem`` where that variant may run
@@ -372,7 +372,7 @@ class DirectBackend(Backend):
         if variant == "narrow" and problem.output_shape[3] <= NARROW_MAX_CHANNELS:
             return _narrow_plan(problem, num_threads)
         if variant == "dot" and problem.output_shape[3] <= _simd.core.dot_max_channels():
-            return _dot_plan(problem, num_threads)
+            return _dot_plan(problem, num_threads)  # a channels-first x is copied first
         plans = candidate_plans(problem, num_threads, _simd.core.isa_name())
         return plans[variant] if variant in plans else self.plan(problem, num_threads)
 

@@ -23,7 +23,7 @@ def inferred(size, k, s, d, padding):
 def force_variant(monkeypatch, name):
     """Make the direct backend plan ``name`` for every call, on every thread
     asked for; plans made before are forgotten (and again afterwards)."""
-    monkeypatch.setattr(_direct, "choose_variant", lambda problem, plans, threads: plans[name])
+    monkeypatch.setattr(_direct, "choose_variant", lambda problem, plans: plans[name])
     monkeypatch.setattr(_direct, "SECONDS_PER_THREAD", 0)  # every requested thread works
     # "small": the untiled path that calls under TRIVIAL_MADDS take.
     monkeypatch.setattr(_direct, "TRIVIAL_MADDS", 1 << 62 if name == "small" else 0)
