@@ -72,7 +72,7 @@ def main(argv=None):
                        help="instead of the layers, time every backend on SHAPES random "
                             "layers (1-3 channel ones among them) and score auto's choices "
                             "against the fastest")
-    bench.add_argument("--seed", type=int, default=1, help="the --grid's seed (default 1)")
+    bench.add_argument("--seed", type=_count(0), default=1, help="the --grid's seed (default 1)")
     bench.add_argument("--pipeline", action="store_true",
                        help="instead of the layers, time a NumPy DCGAN generator end to end "
                             "against the same model in PyTorch, each in its own process "

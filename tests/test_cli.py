@@ -61,6 +61,8 @@ def test_bench_a_dispatch_grid(tmp_path):
     assert all(row["ratio"] >= 1 and row["auto"] in row["seconds"] for row in record["rows"])
     bad = deconv_command("bench", "--grid", "0")
     assert bad.returncode == 2 and "--grid: must be an int >= 1" in bad.stderr
+    bad = deconv_command("bench", "--grid", "2", "--seed", "-1")
+    assert bad.returncode == 2 and "--seed: must be an int >= 0" in bad.stderr
 
 
 def test_bench_an_extra_layer():
