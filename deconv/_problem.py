@@ -132,13 +132,9 @@ def make_problem(x_shape, x_dtype, kernel_shape, kernel_dtype, output_shape, str
     if output_shape is not None:
         check_reachable("height", out_h, in_h, kh, strides[0], dilations[0], padding)
         check_reachable("width", out_w, in_w, kw, strides[1], dilations[1], padding)
-    rows = Axis.from_padding("height", in_h, out_h, kh, strides[0], dilations[0], padding)
-    cols = Axis.from_padding("width", in_w, out_w, kw, strides[1], dilations[1], padding)
-    result = result_dtype(x_dtype, kernel_dtype)
-    problem = ConvTransposeProblem(
-        input_shape=(batch, in_h, in_w, in_channels), kernel_shape=tuple(kernel_shape),
-        output_shape=(batch, out_h, out_w, kernel_out), rows=rows, cols=cols,
-        dtype=compute_dtype(result), result_dtype=result, data_format=data_format)
+    problem = _problem_of((batch, in_h, in_w, in_channels), (out_h, out_w, kernel_out),
+                          kernel_shape, strides, dilations, padding,
+                          result_dtype(x_dtype, kernel_dtype), data_format)
     _check_size(problem, check_memory)
     return problem
 
@@ -158,15 +154,26 @@ def make_adjoint_problem(y_shape, y_dtype, kernel_shape, kernel_dtype, strides, 
                          f"(the channels of conv2d_transpose's output) is {kernel_out}")
     in_h = conv2d_output_size(height, kh, strides[0], dilations[0], padding)
     in_w = conv2d_output_size(width, kw, strides[1], dilations[1], padding)
-    rows = Axis.from_padding("height", in_h, height, kh, strides[0], dilations[0], padding)
-    cols = Axis.from_padding("width", in_w, width, kw, strides[1], dilations[1], padding)
-    result = result_dtype(y_dtype, kernel_dtype)
-    problem = ConvTransposeProblem(
-        input_shape=(batch, in_h, in_w, kernel_in), kernel_shape=tuple(kernel_shape),
-        output_shape=(batch, height, width, channels), rows=rows, cols=cols,
-        dtype=compute_dtype(result), result_dtype=result, data_format=data_format)
+    problem = _problem_of((batch, in_h, in_w, kernel_in), (height, width, channels),
+                          kernel_shape, strides, dilations, padding,
+                          result_dtype(y_dtype, kernel_dtype), data_format)
     _check_size(problem, check_memory, problem.input_shape)
     return problem
+
+
+def _problem_of(input_shape, output_hwc, kernel_shape, strides, dilations, padding, result,
+                data_format):
+    """The :class:`ConvTransposeProblem` of validated sizes: ``input_shape``
+    (N, h, w, Cin), output (H, W, Cout), the result dtype."""
+    batch, in_h, in_w, _ = input_shape
+    out_h, out_w, out_channels = output_hwc
+    kh, kw = kernel_shape[:2]
+    return ConvTransposeProblem(
+        input_shape=tuple(input_shape), kernel_shape=tuple(kernel_shape),
+        output_shape=(batch, out_h, out_w, out_channels),
+        rows=Axis.from_padding("height", in_h, out_h, kh, strides[0], dilations[0], padding),
+        cols=Axis.from_padding("width", in_w, out_w, kw, strides[1], dilations[1], padding),
+        dtype=compute_dtype(result), result_dtype=result, data_format=data_format)
 
 
 def window_problem(problem, batch, rows, cols):
