@@ -28,6 +28,7 @@ from deconv._openmp cimport DECONV_OPENMP_ENABLED, omp_get_max_threads
 include "_plan.pxi"
 include "_spectral.pxi"
 include "_dot.pxi"
+include "_winograd.pxi"
 
 cdef extern from *:
     """
