@@ -28,10 +28,12 @@ from ._registry import (
     unregister_backend,
 )
 from ._version import __version__
+from ._winograd import WinogradBackend
 
 register_backend(ReferenceBackend())
 register_backend(DirectBackend())
 register_backend(FFTBackend())
+register_backend(WinogradBackend())
 
 __all__ = [
     "Backend",

@@ -82,6 +82,23 @@ DEFAULT_PROFILE = {
     "fft_overhead_s": 59e-6,
     "fft_phase_overhead_s": 34e-6,
     "fft_image_phase_s": 24e-6,
+    # winograd: the position-by-position products run on the wide kernel
+    # and cost what its formula says (rates, tile taps, stores of the
+    # products); on top, a fixed cost per call and per phase, per tile
+    # position transformed (in and out: loop overhead, which dominates few
+    # channels), per item of the input and output transforms, and per item
+    # of the transformed kernel (written at every call unless an operator
+    # packed it: counted always, so "auto" is right for function calls and
+    # cautious for operators). Float32 at one thread; the transforms timed
+    # alone (dcgan2, dcgan3, a 1x256x256x16 image) gave 50 ns and 0.3 ns,
+    # but whole calls run 1.4-3x slower than that (the transformed input
+    # and products pass through memory between the steps), so these are
+    # set to the whole calls' times: dcgan3 7.2 ms, ae_k3s2 2.4 ms.
+    "winograd_overhead_s": 30e-6,
+    "winograd_phase_s": 8e-6,
+    "winograd_position_s": 150e-9,
+    "winograd_item_s": 1.0e-9,
+    "winograd_kernel_item_s": 0.9e-9,
 }
 
 
@@ -157,6 +174,32 @@ def fft_seconds(work, num_threads, profile):
 def fft_minimum_seconds(profile):
     """A lower bound of :func:`fft_seconds`: one phase's fixed costs."""
     return profile["fft_overhead_s"] + profile["fft_phase_overhead_s"]
+
+
+class WinogradWork(NamedTuple):
+    """What a Winograd plan's time grows with: its ``products`` (the wide
+    kernel's :class:`DirectWork`, all phases), its ``phases``, the tile
+    ``positions`` transformed, the items of its input and output transforms
+    and of its transformed kernel."""
+    products: DirectWork
+    phases: int
+    positions: int
+    input_items: int
+    output_items: int
+    kernel_items: int
+
+
+def winograd_seconds(work, itemsize, num_threads, profile, level):
+    """Seconds of a Winograd plan: the products by the wide kernel's formula
+    (without its fixed cost), then the transforms and fixed costs."""
+    products = (direct_seconds("wide", work.products, itemsize, num_threads, profile, level)
+                - profile["direct_overhead_s"])
+    threads = max(1, num_threads)
+    scale = itemsize / 4
+    return (profile["winograd_overhead_s"] + work.phases * profile["winograd_phase_s"] + products
+            + (work.positions * profile["winograd_position_s"]
+               + scale * ((work.input_items + work.output_items) * profile["winograd_item_s"]
+                          + work.kernel_items * profile["winograd_kernel_item_s"])) / threads)
 
 
 class ReferenceWork(NamedTuple):

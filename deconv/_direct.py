@@ -181,11 +181,17 @@ def narrow_group_size(cout):
 def threads_worth_waking(problem, num_threads, variant, work):
     """Threads for a plan of ``variant`` doing ``work``: one per
     SECONDS_PER_THREAD of its estimated time, up to ``num_threads``."""
-    if SECONDS_PER_THREAD <= 0:
-        return num_threads
     profile = _cost.DEFAULT_PROFILE
     seconds = _cost.direct_seconds(variant, work, problem.dtype.itemsize, 1, profile,
                                    _simd.core.isa_name()) - profile["direct_overhead_s"]
+    return threads_for_seconds(seconds, num_threads)
+
+
+def threads_for_seconds(seconds, num_threads):
+    """One thread per SECONDS_PER_THREAD of ``seconds`` of estimated work (at
+    one thread, fixed cost left out), at least one, up to ``num_threads``."""
+    if SECONDS_PER_THREAD <= 0:
+        return num_threads
     return max(1, min(num_threads, int(seconds / SECONDS_PER_THREAD)))
 
 
@@ -417,7 +423,7 @@ class DirectBackend(Backend):
             if x.shape[3] > 1 and x.strides[3] != x.itemsize:
                 x = np.ascontiguousarray(x)
             core.conv2d_transpose_dot(x, np.ascontiguousarray(kernel) if packed is None else
-                                      packed, plan.tables, y, units_per_signal_check(plan),
+                                      packed, plan.tables, y, units_per_signal_check(plan.work),
                                       plan.num_threads)
         elif plan.variant == "narrow":
             finite = bool(np.isfinite(kernel).all()) if packed is None else packed[1]
@@ -459,7 +465,7 @@ def _run_wide(problem, plan, x, kernel, panels, y):
         else:
             panel_blocks.fill(-1)
     _simd.core.conv2d_transpose_wide(x, kernel, panels, panel_blocks, plan.tables, y, stages,
-                                     not whole, units_per_signal_check(plan), threads)
+                                     not whole, units_per_signal_check(plan.work), threads)
 
 
 def _run_narrow(plan, x, kernel, packed, y):
@@ -478,10 +484,10 @@ def _run_narrow(plan, x, kernel, packed, y):
     windows.fill(0)
     window_holds.fill(-1)
     _simd.core.conv2d_transpose_narrow(x, packed, tables, windows, window_holds, tap_slots, y,
-                                       group, units_per_signal_check(plan), threads)
+                                       group, units_per_signal_check(plan.work), threads)
 
 
-def units_per_signal_check(plan):
-    """Work units of a tiled plan between two looks for signals."""
-    work = plan.work
+def units_per_signal_check(work):
+    """Work units of a tiled plan's ``work`` (a ``deconv._cost.DirectWork``)
+    between two looks for signals."""
     return max(1, work.units * MADDS_PER_SIGNAL_CHECK // max(1, work.padded_madds))

@@ -43,7 +43,7 @@ class BackendChoice:
     >>> choice.backend
     'direct'
     >>> sorted(choice.estimates)
-    ['direct', 'fft', 'reference']
+    ['direct', 'fft', 'reference', 'winograd']
     """
 
     backend: str

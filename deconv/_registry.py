@@ -122,7 +122,7 @@ def list_backends():
     --------
     >>> import deconv
     >>> deconv.list_backends()
-    ['auto', 'reference', 'direct', 'fft']
+    ['auto', 'reference', 'direct', 'fft', 'winograd']
     """
     return [AUTO, *_snapshot]
 

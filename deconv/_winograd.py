@@ -1,0 +1,359 @@
+"""The ``"winograd"`` backend: minimal filtering on the polyphase sub-kernels.
+
+Every output phase of a transposed convolution (the rows ``r`` of one
+residue ``r mod stride``, likewise the columns) takes the kernel taps of one
+residue: output ``r = first + stride * t`` of the phase is the stride-1
+correlation ``sum_u x[base + t + u] * g[u]`` with the phase's ``K`` taps
+``g`` (kernel index ``phase + stride * (K - 1 - u)``). A stride-2 4x4 kernel
+has four 2x2 sub-kernels, a stride-2 3x3 one sub-kernels of 2x2, 2x1, 1x2 and
+1x1, a stride-1 3x3 kernel one phase of 3x3.
+
+Each phase is computed by Winograd's minimal filtering F(T, K) on tiles of
+T x T' outputs (``deconv._toom_cook``): the input tiles are transformed
+(``BT``), the transformed input and kernel (``G``) are multiplied position
+by position -- for every one of the tile's ``alpha x alpha'`` positions, a
+matrix product over input channels, run as one call of the direct
+backend's wide register-tile kernel on a "kernel" of ``alpha * alpha'``
+rows -- and the products transformed back (``AT``) into the phase's
+outputs. A 4x4 stride-2 layer takes 25 multiplications per 16 outputs of a
+phase in F(4, 2) tiles instead of 64: the arithmetic is 2.56 times smaller,
+beyond what the FMA peak allows a direct method. The price is memory: the
+transformed input and products pass through memory (in scratch arrays), and
+the transformed kernel is ``alpha * alpha' / (K * K')`` times the
+sub-kernel's size (packed once by an operator, or at every call).
+
+Tiles are chosen per axis and phase to minimize the positions computed,
+``ceil(outputs / T) * (T + K - 1)``, with at most ``MAX_TILE_INPUTS`` inputs
+per axis: float32 rounding grows with the transforms' entries. Measured on
+the oracle grid, errors stay within the spec's 1e-5 of max|y| (see the
+tests). Along an axis whose phase has one tap there is nothing to save:
+its tiles are single pixels (plain products). Problems minimal filtering
+cannot help (dilation, a kernel no larger than its stride, more than
+``MAX_PHASE_TAPS`` taps per phase: see :func:`winograd_reason`) run on the
+direct kernel, and ``"auto"`` does not consider this backend for them.
+
+How this differs from what exists: MNN's strided deconvolution and the
+FPGA designs (e.g. Yan et al., "Efficient Winograd-based transposed
+convolution") also split a strided kernel into its phases and apply
+F(m, r) to each; here the tile size is chosen per phase from the phase's
+own output count (small images get one tile across), the transforms are
+derived exactly from interpolation points rather than tabulated, and the
+products run on the same register-tiled kernel as the direct backend.
+
+Results depend only on the shapes, never on the thread count (each tile is
+transformed by one thread; the products are the wide kernel's). A NaN or
+inf input would be spread by the transforms over its tile (inf - inf), so
+the backend requires finite data and ``"auto"`` passes over it otherwise.
+"""
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+from . import _cost, _direct, _profile, _simd
+from ._backend import Backend, BackendPlan
+from ._caches import bounded_cache
+from ._toom_cook import minimal_filter
+from ._workspace import aligned_empty, scratch_arrays
+
+# The most inputs per tile and axis: float32 errors of F(4, 3) and F(5, 2)
+# (6 inputs; transforms' entries up to 32) stay below 1e-6 of max|y| on the
+# oracle grid, F(6, 2) and beyond grow past it.
+MAX_TILE_INPUTS = 5
+# Kernel taps per phase and axis the backend takes: a phase of K taps on
+# tiles of MAX_TILE_INPUTS inputs has MAX_TILE_INPUTS - K + 1 outputs, and
+# past 4 taps the saving is too small to pay for the transforms.
+MAX_PHASE_TAPS = 4
+
+
+class AxisPhase(NamedTuple):
+    """One output phase of one axis: ``outputs`` indices from
+    ``first_output`` on (every stride), the kernel ``taps`` of the phase in
+    correlation order (none: the phase's outputs are zeros), the input
+    index ``input_base`` that the first tile's first input reads, and the
+    phase's tiles: ``tiles`` of ``tile`` outputs."""
+    first_output: int
+    outputs: int
+    taps: tuple
+    input_base: int
+    tile: int
+    tiles: int
+
+    @property
+    def inputs(self):
+        """Inputs per tile (alpha): T + K - 1."""
+        return self.tile + len(self.taps) - 1
+
+
+def tile_size(outputs, taps):
+    """The tile T (outputs per tile) of a phase of ``outputs`` outputs and
+    ``taps`` taps that computes the fewest positions, ``ceil(outputs / T) *
+    (T + taps - 1)``, with at most MAX_TILE_INPUTS inputs; the smaller tile
+    of a tie (its transforms round less).
+
+    Examples
+    --------
+    >>> from deconv._winograd import tile_size
+    >>> tile_size(4, 2), tile_size(16, 2), tile_size(7, 3), tile_size(9, 1)
+    (4, 4, 4, 1)
+    """
+    if taps <= 1:
+        return 1
+    candidates = range(1, MAX_TILE_INPUTS - taps + 2)
+    return min(candidates, key=lambda t: (-(-outputs // t) * (t + taps - 1), t))
+
+
+def axis_phases(axis):
+    """The :class:`AxisPhase` of each output phase of ``axis`` (a
+    ``deconv._geometry.Axis`` of dilation 1), in order of their first
+    outputs."""
+    return _axis_phases(*axis[1:])
+
+
+@bounded_cache(256)
+def _axis_phases(in_size, out_size, kernel_size, stride, dilation, pad):
+    phases = []
+    for first in range(min(stride, out_size)):
+        residue = (first + pad) % stride
+        count = len(range(residue, kernel_size, stride))
+        taps = tuple(residue + stride * (count - 1 - u) for u in range(count))
+        # Output first + pad = stride * m + residue reads input m - j with tap j.
+        base = (first + pad - residue) // stride - (count - 1)
+        outputs = -(-(out_size - first) // stride)
+        tile = tile_size(outputs, count)
+        phases.append(AxisPhase(first, outputs, taps, base, tile, -(-outputs // tile)))
+    return tuple(phases)
+
+
+class Transforms(NamedTuple):
+    """A minimal filter's matrices as arrays of the compute dtype."""
+    input: np.ndarray
+    kernel: np.ndarray
+    output: np.ndarray
+
+
+class PhasePlan(NamedTuple):
+    """One output phase (a row phase and a column phase with taps): their
+    minimal filters' :class:`Transforms`, and the wide kernel's tables and
+    work counts of its position-by-position products."""
+    rows: AxisPhase
+    cols: AxisPhase
+    row_transforms: Transforms
+    col_transforms: Transforms
+    products: object  # deconv._direct.WideTables
+    work: _cost.DirectWork
+
+
+class WinogradTables(NamedTuple):
+    """Every phase of a problem: ``phases`` with taps, and the (row phase,
+    column phase) pairs without (their outputs are zeros)."""
+    phases: tuple
+    zeros: tuple
+
+
+@bounded_cache(64)
+def transforms(outputs, taps, dtype):
+    """The :class:`Transforms` of F(``outputs``, ``taps``) in ``dtype``, read-only."""
+    arrays = minimal_filter(outputs, taps).arrays(dtype)
+    for array in arrays:
+        array.flags.writeable = False
+    return Transforms(*arrays)
+
+
+def winograd_reason(problem):
+    """Why minimal filtering cannot help ``problem`` (shapes only), or None:
+    the backend then runs the direct kernel instead."""
+    most = []
+    for axis, name in ((problem.rows, "rows"), (problem.cols, "columns")):
+        if axis.dilation != 1:
+            return f"minimal filtering needs dilation 1 (got {axis.dilation} for {name})"
+        taps = -(-axis.kernel_size // axis.stride)
+        if taps > MAX_PHASE_TAPS:
+            return (f"a phase of {taps} taps along the {name} (kernel {axis.kernel_size}, "
+                    f"stride {axis.stride}); at most {MAX_PHASE_TAPS}")
+        most.append(taps)
+    if max(most) < 2:
+        return "every phase has one tap (kernel no larger than the stride): nothing to save"
+    return None
+
+
+@bounded_cache(128)
+def product_tables(positions, columns):
+    """The wide kernel's tables for ``positions`` independent matrix
+    products of ``columns`` rows each: output row xi reads input row xi with
+    kernel row xi; every column is one class, column q reading column q."""
+    rows = _direct.TapTable(np.ones(positions, np.intp), np.arange(positions, dtype=np.intp)[:, None],
+                            np.arange(positions, dtype=np.intp)[:, None])
+    cols = _direct.TapTable(np.ones(columns, np.intp), np.zeros((columns, 1), np.intp),
+                            np.arange(columns, dtype=np.intp)[:, None])
+    classes = _direct.ColumnClasses(np.array([0, columns], np.intp),
+                                    np.arange(columns, dtype=np.intp),
+                                    np.arange(columns, dtype=np.intp))
+    return _direct.WideTables(rows, cols, classes)
+
+
+@bounded_cache(128)
+def winograd_tables(problem):
+    """The :class:`WinogradTables` of ``problem`` (cached by problem)."""
+    core = _simd.core
+    itemsize = problem.dtype.itemsize
+    batch, cin, cout = problem.input_shape[0], problem.input_shape[3], problem.output_shape[3]
+    block, pixels = core.channel_block(itemsize), core.pixel_block(itemsize)
+    phases, zeros = [], []
+    for rows in axis_phases(problem.rows):
+        for cols in axis_phases(problem.cols):
+            if not rows.taps or not cols.taps:
+                zeros.append((rows, cols))
+                continue
+            positions = rows.inputs * cols.inputs
+            columns = batch * rows.tiles * cols.tiles
+            tables = product_tables(positions, columns)
+            tile_taps, slot_taps = core.wide_tile_taps(tables, 1, pixels,
+                                                       core.short_pixel_block(itemsize))
+            blocks = -(-cout // block)
+            work = _cost.DirectWork(padded_madds=slot_taps * blocks * block * cin,
+                                    tile_taps=tile_taps * blocks, units=positions * blocks,
+                                    outputs=positions * columns * blocks * block)
+            phases.append(PhasePlan(rows, cols, transforms(rows.tile, len(rows.taps), problem.dtype),
+                                    transforms(cols.tile, len(cols.taps), problem.dtype),
+                                    tables, work))
+    return WinogradTables(tuple(phases), tuple(zeros))
+
+
+def winograd_work(problem, tables):
+    """The :class:`deconv._cost.WinogradWork` of a plan's tables: per phase,
+    its products and the positions of its tiles (each transformed in and
+    out, with Cin and Cout items), and its transformed kernel's items."""
+    batch, cin, cout = problem.input_shape[0], problem.input_shape[3], problem.output_shape[3]
+    block = _simd.core.channel_block(problem.dtype.itemsize)
+    products = _cost.DirectWork(*(sum(getattr(phase.work, field) for phase in tables.phases)
+                                  for field in ("padded_madds", "tile_taps", "units",
+                                                "outputs")))
+    transformed = sum(phase.rows.inputs * phase.cols.inputs * batch * phase.rows.tiles
+                      * phase.cols.tiles for phase in tables.phases)
+    kernel_items = sum(phase.rows.inputs * phase.cols.inputs * -(-cout // block) * block * cin
+                       for phase in tables.phases)
+    return _cost.WinogradWork(products, len(tables.phases), transformed, transformed * cin,
+                              transformed * cout, kernel_items)
+
+
+class WinogradBackend(Backend):
+    """Minimal filtering F(T, K) per polyphase sub-kernel (Cython, OpenMP)."""
+
+    name = "winograd"
+    description = "Winograd minimal filtering per output phase, for 2-4 taps per phase"
+    # The transforms spread a NaN or inf over its tile (inf - inf).
+    requires_finite = True
+    strided_kernels = True
+
+    def unsupported_reason(self, problem):
+        return _simd.unavailable_reason
+
+    def plan(self, problem, num_threads):
+        if winograd_reason(problem) is not None:
+            direct = _DIRECT.plan(problem, num_threads)
+            return direct._replace(variant="direct " + direct.variant,
+                                   packing=None if direct.packing is None else (
+                                       "direct", direct.packing))
+        tables = winograd_tables(problem)
+        work = winograd_work(problem, tables)
+        profile = _cost.DEFAULT_PROFILE
+        seconds = _cost.winograd_seconds(work, problem.dtype.itemsize, 1, profile,
+                                         _simd.core.isa_name()) - profile["winograd_overhead_s"]
+        threads = _direct.threads_for_seconds(seconds, num_threads)
+        # The packed kernel depends on each phase's taps and tiles (and so on
+        # the output size): an operator packs once per such layout.
+        packing = ("winograd", tuple((phase.rows.taps, phase.rows.tile, phase.cols.taps,
+                                      phase.cols.tile) for phase in tables.phases))
+        return BackendPlan("winograd", packing, tables, threads, work)
+
+    def estimate_seconds(self, problem, num_threads):
+        if _simd.core is None or winograd_reason(problem) is not None:
+            return None
+        return _cost.winograd_seconds(self.plan(problem, num_threads).work,
+                                      problem.dtype.itemsize, num_threads,
+                                      _profile.current_profile(), _simd.core.isa_name())
+
+    def minimum_seconds(self, problem, num_threads):
+        return _profile.current_profile()["winograd_overhead_s"]
+
+    def pack(self, problem, plan, kernel):
+        """The transformed kernel of every phase, as the wide kernel's panels."""
+        if plan.packing[0] == "direct":
+            return _DIRECT.pack(problem, _direct_plan(plan), kernel)
+        block = _simd.core.channel_block(kernel.itemsize)
+        packed = []
+        for phase in plan.tables.phases:
+            panels = aligned_empty(_panels_shape(phase, kernel.shape, block), kernel.dtype)
+            _transform_kernel(phase, kernel, panels, plan.num_threads)
+            packed.append(panels)
+        return tuple(packed)
+
+    def run(self, problem, plan, x, kernel, packed, y):
+        if plan.variant.startswith("direct "):
+            _DIRECT.run(problem, _direct_plan(plan), x, kernel, packed, y)
+        else:
+            run_winograd(problem, plan, x, kernel, packed, y)
+
+
+# Runs what minimal filtering cannot help (see winograd_reason).
+_DIRECT = _direct.DirectBackend()
+
+
+def _direct_plan(plan):
+    """The direct backend's plan inside a plan of this backend that defers to it."""
+    return plan._replace(variant=plan.variant[len("direct "):],
+                         packing=None if plan.packing is None else plan.packing[1])
+
+
+def _panels_shape(phase, kernel_shape, block):
+    """(blocks, positions, 1, Cin, block): a phase's transformed kernel."""
+    cout, cin = kernel_shape[2], kernel_shape[3]
+    return (-(-cout // block), phase.rows.inputs * phase.cols.inputs, 1, cin, block)
+
+
+def _transform_kernel(phase, kernel, panels, threads):
+    _simd.core.winograd_kernel(kernel, np.array(phase.rows.taps, np.intp),
+                               np.array(phase.cols.taps, np.intp), phase.row_transforms.kernel,
+                               phase.col_transforms.kernel, panels, threads)
+
+
+def run_winograd(problem, plan, x, kernel, packed, y):
+    """Fill ``y`` (N, H, W, Cout) from ``x`` (N, h, w, Cin) phase by phase:
+    input transform, products (the wide kernel), output transform; the
+    kernel transformed here unless ``packed`` holds it."""
+    core = _simd.core
+    threads, tables = plan.num_threads, plan.tables
+    row_stride, col_stride = problem.rows.stride, problem.cols.stride
+    batch, cin, cout, dtype = x.shape[0], x.shape[3], y.shape[3], y.dtype
+    for rows, cols in tables.zeros:
+        y[:, rows.first_output::row_stride, cols.first_output::col_stride] = 0
+    if not tables.phases or y.size == 0:
+        return
+    block = core.channel_block(y.itemsize)
+    sizes = [(phase.rows.inputs * phase.cols.inputs,
+              batch * phase.rows.tiles * phase.cols.tiles) for phase in tables.phases]
+    transformed = max(positions * columns for positions, columns in sizes)
+    panel_items = 0 if packed is not None else max(
+        math.prod(_panels_shape(phase, kernel.shape, block)) for phase in tables.phases)
+    inputs, products, panel_buffer, panel_blocks, stages, unused_kernel = scratch_arrays(
+        ((transformed * cin,), dtype), ((transformed * cout,), dtype), ((panel_items,), dtype),
+        ((0,), np.intp), ((threads, 1), dtype), ((1, 1, 1, 1), dtype), slot="winograd")
+    for index, (phase, (positions, columns)) in enumerate(zip(tables.phases, sizes)):
+        rows, cols = phase.rows, phase.cols
+        row_transforms, col_transforms = phase.row_transforms, phase.col_transforms
+        if packed is None:
+            shape = _panels_shape(phase, kernel.shape, block)
+            panels = panel_buffer[:math.prod(shape)].reshape(shape)
+            _transform_kernel(phase, kernel, panels, threads)
+        else:
+            panels = packed[index]
+        v = inputs[:positions * columns * cin].reshape(positions, columns, cin)
+        m = products[:positions * columns * cout].reshape(positions, columns, cout)
+        core.winograd_input(x, row_transforms.input, col_transforms.input, rows.input_base, rows.tile, rows.tiles,
+                            cols.input_base, cols.tile, cols.tiles, v, threads)
+        core.conv2d_transpose_wide(v[None], unused_kernel, panels, panel_blocks, phase.products,
+                                   m[None], stages, False,
+                                   _direct.units_per_signal_check(phase.work), threads)
+        core.winograd_output(m, row_transforms.output, col_transforms.output, rows.first_output, row_stride, rows.outputs,
+                             cols.first_output, col_stride, cols.outputs, y, threads)
