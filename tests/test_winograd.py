@@ -1,0 +1,183 @@
+"""The "winograd" backend (minimal filtering per polyphase sub-kernel) and
+its exact transforms: against the naive oracle over the geometry it takes,
+within SPEC section 6 at each tile size it picks; bitwise thread invariance;
+operators (transformed kernel packed once per tile layout); the problems it
+hands to the direct kernel; and the cost model's view of it."""
+import itertools
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import deconv
+from deconv import _direct, _toom_cook, _winograd
+from oracle import assert_close, conv2d_transpose_oracle, valid_sizes
+
+
+@pytest.mark.parametrize("outputs,taps", [(m, r) for m in range(1, 7) for r in range(1, 5)
+                                          if m + r - 1 <= _toom_cook.MAX_INPUTS])
+def test_minimal_filters_compute_the_correlation_exactly(outputs, taps):
+    f = _toom_cook.minimal_filter(outputs, taps)
+    rng = np.random.default_rng(outputs * 10 + taps)
+    for _ in range(5):
+        d = [Fraction(int(v)) for v in rng.integers(-9, 10, f.inputs)]
+        g = [Fraction(int(v)) for v in rng.integers(-9, 10, taps)]
+        transformed = [sum(b * v for b, v in zip(row, d)) * sum(w * u for w, u in zip(grow, g))
+                       for row, grow in zip(f.input_transform, f.kernel_transform)]
+        result = [sum(a * m for a, m in zip(row, transformed)) for row in f.output_transform]
+        assert result == [sum(d[i + u] * g[u] for u in range(taps)) for i in range(outputs)]
+    assert all(v.denominator == 1 for row in f.input_transform for v in row)
+
+
+def test_minimal_filter_rejects_what_it_cannot_build():
+    with pytest.raises(ValueError, match=r"F\(8, 2\) needs .* outputs \+ taps - 1 <= 8"):
+        _toom_cook.minimal_filter(8, 2)
+    with pytest.raises(ValueError, match=r"F\(0, 2\)"):
+        _toom_cook.minimal_filter(0, 2)
+
+
+def test_tile_sizes_compute_the_fewest_positions():
+    for outputs, taps in itertools.product(range(1, 40), range(1, 5)):
+        tile = _winograd.tile_size(outputs, taps)
+        assert 1 <= tile and tile + taps - 1 <= _winograd.MAX_TILE_INPUTS
+        cost = -(-outputs // tile) * (tile + taps - 1)
+        assert cost <= outputs * taps or taps == 1
+
+
+def _call(x, kernel, out_hw, s, padding, **kwargs):
+    n, cout = x.shape[0], kernel.shape[2]
+    return deconv.conv2d_transpose(x, kernel, (n, *out_hw, cout), strides=s, padding=padding,
+                                   backend="winograd", **kwargs)
+
+
+@pytest.mark.parametrize("k,s,padding", list(itertools.product((2, 3, 4, 5, 7), (1, 2, 3),
+                                                                ("same", "valid"))))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_matches_the_oracle_within_the_spec(k, s, padding, dtype, rng):
+    # Both reachable output sizes, odd image sides, Cin past one transform
+    # chunk (64), Cout past one register block.
+    x = rng.standard_normal((2, 5, 7, 70))
+    kernel = rng.standard_normal((k, k, 35, 70))
+    for out_h, out_w in zip(valid_sizes(5, k, s, 1, padding), valid_sizes(7, k, s, 1, padding)):
+        expected = conv2d_transpose_oracle(x, kernel, (out_h, out_w), (s, s), padding, (1, 1))
+        result = _call(x.astype(dtype), kernel.astype(dtype), (out_h, out_w), s, padding)
+        assert_close(result, expected, dtype)
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(1, 3), h=st.integers(1, 12), w=st.integers(1, 12), cin=st.integers(1, 20),
+       cout=st.integers(1, 40), kh=st.integers(1, 8), kw=st.integers(1, 8),
+       sh=st.integers(1, 4), sw=st.integers(1, 4), padding=st.sampled_from(["same", "valid"]),
+       channels_first=st.booleans(), seed=st.integers(0, 2 ** 32 - 1), data=st.data())
+def test_any_geometry_it_takes(n, h, w, cin, cout, kh, kw, sh, sw, padding, channels_first,
+                               seed, data):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, h, w, cin))
+    kernel = rng.standard_normal((kh, kw, cout, cin))
+    out_h = data.draw(st.sampled_from(valid_sizes(h, kh, sh, 1, padding)))
+    out_w = data.draw(st.sampled_from(valid_sizes(w, kw, sw, 1, padding)))
+    expected = conv2d_transpose_oracle(x, kernel, (out_h, out_w), (sh, sw), padding, (1, 1))
+    x32, k32 = x.astype(np.float32), kernel.astype(np.float32)
+    if channels_first:
+        result = deconv.conv2d_transpose(
+            np.ascontiguousarray(x32.transpose(0, 3, 1, 2)), k32, (n, cout, out_h, out_w),
+            (sh, sw), padding, "channels_first", backend="winograd").transpose(0, 2, 3, 1)
+    else:
+        result = _call(x32, k32, (out_h, out_w), (sh, sw), padding)
+    assert_close(result, expected, np.float32)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bitwise_identical_for_any_thread_count(dtype, rng, monkeypatch):
+    monkeypatch.setattr(_direct, "SECONDS_PER_THREAD", 0)  # every requested thread works
+    deconv.clear_caches()
+    x = rng.standard_normal((3, 9, 11, 37)).astype(dtype)
+    kernel = rng.standard_normal((4, 3, 21, 37)).astype(dtype)
+    results = [deconv.conv2d_transpose(x, kernel, strides=(2, 1), padding="same",
+                                       backend="winograd", num_threads=threads)
+               for threads in (1, 2, 3, 7)]
+    for result in results[1:]:
+        assert np.array_equal(result, results[0])
+    deconv.clear_caches()
+
+
+def test_operators_pack_once_per_tile_layout(rng):
+    kernel = rng.standard_normal((4, 4, 8, 6)).astype(np.float32)
+    operator = deconv.Conv2DTranspose(kernel, strides=2, padding="same", backend="winograd")
+    for size in (3, 8, 5, 8):  # tile layouts differ with the image size
+        x = rng.standard_normal((2, size, size + 1, 6)).astype(np.float32)
+        expected = deconv.conv2d_transpose(x, kernel, strides=2, padding="same",
+                                           backend="winograd")
+        assert np.array_equal(operator(x), expected)
+        assert operator.plan_for(x).variant == "winograd"
+
+
+def test_what_it_cannot_help_runs_on_the_direct_kernel(rng):
+    x = rng.standard_normal((1, 6, 6, 3))
+    for kernel_shape, kwargs, reason in [
+            ((3, 3, 2, 3), dict(dilation_rate=2), "dilation 1"),
+            ((2, 2, 2, 3), dict(strides=2), "nothing to save"),
+            ((9, 9, 2, 3), dict(strides=1), "at most 4")]:
+        kernel = rng.standard_normal(kernel_shape)
+        y = deconv.conv2d_transpose(x, kernel, padding="same", backend="winograd", **kwargs)
+        direct = deconv.conv2d_transpose(x, kernel, padding="same", backend="direct", **kwargs)
+        assert np.array_equal(y, direct)
+        operator = deconv.Conv2DTranspose(kernel, padding="same", backend="winograd", **kwargs)
+        assert operator.plan_for(x).variant.startswith("direct ")
+        assert np.array_equal(operator(x), direct)
+        problem = operator.plan_for(x).problem
+        assert reason in _winograd.winograd_reason(problem)
+        assert deconv.choose_backend(x, kernel, padding="same", **kwargs).estimates.get(
+            "winograd") is None
+
+
+def test_non_finite_data_is_refused_or_passed_over(rng):
+    x = rng.standard_normal((1, 4, 4, 3)).astype(np.float32)
+    kernel = rng.standard_normal((4, 4, 2, 3)).astype(np.float32)
+    x[0, 1, 1, 0] = np.inf
+    with pytest.raises(ValueError, match="backend 'winograd' cannot compute this call: .*NaN"):
+        deconv.conv2d_transpose(x, kernel, strides=2, padding="same", backend="winograd")
+    assert "winograd" in deconv.choose_backend(x, kernel, strides=2, padding="same").rejected
+
+
+def test_inputs_are_not_modified_and_outputs_are_written_whole(rng):
+    x = rng.standard_normal((2, 5, 5, 4)).astype(np.float32)
+    kernel = rng.standard_normal((3, 3, 3, 4)).astype(np.float32)
+    x_copy, kernel_copy = x.copy(), kernel.copy()
+    # Stride 4 with a 3x3 kernel: output phases no tap reaches must be zeros.
+    out = np.full((2, 20, 20, 3), np.nan, np.float32)
+    deconv.conv2d_transpose(x, kernel, out.shape, strides=4, padding="same",
+                            backend="winograd", out=out)
+    assert np.array_equal(x, x_copy) and np.array_equal(kernel, kernel_copy)
+    assert_close(out, conv2d_transpose_oracle(x.astype(np.float64), kernel.astype(np.float64),
+                                              (20, 20), (4, 4), "same", (1, 1)), np.float32)
+
+
+def test_the_transforms_reject_what_does_not_fit(rng):
+    from deconv import _simd
+    core = _simd.core
+    bt = np.eye(3, dtype=np.float32)
+    x = np.zeros((1, 4, 4, 2), np.float32)
+    with pytest.raises(ValueError, match="winograd_input: x .* do not agree"):
+        core.winograd_input(x, bt, bt, 0, 1, 2, 0, 1, 2, np.zeros((9, 3, 2), np.float32), 1)
+    with pytest.raises(ValueError, match="winograd_output: m .* do not agree"):
+        core.winograd_output(np.zeros((9, 4, 2), np.float32), bt[:1], bt[:1], 0, 1, 2, 0, 1, 2,
+                             np.zeros((1, 1, 2, 2), np.float32), 1)
+    with pytest.raises(ValueError, match="winograd_kernel: row tap 5 of 4"):
+        core.winograd_kernel(np.zeros((4, 4, 2, 2), np.float32), np.array([5], np.intp),
+                             np.array([0], np.intp), np.ones((1, 1), np.float32),
+                             np.ones((1, 1), np.float32),
+                             np.zeros((1, 1, 1, 2, core.channel_block(4)), np.float32), 1)
+
+
+def test_cost_model_counts_the_kernel_transform():
+    problem = deconv.Conv2DTranspose(np.zeros((4, 4, 64, 64), np.float32), strides=2,
+                                     padding="same").plan_for(
+        np.zeros((8, 8, 8, 64), np.float32)).problem
+    plan = _winograd.WinogradBackend().plan(problem, 2)
+    work = plan.work
+    # Four phases of 2x2 taps on 8 outputs per axis: tiles of 4, 5x5 positions.
+    assert work.phases == 4 and work.positions == 4 * 25 * 8 * 2 * 2
+    assert work.kernel_items == 4 * 25 * 64 * 64
+    assert {(phase.rows.tile, phase.cols.tile) for phase in plan.tables.phases} == {(4, 4)}
