@@ -8,11 +8,12 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from oracle import assert_close, conv2d_transpose_oracle, valid_sizes
 
 import deconv
 from deconv import _direct, _toom_cook, _winograd
-from oracle import assert_close, conv2d_transpose_oracle, valid_sizes
 
 
 @pytest.mark.parametrize("outputs,taps", [(m, r) for m in range(1, 7) for r in range(1, 5)
@@ -116,9 +117,9 @@ def test_operators_pack_once_per_tile_layout(rng):
 def test_what_it_cannot_help_runs_on_the_direct_kernel(rng):
     x = rng.standard_normal((1, 6, 6, 3))
     for kernel_shape, kwargs, reason in [
-            ((3, 3, 2, 3), dict(dilation_rate=2), "dilation 1"),
-            ((2, 2, 2, 3), dict(strides=2), "nothing to save"),
-            ((9, 9, 2, 3), dict(strides=1), "at most 4")]:
+            ((3, 3, 2, 3), {"dilation_rate": 2}, "dilation 1"),
+            ((2, 2, 2, 3), {"strides": 2}, "nothing to save"),
+            ((9, 9, 2, 3), {"strides": 1}, "at most 4")]:
         kernel = rng.standard_normal(kernel_shape)
         y = deconv.conv2d_transpose(x, kernel, padding="same", backend="winograd", **kwargs)
         direct = deconv.conv2d_transpose(x, kernel, padding="same", backend="direct", **kwargs)
