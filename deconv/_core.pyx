@@ -366,7 +366,7 @@ def conv2d_transpose_wide(
         const floating[:, :, :, :] x, const floating[:, :, :, :] kernel,
         floating[:, :, :, :, ::1] panels, Py_ssize_t[::1] panel_blocks, tables,
         floating[:, :, :, :] y, floating[:, ::1] stages, bint block_major,
-        Py_ssize_t units_per_check, int num_threads):
+        Py_ssize_t units_per_check, int num_threads, transform=None):
     """Fill ``y`` (N, H, W, Cout) with the transposed convolution of ``x`` (N, h, w, Cin).
 
     ``x`` and ``y`` are indexed NHWC but may have any strides (a channels-first
@@ -392,6 +392,11 @@ def conv2d_transpose_wide(
     of its rows and each input row is read from memory once, not once per
     block (for kernels small enough to stay in cache whole).
 
+    With ``transform``, a (row taps, column taps, G_rows, G_cols) tuple of
+    the Winograd backend, on-demand panels are the Winograd transform of
+    ``kernel`` (kh, kw, Cout, Cin) (see :func:`winograd_kernel`), not a copy
+    of it: the kernel then has ``kh * kw`` transform positions as rows.
+
     Signals are looked at (a pending KeyboardInterrupt raised) after every
     ``units_per_check`` work units (an output row of one block).
     """
@@ -407,11 +412,22 @@ def conv2d_transpose_wide(
     cdef const Py_ssize_t[::1] class_columns = tables.classes.columns
     cdef const Py_ssize_t[::1] column_shift = tables.classes.shift
     cdef Classes classes
+    cdef bint transformed = transform is not None
+    cdef const Py_ssize_t[::1] row_taps
+    cdef const Py_ssize_t[::1] col_taps
+    cdef const floating[:, ::1] g_rows
+    cdef const floating[:, ::1] g_cols
+    if transformed:
+        row_taps, col_taps, g_rows, g_cols = transform
+        _check_winograd_kernel(kernel, row_taps, col_taps, g_rows, g_cols, taps, x.shape[3],
+                               block, "conv2d_transpose_wide")
     if (class_columns.shape[0] != y.shape[2] or column_shift.shape[0] != y.shape[2]
             or panels.shape[3] != x.shape[3]
             or (on_demand and (panel_blocks.shape[0] < num_threads or not block_major
                                or panels.shape[0] < num_threads
-                               or tuple(kernel.shape)[:4] != (kh, kw, cout, x.shape[3])))
+                               or kernel.shape[2] != cout or kernel.shape[3] != x.shape[3]
+                               or (not transformed and tuple(kernel.shape)[:2] != (kh, kw))))
+            or (transformed and (not on_demand or kw != 1))
             or (not on_demand and panels.shape[0] != n_blocks)
             or stages.shape[0] < num_threads or units_per_check < 1
             or not _taps_fit(&rows, height, kh, x.shape[1])
@@ -443,8 +459,14 @@ def conv2d_transpose_wide(
             if on_demand:
                 slot = thread
                 if panel_blocks[thread] != out_block:
-                    for tap in range(taps):
-                        _pack_panel_tap(kernel, panels[thread], out_block, tap)
+                    if transformed:
+                        _winograd_kernel_block(kernel, &row_taps[0], row_taps.shape[0],
+                                               &col_taps[0], col_taps.shape[0], &g_rows[0, 0],
+                                               g_rows.shape[0], &g_cols[0, 0], g_cols.shape[0],
+                                               &panels[thread, 0, 0, 0, 0], out_block)
+                    else:
+                        for tap in range(taps):
+                            _pack_panel_tap(kernel, panels[thread], out_block, tap)
                     panel_blocks[thread] = out_block
             _output_row_block(x, panels[slot], &rows, &cols, &classes, y, &stages[thread, 0],
                               r, out_block)

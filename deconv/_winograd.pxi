@@ -24,16 +24,12 @@ cdef enum:
     # The chunk of layers with few channels (one AVX-512 float32 vector).
     WINOGRAD_NARROW_CHANNELS = 16
     # The kernel transform's: input channels per unit of work, the most taps
-    # per phase and axis (deconv._winograd.MAX_PHASE_TAPS), and the widest
-    # output-channel block of the wide kernel's panels.
+    # per phase and axis (deconv._winograd.MAX_PHASE_TAPS), and room for the
+    # widest output-channel block of the wide kernel's panels (its block is
+    # the one the transform writes).
     WINOGRAD_KERNEL_CHANNELS = 8
     WINOGRAD_MAX_TAPS = 4
     WINOGRAD_MAX_BLOCK = 64
-
-
-def winograd_max_inputs():
-    """The most inputs per tile and axis the transforms take."""
-    return WINOGRAD_MAX_INPUTS
 
 
 cdef inline void _winograd_input_tile(
@@ -276,86 +272,127 @@ def winograd_kernel(const floating[:, :, :, :] kernel, const Py_ssize_t[::1] row
     (kh, kw, Cout, Cin), any strides; taps in correlation order) by
     ``g_rows`` (ah x K) and ``g_cols`` (aw x K'): the wide kernel's panels of
     a kernel of ah * aw rows and one column, output channels past Cout zero.
-    A unit of work is a chunk of input channels of one block."""
+    A unit of work is a chunk of input channels of one block. (Without
+    packed panels, the wide kernel transforms each block itself, into a
+    panel of its thread: ``conv2d_transpose_wide``'s ``transform``.)"""
     cdef Py_ssize_t ah = g_rows.shape[0], aw = g_cols.shape[0]
-    cdef Py_ssize_t taps_h = row_taps.shape[0], taps_w = col_taps.shape[0]
-    cdef Py_ssize_t cout = kernel.shape[2], cin = kernel.shape[3], block = panels.shape[4]
-    cdef Py_ssize_t blocks = panels.shape[0], positions = ah * aw
+    cdef Py_ssize_t cin = kernel.shape[3], block = panels.shape[4]
+    cdef Py_ssize_t blocks = panels.shape[0]
     cdef Py_ssize_t chunks = (cin + WINOGRAD_KERNEL_CHANNELS - 1) // WINOGRAD_KERNEL_CHANNELS
-    cdef Py_ssize_t unit, u, w
-    if (g_rows.shape[1] != taps_h or g_cols.shape[1] != taps_w or taps_h < 1 or taps_w < 1
-            or not 1 <= ah <= WINOGRAD_MAX_INPUTS or not 1 <= aw <= WINOGRAD_MAX_INPUTS
-            or taps_h > WINOGRAD_MAX_TAPS or taps_w > WINOGRAD_MAX_TAPS
-            or not 1 <= block <= WINOGRAD_MAX_BLOCK
-            or panels.shape[1] != positions or panels.shape[2] != 1 or panels.shape[3] != cin
-            or blocks != (cout + block - 1) // block):
-        raise ValueError(f"winograd_kernel: kernel {tuple(kernel.shape)[:4]}, {taps_h}x{taps_w} "
-                         f"taps, transforms {ah}x{aw} and panels {tuple(panels.shape)[:5]} "
-                         f"do not agree")
-    for u in range(taps_h):
-        if not 0 <= row_taps[u] < kernel.shape[0]:
-            raise ValueError(f"winograd_kernel: row tap {row_taps[u]} of {kernel.shape[0]}")
-    for w in range(taps_w):
-        if not 0 <= col_taps[w] < kernel.shape[1]:
-            raise ValueError(f"winograd_kernel: column tap {col_taps[w]} of {kernel.shape[1]}")
+    cdef Py_ssize_t unit
+    _check_winograd_kernel(kernel, row_taps, col_taps, g_rows, g_cols, panels.shape[1], cin,
+                           block, "winograd_kernel")
+    if (panels.shape[2] != 1 or panels.shape[3] != cin
+            or blocks != (kernel.shape[2] + block - 1) // block):
+        raise ValueError(f"winograd_kernel: kernel {tuple(kernel.shape)[:4]} and panels "
+                         f"{tuple(panels.shape)[:5]} do not agree")
     if cin == 0:
         return
     for unit in prange(blocks * chunks, nogil=True, schedule="static", num_threads=num_threads):
-        _winograd_kernel_chunk(kernel, row_taps, col_taps, &g_rows[0, 0], ah, &g_cols[0, 0], aw,
-                               &panels[unit // chunks, 0, 0, 0, 0], unit // chunks, block,
+        _winograd_kernel_chunk(kernel, &row_taps[0], row_taps.shape[0], &col_taps[0],
+                               col_taps.shape[0], &g_rows[0, 0], ah, &g_cols[0, 0], aw,
+                               &panels[unit // chunks, 0, 0, 0, 0], unit // chunks,
                                (unit % chunks) * WINOGRAD_KERNEL_CHANNELS)
 
 
-cdef void _winograd_kernel_chunk(
+cdef int _check_winograd_kernel(
         const floating[:, :, :, :] kernel, const Py_ssize_t[::1] row_taps,
-        const Py_ssize_t[::1] col_taps, const floating* g_rows, const Py_ssize_t ah,
-        const floating* g_cols, const Py_ssize_t aw, floating* panels,
-        const Py_ssize_t out_block, const Py_ssize_t block, const Py_ssize_t c0) noexcept nogil:
+        const Py_ssize_t[::1] col_taps, const floating[:, ::1] g_rows,
+        const floating[:, ::1] g_cols, Py_ssize_t positions, Py_ssize_t cin, Py_ssize_t block,
+        str where) except -1:
+    """ValueError unless a kernel transform's taps index the kernel, its
+    matrices fit the transforms' buffers, and its panels have ``positions``
+    rows of ``cin`` input channels in the wide kernel's blocks (``block``)."""
+    cdef Py_ssize_t ah = g_rows.shape[0], aw = g_cols.shape[0]
+    cdef Py_ssize_t taps_h = row_taps.shape[0], taps_w = col_taps.shape[0], u, w
+    if (g_rows.shape[1] != taps_h or g_cols.shape[1] != taps_w or not 1 <= taps_h
+            or not 1 <= taps_w or not 1 <= ah <= WINOGRAD_MAX_INPUTS
+            or not 1 <= aw <= WINOGRAD_MAX_INPUTS or taps_h > WINOGRAD_MAX_TAPS
+            or taps_w > WINOGRAD_MAX_TAPS or block != _tile_channels(&g_rows[0, 0])
+            or positions != ah * aw or kernel.shape[3] != cin):
+        raise ValueError(f"{where}: kernel {tuple(kernel.shape)[:4]}, {taps_h}x{taps_w} taps, "
+                         f"transforms {ah}x{aw}, {positions} positions of {cin} channels in "
+                         f"blocks of {block} do not agree")
+    for u in range(taps_h):
+        if not 0 <= row_taps[u] < kernel.shape[0]:
+            raise ValueError(f"{where}: row tap {row_taps[u]} of {kernel.shape[0]}")
+    for w in range(taps_w):
+        if not 0 <= col_taps[w] < kernel.shape[1]:
+            raise ValueError(f"{where}: column tap {col_taps[w]} of {kernel.shape[1]}")
+    return 0
+
+
+cdef void _winograd_kernel_block(
+        const floating[:, :, :, :] kernel, const Py_ssize_t* row_taps, const Py_ssize_t taps_h,
+        const Py_ssize_t* col_taps, const Py_ssize_t taps_w, const floating* g_rows,
+        const Py_ssize_t ah, const floating* g_cols, const Py_ssize_t aw, floating* panels,
+        const Py_ssize_t out_block) noexcept nogil:
+    """Every input channel of every transform position of one block."""
+    cdef Py_ssize_t c0 = 0
+    while c0 < kernel.shape[3]:
+        _winograd_kernel_chunk(kernel, row_taps, taps_h, col_taps, taps_w, g_rows, ah, g_cols,
+                               aw, panels, out_block, c0)
+        c0 += WINOGRAD_KERNEL_CHANNELS
+
+
+cdef void _winograd_kernel_chunk(
+        const floating[:, :, :, :] kernel, const Py_ssize_t* row_taps, const Py_ssize_t taps_h,
+        const Py_ssize_t* col_taps, const Py_ssize_t taps_w, const floating* g_rows,
+        const Py_ssize_t ah, const floating* g_cols, const Py_ssize_t aw, floating* panels,
+        const Py_ssize_t out_block, const Py_ssize_t c0) noexcept nogil:
     """Input channels ``c0`` to ``c0 + WINOGRAD_KERNEL_CHANNELS`` of every
     transform position of one output-channel block (``panels``: positions x
     (Cin, block)). The sub-kernel's taps are first gathered with output
     channels contiguous, then transformed separably (by G_rows, then by
     G_cols) in vectors of the block, written to the panels' rows in order."""
-    cdef Py_ssize_t taps_h = row_taps.shape[0], taps_w = col_taps.shape[0]
+    # The wide kernel's block is a constant per dtype: fixed-length vector loops.
+    cdef Py_ssize_t width = _tile_channels(panels)
     cdef Py_ssize_t cout = kernel.shape[2], cin = kernel.shape[3]
-    cdef Py_ssize_t position_stride = cin * block
+    cdef Py_ssize_t position_stride = cin * width, channel_stride = kernel.strides[3]
     cdef Py_ssize_t nc = min(<Py_ssize_t> WINOGRAD_KERNEL_CHANNELS, cin - c0)
-    cdef Py_ssize_t n_out = min(block, cout - out_block * block)
+    cdef Py_ssize_t n_out = min(width, cout - out_block * width)
     cdef Py_ssize_t u, w, c, o, xi, xj
     cdef floating weight
     cdef floating* dst
     cdef floating* tap
     cdef const floating* src
+    cdef const char* row
     cdef floating taps[WINOGRAD_MAX_TAPS * WINOGRAD_MAX_TAPS * WINOGRAD_KERNEL_CHANNELS
                        * WINOGRAD_MAX_BLOCK]
     cdef floating by_rows[WINOGRAD_MAX_INPUTS * WINOGRAD_MAX_TAPS * WINOGRAD_MAX_BLOCK]
+    cdef floating out[WINOGRAD_MAX_BLOCK]
     for u in range(taps_h):
         for w in range(taps_w):
-            tap = &taps[(u * taps_w + w) * WINOGRAD_KERNEL_CHANNELS * block]
-            for o in range(block):
+            tap = &taps[(u * taps_w + w) * WINOGRAD_KERNEL_CHANNELS * width]
+            for o in range(n_out):
+                row = <const char*> &kernel[row_taps[u], col_taps[w], out_block * width + o, c0]
                 for c in range(nc):
-                    tap[c * block + o] = kernel[row_taps[u], col_taps[w], out_block * block + o,
-                                                c0 + c] if o < n_out else 0
+                    tap[c * width + o] = (<const floating*> (row + c * channel_stride))[0]
+            for c in range(nc):
+                for o in range(n_out, width):
+                    tap[c * width + o] = 0
     for c in range(nc):
         for xi in range(ah):
             for w in range(taps_w):
-                dst = &by_rows[(xi * taps_w + w) * block]
-                for o in range(block):
+                dst = &by_rows[(xi * taps_w + w) * width]
+                for o in range(width):
                     dst[o] = 0
                 for u in range(taps_h):
                     weight = g_rows[xi * taps_h + u]
                     if weight != 0:
-                        src = &taps[((u * taps_w + w) * WINOGRAD_KERNEL_CHANNELS + c) * block]
-                        for o in range(block):
+                        src = &taps[((u * taps_w + w) * WINOGRAD_KERNEL_CHANNELS + c) * width]
+                        for o in range(width):
                             dst[o] += weight * src[o]
         for xi in range(ah):
             for xj in range(aw):
-                dst = panels + (xi * aw + xj) * position_stride + (c0 + c) * block
-                for o in range(block):
-                    dst[o] = 0
+                for o in range(width):
+                    out[o] = 0
                 for w in range(taps_w):
                     weight = g_cols[xj * taps_w + w]
                     if weight != 0:
-                        src = &by_rows[(xi * taps_w + w) * block]
-                        for o in range(block):
-                            dst[o] += weight * src[o]
+                        src = &by_rows[(xi * taps_w + w) * width]
+                        for o in range(width):
+                            out[o] += weight * src[o]
+                dst = panels + (xi * aw + xj) * position_stride + (c0 + c) * width
+                for o in range(width):
+                    dst[o] = out[o]
