@@ -87,18 +87,22 @@ DEFAULT_PROFILE = {
     # products); on top, a fixed cost per call and per phase, per tile
     # position transformed (in and out: loop overhead, which dominates few
     # channels), per item of the input and output transforms, and per item
-    # of the transformed kernel (written at every call unless an operator
-    # packed it: counted always, so "auto" is right for function calls and
-    # cautious for operators). Float32 at one thread; the transforms timed
-    # alone (dcgan2, dcgan3, a 1x256x256x16 image) gave 50 ns and 0.3 ns,
-    # but whole calls run 1.4-3x slower than that (the transformed input
-    # and products pass through memory between the steps), so these are
-    # set to the whole calls' times: dcgan3 7.2 ms, ae_k3s2 2.4 ms.
-    "winograd_overhead_s": 30e-6,
-    "winograd_phase_s": 8e-6,
-    "winograd_position_s": 150e-9,
-    "winograd_item_s": 1.0e-9,
-    "winograd_kernel_item_s": 0.9e-9,
+    # of the transformed kernel (each thread transforms the blocks it
+    # computes at every call, unless an operator packed them: counted
+    # always, so "auto" is right for function calls and cautious for
+    # operators). Least-squares fit (relative error) of whole calls at 2
+    # threads, products at their formula's estimate, over the suite's and
+    # extra layers it takes (channels-first ones too: their strided reads
+    # and writes of x and y) and 30 random ones (kernels 2-5, strides 1-3):
+    # median estimate / measured 0.94 for the part past the products,
+    # range 0.27-1.66. A term for transformed items spilling past a core's
+    # cache between the steps fitted to zero.
+    "winograd_overhead_s": 10e-6,
+    "winograd_phase_s": 28e-6,
+    "winograd_position_s": 44e-9,
+    "winograd_item_s": 0.48e-9,
+    "winograd_kernel_item_s": 0.62e-9,
+    "winograd_strided_item_s": 0.43e-9,
 }
 
 
@@ -180,13 +184,15 @@ class WinogradWork(NamedTuple):
     """What a Winograd plan's time grows with: its ``products`` (the wide
     kernel's :class:`DirectWork`, all phases), its ``phases``, the tile
     ``positions`` transformed, the items of its input and output transforms
-    and of its transformed kernel."""
+    and of its transformed kernel; and the transformed items read or
+    written through channels-first strides."""
     products: DirectWork
     phases: int
     positions: int
     input_items: int
     output_items: int
     kernel_items: int
+    strided_items: int = 0
 
 
 def winograd_seconds(work, itemsize, num_threads, profile, level):
@@ -199,7 +205,8 @@ def winograd_seconds(work, itemsize, num_threads, profile, level):
     return (profile["winograd_overhead_s"] + work.phases * profile["winograd_phase_s"] + products
             + (work.positions * profile["winograd_position_s"]
                + scale * ((work.input_items + work.output_items) * profile["winograd_item_s"]
-                          + work.kernel_items * profile["winograd_kernel_item_s"])) / threads)
+                          + work.kernel_items * profile["winograd_kernel_item_s"]
+                          + work.strided_items * profile["winograd_strided_item_s"])) / threads)
 
 
 class ReferenceWork(NamedTuple):

@@ -142,6 +142,9 @@ class PhasePlan(NamedTuple):
     col_transforms: Transforms
     products: object  # deconv._direct.WideTables
     work: _cost.DirectWork
+    # (row taps, column taps, G_rows, G_cols): what the kernel transform
+    # reads, as deconv._core.winograd_kernel takes them.
+    kernel_transform: tuple
 
 
 class WinogradTables(NamedTuple):
@@ -214,10 +217,12 @@ def winograd_tables(problem):
             work = _cost.DirectWork(padded_madds=slot_taps * blocks * block * cin,
                                     tile_taps=tile_taps * blocks, units=positions * blocks,
                                     outputs=positions * columns * blocks * block)
-            phases.append(PhasePlan(rows, cols,
-                                    transforms(rows.tile, len(rows.taps), problem.dtype),
-                                    transforms(cols.tile, len(cols.taps), problem.dtype),
-                                    tables, work))
+            row_transforms = transforms(rows.tile, len(rows.taps), problem.dtype)
+            col_transforms = transforms(cols.tile, len(cols.taps), problem.dtype)
+            kernel_transform = (np.array(rows.taps, np.intp), np.array(cols.taps, np.intp),
+                                row_transforms.kernel, col_transforms.kernel)
+            phases.append(PhasePlan(rows, cols, row_transforms, col_transforms, tables, work,
+                                    kernel_transform))
     return WinogradTables(tuple(phases), tuple(zeros))
 
 
@@ -230,12 +235,15 @@ def winograd_work(problem, tables):
     products = _cost.DirectWork(*(sum(getattr(phase.work, field) for phase in tables.phases)
                                   for field in ("padded_madds", "tile_taps", "units",
                                                 "outputs")))
-    transformed = sum(phase.rows.inputs * phase.cols.inputs * batch * phase.rows.tiles
-                      * phase.cols.tiles for phase in tables.phases)
+    positions = [phase.rows.inputs * phase.cols.inputs * batch * phase.rows.tiles
+                 * phase.cols.tiles for phase in tables.phases]
+    transformed = sum(positions)
     kernel_items = sum(phase.rows.inputs * phase.cols.inputs * -(-cout // block) * block * cin
                        for phase in tables.phases)
+    strided = (transformed * (cin + cout)
+               if problem.data_format == "channels_first" else 0)
     return _cost.WinogradWork(products, len(tables.phases), transformed, transformed * cin,
-                              transformed * cout, kernel_items)
+                              transformed * cout, kernel_items, strided)
 
 
 class WinogradBackend(Backend):
@@ -314,15 +322,15 @@ def _panels_shape(phase, kernel_shape, block):
 
 
 def _transform_kernel(phase, kernel, panels, threads):
-    _simd.core.winograd_kernel(kernel, np.array(phase.rows.taps, np.intp),
-                               np.array(phase.cols.taps, np.intp), phase.row_transforms.kernel,
-                               phase.col_transforms.kernel, panels, threads)
+    _simd.core.winograd_kernel(kernel, *phase.kernel_transform, panels, threads)
 
 
 def run_winograd(problem, plan, x, kernel, packed, y):
     """Fill ``y`` (N, H, W, Cout) from ``x`` (N, h, w, Cin) phase by phase:
-    input transform, products (the wide kernel), output transform; the
-    kernel transformed here unless ``packed`` holds it."""
+    input transform, products (the wide kernel), output transform. Without
+    a ``packed`` kernel, each thread of the products transforms the blocks
+    it computes into a panel of its own (held in its cache while in use),
+    rather than the whole transformed kernel passing through memory."""
     core = _simd.core
     threads, tables = plan.num_threads, plan.tables
     row_stride, col_stride = problem.rows.stride, problem.cols.stride
@@ -335,28 +343,33 @@ def run_winograd(problem, plan, x, kernel, packed, y):
     sizes = [(phase.rows.inputs * phase.cols.inputs,
               batch * phase.rows.tiles * phase.cols.tiles) for phase in tables.phases]
     transformed = max(positions * columns for positions, columns in sizes)
-    panel_items = 0 if packed is not None else max(
-        math.prod(_panels_shape(phase, kernel.shape, block)) for phase in tables.phases)
+    on_demand = packed is None
+    panel_items = threads * max(positions for positions, _ in sizes) * cin * block \
+        if on_demand else 0
     inputs, products, panel_buffer, panel_blocks, stages, unused_kernel = scratch_arrays(
         ((transformed * cin,), dtype), ((transformed * cout,), dtype), ((panel_items,), dtype),
-        ((0,), np.intp), ((threads, 1), dtype), ((1, 1, 1, 1), dtype), slot="winograd")
+        ((threads if on_demand else 0,), np.intp), ((threads, 1), dtype), ((1, 1, 1, 1), dtype),
+        slot="winograd")
     for index, (phase, (positions, columns)) in enumerate(zip(tables.phases, sizes)):
         rows, cols = phase.rows, phase.cols
         row_transforms, col_transforms = phase.row_transforms, phase.col_transforms
-        if packed is None:
-            shape = _panels_shape(phase, kernel.shape, block)
-            panels = panel_buffer[:math.prod(shape)].reshape(shape)
-            _transform_kernel(phase, kernel, panels, threads)
-        else:
-            panels = packed[index]
         v = inputs[:positions * columns * cin].reshape(positions, columns, cin)
         m = products[:positions * columns * cout].reshape(positions, columns, cout)
         core.winograd_input(x, row_transforms.input, col_transforms.input, rows.input_base,
                             rows.tile, rows.tiles, cols.input_base, cols.tile, cols.tiles, v,
                             threads)
-        core.conv2d_transpose_wide(v[None], unused_kernel, panels, panel_blocks, phase.products,
-                                   m[None], stages, False,
-                                   _direct.units_per_signal_check(phase.work), threads)
+        units_per_check = _direct.units_per_signal_check(phase.work)
+        if on_demand:
+            panels = panel_buffer[:threads * positions * cin * block].reshape(
+                threads, positions, 1, cin, block)
+            panel_blocks.fill(-1)
+            core.conv2d_transpose_wide(v[None], kernel, panels, panel_blocks, phase.products,
+                                       m[None], stages, True, units_per_check, threads,
+                                       phase.kernel_transform)
+        else:
+            core.conv2d_transpose_wide(v[None], unused_kernel, packed[index], panel_blocks,
+                                       phase.products, m[None], stages, False, units_per_check,
+                                       threads)
         core.winograd_output(m, row_transforms.output, col_transforms.output,
                              rows.first_output, row_stride, rows.outputs, cols.first_output,
                              col_stride, cols.outputs, y, threads)
