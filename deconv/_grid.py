@@ -19,7 +19,7 @@ from ._api import choose_backend, conv2d_transpose
 from ._timing import timings
 
 # The backends "auto" chooses among.
-BACKENDS = ("direct", "fft", "reference")
+BACKENDS = ("direct", "fft", "reference", "winograd")
 # What "within" means: auto's choice at most this much slower than the fastest.
 TOLERANCE = 1.15
 # Long enough for the idle threads of OpenBLAS (about 2**28 cycles) and of
@@ -83,15 +83,20 @@ def random_cases(seed, count, sizes=(8, 64), kernels=(1, 33), strides=(1, 4),
     return cases
 
 
-def time_backends(case, threads, repeats=5, backends=BACKENDS):
-    """Median seconds of each backend on ``case``; a backend already five
-    times slower than the best after one run is not run again. Each is
+def time_backends(case, threads, repeats=5):
+    """Median seconds on ``case`` of each backend of BACKENDS that "auto"
+    considers for it (one with an estimate: the winograd backend hands the
+    layers it cannot help to the direct kernel, which would be timed twice);
+    a backend already five times slower than the best after one run is not
+    run again. Each is
     followed by a pause of QUIET_SECONDS: the reference backend's products
     leave OpenBLAS's threads spinning, which would slow down whatever is
     timed next (several times over)."""
     x, kernel = case.arrays()
+    estimates = choose_backend(x, kernel, strides=case.strides, padding=case.padding,
+                               num_threads=threads).estimates
     seconds, best = {}, math.inf
-    for backend in backends:
+    for backend in (name for name in BACKENDS if estimates.get(name) is not None):
         time.sleep(QUIET_SECONDS)
         def call():
             conv2d_transpose(x, kernel, strides=case.strides, padding=case.padding,
@@ -135,7 +140,8 @@ def run_grid(shapes=50, seed=1, threads=2, out=print, json_path=None):
         rows.append({"case": case.describe(), "seconds": seconds, "auto": chosen, "ratio": ratio})
         flag = "" if ratio <= TOLERANCE else f"  <-- off by more than {_percent()}"
         out(f"{index:3d} {case.describe()} "
-            + " ".join(f"{name} {seconds[name] * 1e3:8.3f}" for name in BACKENDS)
+            + " ".join(f"{name} {seconds[name] * 1e3:8.3f}" if name in seconds else
+                       f"{name} {'-':>8}" for name in BACKENDS)
             + f"  auto={chosen:9} ratio {ratio:.2f}{flag}")
     result = score(ratios)
     out(f"seed {seed}, {len(ratios)} shapes, {threads} threads: auto {result}")
