@@ -161,6 +161,13 @@ def channel_block(Py_ssize_t itemsize):
 
 
 cdef enum:
+    # Input channels a panel tap is packed by at a time (a cache line of
+    # floats), and room for the widest output-channel block (setup.py's).
+    PACK_CHANNELS = 16
+    PACK_MAX_BLOCK = 64
+
+
+cdef enum:
     CACHE_LINE = 64  # bytes
 
 
@@ -366,7 +373,7 @@ def conv2d_transpose_wide(
         const floating[:, :, :, :] x, const floating[:, :, :, :] kernel,
         floating[:, :, :, :, ::1] panels, Py_ssize_t[::1] panel_blocks, tables,
         floating[:, :, :, :] y, floating[:, ::1] stages, bint block_major,
-        Py_ssize_t units_per_check, int num_threads, transform=None):
+        Py_ssize_t units_per_check, int num_threads):
     """Fill ``y`` (N, H, W, Cout) with the transposed convolution of ``x`` (N, h, w, Cin).
 
     ``x`` and ``y`` are indexed NHWC but may have any strides (a channels-first
@@ -392,11 +399,6 @@ def conv2d_transpose_wide(
     of its rows and each input row is read from memory once, not once per
     block (for kernels small enough to stay in cache whole).
 
-    With ``transform``, a (row taps, column taps, G_rows, G_cols) tuple of
-    the Winograd backend, on-demand panels are the Winograd transform of
-    ``kernel`` (kh, kw, Cout, Cin) (see :func:`winograd_kernel`), not a copy
-    of it: the kernel then has ``kh * kw`` transform positions as rows.
-
     Signals are looked at (a pending KeyboardInterrupt raised) after every
     ``units_per_check`` work units (an output row of one block).
     """
@@ -412,22 +414,12 @@ def conv2d_transpose_wide(
     cdef const Py_ssize_t[::1] class_columns = tables.classes.columns
     cdef const Py_ssize_t[::1] column_shift = tables.classes.shift
     cdef Classes classes
-    cdef bint transformed = transform is not None
-    cdef const Py_ssize_t[::1] row_taps
-    cdef const Py_ssize_t[::1] col_taps
-    cdef const floating[:, ::1] g_rows
-    cdef const floating[:, ::1] g_cols
-    if transformed:
-        row_taps, col_taps, g_rows, g_cols = transform
-        _check_winograd_kernel(kernel, row_taps, col_taps, g_rows, g_cols, taps, x.shape[3],
-                               block, "conv2d_transpose_wide")
     if (class_columns.shape[0] != y.shape[2] or column_shift.shape[0] != y.shape[2]
             or panels.shape[3] != x.shape[3]
             or (on_demand and (panel_blocks.shape[0] < num_threads or not block_major
                                or panels.shape[0] < num_threads
                                or kernel.shape[2] != cout or kernel.shape[3] != x.shape[3]
-                               or (not transformed and tuple(kernel.shape)[:2] != (kh, kw))))
-            or (transformed and (not on_demand or kw != 1))
+                               or tuple(kernel.shape)[:2] != (kh, kw)))
             or (not on_demand and panels.shape[0] != n_blocks)
             or stages.shape[0] < num_threads or units_per_check < 1
             or not _taps_fit(&rows, height, kh, x.shape[1])
@@ -459,14 +451,8 @@ def conv2d_transpose_wide(
             if on_demand:
                 slot = thread
                 if panel_blocks[thread] != out_block:
-                    if transformed:
-                        _winograd_kernel_block(kernel, &row_taps[0], row_taps.shape[0],
-                                               &col_taps[0], col_taps.shape[0], &g_rows[0, 0],
-                                               g_rows.shape[0], &g_cols[0, 0], g_cols.shape[0],
-                                               &panels[thread, 0, 0, 0, 0], out_block)
-                    else:
-                        for tap in range(taps):
-                            _pack_panel_tap(kernel, panels[thread], out_block, tap)
+                    for tap in range(taps):
+                        _pack_panel_tap(kernel, panels[thread], out_block, tap)
                     panel_blocks[thread] = out_block
             _output_row_block(x, panels[slot], &rows, &cols, &classes, y, &stages[thread, 0],
                               r, out_block)
@@ -481,20 +467,42 @@ cdef void _pack_panel_tap(const floating[:, :, :, :] kernel, floating[:, :, :, :
     past Cout written as zeros. The panel is written in order (it may be fresh
     memory, so this also touches its pages in order)."""
     cdef Py_ssize_t kw = kernel.shape[1], cout = kernel.shape[2], cin = kernel.shape[3]
-    cdef Py_ssize_t block = panel.shape[3]
+    cdef Py_ssize_t block = panel.shape[3], item = sizeof(floating)
     cdef Py_ssize_t a = tap // kw, b = tap % kw
-    cdef Py_ssize_t c, c0, lane, o
-    # 16 input channels (a cache line of each kernel row) at a time, so that
-    # the reads and the writes both stay within a few lines.
-    for c0 in range(0, cin, 16):
-        for lane in range(block):
+    cdef Py_ssize_t c, c0, nc, lane, o
+    cdef Py_ssize_t n_out = max(0, min(block, cout - out_block * block))
+    cdef Py_ssize_t channel_stride = kernel.strides[3] // item
+    cdef const floating* src
+    cdef floating* dst
+    # 16 input channels (a cache line of each kernel row) at a time, read
+    # row by row into a square in L1 and written out transposed, so that the
+    # reads and the writes both stay within a few lines.
+    cdef floating square[PACK_CHANNELS * PACK_MAX_BLOCK]
+    c0 = 0
+    while c0 < cin:
+        nc = min(<Py_ssize_t> PACK_CHANNELS, cin - c0)
+        for lane in range(n_out):
             o = out_block * block + lane
-            if o < cout:
-                for c in range(c0, min(c0 + 16, cin)):
-                    panel[a, b, c, lane] = kernel[a, b, o, c]
+            src = &kernel[a, b, o, c0]
+            # A whole line's copy has a constant length: vector moves, not
+            # a call of memmove.
+            if channel_stride == 1 and nc == PACK_CHANNELS:
+                for c in range(PACK_CHANNELS):
+                    square[lane * PACK_CHANNELS + c] = src[c]
+            elif channel_stride == 1:
+                for c in range(nc):
+                    square[lane * PACK_CHANNELS + c] = src[c]
             else:
-                for c in range(c0, min(c0 + 16, cin)):
-                    panel[a, b, c, lane] = 0
+                for c in range(nc):
+                    square[lane * PACK_CHANNELS + c] = src[c * channel_stride]
+        for lane in range(n_out, block):
+            for c in range(nc):
+                square[lane * PACK_CHANNELS + c] = 0
+        dst = &panel[a, b, c0, 0]
+        for c in range(nc):
+            for lane in range(block):
+                dst[c * block + lane] = square[lane * PACK_CHANNELS + c]
+        c0 += PACK_CHANNELS
 
 
 cdef enum:

@@ -87,10 +87,11 @@ DEFAULT_PROFILE = {
     # products); on top, a fixed cost per call and per phase, per tile
     # position transformed (in and out: loop overhead, which dominates few
     # channels), per item of the input and output transforms, and per item
-    # of the transformed kernel (each thread transforms the blocks it
-    # computes at every call, unless an operator packed them: counted
-    # always, so "auto" is right for function calls and cautious for
-    # operators). Least-squares fit (relative error) of whole calls at 2
+    # of the kernel transform's reads (a function call packs the sub-kernel
+    # and builds each position's transformed panel from its taps as the
+    # products go, unless an operator packed the transformed kernel:
+    # counted always, so "auto" is right for function calls and cautious
+    # for operators). Least-squares fit (relative error) of whole calls at 2
     # threads, products at their formula's estimate, over the suite's and
     # extra layers it takes (channels-first ones too: their strided reads
     # and writes of x and y) and 30 random ones (kernels 2-5, strides 1-3):
@@ -100,13 +101,14 @@ DEFAULT_PROFILE = {
     # run slower in a whole call than the fit says (dcgan3's input
     # transform: 1.4 ms in the call, 0.8 ms alone), where "auto" then took
     # this backend at 1.05-1.1x the direct kernel's time, so the per-item
-    # cost is raised from the fitted 0.48 ns to 0.78 ns (dcgan2, dcgan2_f64
-    # keep it: 0.85-0.9x the direct kernel).
+    # cost is raised from the fitted 0.48 ns to 0.78 ns. The kernel item's
+    # cost is measured: a call's time less an operator's on the same layer
+    # (dcgan1, dcgan2, dcgan3, n1_c512_k4s2), over the items, at 2 threads.
     "winograd_overhead_s": 10e-6,
     "winograd_phase_s": 28e-6,
     "winograd_position_s": 44e-9,
     "winograd_item_s": 0.78e-9,
-    "winograd_kernel_item_s": 0.62e-9,
+    "winograd_kernel_item_s": 0.11e-9,
     "winograd_strided_item_s": 0.43e-9,
 }
 

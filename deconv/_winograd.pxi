@@ -8,8 +8,11 @@
 #   M[xi, tile, o]  = sum_c V[xi, tile, c] U[xi, o, c]       (the wide kernel)
 #   y tile          = AT_rows . M[., tile, o] . AT_cols^T      (this file)
 #
-# with U[xi] = G_rows . g . G_cols^T per (o, c) (this file, into the wide
-# kernel's panels). Transforms are separable: rows first, then columns. A
+# with U[xi] = G_rows . g . G_cols^T per (o, c): each position's panel (one
+# block of output channels, every input channel) is a weighted sum of the
+# sub-kernel's taps packed as the wide kernel packs them, built as the
+# products go (function calls) or once (operators), by the same routine.
+# The data transforms are separable: rows first, then columns. A
 # tile's channels are transformed in chunks of WINOGRAD_CHANNELS through
 # stack buffers, the channel loop innermost (contiguous, so it vectorizes,
 # one broadcast coefficient per pass); zero coefficients are skipped. Each
@@ -23,13 +26,10 @@ cdef enum:
     WINOGRAD_CHANNELS = 64
     # The chunk of layers with few channels (one AVX-512 float32 vector).
     WINOGRAD_NARROW_CHANNELS = 16
-    # The kernel transform's: input channels per unit of work, the most taps
-    # per phase and axis (deconv._winograd.MAX_PHASE_TAPS), and room for the
-    # widest output-channel block of the wide kernel's panels (its block is
-    # the one the transform writes).
-    WINOGRAD_KERNEL_CHANNELS = 8
+    # The most taps per phase and axis (deconv._winograd.MAX_PHASE_TAPS).
     WINOGRAD_MAX_TAPS = 4
-    WINOGRAD_MAX_BLOCK = 64
+    # The products' taps held in cache while a group of blocks is computed.
+    WINOGRAD_GROUP_BYTES = 262144
 
 
 cdef inline void _winograd_input_tile(
@@ -64,7 +64,12 @@ cdef inline void _winograd_input_tile(
                 if 0 <= i < height and 0 <= j < width:
                     pixel = <const floating*> (x_image + i * x_row_stride + j * x_col_stride
                                                + c0 * x_channel_stride)
-                    if x_channel_stride == sizeof(floating):
+                    # A whole chunk's copy has a constant length: vector moves,
+                    # not a call of memmove.
+                    if x_channel_stride == sizeof(floating) and nc == chunk:
+                        for c in range(chunk):
+                            dst[c] = pixel[c]
+                    elif x_channel_stride == sizeof(floating):
                         for c in range(nc):
                             dst[c] = pixel[c]
                     else:
@@ -263,136 +268,215 @@ def winograd_output(const floating[:, :, ::1] m, const floating[:, ::1] at_rows,
     PyErr_CheckSignals()
 
 
-def winograd_kernel(const floating[:, :, :, :] kernel, const Py_ssize_t[::1] row_taps,
-                    const Py_ssize_t[::1] col_taps, const floating[:, ::1] g_rows,
-                    const floating[:, ::1] g_cols, floating[:, :, :, :, ::1] panels,
-                    int num_threads):
-    """Fill ``panels`` (blocks, ah * aw, 1, Cin, block) with the kernel
-    transform of the sub-kernel ``kernel[row_taps][:, col_taps]`` (kernel
-    (kh, kw, Cout, Cin), any strides; taps in correlation order) by
-    ``g_rows`` (ah x K) and ``g_cols`` (aw x K'): the wide kernel's panels of
-    a kernel of ah * aw rows and one column, output channels past Cout zero.
-    A unit of work is a chunk of input channels of one block. (Without
-    packed panels, the wide kernel transforms each block itself, into a
-    panel of its thread: ``conv2d_transpose_wide``'s ``transform``.)"""
-    cdef Py_ssize_t ah = g_rows.shape[0], aw = g_cols.shape[0]
-    cdef Py_ssize_t cin = kernel.shape[3], block = panels.shape[4]
-    cdef Py_ssize_t blocks = panels.shape[0]
-    cdef Py_ssize_t chunks = (cin + WINOGRAD_KERNEL_CHANNELS - 1) // WINOGRAD_KERNEL_CHANNELS
+def winograd_pack(const floating[:, :, :, :, ::1] taps, const floating[:, ::1] weights,
+                  floating[:, :, :, :, ::1] panels, int num_threads):
+    """Fill ``panels`` (blocks, positions, 1, Cin, block) with the whole
+    transformed kernel of one phase: what an operator packs once. ``taps``
+    and ``weights`` as :func:`winograd_products` takes them, and each panel
+    row computed by the same routine, so an operator's results equal a
+    function call's bit for bit. A unit of work is one block's position."""
+    cdef Py_ssize_t blocks = taps.shape[0], positions = weights.shape[0]
     cdef Py_ssize_t unit
-    _check_winograd_kernel(kernel, row_taps, col_taps, g_rows, g_cols, panels.shape[1], cin,
-                           block, "winograd_kernel")
-    if (panels.shape[2] != 1 or panels.shape[3] != cin
-            or blocks != (kernel.shape[2] + block - 1) // block):
-        raise ValueError(f"winograd_kernel: kernel {tuple(kernel.shape)[:4]} and panels "
+    _check_winograd_taps(taps, weights, panels.shape[4], "winograd_pack")
+    if (panels.shape[0] != blocks or panels.shape[1] != positions or panels.shape[2] != 1
+            or panels.shape[3] != taps.shape[3] or num_threads < 1):
+        raise ValueError(f"winograd_pack: taps {tuple(taps.shape)[:5]} and panels "
                          f"{tuple(panels.shape)[:5]} do not agree")
-    if cin == 0:
-        return
-    for unit in prange(blocks * chunks, nogil=True, schedule="static", num_threads=num_threads):
-        _winograd_kernel_chunk(kernel, &row_taps[0], row_taps.shape[0], &col_taps[0],
-                               col_taps.shape[0], &g_rows[0, 0], ah, &g_cols[0, 0], aw,
-                               &panels[unit // chunks, 0, 0, 0, 0], unit // chunks,
-                               (unit % chunks) * WINOGRAD_KERNEL_CHANNELS)
+    for unit in prange(blocks * positions, nogil=True, schedule="static",
+                       num_threads=num_threads):
+        _winograd_position_panel(taps, weights, panels[unit // positions], unit // positions,
+                                 unit % positions)
 
 
-cdef int _check_winograd_kernel(
-        const floating[:, :, :, :] kernel, const Py_ssize_t[::1] row_taps,
-        const Py_ssize_t[::1] col_taps, const floating[:, ::1] g_rows,
-        const floating[:, ::1] g_cols, Py_ssize_t positions, Py_ssize_t cin, Py_ssize_t block,
-        str where) except -1:
-    """ValueError unless a kernel transform's taps index the kernel, its
-    matrices fit the transforms' buffers, and its panels have ``positions``
-    rows of ``cin`` input channels in the wide kernel's blocks (``block``)."""
-    cdef Py_ssize_t ah = g_rows.shape[0], aw = g_cols.shape[0]
-    cdef Py_ssize_t taps_h = row_taps.shape[0], taps_w = col_taps.shape[0], u, w
-    if (g_rows.shape[1] != taps_h or g_cols.shape[1] != taps_w or not 1 <= taps_h
-            or not 1 <= taps_w or not 1 <= ah <= WINOGRAD_MAX_INPUTS
-            or not 1 <= aw <= WINOGRAD_MAX_INPUTS or taps_h > WINOGRAD_MAX_TAPS
-            or taps_w > WINOGRAD_MAX_TAPS or block != _tile_channels(&g_rows[0, 0])
-            or positions != ah * aw or kernel.shape[3] != cin):
-        raise ValueError(f"{where}: kernel {tuple(kernel.shape)[:4]}, {taps_h}x{taps_w} taps, "
-                         f"transforms {ah}x{aw}, {positions} positions of {cin} channels in "
-                         f"blocks of {block} do not agree")
-    for u in range(taps_h):
-        if not 0 <= row_taps[u] < kernel.shape[0]:
-            raise ValueError(f"{where}: row tap {row_taps[u]} of {kernel.shape[0]}")
-    for w in range(taps_w):
-        if not 0 <= col_taps[w] < kernel.shape[1]:
-            raise ValueError(f"{where}: column tap {col_taps[w]} of {kernel.shape[1]}")
+cdef int _check_winograd_taps(const floating[:, :, :, :, ::1] taps,
+                              const floating[:, ::1] weights, Py_ssize_t block,
+                              str where) except -1:
+    """ValueError unless ``taps`` are packed in the wide kernel's blocks
+    (``block``) and ``weights`` weigh each of them (at most
+    WINOGRAD_MAX_TAPS per axis)."""
+    if (block != _tile_channels(<const floating*> NULL) or taps.shape[4] != block
+            or taps.shape[1] > WINOGRAD_MAX_TAPS or taps.shape[2] > WINOGRAD_MAX_TAPS
+            or weights.shape[1] != taps.shape[1] * taps.shape[2]):
+        raise ValueError(f"{where}: taps {tuple(taps.shape)[:5]} in blocks of {block} and "
+                         f"weights {tuple(weights.shape)[:2]} do not agree")
     return 0
 
 
-cdef void _winograd_kernel_block(
-        const floating[:, :, :, :] kernel, const Py_ssize_t* row_taps, const Py_ssize_t taps_h,
-        const Py_ssize_t* col_taps, const Py_ssize_t taps_w, const floating* g_rows,
-        const Py_ssize_t ah, const floating* g_cols, const Py_ssize_t aw, floating* panels,
-        const Py_ssize_t out_block) noexcept nogil:
-    """Every input channel of every transform position of one block."""
-    cdef Py_ssize_t c0 = 0
-    while c0 < kernel.shape[3]:
-        _winograd_kernel_chunk(kernel, row_taps, taps_h, col_taps, taps_w, g_rows, ah, g_cols,
-                               aw, panels, out_block, c0)
-        c0 += WINOGRAD_KERNEL_CHANNELS
+def winograd_products(const floating[:, :, ::1] v, const floating[:, :, :, :, ::1] taps,
+                      const floating[:, ::1] weights, floating[:, :, :, :, ::1] panels,
+                      tables, floating[:, :, ::1] m, floating[:, ::1] stages,
+                      Py_ssize_t positions_per_check, int num_threads):
+    """M[xi] = V[xi] . U[xi] for every transform position xi of one phase
+    (``v`` (positions, columns, Cin), ``m`` (positions, columns, Cout)), with
+    the transformed kernel U computed as it is used, never whole in memory.
+
+    ``taps`` is the phase's sub-kernel as :func:`pack_wide_panels` packs it
+    (blocks, Kr, Kc, Cin, block) and ``weights[xi, u * Kc + w]`` is
+    G_rows[i, u] * G_cols[j, w]: U[xi] of a block is the weighted sum of its
+    taps, written into row xi of a ``panels`` slot (slots, positions, 1, Cin,
+    block), which the wide kernel's products then read (``tables``: the
+    ``deconv._winograd.product_tables``).
+
+    The (block, position) work units are split into ``num_threads`` equal
+    contiguous ranges, one per slot, in block-major or position-major order,
+    whichever reads less: a thread reads every V[xi] of its blocks, or
+    every block's taps for its positions. A range is run a group of blocks
+    at a time (their taps held in cache), position by position (each V[xi]
+    read once per group, not once per block). Which slot runs a unit does
+    not change its result: results do not depend on the thread count.
+    Signals are looked at after every ``positions_per_check`` positions."""
+    cdef Py_ssize_t positions = v.shape[0], columns = v.shape[1], cin = v.shape[2]
+    cdef Py_ssize_t cout = m.shape[2], block = panels.shape[4]
+    cdef Py_ssize_t blocks = taps.shape[0], count = taps.shape[1] * taps.shape[2]
+    cdef Py_ssize_t first = 0, last, slot
+    cdef Taps rows = _taps(tables.rows, positions), cols = _taps(tables.cols, columns)
+    cdef const Py_ssize_t[::1] class_start = tables.classes.start
+    cdef const Py_ssize_t[::1] class_columns = tables.classes.columns
+    cdef const Py_ssize_t[::1] column_shift = tables.classes.shift
+    cdef Classes classes
+    cdef Py_ssize_t group, tap_bytes, v_bytes, own_groups, all_groups
+    cdef bint position_major
+    # The wide kernel's view: one image of ``positions`` rows.
+    cdef const floating[:, :, :, :] v_image = v[None]
+    cdef floating[:, :, :, :] m_image = m[None]
+    _check_winograd_taps(taps, weights, block, "winograd_products")
+    if (m.shape[0] != positions or m.shape[1] != columns
+            or blocks != (cout + block - 1) // block or taps.shape[3] != cin
+            or weights.shape[0] != positions or panels.shape[0] < num_threads or panels.shape[1] != positions
+            or panels.shape[2] != 1 or panels.shape[3] != cin or stages.shape[0] < num_threads
+            or positions_per_check < 1 or num_threads < 1 or class_columns.shape[0] != columns
+            or column_shift.shape[0] != columns
+            or not _taps_fit(&rows, positions, positions, positions)
+            or not _classes_fit(&cols, class_start, class_columns, column_shift, 1, columns)):
+        raise ValueError(f"winograd_products: v {tuple(v.shape)[:3]}, taps "
+                         f"{tuple(taps.shape)[:5]}, weights {tuple(weights.shape)[:2]}, panels "
+                         f"{tuple(panels.shape)[:5]}, m {tuple(m.shape)[:3]}, tables and "
+                         f"scratch do not agree")
+    if positions * columns * cout == 0:
+        return
+    classes.start = &class_start[0]
+    classes.columns = &class_columns[0]
+    classes.shift = &column_shift[0]
+    classes.count = class_start.shape[0] - 1
+    # Blocks whose taps fill about half an L2 cache (256 KB): reread from it
+    # at every position.
+    tap_bytes = count * cin * block * <Py_ssize_t> sizeof(floating)
+    group = max(1, WINOGRAD_GROUP_BYTES // max(1, tap_bytes))
+    # Bytes a thread reads: block-major, all of V once per group of its own
+    # blocks, and the taps of its blocks; position-major, its share of V
+    # once per group of all blocks, and every block's taps.
+    v_bytes = positions * columns * cin * <Py_ssize_t> sizeof(floating)
+    own_groups = ((blocks + num_threads - 1) // num_threads + group - 1) // group
+    all_groups = (blocks + group - 1) // group
+    position_major = (v_bytes // num_threads * all_groups + blocks * tap_bytes
+                      < v_bytes * own_groups + blocks * tap_bytes // num_threads)
+    while first < positions:  # stretches between looks for signals
+        last = min(positions, first + positions_per_check)
+        for slot in prange(num_threads, nogil=True, schedule="static", chunksize=1,
+                           num_threads=num_threads):
+            _winograd_products_range(v_image, taps, weights, panels[slot], &rows, &cols,
+                                     &classes, m_image, &stages[slot, 0],
+                                     blocks * positions * slot // num_threads,
+                                     blocks * positions * (slot + 1) // num_threads,
+                                     position_major, first, last, group)
+        PyErr_CheckSignals()
+        first = last
 
 
-cdef void _winograd_kernel_chunk(
-        const floating[:, :, :, :] kernel, const Py_ssize_t* row_taps, const Py_ssize_t taps_h,
-        const Py_ssize_t* col_taps, const Py_ssize_t taps_w, const floating* g_rows,
-        const Py_ssize_t ah, const floating* g_cols, const Py_ssize_t aw, floating* panels,
-        const Py_ssize_t out_block, const Py_ssize_t c0) noexcept nogil:
-    """Input channels ``c0`` to ``c0 + WINOGRAD_KERNEL_CHANNELS`` of every
-    transform position of one output-channel block (``panels``: positions x
-    (Cin, block)). The sub-kernel's taps are first gathered with output
-    channels contiguous, then transformed separably (by G_rows, then by
-    G_cols) in vectors of the block, written to the panels' rows in order."""
-    # The wide kernel's block is a constant per dtype: fixed-length vector loops.
-    cdef Py_ssize_t width = _tile_channels(panels)
-    cdef Py_ssize_t cout = kernel.shape[2], cin = kernel.shape[3]
-    cdef Py_ssize_t position_stride = cin * width, channel_stride = kernel.strides[3]
-    cdef Py_ssize_t nc = min(<Py_ssize_t> WINOGRAD_KERNEL_CHANNELS, cin - c0)
-    cdef Py_ssize_t n_out = min(width, cout - out_block * width)
-    cdef Py_ssize_t u, w, c, o, xi, xj
-    cdef floating weight
-    cdef floating* dst
-    cdef floating* tap
-    cdef const floating* src
-    cdef const char* row
-    cdef floating taps[WINOGRAD_MAX_TAPS * WINOGRAD_MAX_TAPS * WINOGRAD_KERNEL_CHANNELS
-                       * WINOGRAD_MAX_BLOCK]
-    cdef floating by_rows[WINOGRAD_MAX_INPUTS * WINOGRAD_MAX_TAPS * WINOGRAD_MAX_BLOCK]
-    cdef floating out[WINOGRAD_MAX_BLOCK]
-    for u in range(taps_h):
-        for w in range(taps_w):
-            tap = &taps[(u * taps_w + w) * WINOGRAD_KERNEL_CHANNELS * width]
-            for o in range(n_out):
-                row = <const char*> &kernel[row_taps[u], col_taps[w], out_block * width + o, c0]
-                for c in range(nc):
-                    tap[c * width + o] = (<const floating*> (row + c * channel_stride))[0]
-            for c in range(nc):
-                for o in range(n_out, width):
-                    tap[c * width + o] = 0
-    for c in range(nc):
-        for xi in range(ah):
-            for w in range(taps_w):
-                dst = &by_rows[(xi * taps_w + w) * width]
-                for o in range(width):
-                    dst[o] = 0
-                for u in range(taps_h):
-                    weight = g_rows[xi * taps_h + u]
-                    if weight != 0:
-                        src = &taps[((u * taps_w + w) * WINOGRAD_KERNEL_CHANNELS + c) * width]
-                        for o in range(width):
-                            dst[o] += weight * src[o]
-        for xi in range(ah):
-            for xj in range(aw):
-                for o in range(width):
-                    out[o] = 0
-                for w in range(taps_w):
-                    weight = g_cols[xj * taps_w + w]
-                    if weight != 0:
-                        src = &by_rows[(xi * taps_w + w) * width]
-                        for o in range(width):
-                            out[o] += weight * src[o]
-                dst = panels + (xi * aw + xj) * position_stride + (c0 + c) * width
-                for o in range(width):
-                    dst[o] = out[o]
+cdef void _winograd_products_range(
+        const floating[:, :, :, :] v, const floating[:, :, :, :, ::1] taps,
+        const floating[:, ::1] weights, floating[:, :, :, ::1] panel, const Taps* rows,
+        const Taps* cols, const Classes* classes, floating[:, :, :, :] m, floating* stage,
+        const Py_ssize_t start, const Py_ssize_t stop, const bint position_major,
+        const Py_ssize_t first_position, const Py_ssize_t last_position,
+        const Py_ssize_t group) noexcept nogil:
+    """The work units ``start`` to ``stop`` (in block-major or position-major
+    order) whose positions lie in [first_position, last_position) (see
+    :func:`winograd_products`)."""
+    cdef Py_ssize_t positions = v.shape[1], blocks = taps.shape[0]
+    cdef Py_ssize_t low_block = 0, high_block = blocks, low = 0, high = positions
+    cdef Py_ssize_t g0, b, xi, unit
+    if start >= stop:
+        return
+    if position_major:
+        low, high = start // blocks, (stop - 1) // blocks + 1
+    else:
+        low_block, high_block = start // positions, (stop - 1) // positions + 1
+    low, high = max(low, first_position), min(high, last_position)
+    g0 = low_block
+    while g0 < high_block:
+        for xi in range(low, high):
+            for b in range(g0, min(g0 + group, high_block)):
+                unit = xi * blocks + b if position_major else b * positions + xi
+                if start <= unit < stop:
+                    _winograd_position_panel(taps, weights, panel, b, xi)
+                    _output_row_block(v, panel, rows, cols, classes, m, stage, xi, b)
+        g0 += group
+
+
+cdef void _winograd_position_panel(
+        const floating[:, :, :, :, ::1] taps, const floating[:, ::1] weights,
+        floating[:, :, :, ::1] panel, const Py_ssize_t out_block,
+        const Py_ssize_t xi) noexcept nogil:
+    """Row ``xi`` of ``panel``: U[xi] of block ``out_block``, the sum of its
+    taps weighted by ``weights[xi]`` (zero weights skipped), in tap order,
+    up to four taps per pass over the row (each pass reads and writes it)."""
+    cdef Py_ssize_t count = weights.shape[1], length = taps.shape[3] * taps.shape[4]
+    cdef Py_ssize_t t, i, n = 0, first
+    cdef floating w0, w1, w2, w3
+    cdef floating* dst = &panel[xi, 0, 0, 0]
+    cdef const floating* s0
+    cdef const floating* s1
+    cdef const floating* s2
+    cdef const floating* s3
+    cdef floating weight[WINOGRAD_MAX_TAPS * WINOGRAD_MAX_TAPS]
+    cdef const floating* source[WINOGRAD_MAX_TAPS * WINOGRAD_MAX_TAPS]
+    for t in range(count):
+        if weights[xi, t] != 0:
+            weight[n] = weights[xi, t]
+            source[n] = &taps[out_block, t // taps.shape[2], t % taps.shape[2], 0, 0]
+            n += 1
+    if n == 0:
+        for i in range(length):
+            dst[i] = 0
+        return
+    first = 0
+    while first < n:
+        w0, s0 = weight[first], source[first]
+        if n - first == 1:
+            if first == 0:
+                for i in range(length):
+                    dst[i] = w0 * s0[i]
+            else:
+                for i in range(length):
+                    dst[i] = dst[i] + w0 * s0[i]
+            first += 1
+        elif n - first == 2:
+            w1, s1 = weight[first + 1], source[first + 1]
+            if first == 0:
+                for i in range(length):
+                    dst[i] = w0 * s0[i] + w1 * s1[i]
+            else:
+                for i in range(length):
+                    dst[i] = dst[i] + w0 * s0[i] + w1 * s1[i]
+            first += 2
+        else:
+            w1, s1 = weight[first + 1], source[first + 1]
+            w2, s2 = weight[first + 2], source[first + 2]
+            if n - first == 3:
+                if first == 0:
+                    for i in range(length):
+                        dst[i] = w0 * s0[i] + w1 * s1[i] + w2 * s2[i]
+                else:
+                    for i in range(length):
+                        dst[i] = dst[i] + w0 * s0[i] + w1 * s1[i] + w2 * s2[i]
+                first += 3
+            else:
+                w3, s3 = weight[first + 3], source[first + 3]
+                if first == 0:
+                    for i in range(length):
+                        dst[i] = w0 * s0[i] + w1 * s1[i] + w2 * s2[i] + w3 * s3[i]
+                else:
+                    for i in range(length):
+                        dst[i] = dst[i] + w0 * s0[i] + w1 * s1[i] + w2 * s2[i] + w3 * s3[i]
+                first += 4

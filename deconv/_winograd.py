@@ -20,7 +20,10 @@ phase in F(4, 2) tiles instead of 64: the arithmetic is 2.56 times smaller,
 beyond what the FMA peak allows a direct method. The price is memory: the
 transformed input and products pass through memory (in scratch arrays), and
 the transformed kernel is ``alpha * alpha' / (K * K')`` times the
-sub-kernel's size (packed once by an operator, or at every call).
+sub-kernel's size. An operator packs it once; a function call builds each
+position's panel of it from the packed sub-kernel as the products go (a
+weighted sum of the taps, :func:`tap_weights`), by the same routine, so
+both give the same bits.
 
 Tiles are chosen per axis and phase to minimize the positions computed,
 ``ceil(outputs / T) * (T + K - 1)``, with at most ``MAX_TILE_INPUTS`` inputs
@@ -126,9 +129,9 @@ def _axis_phases(in_size, out_size, kernel_size, stride, dilation, pad):
 
 
 class Transforms(NamedTuple):
-    """A minimal filter's matrices as arrays of the compute dtype."""
+    """A minimal filter's data transforms (BT, AT) as arrays of the compute
+    dtype (its kernel transform is :func:`tap_weights`')."""
     input: np.ndarray
-    kernel: np.ndarray
     output: np.ndarray
 
 
@@ -142,9 +145,11 @@ class PhasePlan(NamedTuple):
     col_transforms: Transforms
     products: object  # deconv._direct.WideTables
     work: _cost.DirectWork
-    # (row taps, column taps, G_rows, G_cols): what the kernel transform
-    # reads, as deconv._core.winograd_kernel takes them.
-    kernel_transform: tuple
+    # The sub-kernel as a view, kernel[rows, cols] (taps in correlation
+    # order), and the weight of tap (u, w) in position (i, j) of the
+    # transformed kernel, G_rows[i, u] * G_cols[j, w] (ah * aw, K * K').
+    sub_kernel: tuple
+    tap_weights: np.ndarray
 
 
 class WinogradTables(NamedTuple):
@@ -157,10 +162,10 @@ class WinogradTables(NamedTuple):
 @bounded_cache(64)
 def transforms(outputs, taps, dtype):
     """The :class:`Transforms` of F(``outputs``, ``taps``) in ``dtype``, read-only."""
-    arrays = minimal_filter(outputs, taps).arrays(dtype)
-    for array in arrays:
+    bt, _, at = minimal_filter(outputs, taps).arrays(dtype)
+    for array in (bt, at):
         array.flags.writeable = False
-    return Transforms(*arrays)
+    return Transforms(bt, at)
 
 
 def winograd_reason(problem):
@@ -178,6 +183,36 @@ def winograd_reason(problem):
     if max(most) < 2:
         return "every phase has one tap (kernel no larger than the stride): nothing to save"
     return None
+
+
+@bounded_cache(64)
+def tap_weights(row_phase, col_phase, dtype):
+    """The weights of the taps of a phase's sub-kernel in each position of
+    its transformed kernel (see :class:`PhasePlan`), each rounded once from
+    its exact value; read-only. ``row_phase`` and ``col_phase`` are (tile
+    outputs, taps) of F(T, K) along each axis.
+
+    Examples
+    --------
+    >>> from deconv._winograd import tap_weights
+    >>> tap_weights((2, 2), (1, 1), "float64")  # F(2, 2) along rows, F(1, 1) along columns
+    array([[1., 0.],
+           [1., 1.],
+           [0., 1.]])
+    """
+    rows = minimal_filter(row_phase[0], row_phase[1]).kernel_transform
+    cols = minimal_filter(col_phase[0], col_phase[1]).kernel_transform
+    weights = np.array([[float(g_row * g_col) for g_row in row for g_col in col]
+                        for row in rows for col in cols], dtype=dtype)
+    weights.flags.writeable = False
+    return weights
+
+
+def _taps_slice(phase):
+    """The phase's taps, in correlation order, as a slice of the kernel's axis."""
+    step = phase.taps[0] - phase.taps[1] if len(phase.taps) > 1 else 1
+    stop = phase.taps[-1] - step
+    return slice(phase.taps[0], None if stop < 0 else stop, -step)
 
 
 @bounded_cache(128)
@@ -219,17 +254,19 @@ def winograd_tables(problem):
                                     outputs=positions * columns * blocks * block)
             row_transforms = transforms(rows.tile, len(rows.taps), problem.dtype)
             col_transforms = transforms(cols.tile, len(cols.taps), problem.dtype)
-            kernel_transform = (np.array(rows.taps, np.intp), np.array(cols.taps, np.intp),
-                                row_transforms.kernel, col_transforms.kernel)
+            weights = tap_weights((rows.tile, len(rows.taps)), (cols.tile, len(cols.taps)),
+                                  problem.dtype)
             phases.append(PhasePlan(rows, cols, row_transforms, col_transforms, tables, work,
-                                    kernel_transform))
+                                    (_taps_slice(rows), _taps_slice(cols)), weights))
     return WinogradTables(tuple(phases), tuple(zeros))
 
 
 def winograd_work(problem, tables):
     """The :class:`deconv._cost.WinogradWork` of a plan's tables: per phase,
     its products and the positions of its tiles (each transformed in and
-    out, with Cin and Cout items), and its transformed kernel's items."""
+    out, with Cin and Cout items), and the kernel items a function call
+    reads to transform the kernel as it goes: its sub-kernel packed, then
+    one tap per nonzero weight of each position, block by block."""
     batch, cin, cout = problem.input_shape[0], problem.input_shape[3], problem.output_shape[3]
     block = _simd.core.channel_block(problem.dtype.itemsize)
     products = _cost.DirectWork(*(sum(getattr(phase.work, field) for phase in tables.phases)
@@ -238,8 +275,8 @@ def winograd_work(problem, tables):
     positions = [phase.rows.inputs * phase.cols.inputs * batch * phase.rows.tiles
                  * phase.cols.tiles for phase in tables.phases]
     transformed = sum(positions)
-    kernel_items = sum(phase.rows.inputs * phase.cols.inputs * -(-cout // block) * block * cin
-                       for phase in tables.phases)
+    kernel_items = sum((np.count_nonzero(phase.tap_weights) + phase.tap_weights.shape[1])
+                       * -(-cout // block) * block * cin for phase in tables.phases)
     strided = (transformed * (cin + cout)
                if problem.data_format == "channels_first" else 0)
     return _cost.WinogradWork(products, len(tables.phases), transformed, transformed * cin,
@@ -290,11 +327,14 @@ class WinogradBackend(Backend):
         """The transformed kernel of every phase, as the wide kernel's panels."""
         if plan.packing[0] == "direct":
             return _DIRECT.pack(problem, _direct_plan(plan), kernel)
-        block = _simd.core.channel_block(kernel.itemsize)
+        core = _simd.core
+        block = core.channel_block(kernel.itemsize)
         packed = []
         for phase in plan.tables.phases:
+            taps = _pack_taps(phase, kernel, aligned_empty(_taps_shape(phase, kernel.shape, block),
+                                                           kernel.dtype), plan.num_threads)
             panels = aligned_empty(_panels_shape(phase, kernel.shape, block), kernel.dtype)
-            _transform_kernel(phase, kernel, panels, plan.num_threads)
+            core.winograd_pack(taps, phase.tap_weights, panels, plan.num_threads)
             packed.append(panels)
         return tuple(packed)
 
@@ -321,16 +361,27 @@ def _panels_shape(phase, kernel_shape, block):
     return (-(-cout // block), phase.rows.inputs * phase.cols.inputs, 1, cin, block)
 
 
-def _transform_kernel(phase, kernel, panels, threads):
-    _simd.core.winograd_kernel(kernel, *phase.kernel_transform, panels, threads)
+def _taps_shape(phase, kernel_shape, block):
+    """(blocks, K, K', Cin, block): a phase's sub-kernel as the wide kernel packs it."""
+    cout, cin = kernel_shape[2], kernel_shape[3]
+    return (-(-cout // block), len(phase.rows.taps), len(phase.cols.taps), cin, block)
+
+
+def _pack_taps(phase, kernel, taps, threads):
+    """``taps`` (see :func:`_taps_shape`) filled from ``kernel``; returned."""
+    _simd.core.pack_wide_panels(kernel[phase.sub_kernel], taps, threads)
+    return taps
 
 
 def run_winograd(problem, plan, x, kernel, packed, y):
     """Fill ``y`` (N, H, W, Cout) from ``x`` (N, h, w, Cin) phase by phase:
-    input transform, products (the wide kernel), output transform. Without
-    a ``packed`` kernel, each thread of the products transforms the blocks
-    it computes into a panel of its own (held in its cache while in use),
-    rather than the whole transformed kernel passing through memory."""
+    input transform, products, output transform. The products of an
+    operator read its ``packed`` transformed kernel (the wide kernel's
+    panels); a function call's transform the kernel as they go, position
+    by position, from its sub-kernel packed as the wide kernel packs it
+    (``deconv._core.winograd_products``): the transformed kernel, up to
+    ``alpha * alpha' / (K * K')`` times the sub-kernel, never passes through
+    memory."""
     core = _simd.core
     threads, tables = plan.num_threads, plan.tables
     row_stride, col_stride = problem.rows.stride, problem.cols.stride
@@ -340,16 +391,19 @@ def run_winograd(problem, plan, x, kernel, packed, y):
     if not tables.phases or y.size == 0:
         return
     block = core.channel_block(y.itemsize)
+    blocks = -(-cout // block)
     sizes = [(phase.rows.inputs * phase.cols.inputs,
               batch * phase.rows.tiles * phase.cols.tiles) for phase in tables.phases]
     transformed = max(positions * columns for positions, columns in sizes)
     on_demand = packed is None
+    tap_items = max(math.prod(_taps_shape(phase, kernel.shape, block))
+                    for phase in tables.phases) if on_demand else 0
     panel_items = threads * max(positions for positions, _ in sizes) * cin * block \
         if on_demand else 0
-    inputs, products, panel_buffer, panel_blocks, stages, unused_kernel = scratch_arrays(
-        ((transformed * cin,), dtype), ((transformed * cout,), dtype), ((panel_items,), dtype),
-        ((threads if on_demand else 0,), np.intp), ((threads, 1), dtype), ((1, 1, 1, 1), dtype),
-        slot="winograd")
+    inputs, products, tap_buffer, panel_buffer, stages, no_blocks, unused_kernel = \
+        scratch_arrays(((transformed * cin,), dtype), ((transformed * cout,), dtype),
+                       ((tap_items,), dtype), ((panel_items,), dtype), ((threads, 1), dtype),
+                       ((0,), np.intp), ((1, 1, 1, 1), dtype), slot="winograd")
     for index, (phase, (positions, columns)) in enumerate(zip(tables.phases, sizes)):
         rows, cols = phase.rows, phase.cols
         row_transforms, col_transforms = phase.row_transforms, phase.col_transforms
@@ -360,14 +414,15 @@ def run_winograd(problem, plan, x, kernel, packed, y):
                             threads)
         units_per_check = _direct.units_per_signal_check(phase.work)
         if on_demand:
+            shape = _taps_shape(phase, kernel.shape, block)
+            sub_taps = _pack_taps(phase, kernel, tap_buffer[:math.prod(shape)].reshape(shape),
+                                  threads)
             panels = panel_buffer[:threads * positions * cin * block].reshape(
                 threads, positions, 1, cin, block)
-            panel_blocks.fill(-1)
-            core.conv2d_transpose_wide(v[None], kernel, panels, panel_blocks, phase.products,
-                                       m[None], stages, True, units_per_check, threads,
-                                       phase.kernel_transform)
+            core.winograd_products(v, sub_taps, phase.tap_weights, panels, phase.products, m,
+                                   stages, max(1, units_per_check // blocks), threads)
         else:
-            core.conv2d_transpose_wide(v[None], unused_kernel, packed[index], panel_blocks,
+            core.conv2d_transpose_wide(v[None], unused_kernel, packed[index], no_blocks,
                                        phase.products, m[None], stages, False, units_per_check,
                                        threads)
         core.winograd_output(m, row_transforms.output, col_transforms.output,

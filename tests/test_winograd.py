@@ -165,11 +165,26 @@ def test_the_transforms_reject_what_does_not_fit(rng):
     with pytest.raises(ValueError, match="winograd_output: m .* do not agree"):
         core.winograd_output(np.zeros((9, 4, 2), np.float32), bt[:1], bt[:1], 0, 1, 2, 0, 1, 2,
                              np.zeros((1, 1, 2, 2), np.float32), 1)
-    with pytest.raises(ValueError, match="winograd_kernel: row tap 5 of 4"):
-        core.winograd_kernel(np.zeros((4, 4, 2, 2), np.float32), np.array([5], np.intp),
-                             np.array([0], np.intp), np.ones((1, 1), np.float32),
-                             np.ones((1, 1), np.float32),
-                             np.zeros((1, 1, 1, 2, core.channel_block(4)), np.float32), 1)
+    block = core.channel_block(4)
+    taps = np.zeros((1, 2, 2, 3, block), np.float32)
+    weights = np.ones((9, 4), np.float32)
+    with pytest.raises(ValueError, match=r"winograd_pack: taps \(1, 2, 2, 3, \d+\) in blocks "
+                                         r"of \d+ and weights \(9, 3\) do not agree"):
+        core.winograd_pack(taps, np.ones((9, 3), np.float32), np.zeros((1, 9, 1, 3, block), np.float32), 1)
+    with pytest.raises(ValueError, match="winograd_pack: taps .* and panels .* do not agree"):
+        core.winograd_pack(taps, weights, np.zeros((1, 8, 1, 3, block), np.float32), 1)
+    tables = _winograd.product_tables(9, 5)
+    v, m = np.zeros((9, 5, 3), np.float32), np.zeros((9, 5, block), np.float32)
+    panels, stages = np.zeros((2, 9, 1, 3, block), np.float32), np.zeros((2, 1), np.float32)
+    core.winograd_products(v, taps, weights, panels, tables, m, stages, 1, 2)
+    with pytest.raises(ValueError, match="winograd_products: v .* do not agree"):
+        core.winograd_products(v, taps, weights, panels, tables, m, stages, 1, 3)
+    with pytest.raises(ValueError, match="a tap table for 4 indices has arrays of shapes"):
+        core.winograd_products(np.zeros((9, 4, 3), np.float32), taps, weights, panels, tables,
+                               np.zeros((9, 4, block), np.float32), stages, 1, 2)
+    with pytest.raises(ValueError, match="winograd_products: taps .* do not agree"):
+        core.winograd_products(v, np.zeros((1, 2, 2, 3, 1), np.float32), weights, panels,
+                               tables, m, stages, 1, 2)
 
 
 def test_cost_model_counts_the_kernel_transform():
@@ -180,5 +195,7 @@ def test_cost_model_counts_the_kernel_transform():
     work = plan.work
     # Four phases of 2x2 taps on 8 outputs per axis: tiles of 4, 5x5 positions.
     assert work.phases == 4 and work.positions == 4 * 25 * 8 * 2 * 2
-    assert work.kernel_items == 4 * 25 * 64 * 64
+    # F(4, 2)'s G has 1, 2, 2, 2, 1 nonzero entries per row: 8 * 8 weighted
+    # taps per phase, plus its 2 x 2 taps packed.
+    assert work.kernel_items == 4 * (64 + 4) * 64 * 64
     assert {(phase.rows.tile, phase.cols.tile) for phase in plan.tables.phases} == {(4, 4)}
