@@ -97,17 +97,13 @@ DEFAULT_PROFILE = {
     # and writes of x and y) and 30 random ones (kernels 2-5, strides 1-3):
     # median estimate / measured 0.94 for the part past the products,
     # range 0.27-1.66. A term for transformed items spilling past a core's
-    # cache between the steps fitted to zero; but large batches' transforms
-    # run slower in a whole call than the fit says (dcgan3's input
-    # transform: 1.4 ms in the call, 0.8 ms alone), where "auto" then took
-    # this backend at 1.05-1.1x the direct kernel's time, so the per-item
-    # cost is raised from the fitted 0.48 ns to 0.78 ns. The kernel item's
-    # cost is measured: a call's time less an operator's on the same layer
-    # (dcgan1, dcgan2, dcgan3, n1_c512_k4s2), over the items, at 2 threads.
+    # cache between the steps fitted to zero. The kernel item's cost is
+    # measured: a call's time less an operator's on the same layer (dcgan1,
+    # dcgan2, dcgan3, n1_c512_k4s2), over the items, at 2 threads.
     "winograd_overhead_s": 10e-6,
     "winograd_phase_s": 28e-6,
     "winograd_position_s": 44e-9,
-    "winograd_item_s": 0.78e-9,
+    "winograd_item_s": 0.48e-9,
     "winograd_kernel_item_s": 0.11e-9,
     "winograd_strided_item_s": 0.43e-9,
 }
