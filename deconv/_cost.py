@@ -93,19 +93,20 @@ DEFAULT_PROFILE = {
     # counted always, so "auto" is right for function calls and cautious
     # for operators). Least-squares fit (relative error) of whole calls at 2
     # threads, products at their formula's estimate, over the suite's and
-    # extra layers it takes (channels-first ones too: their strided reads
-    # and writes of x and y) and 30 random ones (kernels 2-5, strides 1-3):
+    # extra layers it takes and 30 random ones (kernels 2-5, strides 1-3):
     # median estimate / measured 0.94 for the part past the products,
     # range 0.27-1.66. A term for transformed items spilling past a core's
     # cache between the steps fitted to zero. The kernel item's cost is
     # measured: a call's time less an operator's on the same layer (dcgan1,
-    # dcgan2, dcgan3, n1_c512_k4s2), over the items, at 2 threads.
+    # dcgan2, dcgan3, n1_c512_k4s2), over the items, at 2 threads; and
+    # channels-first data's copies to and from channels-last, per item
+    # (NumPy's, one thread): dcgan3_nchw's x and y, alone.
     "winograd_overhead_s": 10e-6,
     "winograd_phase_s": 28e-6,
     "winograd_position_s": 44e-9,
     "winograd_item_s": 0.48e-9,
     "winograd_kernel_item_s": 0.11e-9,
-    "winograd_strided_item_s": 0.43e-9,
+    "winograd_strided_item_s": 0.75e-9,
 }
 
 
@@ -187,8 +188,8 @@ class WinogradWork(NamedTuple):
     """What a Winograd plan's time grows with: its ``products`` (the wide
     kernel's :class:`DirectWork`, all phases), its ``phases``, the tile
     ``positions`` transformed, the items of its input and output transforms
-    and of its transformed kernel; and the transformed items read or
-    written through channels-first strides."""
+    and of its transformed kernel; and the items of channels-first data
+    copied to and from channels-last."""
     products: DirectWork
     phases: int
     positions: int
@@ -205,11 +206,12 @@ def winograd_seconds(work, itemsize, num_threads, profile, level):
                 - profile["direct_overhead_s"])
     threads = max(1, num_threads)
     scale = itemsize / 4
+    # Channels-first copies are NumPy's, on one thread.
     return (profile["winograd_overhead_s"] + work.phases * profile["winograd_phase_s"] + products
+            + scale * work.strided_items * profile["winograd_strided_item_s"]
             + (work.positions * profile["winograd_position_s"]
                + scale * ((work.input_items + work.output_items) * profile["winograd_item_s"]
-                          + work.kernel_items * profile["winograd_kernel_item_s"]
-                          + work.strided_items * profile["winograd_strided_item_s"])) / threads)
+                          + work.kernel_items * profile["winograd_kernel_item_s"])) / threads)
 
 
 class ReferenceWork(NamedTuple):

@@ -264,7 +264,8 @@ def winograd_tables(problem):
 def winograd_work(problem, tables):
     """The :class:`deconv._cost.WinogradWork` of a plan's tables: per phase,
     its products and the positions of its tiles (each transformed in and
-    out, with Cin and Cout items), and the kernel items a function call
+    out, with Cin and Cout items), the items of channels-first data copied
+    to and from channels-last, and the kernel items a function call
     reads to transform the kernel as it goes: its sub-kernel packed, then
     one tap per nonzero weight of each position, block by block."""
     batch, cin, cout = problem.input_shape[0], problem.input_shape[3], problem.output_shape[3]
@@ -277,7 +278,9 @@ def winograd_work(problem, tables):
     transformed = sum(positions)
     kernel_items = sum((np.count_nonzero(phase.tap_weights) + phase.tap_weights.shape[1])
                        * -(-cout // block) * block * cin for phase in tables.phases)
-    strided = (transformed * (cin + cout)
+    # A channels-first x and y are copied to and from channels-last.
+    strided = (math.prod(problem.input_shape) * (cin > 1)
+               + math.prod(problem.output_shape) * (cout > 1)
                if problem.data_format == "channels_first" else 0)
     return _cost.WinogradWork(products, len(tables.phases), transformed, transformed * cin,
                               transformed * cout, kernel_items, strided)
@@ -386,10 +389,23 @@ def run_winograd(problem, plan, x, kernel, packed, y):
     threads, tables = plan.num_threads, plan.tables
     row_stride, col_stride = problem.rows.stride, problem.cols.stride
     batch, cin, cout, dtype = x.shape[0], x.shape[3], y.shape[3], y.dtype
-    for rows, cols in tables.zeros:
-        y[:, rows.first_output::row_stride, cols.first_output::col_stride] = 0
     if not tables.phases or y.size == 0:
+        for rows, cols in tables.zeros:
+            y[:, rows.first_output::row_stride, cols.first_output::col_stride] = 0
         return
+    # Channels-first data: the transforms read and write a channels-last
+    # copy (one pass of each array, against a strided item per channel of
+    # every tile position).
+    x_staged, y_staged = scratch_arrays(
+        (x.shape if cin > 1 and x.strides[3] != x.itemsize else (0,), dtype),
+        (y.shape if cout > 1 and y.strides[3] != y.itemsize else (0,), dtype),
+        slot="winograd layout")
+    if x_staged.size:
+        np.copyto(x_staged, x)
+        x = x_staged
+    out = y_staged if y_staged.size else y
+    for rows, cols in tables.zeros:
+        out[:, rows.first_output::row_stride, cols.first_output::col_stride] = 0
     block = core.channel_block(y.itemsize)
     blocks = -(-cout // block)
     sizes = [(phase.rows.inputs * phase.cols.inputs,
@@ -427,4 +443,6 @@ def run_winograd(problem, plan, x, kernel, packed, y):
                                        threads)
         core.winograd_output(m, row_transforms.output, col_transforms.output,
                              rows.first_output, row_stride, rows.outputs, cols.first_output,
-                             col_stride, cols.outputs, y, threads)
+                             col_stride, cols.outputs, out, threads)
+    if out is not y:
+        np.copyto(y, out)
