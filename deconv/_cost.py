@@ -71,17 +71,22 @@ DEFAULT_PROFILE = {
     # fft: transform flops per second per thread; complex multiply-adds per
     # second per thread of the channel contraction and the kernels' direct
     # DFTs (four real multiply-adds each); fixed costs, per call, per phase
-    # and per phase of one image. Least-squares fit (relative error) over
-    # 120 random large-kernel layers (batches 1-64, a third of the channel
-    # counts 1-3), strides 1-4, on this machine kind: ``python
-    # tools/fit_fft_cost.py --layers 120 --seed 3`` (median measured / fitted
-    # 1.13, range 0.51-3.9: large batches at strides 3-4 run slower than
-    # the model says).
-    "fft_flops_per_thread": 8.9e9,
-    "fft_contraction_per_thread": 2.8e9,
-    "fft_overhead_s": 59e-6,
-    "fft_phase_overhead_s": 34e-6,
-    "fft_image_phase_s": 24e-6,
+    # and per phase of one image; per input-spectrum item the contraction
+    # reads (once per phase: what few output channels cost); per output
+    # item (each phase's strided stores). Least-squares fit (relative
+    # error) over 120 random large-kernel layers (batches 1-64, a third of
+    # the channel counts 1-3), strides 1-4, on this machine kind: ``python
+    # tools/fit_fft_cost.py --layers 120 --seed 3`` (median measured /
+    # fitted 1.04, range 0.60-2.15; without the last two terms 0.51-3.9,
+    # strided layers with few output channels running up to 2.6x slower
+    # than estimated; seed 5 gives the same constants within 5-30%).
+    "fft_flops_per_thread": 12.6e9,
+    "fft_contraction_per_thread": 3.9e9,
+    "fft_overhead_s": 81e-6,
+    "fft_phase_overhead_s": 24e-6,
+    "fft_image_phase_s": 20e-6,
+    "fft_spectrum_read_s": 3.3e-9,
+    "fft_output_item_s": 0.74e-9,
     # winograd: the position-by-position products run on the wide kernel
     # and cost what its formula says (rates, tile taps, stores of the
     # products); on top, a fixed cost per call and per phase, per tile
@@ -162,12 +167,18 @@ class FFTWork(NamedTuple):
     """What the FFT path's time grows with: output ``phases``, transform flops
     and complex multiply-adds (the channel contraction, and the kernels'
     DFTs counted as four real multiply-adds each), the last two scaled to
-    float32 (float64 counts twice); and the ``image_phases``, a phase of one
-    image (each a pass of its own over that image's spectra and output)."""
+    float32 (float64 counts twice); the ``image_phases``, a phase of one
+    image (each a pass of its own over that image's spectra and output);
+    the ``spectrum_reads``, input-spectrum items read by the contraction
+    (once per phase: with few output channels, each read takes few
+    multiply-adds, and the reads are what costs); and the ``output_items``
+    written (each phase's every stride-th one: strided stores)."""
     phases: int
     transform_flops: float
     complex_madds: float
     image_phases: int = 0
+    spectrum_reads: float = 0.0
+    output_items: float = 0.0
 
 
 def fft_seconds(work, num_threads, profile):
@@ -176,7 +187,9 @@ def fft_seconds(work, num_threads, profile):
     return (profile["fft_overhead_s"] + work.phases * profile["fft_phase_overhead_s"]
             + work.transform_flops / (profile["fft_flops_per_thread"] * threads)
             + work.complex_madds / (profile["fft_contraction_per_thread"] * threads)
-            + work.image_phases * profile["fft_image_phase_s"] / threads)
+            + (work.image_phases * profile["fft_image_phase_s"]
+               + work.spectrum_reads * profile["fft_spectrum_read_s"]
+               + work.output_items * profile["fft_output_item_s"]) / threads)
 
 
 def fft_minimum_seconds(profile):
@@ -304,7 +317,8 @@ TUNED_CONSTANTS = {
                      "costs": ["direct_tile_tap_s.dot", "direct_output_s.dot"]},
     "direct_dot_8": {"rates": ["direct_madds_per_thread.dot.{level}.8"], "costs": []},
     "fft": {"rates": ["fft_flops_per_thread", "fft_contraction_per_thread"],
-            "costs": ["fft_overhead_s", "fft_phase_overhead_s", "fft_image_phase_s"]},
+            "costs": ["fft_overhead_s", "fft_phase_overhead_s", "fft_image_phase_s",
+                      "fft_spectrum_read_s", "fft_output_item_s"]},
     "reference": {"rates": ["reference_madds_per_s"],
                   "costs": ["reference_row_product_s", "reference_overhead_s",
                             "reference_item_s"]},

@@ -323,6 +323,26 @@ def _fill_phases(plan, x, kernel, y, num_threads):
                                      phase.cols, plan.scale, plan.inverse, work, num_threads)
 
 
+def pointwise_phases(problem):
+    """Whether every output phase takes at most one kernel tap per axis
+    (a kernel no larger than its stride, after dilation): each phase is then
+    a plain matrix product, which a Fourier transform only adds work to, so
+    ``"auto"`` does not consider this backend.
+
+    Examples
+    --------
+    >>> import numpy as np, deconv
+    >>> from deconv._fft import pointwise_phases
+    >>> def problem(k, s):
+    ...     kernel = np.zeros((k, k, 1, 1), np.float32)
+    ...     return deconv.Conv2DTranspose(kernel, s).plan_for(np.zeros((1, 8, 8, 1))).problem
+    >>> pointwise_phases(problem(2, 2)), pointwise_phases(problem(3, 2))
+    (True, False)
+    """
+    return all(-(-axis.kernel_size * math.gcd(axis.dilation, axis.stride) // axis.stride) <= 1
+               for axis in (problem.rows, problem.cols))
+
+
 def fft_work(problem, plan):
     """The :class:`deconv._cost.FFTWork` of ``problem``, counted on its
     :class:`FFTPlan`."""
@@ -343,8 +363,10 @@ def fft_work(problem, plan):
                                    for rows, cols in (phase.taps_shape for phase in plan.phases))
     products = len(plan.phases) * batch * cin * cout * shape[0] * half + kernel_dfts
     scale = problem.dtype.itemsize / 4
+    reads = len(plan.phases) * batch * cin * shape[0] * half
     return _cost.FFTWork(len(plan.phases), fft_flops * scale, products * scale,
-                         batch * len(plan.phases))
+                         batch * len(plan.phases), reads * scale,
+                         math.prod(problem.output_shape) * scale)
 
 
 class FFTBackend(Backend):
@@ -364,7 +386,7 @@ class FFTBackend(Backend):
         return BackendPlan("fft", None, plan, num_threads, fft_work(problem, plan))
 
     def estimate_seconds(self, problem, num_threads):
-        if _simd.core is None:
+        if _simd.core is None or pointwise_phases(problem):
             return None
         return _cost.fft_seconds(self.plan(problem, num_threads).work, num_threads,
                                  _profile.current_profile())

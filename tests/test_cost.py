@@ -41,10 +41,13 @@ def test_direct_formulas():
 
 
 def test_fft_formula():
-    work = _cost.FFTWork(phases=4, transform_flops=3e9, complex_madds=2e9)
+    work = _cost.FFTWork(phases=4, transform_flops=3e9, complex_madds=2e9, image_phases=8,
+                         spectrum_reads=5e6, output_items=7e6)
     expected = (PROFILE["fft_overhead_s"] + 4 * PROFILE["fft_phase_overhead_s"]
                 + 3e9 / (2 * PROFILE["fft_flops_per_thread"])
-                + 2e9 / (2 * PROFILE["fft_contraction_per_thread"]))
+                + 2e9 / (2 * PROFILE["fft_contraction_per_thread"])
+                + (8 * PROFILE["fft_image_phase_s"] + 5e6 * PROFILE["fft_spectrum_read_s"]
+                   + 7e6 * PROFILE["fft_output_item_s"]) / 2)
     assert math.isclose(_cost.fft_seconds(work, 2, PROFILE), expected)
     assert _cost.fft_minimum_seconds(PROFILE) <= _cost.fft_seconds(work, 64, PROFILE)
 

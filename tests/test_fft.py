@@ -212,3 +212,28 @@ def test_image_spectra_and_their_inverse_match_numpy(length, dtype, rng):
 def test_fft_plan_rejects_lengths_with_other_prime_factors():
     with pytest.raises(ValueError, match="FFT length 14 has prime factors other than 2, 3 and 5"):
         fft_plan(14, -1, np.dtype(np.float32))
+
+
+def test_work_counts_spectrum_reads_and_outputs():
+    kernel = np.zeros((9, 9, 2, 3), np.float32)
+    plan = deconv.Conv2DTranspose(kernel, 2, "same", backend="fft").plan_for(
+        np.zeros((5, 20, 20, 3), np.float32))
+    work, tables = plan.backend_plan.work, plan.backend_plan.tables
+    rows, cols = tables.shape
+    assert work.spectrum_reads == len(tables.phases) * 5 * 3 * rows * (cols // 2 + 1)
+    assert work.output_items == 5 * 40 * 40 * 2
+
+
+def test_auto_leaves_out_the_fft_where_every_phase_is_one_tap():
+    x = np.ones((2, 16, 16, 3), np.float32)
+    for kernel_size, stride, dilation, pointwise in ((2, 2, 1, True), (1, 4, 1, True),
+                                                     (3, 2, 1, False), (2, 2, 2, False),
+                                                     (2, 4, 2, True)):
+        kernel = np.ones((kernel_size, kernel_size, 2, 3), np.float32)
+        plan = deconv.Conv2DTranspose(kernel, stride, dilation_rate=dilation).plan_for(x)
+        assert _fft.pointwise_phases(plan.problem) is pointwise
+        assert (_fft.FFTBackend().estimate_seconds(plan.problem, 2) is None) is pointwise
+    # Forced, it still computes the call.
+    kernel = np.ones((2, 2, 2, 3), np.float32)
+    assert_close(deconv.conv2d_transpose(x, kernel, strides=2, backend="fft"),
+                 deconv.conv2d_transpose(x, kernel, strides=2, backend="reference"), np.float32)
