@@ -105,7 +105,12 @@ DEFAULT_PROFILE = {
     # measured: a call's time less an operator's on the same layer (dcgan1,
     # dcgan2, dcgan3, n1_c512_k4s2), over the items, at 2 threads; and
     # channels-first data's copies to and from channels-last, per item
-    # (NumPy's, one thread): dcgan3_nchw's x and y, alone.
+    # (NumPy's, one thread): dcgan3_nchw's x and y, alone. A refit with
+    # ``python tools/fit_winograd_cost.py --layers 60 --seed 7`` on a quiet
+    # machine (measured / fitted 0.82-1.27) gives 0.43 ns per item, 49 ns
+    # per position, 0.17 ns per kernel item, 1.0 ns per copied item; in a
+    # noisy spell the transforms' terms come out up to 3x higher, which
+    # would keep auto off layers where this backend measures 0.8x.
     "winograd_overhead_s": 10e-6,
     "winograd_phase_s": 28e-6,
     "winograd_position_s": 44e-9,
