@@ -32,26 +32,89 @@ cdef enum:
     WINOGRAD_GROUP_BYTES = 262144
 
 
+cdef extern from *:
+    """
+    /* One output of a transform pass over a chunk of channels: out[0:n] =
+       sum of coefficients[k] * sources[k * step][0:n] for k < count, zero
+       coefficients skipped, summed in k order in registers and stored once
+       (n a multiple of the vector lanes: chunks are 16 or 64 items). In the
+       dot kernel's vector types: as plain loops GCC may leave these scalar
+       (it cannot tell that out and the sources never overlap) or make every
+       term a load and store of out. */
+    #define DECONV_COMBINE(NAME, T, V, LANES)                                        \
+    static inline void NAME(T* out, const T* const* sources, Py_ssize_t step,        \
+                            const T* coefficients, Py_ssize_t count, Py_ssize_t n) { \
+        for (Py_ssize_t i = 0; i < n; i += LANES) {                                  \
+            V acc = {0};                                                             \
+            for (Py_ssize_t k = 0; k < count; k++) {                                 \
+                T a = coefficients[k];                                               \
+                if (a != 0) acc += a * *(const V*)(sources[k * step] + i);           \
+            }                                                                        \
+            *(V*)(out + i) = acc;                                                    \
+        }                                                                            \
+    }
+    DECONV_COMBINE(deconv_combine_f32, float, deconv_vf32, DECONV_DOT_F32_LANES)
+    DECONV_COMBINE(deconv_combine_f64, double, deconv_vf64, DECONV_DOT_F64_LANES)
+    """
+    void deconv_combine_f32(float* out, const float* const* sources, Py_ssize_t step,
+                            const float* coefficients, Py_ssize_t count,
+                            Py_ssize_t n) noexcept nogil
+    void deconv_combine_f64(double* out, const double* const* sources, Py_ssize_t step,
+                            const double* coefficients, Py_ssize_t count,
+                            Py_ssize_t n) noexcept nogil
+
+
+cdef inline void _combine(floating* out, const floating** sources, const Py_ssize_t step,
+                          const floating* coefficients, const Py_ssize_t count,
+                          const Py_ssize_t n) noexcept nogil:
+    """out = sum of coefficients[k] * sources[k * step], n items (see DECONV_COMBINE)."""
+    if floating is float:
+        deconv_combine_f32(out, sources, step, coefficients, count, n)
+    else:
+        deconv_combine_f64(out, sources, step, coefficients, count, n)
+
+
+# The two channel chunk widths as types, so that each fused specialization
+# of the transforms has its width as a compile-time constant (sizeof): its
+# passes are then fixed-length vector loops whether or not the compiler
+# inlines them, never loops of runtime length (scalar remainders, memset).
+cdef struct NarrowChunk:
+    char items[WINOGRAD_NARROW_CHANNELS]
+
+
+cdef struct WideChunk:
+    char items[WINOGRAD_CHANNELS]
+
+
+ctypedef fused chunk_width:
+    NarrowChunk
+    WideChunk
+
+
 cdef inline void _winograd_input_tile(
         const char* x_image, const Py_ssize_t x_row_stride, const Py_ssize_t x_col_stride,
         const Py_ssize_t x_channel_stride, const Py_ssize_t height, const Py_ssize_t width,
         const Py_ssize_t cin, const Py_ssize_t row0, const Py_ssize_t col0,
         const floating* bt_rows, const Py_ssize_t ah, const floating* bt_cols,
         const Py_ssize_t aw, floating* v, const Py_ssize_t v_position_stride,
-        const Py_ssize_t chunk) noexcept nogil:
+        const chunk_width* chunk_tag) noexcept nogil:
     """V of one tile: the ah x aw patch of x (image ``x_image``, strides in
     bytes) from row ``row0`` and column ``col0`` (zeros outside x),
     transformed, into ``v`` (position xi at ``xi * v_position_stride``
-    items), ``chunk`` channels at a time: a constant at each call site, so
-    the passes compile to fixed-length vector loops (a last partial chunk is
-    computed whole on zeros and stored in part)."""
+    items), ``sizeof(chunk_width)`` channels at a time (``chunk_tag`` is
+    not read). A whole chunk of
+    contiguous channels inside x is read where it lies; a pixel outside x,
+    a last partial chunk or strided channels are first copied into a
+    zero-padded patch. Each pass starts from its first nonzero term rather
+    than from zeros (a zeroing loop may become a call of memset)."""
     cdef floating patch[WINOGRAD_MAX_INPUTS * WINOGRAD_MAX_INPUTS * WINOGRAD_CHANNELS]
     cdef floating by_rows[WINOGRAD_MAX_INPUTS * WINOGRAD_MAX_INPUTS * WINOGRAD_CHANNELS]
     cdef floating out[WINOGRAD_CHANNELS]
+    cdef const floating* source[WINOGRAD_MAX_INPUTS * WINOGRAD_MAX_INPUTS]
+    cdef const floating* rows_of[WINOGRAD_MAX_INPUTS * WINOGRAD_MAX_INPUTS]
+    cdef Py_ssize_t chunk = sizeof(chunk_width)
     cdef Py_ssize_t c0, nc, a, b, i, j, c, xi, xj
-    cdef floating coefficient
     cdef floating* dst
-    cdef const floating* src
     cdef const floating* pixel
     c0 = 0
     while c0 < cin:
@@ -61,50 +124,36 @@ cdef inline void _winograd_input_tile(
             for b in range(aw):
                 j = col0 + b
                 dst = &patch[(a * aw + b) * chunk]
+                source[a * aw + b] = dst
                 if 0 <= i < height and 0 <= j < width:
                     pixel = <const floating*> (x_image + i * x_row_stride + j * x_col_stride
                                                + c0 * x_channel_stride)
-                    # A whole chunk's copy has a constant length: vector moves,
-                    # not a call of memmove.
                     if x_channel_stride == sizeof(floating) and nc == chunk:
-                        for c in range(chunk):
-                            dst[c] = pixel[c]
-                    elif x_channel_stride == sizeof(floating):
-                        for c in range(nc):
-                            dst[c] = pixel[c]
-                    else:
-                        for c in range(nc):
-                            dst[c] = (<const floating*> (<const char*> pixel
-                                                         + c * x_channel_stride))[0]
+                        source[a * aw + b] = pixel
+                        continue
+                    for c in range(nc):
+                        dst[c] = (<const floating*> (<const char*> pixel
+                                                     + c * x_channel_stride))[0]
                     for c in range(nc, chunk):
                         dst[c] = 0
                 else:
                     for c in range(chunk):
                         dst[c] = 0
+        for b in range(ah * aw):
+            rows_of[b] = &by_rows[b * chunk]
         for xi in range(ah):
             for b in range(aw):
-                dst = &by_rows[(xi * aw + b) * chunk]
-                for c in range(chunk):
-                    dst[c] = 0
-                for a in range(ah):
-                    coefficient = bt_rows[xi * ah + a]
-                    if coefficient != 0:
-                        src = &patch[(a * aw + b) * chunk]
-                        for c in range(chunk):
-                            dst[c] += coefficient * src[c]
+                _combine(&by_rows[(xi * aw + b) * chunk], &source[b], aw, &bt_rows[xi * ah], ah,
+                         chunk)
         for xi in range(ah):
             for xj in range(aw):
-                for c in range(chunk):
-                    out[c] = 0
-                for b in range(aw):
-                    coefficient = bt_cols[xj * aw + b]
-                    if coefficient != 0:
-                        src = &by_rows[(xi * aw + b) * chunk]
-                        for c in range(chunk):
-                            out[c] += coefficient * src[c]
                 dst = v + (xi * aw + xj) * v_position_stride + c0
-                for c in range(nc):
-                    dst[c] = out[c]
+                if nc == chunk:  # straight into V
+                    _combine(dst, &rows_of[xi * aw], 1, &bt_cols[xj * aw], aw, chunk)
+                else:
+                    _combine(out, &rows_of[xi * aw], 1, &bt_cols[xj * aw], aw, chunk)
+                    for c in range(nc):
+                        dst[c] = out[c]
         c0 += chunk
 
 
@@ -134,21 +183,21 @@ def winograd_input(const floating[:, :, :, :] x, const floating[:, ::1] bt_rows,
     for unit in prange(batch * tiles, nogil=True, schedule="static", num_threads=num_threads):
         n = unit // tiles
         t = unit % tiles
-        # The same call twice, so that each chunk width is a constant.
+        # Few channels take the narrow chunk (one vector): no padding lanes.
         if cin <= WINOGRAD_NARROW_CHANNELS:
             _winograd_input_tile(x_base + n * x.strides[0], x.strides[1], x.strides[2],
                                  x.strides[3], x.shape[1], x.shape[2], cin,
                                  row_base + (t // col_tiles) * row_tile,
                                  col_base + (t % col_tiles) * col_tile, &bt_rows[0, 0], ah,
                                  &bt_cols[0, 0], aw, &v[0, unit, 0], v.shape[1] * cin,
-                                 WINOGRAD_NARROW_CHANNELS)
+                                 <NarrowChunk*> NULL)
         else:
             _winograd_input_tile(x_base + n * x.strides[0], x.strides[1], x.strides[2],
                                  x.strides[3], x.shape[1], x.shape[2], cin,
                                  row_base + (t // col_tiles) * row_tile,
                                  col_base + (t % col_tiles) * col_tile, &bt_rows[0, 0], ah,
                                  &bt_cols[0, 0], aw, &v[0, unit, 0], v.shape[1] * cin,
-                                 WINOGRAD_CHANNELS)
+                                 <WideChunk*> NULL)
     PyErr_CheckSignals()
 
 
@@ -157,16 +206,20 @@ cdef inline void _winograd_output_tile(
         const floating* at_rows, const Py_ssize_t ah, const Py_ssize_t rows,
         const floating* at_cols, const Py_ssize_t aw, const Py_ssize_t cols,
         char* y, const Py_ssize_t y_row_step, const Py_ssize_t y_col_step,
-        const Py_ssize_t y_channel_stride, const Py_ssize_t chunk) noexcept nogil:
+        const Py_ssize_t y_channel_stride, const chunk_width* chunk_tag) noexcept nogil:
     """The first ``rows`` x ``cols`` outputs of one tile, from its products
     ``m`` (position xi at ``xi * m_position_stride`` items), into ``y``
-    (output (i, j) at ``i * y_row_step + j * y_col_step`` bytes), ``chunk``
-    channels at a time (a constant at each call site, as for the input)."""
+    (output (i, j) at ``i * y_row_step + j * y_col_step`` bytes),
+    ``sizeof(chunk_width)`` channels at a time (as for the input;
+    whole chunks read from ``m`` where they lie, a last partial one copied
+    into a zero-padded buffer first)."""
     cdef floating products[WINOGRAD_MAX_INPUTS * WINOGRAD_MAX_INPUTS * WINOGRAD_CHANNELS]
     cdef floating by_rows[WINOGRAD_MAX_INPUTS * WINOGRAD_MAX_INPUTS * WINOGRAD_CHANNELS]
     cdef floating out[WINOGRAD_CHANNELS]
+    cdef const floating* source[WINOGRAD_MAX_INPUTS * WINOGRAD_MAX_INPUTS]
+    cdef const floating* rows_of[WINOGRAD_MAX_INPUTS * WINOGRAD_MAX_INPUTS]
+    cdef Py_ssize_t chunk = sizeof(chunk_width)
     cdef Py_ssize_t c0, nc, i, j, xi, xj, c
-    cdef floating coefficient
     cdef floating* dst
     cdef const floating* src
     cdef floating* pixel
@@ -175,39 +228,29 @@ cdef inline void _winograd_output_tile(
         nc = min(chunk, cout - c0)
         for xi in range(ah * aw):
             src = m + xi * m_position_stride + c0
-            dst = &products[xi * chunk]
-            for c in range(nc):
-                dst[c] = src[c]
-            for c in range(nc, chunk):
-                dst[c] = 0
+            source[xi] = src
+            if nc < chunk:
+                dst = &products[xi * chunk]
+                for c in range(nc):
+                    dst[c] = src[c]
+                for c in range(nc, chunk):
+                    dst[c] = 0
+                source[xi] = dst
+        for xi in range(rows * aw):
+            rows_of[xi] = &by_rows[xi * chunk]
         for i in range(rows):
             for xj in range(aw):
-                dst = &by_rows[(i * aw + xj) * chunk]
-                for c in range(chunk):
-                    dst[c] = 0
-                for xi in range(ah):
-                    coefficient = at_rows[i * ah + xi]
-                    if coefficient != 0:
-                        src = &products[(xi * aw + xj) * chunk]
-                        for c in range(chunk):
-                            dst[c] += coefficient * src[c]
+                _combine(&by_rows[(i * aw + xj) * chunk], &source[xj], aw, &at_rows[i * ah], ah,
+                         chunk)
         for i in range(rows):
             for j in range(cols):
-                for c in range(chunk):
-                    out[c] = 0
-                for xj in range(aw):
-                    coefficient = at_cols[j * aw + xj]
-                    if coefficient != 0:
-                        src = &by_rows[(i * aw + xj) * chunk]
-                        for c in range(chunk):
-                            out[c] += coefficient * src[c]
                 pixel = <floating*> (y + i * y_row_step + j * y_col_step + c0 * y_channel_stride)
-                if y_channel_stride == sizeof(floating):
-                    for c in range(nc):
-                        pixel[c] = out[c]
-                else:
-                    for c in range(nc):
-                        (<floating*> (<char*> pixel + c * y_channel_stride))[0] = out[c]
+                if y_channel_stride == sizeof(floating) and nc == chunk:
+                    _combine(pixel, &rows_of[i * aw], 1, &at_cols[j * aw], aw, chunk)
+                    continue
+                _combine(out, &rows_of[i * aw], 1, &at_cols[j * aw], aw, chunk)
+                for c in range(nc):
+                    (<floating*> (<char*> pixel + c * y_channel_stride))[0] = out[c]
         c0 += chunk
 
 
@@ -255,7 +298,7 @@ def winograd_output(const floating[:, :, ::1] m, const floating[:, ::1] at_rows,
                                   + (first_row + i * row_step) * y.strides[1]
                                   + (first_col + j * col_step) * y.strides[2],
                                   row_step * y.strides[1], col_step * y.strides[2],
-                                  y.strides[3], WINOGRAD_NARROW_CHANNELS)
+                                  y.strides[3], <NarrowChunk*> NULL)
         else:
             _winograd_output_tile(&m[0, unit, 0], m.shape[1] * cout, cout, &at_rows[0, 0], ah,
                                   min(tile_rows, rows - i), &at_cols[0, 0], aw,
@@ -264,7 +307,7 @@ def winograd_output(const floating[:, :, ::1] m, const floating[:, ::1] at_rows,
                                   + (first_row + i * row_step) * y.strides[1]
                                   + (first_col + j * col_step) * y.strides[2],
                                   row_step * y.strides[1], col_step * y.strides[2],
-                                  y.strides[3], WINOGRAD_CHANNELS)
+                                  y.strides[3], <WideChunk*> NULL)
     PyErr_CheckSignals()
 
 
