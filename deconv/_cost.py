@@ -106,11 +106,11 @@ DEFAULT_PROFILE = {
     # dcgan2, dcgan3, n1_c512_k4s2), over the items, at 2 threads; and
     # channels-first data's copies to and from channels-last, per item
     # (NumPy's, one thread): dcgan3_nchw's x and y, alone. A refit with
-    # ``python tools/fit_winograd_cost.py --layers 60 --seed 7`` on a quiet
-    # machine (measured / fitted 0.82-1.27) gives 0.43 ns per item, 49 ns
-    # per position, 0.17 ns per kernel item, 1.0 ns per copied item; in a
-    # noisy spell the transforms' terms come out up to 3x higher, which
-    # would keep auto off layers where this backend measures 0.8x.
+    # ``python tools/fit_winograd_cost.py --layers 60 --seed 7`` in a quiet
+    # spell (measured / fitted 0.72-1.81) gives 0.62 ns per item, 37 ns per
+    # position, 0.14 ns per kernel item, 1.5 ns per copied item; in a noisy
+    # one the transforms' terms come out up to 3x higher, which would keep
+    # auto off layers where this backend measures 0.8x.
     "winograd_overhead_s": 10e-6,
     "winograd_phase_s": 28e-6,
     "winograd_position_s": 44e-9,

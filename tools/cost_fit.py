@@ -24,13 +24,15 @@ def median_seconds(calls, rounds=3, repeats=5):
     return np.array([float(np.median(times)) for times in runs])
 
 
-def fit_constants(design, seconds):
+def fit_constants(design, seconds, known=None):
     """Nonnegative coefficients c minimizing the relative error of
-    ``design @ c`` against ``seconds`` (rows: layers, columns: terms), and
-    the measured / fitted ratio of each layer."""
+    ``known + design @ c`` against ``seconds`` (rows: layers, columns:
+    terms; ``known``: a part of each time already modelled, zero by
+    default), and the measured / fitted ratio of each layer."""
     design, seconds = np.asarray(design, float), np.asarray(seconds, float)
-    coefficients, _ = scipy.optimize.nnls(design / seconds[:, None], np.ones(len(seconds)))
-    return coefficients, seconds / (design @ coefficients)
+    known = np.zeros(len(seconds)) if known is None else np.asarray(known, float)
+    coefficients, _ = scipy.optimize.nnls(design / seconds[:, None], 1 - known / seconds)
+    return coefficients, seconds / (known + design @ coefficients)
 
 
 def report(labels, seconds, ratios, out=print):
