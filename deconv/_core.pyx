@@ -352,6 +352,55 @@ cdef void _output_row_block(
                     y_row[q * y_col_stride] = stage[(n * out_width + q) * block + o]
 
 
+def copy_layout(const floating[:, :, :, :] source, floating[:, :, :, :] target,
+                int num_threads):
+    """``target[...] = source`` for two (N, H, W, C) arrays of any strides,
+    e.g. a channels-first array's NHWC view and a channels-last one: the
+    (W, C) plane of each row is copied in squares of 16 x 16 items, so that
+    both arrays are read and written a cache line at a time whichever of
+    their axes is contiguous; rows are shared between threads (NumPy copies
+    such a transposition on one thread, item by item)."""
+    cdef Py_ssize_t rows = source.shape[0] * source.shape[1], unit
+    if tuple(source.shape)[:4] != tuple(target.shape)[:4]:
+        raise ValueError(f"copy_layout: source {tuple(source.shape)[:4]} and target "
+                         f"{tuple(target.shape)[:4]} differ")
+    if rows * source.shape[2] * source.shape[3] == 0:
+        return
+    for unit in prange(rows, nogil=True, schedule="static", num_threads=num_threads):
+        _copy_plane(source, target, unit // source.shape[1], unit % source.shape[1])
+
+
+cdef void _copy_plane(const floating[:, :, :, :] source, floating[:, :, :, :] target,
+                      const Py_ssize_t n, const Py_ssize_t h) noexcept nogil:
+    """Row (n, h) of :func:`copy_layout`, in 16 x 16 squares of (W, C), each
+    along the target's contiguous axis (a 4 KB stride between the lines it
+    writes would keep them all in one set of the cache)."""
+    cdef Py_ssize_t width = source.shape[2], channels = source.shape[3]
+    cdef Py_ssize_t w0, c0, w, c, w1, c1
+    cdef Py_ssize_t sw = source.strides[2], sc = source.strides[3]
+    cdef Py_ssize_t tw = target.strides[2], tc = target.strides[3]
+    cdef const char* src = <const char*> &source[n, h, 0, 0]
+    cdef char* dst = <char*> &target[n, h, 0, 0]
+    w0 = 0
+    while w0 < width:
+        w1 = min(width, w0 + PACK_CHANNELS)
+        c0 = 0
+        while c0 < channels:
+            c1 = min(channels, c0 + PACK_CHANNELS)
+            if (tc if tc >= 0 else -tc) <= (tw if tw >= 0 else -tw):  # target lines in order
+                for w in range(w0, w1):
+                    for c in range(c0, c1):
+                        (<floating*> (dst + w * tw + c * tc))[0] = \
+                            (<const floating*> (src + w * sw + c * sc))[0]
+            else:
+                for c in range(c0, c1):
+                    for w in range(w0, w1):
+                        (<floating*> (dst + w * tw + c * tc))[0] = \
+                            (<const floating*> (src + w * sw + c * sc))[0]
+            c0 = c1
+        w0 = w1
+
+
 def pack_wide_panels(const floating[:, :, :, :] kernel, floating[:, :, :, :, ::1] panels,
                      int num_threads):
     """Pack every output-channel block of ``kernel`` (kh, kw, Cout, Cin; any

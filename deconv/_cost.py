@@ -104,8 +104,8 @@ DEFAULT_PROFILE = {
     # cache between the steps fitted to zero. The kernel item's cost is
     # measured: a call's time less an operator's on the same layer (dcgan1,
     # dcgan2, dcgan3, n1_c512_k4s2), over the items, at 2 threads; and
-    # channels-first data's copies to and from channels-last, per item
-    # (NumPy's, one thread): dcgan3_nchw's x and y, alone. A refit with
+    # channels-first data's copies to and from channels-last, per item:
+    # dcgan3_nchw's x and y, alone, at 2 threads. A refit with
     # ``python tools/fit_winograd_cost.py --layers 60 --seed 7`` in a quiet
     # spell (measured / fitted 0.72-1.81) gives 0.62 ns per item, 37 ns per
     # position, 0.14 ns per kernel item, 1.5 ns per copied item; in a noisy
@@ -116,7 +116,7 @@ DEFAULT_PROFILE = {
     "winograd_position_s": 44e-9,
     "winograd_item_s": 0.48e-9,
     "winograd_kernel_item_s": 0.11e-9,
-    "winograd_strided_item_s": 0.75e-9,
+    "winograd_strided_item_s": 1.0e-9,
 }
 
 
@@ -224,12 +224,11 @@ def winograd_seconds(work, itemsize, num_threads, profile, level):
                 - profile["direct_overhead_s"])
     threads = max(1, num_threads)
     scale = itemsize / 4
-    # Channels-first copies are NumPy's, on one thread.
     return (profile["winograd_overhead_s"] + work.phases * profile["winograd_phase_s"] + products
-            + scale * work.strided_items * profile["winograd_strided_item_s"]
             + (work.positions * profile["winograd_position_s"]
                + scale * ((work.input_items + work.output_items) * profile["winograd_item_s"]
-                          + work.kernel_items * profile["winograd_kernel_item_s"])) / threads)
+                          + work.kernel_items * profile["winograd_kernel_item_s"]
+                          + work.strided_items * profile["winograd_strided_item_s"])) / threads)
 
 
 class ReferenceWork(NamedTuple):

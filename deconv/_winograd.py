@@ -401,7 +401,7 @@ def run_winograd(problem, plan, x, kernel, packed, y):
         (y.shape if cout > 1 and y.strides[3] != y.itemsize else (0,), dtype),
         slot="winograd layout")
     if x_staged.size:
-        np.copyto(x_staged, x)
+        core.copy_layout(x, x_staged, threads)
         x = x_staged
     out = y_staged if y_staged.size else y
     for rows, cols in tables.zeros:
@@ -445,4 +445,4 @@ def run_winograd(problem, plan, x, kernel, packed, y):
                              rows.first_output, row_stride, rows.outputs, cols.first_output,
                              col_stride, cols.outputs, out, threads)
     if out is not y:
-        np.copyto(y, out)
+        core.copy_layout(out, y, threads)

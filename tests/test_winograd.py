@@ -199,3 +199,19 @@ def test_cost_model_counts_the_kernel_transform():
     # taps per phase, plus its 2 x 2 taps packed.
     assert work.kernel_items == 4 * (64 + 4) * 64 * 64
     assert {(phase.rows.tile, phase.cols.tile) for phase in plan.tables.phases} == {(4, 4)}
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 17, 33), (1, 1, 1, 1), (3, 2, 0, 5)])
+def test_layout_copies_match_numpy(shape, rng):
+    from deconv import _simd
+    source = rng.standard_normal(shape).astype(np.float32)
+    for view in (source, source.transpose(0, 2, 3, 1), source[:, ::-1, ::2]):
+        for target in (np.empty(view.shape, np.float32),
+                       np.empty(view.shape[:1] + view.shape[3:] + view.shape[1:3],
+                                np.float32).transpose(0, 2, 3, 1)):
+            _simd.core.copy_layout(view, target, 2)
+            assert np.array_equal(target, view)
+    with pytest.raises(ValueError, match=r"copy_layout: source \(1, 2, 3, 4\) and target "
+                                         r"\(1, 2, 3, 5\) differ"):
+        _simd.core.copy_layout(np.zeros((1, 2, 3, 4), np.float32),
+                               np.zeros((1, 2, 3, 5), np.float32), 1)

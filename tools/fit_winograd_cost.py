@@ -11,8 +11,8 @@ The layers are the benchmark suite's and extra layers the backend takes
 all layers; tools/cost_fit.py), against the model of
 deconv._cost.winograd_seconds over the plan's deconv._cost.WinogradWork::
 
-    products + overhead + phases * phase + strided * strided_item
-    + (positions * position + items * item + kernel_items * kernel_item) / threads
+    products + overhead + phases * phase + (positions * position + items * item
+    + kernel_items * kernel_item + copied * copied_item) / threads
 
 where ``products`` is the wide kernel's own estimate of the position-by-position
 products, taken as known (its constants are the direct backend's; fitted
@@ -83,7 +83,7 @@ def main():
         products = (_cost.direct_seconds("wide", work.products, x.itemsize, THREADS, profile,
                                          level) - profile["direct_overhead_s"])
         known.append(products)
-        rows.append([1.0, work.phases, scale * work.strided_items,
+        rows.append([1.0, work.phases, scale * work.strided_items / THREADS,
                      work.positions / THREADS,
                      scale * (work.input_items + work.output_items) / THREADS,
                      scale * work.kernel_items / THREADS])
