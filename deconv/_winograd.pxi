@@ -385,7 +385,8 @@ def winograd_products(const floating[:, :, ::1] v, const floating[:, :, :, :, ::
     _check_winograd_taps(taps, weights, block, "winograd_products")
     if (m.shape[0] != positions or m.shape[1] != columns
             or blocks != (cout + block - 1) // block or taps.shape[3] != cin
-            or weights.shape[0] != positions or panels.shape[0] < num_threads or panels.shape[1] != positions
+            or weights.shape[0] != positions or panels.shape[0] < num_threads
+            or panels.shape[1] != positions
             or panels.shape[2] != 1 or panels.shape[3] != cin or stages.shape[0] < num_threads
             or positions_per_check < 1 or num_threads < 1 or class_columns.shape[0] != columns
             or column_shift.shape[0] != columns

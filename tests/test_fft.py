@@ -8,12 +8,13 @@ import itertools
 
 import numpy as np
 import pytest
+from oracle import assert_close, conv2d_transpose_oracle
 
 import deconv
 from deconv import _fft, _simd
 from deconv._fft import Placement, TransformPlan, fft_plan, transform_plan
 from deconv._geometry import Axis
-from oracle import assert_close, conv2d_transpose_oracle
+
 
 def fft(x, kernel, strides, padding, dilation, threads, output_hw=None):
     out = None if output_hw is None else (None, *output_hw, kernel.shape[2])

@@ -20,12 +20,11 @@ measured/estimated ratios.
 import argparse
 import functools
 
+from cost_fit import fit_constants, median_seconds, report  # tools/ is the script's directory
+
 import deconv
 from deconv._cost import TUNED_CONSTANTS
-
 from deconv._grid import random_cases
-
-from cost_fit import fit_constants, median_seconds, report  # tools/ is the script's directory
 
 THREADS = 2
 

@@ -4,9 +4,10 @@
     python tools/fit_winograd_cost.py --layers 60 --seed 7
 
 The layers are the benchmark suite's and extra layers the backend takes
-(deconv._winograd.winograd_reason is None) and ``--layers`` random ones
-(deconv._grid's draws with kernels 2-8, strides 1-4, spatial 4-32, batches
-1-32, channels 1-64, a quarter of them channels-first), each called with
+(deconv._winograd.winograd_reason is None) and those it takes of
+``--layers`` random ones (deconv._grid's draws with kernels 2-8, strides 1-4,
+spatial 4-32, batches 1-32, channels 1-64, a quarter of them
+channels-first), each called with
 ``backend="winograd"`` at 2 threads (median of 5 runs in each of 3 rounds over
 all layers; tools/cost_fit.py), against the model of
 deconv._cost.winograd_seconds over the plan's deconv._cost.WinogradWork::
@@ -25,6 +26,7 @@ import argparse
 import functools
 
 import numpy as np
+from cost_fit import fit_constants, median_seconds, report  # tools/ is the script's directory
 
 import deconv
 from deconv import _cost, _simd
@@ -32,8 +34,6 @@ from deconv._grid import random_cases
 from deconv._profile import current_profile
 from deconv._suite import EXTRA, SUITE
 from deconv._winograd import winograd_reason
-
-from cost_fit import fit_constants, median_seconds, report  # tools/ is the script's directory
 
 THREADS = 2
 NAMES = ("winograd_overhead_s", "winograd_phase_s", "winograd_strided_item_s",
@@ -52,16 +52,13 @@ def layers(count, seed):
             x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
         kernel = rng.standard_normal(layer.kernel).astype(layer.dtype)
         yield x, kernel, layer.strides, layer.padding, layer.data_format, layer.name
-    drawn = 0
-    for case in random_cases(seed, 100 * count, sizes=(4, 32), kernels=(2, 8),
-                             batches=(1, 32), narrow=0, max_madds=3e8):
-        if drawn == count:
-            return
+    cases = random_cases(seed, count, sizes=(4, 32), kernels=(2, 8), batches=(1, 32),
+                         narrow=0, max_madds=3e8)
+    for index, case in enumerate(cases):
         x, kernel = case.arrays()
-        data_format = "channels_first" if drawn % 4 == 3 else "channels_last"
+        data_format = "channels_first" if index % 4 == 3 else "channels_last"
         if data_format == "channels_first":
             x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
-        drawn += 1
         yield x, kernel, case.strides, case.padding, data_format, case.describe()
 
 
