@@ -115,7 +115,7 @@ DEFAULT_PROFILE = {
     "winograd_phase_s": 28e-6,
     "winograd_position_s": 44e-9,
     "winograd_item_s": 0.48e-9,
-    "winograd_kernel_item_s": 0.11e-9,
+    "winograd_kernel_item_s": 0.09e-9,
     "winograd_strided_item_s": 1.0e-9,
 }
 

@@ -328,7 +328,7 @@ def winograd_pack(const floating[:, :, :, :, ::1] taps, const floating[:, ::1] w
     for unit in prange(blocks * positions, nogil=True, schedule="static",
                        num_threads=num_threads):
         _winograd_position_panel(taps, weights, panels[unit // positions], unit // positions,
-                                 unit % positions)
+                                 unit % positions, unit % positions)
 
 
 cdef int _check_winograd_taps(const floating[:, :, :, :, ::1] taps,
@@ -356,9 +356,10 @@ def winograd_products(const floating[:, :, ::1] v, const floating[:, :, :, :, ::
     ``taps`` is the phase's sub-kernel as :func:`pack_wide_panels` packs it
     (blocks, Kr, Kc, Cin, block) and ``weights[xi, u * Kc + w]`` is
     G_rows[i, u] * G_cols[j, w]: U[xi] of a block is the weighted sum of its
-    taps, written into row xi of a ``panels`` slot (slots, positions, 1, Cin,
+    taps, written into the one row of a ``panels`` slot (slots, 1, 1, Cin,
     block), which the wide kernel's products then read (``tables``: the
-    ``deconv._winograd.product_tables``).
+    ``deconv._winograd.product_tables`` whose rows all read kernel row 0), so
+    a slot is one block of one position, the same memory for every unit.
 
     The (block, position) work units are split into ``num_threads`` equal
     contiguous ranges, one per slot, in block-major or position-major order,
@@ -386,11 +387,11 @@ def winograd_products(const floating[:, :, ::1] v, const floating[:, :, :, :, ::
     if (m.shape[0] != positions or m.shape[1] != columns
             or blocks != (cout + block - 1) // block or taps.shape[3] != cin
             or weights.shape[0] != positions or panels.shape[0] < num_threads
-            or panels.shape[1] != positions
+            or panels.shape[1] != 1
             or panels.shape[2] != 1 or panels.shape[3] != cin or stages.shape[0] < num_threads
             or positions_per_check < 1 or num_threads < 1 or class_columns.shape[0] != columns
             or column_shift.shape[0] != columns
-            or not _taps_fit(&rows, positions, positions, positions)
+            or not _taps_fit(&rows, positions, 1, positions)
             or not _classes_fit(&cols, class_start, class_columns, column_shift, 1, columns)):
         raise ValueError(f"winograd_products: v {tuple(v.shape)[:3]}, taps "
                          f"{tuple(taps.shape)[:5]}, weights {tuple(weights.shape)[:2]}, panels "
@@ -453,22 +454,22 @@ cdef void _winograd_products_range(
             for b in range(g0, min(g0 + group, high_block)):
                 unit = xi * blocks + b if position_major else b * positions + xi
                 if start <= unit < stop:
-                    _winograd_position_panel(taps, weights, panel, b, xi)
+                    _winograd_position_panel(taps, weights, panel, b, xi, 0)
                     _output_row_block(v, panel, rows, cols, classes, m, stage, xi, b)
         g0 += group
 
 
 cdef void _winograd_position_panel(
         const floating[:, :, :, :, ::1] taps, const floating[:, ::1] weights,
-        floating[:, :, :, ::1] panel, const Py_ssize_t out_block,
-        const Py_ssize_t xi) noexcept nogil:
-    """Row ``xi`` of ``panel``: U[xi] of block ``out_block``, the sum of its
+        floating[:, :, :, ::1] panel, const Py_ssize_t out_block, const Py_ssize_t xi,
+        const Py_ssize_t row) noexcept nogil:
+    """Row ``row`` of ``panel``: U[xi] of block ``out_block``, the sum of its
     taps weighted by ``weights[xi]`` (zero weights skipped), in tap order,
     up to four taps per pass over the row (each pass reads and writes it)."""
     cdef Py_ssize_t count = weights.shape[1], length = taps.shape[3] * taps.shape[4]
     cdef Py_ssize_t t, i, n = 0, first
     cdef floating w0, w1, w2, w3
-    cdef floating* dst = &panel[xi, 0, 0, 0]
+    cdef floating* dst = &panel[row, 0, 0, 0]
     cdef const floating* s0
     cdef const floating* s1
     cdef const floating* s2

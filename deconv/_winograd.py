@@ -143,13 +143,16 @@ class PhasePlan(NamedTuple):
     cols: AxisPhase
     row_transforms: Transforms
     col_transforms: Transforms
-    products: object  # deconv._direct.WideTables
+    products: object  # deconv._direct.WideTables (operators' packed panels)
     work: _cost.DirectWork
     # The sub-kernel as a view, kernel[rows, cols] (taps in correlation
     # order), and the weight of tap (u, w) in position (i, j) of the
     # transformed kernel, G_rows[i, u] * G_cols[j, w] (ah * aw, K * K').
     sub_kernel: tuple
     tap_weights: np.ndarray
+    # The products' tables for a function call's panel of one position,
+    # refilled for each (see deconv._core.winograd_products).
+    streamed_products: object
 
 
 class WinogradTables(NamedTuple):
@@ -216,12 +219,14 @@ def _taps_slice(phase):
 
 
 @bounded_cache(128)
-def product_tables(positions, columns):
+def product_tables(positions, columns, one_kernel_row=False):
     """The wide kernel's tables for ``positions`` independent matrix
     products of ``columns`` rows each: output row xi reads input row xi with
-    kernel row xi; every column is one class, column q reading column q."""
+    kernel row xi (kernel row 0, ``one_kernel_row``: a panel refilled for
+    each position); every column is one class, column q reading column q."""
     each = np.arange(positions, dtype=np.intp)[:, None]
-    rows = _direct.TapTable(np.ones(positions, np.intp), each, each.copy())
+    kernel_rows = np.zeros_like(each) if one_kernel_row else each.copy()
+    rows = _direct.TapTable(np.ones(positions, np.intp), kernel_rows, each)
     cols = _direct.TapTable(np.ones(columns, np.intp), np.zeros((columns, 1), np.intp),
                             np.arange(columns, dtype=np.intp)[:, None])
     classes = _direct.ColumnClasses(np.array([0, columns], np.intp),
@@ -257,7 +262,8 @@ def winograd_tables(problem):
             weights = tap_weights((rows.tile, len(rows.taps)), (cols.tile, len(cols.taps)),
                                   problem.dtype)
             phases.append(PhasePlan(rows, cols, row_transforms, col_transforms, tables, work,
-                                    (_taps_slice(rows), _taps_slice(cols)), weights))
+                                    (_taps_slice(rows), _taps_slice(cols)), weights,
+                                    product_tables(positions, columns, one_kernel_row=True)))
     return WinogradTables(tuple(phases), tuple(zeros))
 
 
@@ -414,8 +420,7 @@ def run_winograd(problem, plan, x, kernel, packed, y):
     on_demand = packed is None
     tap_items = max(math.prod(_taps_shape(phase, kernel.shape, block))
                     for phase in tables.phases) if on_demand else 0
-    panel_items = threads * max(positions for positions, _ in sizes) * cin * block \
-        if on_demand else 0
+    panel_items = threads * cin * block if on_demand else 0
     inputs, products, tap_buffer, panel_buffer, stages, no_blocks, unused_kernel = \
         scratch_arrays(((transformed * cin,), dtype), ((transformed * cout,), dtype),
                        ((tap_items,), dtype), ((panel_items,), dtype), ((threads, 1), dtype),
@@ -433,9 +438,9 @@ def run_winograd(problem, plan, x, kernel, packed, y):
             shape = _taps_shape(phase, kernel.shape, block)
             sub_taps = _pack_taps(phase, kernel, tap_buffer[:math.prod(shape)].reshape(shape),
                                   threads)
-            panels = panel_buffer[:threads * positions * cin * block].reshape(
-                threads, positions, 1, cin, block)
-            core.winograd_products(v, sub_taps, phase.tap_weights, panels, phase.products, m,
+            panels = panel_buffer.reshape(threads, 1, 1, cin, block)
+            core.winograd_products(v, sub_taps, phase.tap_weights, panels,
+                                   phase.streamed_products, m,
                                    stages, max(1, units_per_check // blocks), threads)
         else:
             core.conv2d_transpose_wide(v[None], unused_kernel, packed[index], no_blocks,

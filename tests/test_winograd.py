@@ -170,15 +170,24 @@ def test_the_transforms_reject_what_does_not_fit(rng):
     weights = np.ones((9, 4), np.float32)
     with pytest.raises(ValueError, match=r"winograd_pack: taps \(1, 2, 2, 3, \d+\) in blocks "
                                          r"of \d+ and weights \(9, 3\) do not agree"):
-        core.winograd_pack(taps, np.ones((9, 3), np.float32), np.zeros((1, 9, 1, 3, block), np.float32), 1)
+        core.winograd_pack(taps, np.ones((9, 3), np.float32),
+                           np.zeros((1, 9, 1, 3, block), np.float32), 1)
     with pytest.raises(ValueError, match="winograd_pack: taps .* and panels .* do not agree"):
         core.winograd_pack(taps, weights, np.zeros((1, 8, 1, 3, block), np.float32), 1)
-    tables = _winograd.product_tables(9, 5)
+    tables = _winograd.product_tables(9, 5, one_kernel_row=True)
     v, m = np.zeros((9, 5, 3), np.float32), np.zeros((9, 5, block), np.float32)
-    panels, stages = np.zeros((2, 9, 1, 3, block), np.float32), np.zeros((2, 1), np.float32)
+    panels, stages = np.zeros((2, 1, 1, 3, block), np.float32), np.zeros((2, 1), np.float32)
     core.winograd_products(v, taps, weights, panels, tables, m, stages, 1, 2)
     with pytest.raises(ValueError, match="winograd_products: v .* do not agree"):
         core.winograd_products(v, taps, weights, panels, tables, m, stages, 1, 3)
+    # A slot is one position's panel: not a panel of every position, not the
+    # tables of packed panels (row xi reading kernel row xi).
+    with pytest.raises(ValueError, match="winograd_products: v .* do not agree"):
+        core.winograd_products(v, taps, weights, np.zeros((2, 9, 1, 3, block), np.float32),
+                               tables, m, stages, 1, 2)
+    with pytest.raises(ValueError, match="winograd_products: v .* do not agree"):
+        core.winograd_products(v, taps, weights, panels, _winograd.product_tables(9, 5), m,
+                               stages, 1, 2)
     with pytest.raises(ValueError, match="a tap table for 4 indices has arrays of shapes"):
         core.winograd_products(np.zeros((9, 4, 3), np.float32), taps, weights, panels, tables,
                                np.zeros((9, 4, block), np.float32), stages, 1, 2)
