@@ -137,22 +137,25 @@ class Transforms(NamedTuple):
 
 class PhasePlan(NamedTuple):
     """One output phase (a row phase and a column phase with taps): their
-    minimal filters' :class:`Transforms`, and the wide kernel's tables and
-    work counts of its position-by-position products."""
+    minimal filters' :class:`Transforms`, and the work counts of its
+    position-by-position products. (Their tables, O(batch * tiles), are
+    built when the phase runs: :func:`product_tables`; planning a huge
+    problem allocates nothing of its size.)"""
     rows: AxisPhase
     cols: AxisPhase
     row_transforms: Transforms
     col_transforms: Transforms
-    products: object  # deconv._direct.WideTables (operators' packed panels)
     work: _cost.DirectWork
     # The sub-kernel as a view, kernel[rows, cols] (taps in correlation
     # order), and the weight of tap (u, w) in position (i, j) of the
     # transformed kernel, G_rows[i, u] * G_cols[j, w] (ah * aw, K * K').
     sub_kernel: tuple
     tap_weights: np.ndarray
-    # The products' tables for a function call's panel of one position,
-    # refilled for each (see deconv._core.winograd_products).
-    streamed_products: object
+
+    @property
+    def positions(self):
+        """Transform positions of a tile, alpha * alpha'."""
+        return self.rows.inputs * self.cols.inputs
 
 
 class WinogradTables(NamedTuple):
@@ -235,6 +238,24 @@ def product_tables(positions, columns, one_kernel_row=False):
     return _direct.WideTables(rows, cols, classes)
 
 
+def product_tile_taps(positions, columns, pixels, short):
+    """``deconv._core.wide_tile_taps`` of :func:`product_tables` (one
+    block), in closed form: each of the ``positions`` rows takes one tap on
+    one class of ``columns`` columns, in tiles of ``pixels`` (the last one
+    partial: ``short`` pixels when that holds it). Returns (tile taps,
+    pixel-slot taps).
+
+    Examples
+    --------
+    >>> from deconv._winograd import product_tile_taps
+    >>> product_tile_taps(25, 30, 12, 4)  # tiles of 12, 12 and a short one of 4 for 6
+    (75, 900)
+    """
+    rest = columns % pixels
+    last = short if 0 < rest <= short else (pixels if rest else 0)
+    return positions * -(-columns // pixels), positions * (columns - rest + last)
+
+
 @bounded_cache(128)
 def winograd_tables(problem):
     """The :class:`WinogradTables` of ``problem`` (cached by problem)."""
@@ -250,9 +271,8 @@ def winograd_tables(problem):
                 continue
             positions = rows.inputs * cols.inputs
             columns = batch * rows.tiles * cols.tiles
-            tables = product_tables(positions, columns)
-            tile_taps, slot_taps = core.wide_tile_taps(tables, 1, pixels,
-                                                       core.short_pixel_block(itemsize))
+            tile_taps, slot_taps = product_tile_taps(positions, columns, pixels,
+                                                     core.short_pixel_block(itemsize))
             blocks = -(-cout // block)
             work = _cost.DirectWork(padded_madds=slot_taps * blocks * block * cin,
                                     tile_taps=tile_taps * blocks, units=positions * blocks,
@@ -261,9 +281,8 @@ def winograd_tables(problem):
             col_transforms = transforms(cols.tile, len(cols.taps), problem.dtype)
             weights = tap_weights((rows.tile, len(rows.taps)), (cols.tile, len(cols.taps)),
                                   problem.dtype)
-            phases.append(PhasePlan(rows, cols, row_transforms, col_transforms, tables, work,
-                                    (_taps_slice(rows), _taps_slice(cols)), weights,
-                                    product_tables(positions, columns, one_kernel_row=True)))
+            phases.append(PhasePlan(rows, cols, row_transforms, col_transforms, work,
+                                    (_taps_slice(rows), _taps_slice(cols)), weights))
     return WinogradTables(tuple(phases), tuple(zeros))
 
 
@@ -279,7 +298,7 @@ def winograd_work(problem, tables):
     products = _cost.DirectWork(*(sum(getattr(phase.work, field) for phase in tables.phases)
                                   for field in ("padded_madds", "tile_taps", "units",
                                                 "outputs")))
-    positions = [phase.rows.inputs * phase.cols.inputs * batch * phase.rows.tiles
+    positions = [phase.positions * batch * phase.rows.tiles
                  * phase.cols.tiles for phase in tables.phases]
     transformed = sum(positions)
     kernel_items = sum((np.count_nonzero(phase.tap_weights) + phase.tap_weights.shape[1])
@@ -367,7 +386,7 @@ def _direct_plan(plan):
 def _panels_shape(phase, kernel_shape, block):
     """(blocks, positions, 1, Cin, block): a phase's transformed kernel."""
     cout, cin = kernel_shape[2], kernel_shape[3]
-    return (-(-cout // block), phase.rows.inputs * phase.cols.inputs, 1, cin, block)
+    return (-(-cout // block), phase.positions, 1, cin, block)
 
 
 def _taps_shape(phase, kernel_shape, block):
@@ -414,7 +433,7 @@ def run_winograd(problem, plan, x, kernel, packed, y):
         out[:, rows.first_output::row_stride, cols.first_output::col_stride] = 0
     block = core.channel_block(y.itemsize)
     blocks = -(-cout // block)
-    sizes = [(phase.rows.inputs * phase.cols.inputs,
+    sizes = [(phase.positions,
               batch * phase.rows.tiles * phase.cols.tiles) for phase in tables.phases]
     transformed = max(positions * columns for positions, columns in sizes)
     on_demand = packed is None
@@ -440,12 +459,12 @@ def run_winograd(problem, plan, x, kernel, packed, y):
                                   threads)
             panels = panel_buffer.reshape(threads, 1, 1, cin, block)
             core.winograd_products(v, sub_taps, phase.tap_weights, panels,
-                                   phase.streamed_products, m,
+                                   product_tables(positions, columns, one_kernel_row=True), m,
                                    stages, max(1, units_per_check // blocks), threads)
         else:
             core.conv2d_transpose_wide(v[None], unused_kernel, packed[index], no_blocks,
-                                       phase.products, m[None], stages, False, units_per_check,
-                                       threads)
+                                       product_tables(positions, columns), m[None], stages,
+                                       False, units_per_check, threads)
         core.winograd_output(m, row_transforms.output, col_transforms.output,
                              rows.first_output, row_stride, rows.outputs, cols.first_output,
                              col_stride, cols.outputs, out, threads)

@@ -224,3 +224,31 @@ def test_layout_copies_match_numpy(shape, rng):
                                          r"\(1, 2, 3, 5\) differ"):
         _simd.core.copy_layout(np.zeros((1, 2, 3, 4), np.float32),
                                np.zeros((1, 2, 3, 5), np.float32), 1)
+
+
+@pytest.mark.parametrize("positions, columns", [(25, 1), (25, 30), (9, 12), (16, 13), (4, 100)])
+def test_product_work_in_closed_form_matches_the_tables(positions, columns):
+    from deconv import _simd
+    core = _simd.core
+    for pixels, short in ((core.pixel_block(4), core.short_pixel_block(4)),
+                          (core.pixel_block(8), core.short_pixel_block(8))):
+        assert _winograd.product_tile_taps(positions, columns, pixels, short) == \
+            core.wide_tile_taps(_winograd.product_tables(positions, columns), 1, pixels, short)
+
+
+def test_planning_a_huge_problem_allocates_nothing_of_its_size():
+    import tracemalloc
+    kernel = np.zeros((4, 4, 64, 64), np.float32)
+    operator = deconv.Conv2DTranspose(kernel, 2, "same", backend="winograd")
+    x = np.lib.stride_tricks.as_strided(np.zeros(1, np.float32), (10_000, 1000, 1000, 64),
+                                        (0, 0, 0, 0))
+    # As deconv.dask plans a whole array before splitting it: no output.
+    problem = operator._planner.problem(x, None, check_memory=False)
+    tracemalloc.start()
+    try:
+        plan = _winograd.WinogradBackend().plan(problem, 2)
+        estimate = _winograd.WinogradBackend().estimate_seconds(problem, 2)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert plan.variant == "winograd" and estimate > 0 and peak < 10_000_000
