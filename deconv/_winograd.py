@@ -145,6 +145,9 @@ class PhasePlan(NamedTuple):
     cols: AxisPhase
     row_transforms: Transforms
     col_transforms: Transforms
+    # Tiles over the batch, N * row tiles * column tiles: the columns of
+    # each position's matrix product.
+    columns: int
     work: _cost.DirectWork
     # The sub-kernel as a view, kernel[rows, cols] (taps in correlation
     # order), and the weight of tap (u, w) in position (i, j) of the
@@ -281,7 +284,7 @@ def winograd_tables(problem):
             col_transforms = transforms(cols.tile, len(cols.taps), problem.dtype)
             weights = tap_weights((rows.tile, len(rows.taps)), (cols.tile, len(cols.taps)),
                                   problem.dtype)
-            phases.append(PhasePlan(rows, cols, row_transforms, col_transforms, work,
+            phases.append(PhasePlan(rows, cols, row_transforms, col_transforms, columns, work,
                                     (_taps_slice(rows), _taps_slice(cols)), weights))
     return WinogradTables(tuple(phases), tuple(zeros))
 
@@ -293,14 +296,12 @@ def winograd_work(problem, tables):
     to and from channels-last, and the kernel items a function call
     reads to transform the kernel as it goes: its sub-kernel packed, then
     one tap per nonzero weight of each position, block by block."""
-    batch, cin, cout = problem.input_shape[0], problem.input_shape[3], problem.output_shape[3]
+    cin, cout = problem.input_shape[3], problem.output_shape[3]
     block = _simd.core.channel_block(problem.dtype.itemsize)
     products = _cost.DirectWork(*(sum(getattr(phase.work, field) for phase in tables.phases)
                                   for field in ("padded_madds", "tile_taps", "units",
                                                 "outputs")))
-    positions = [phase.positions * batch * phase.rows.tiles
-                 * phase.cols.tiles for phase in tables.phases]
-    transformed = sum(positions)
+    transformed = sum(phase.positions * phase.columns for phase in tables.phases)
     kernel_items = sum((np.count_nonzero(phase.tap_weights) + phase.tap_weights.shape[1])
                        * -(-cout // block) * block * cin for phase in tables.phases)
     # A channels-first x and y are copied to and from channels-last.
@@ -413,10 +414,9 @@ def run_winograd(problem, plan, x, kernel, packed, y):
     core = _simd.core
     threads, tables = plan.num_threads, plan.tables
     row_stride, col_stride = problem.rows.stride, problem.cols.stride
-    batch, cin, cout, dtype = x.shape[0], x.shape[3], y.shape[3], y.dtype
-    if not tables.phases or y.size == 0:
-        for rows, cols in tables.zeros:
-            y[:, rows.first_output::row_stride, cols.first_output::col_stride] = 0
+    cin, cout, dtype = x.shape[3], y.shape[3], y.dtype
+    if not tables.phases or y.size == 0:  # no phase takes a tap: zeros
+        y[...] = 0
         return
     # Channels-first data: the transforms read and write a channels-last
     # copy (one pass of each array, against a strided item per channel of
@@ -433,9 +433,7 @@ def run_winograd(problem, plan, x, kernel, packed, y):
         out[:, rows.first_output::row_stride, cols.first_output::col_stride] = 0
     block = core.channel_block(y.itemsize)
     blocks = -(-cout // block)
-    sizes = [(phase.positions,
-              batch * phase.rows.tiles * phase.cols.tiles) for phase in tables.phases]
-    transformed = max(positions * columns for positions, columns in sizes)
+    transformed = max(phase.positions * phase.columns for phase in tables.phases)
     on_demand = packed is None
     tap_items = max(math.prod(_taps_shape(phase, kernel.shape, block))
                     for phase in tables.phases) if on_demand else 0
@@ -444,8 +442,8 @@ def run_winograd(problem, plan, x, kernel, packed, y):
         scratch_arrays(((transformed * cin,), dtype), ((transformed * cout,), dtype),
                        ((tap_items,), dtype), ((panel_items,), dtype), ((threads, 1), dtype),
                        ((0,), np.intp), ((1, 1, 1, 1), dtype), slot="winograd")
-    for index, (phase, (positions, columns)) in enumerate(zip(tables.phases, sizes)):
-        rows, cols = phase.rows, phase.cols
+    for index, phase in enumerate(tables.phases):
+        rows, cols, positions, columns = phase.rows, phase.cols, phase.positions, phase.columns
         row_transforms, col_transforms = phase.row_transforms, phase.col_transforms
         v = inputs[:positions * columns * cin].reshape(positions, columns, cin)
         m = products[:positions * columns * cout].reshape(positions, columns, cout)
