@@ -225,7 +225,24 @@ class AdjointPlanner:
             input_shape=input_shape, kernel_shape=kernel_shape,
             output_shape=(input_shape[0], rows.out_size, cols.out_size, channels),
             rows=rows, cols=cols, dtype=dtype, result_dtype=dtype, data_format="channels_last")
-        return planner.kept_plan(problem, threads, (variants or {}).get(kernel_shape))
+        return planner.kept_plan(problem, threads, _pinned_variant(variants, kernel_shape))
+
+
+def _pinned_variant(variants, kernel_shape):
+    """The (backend, variant) ``variants`` pins a run of ``kernel_shape`` to:
+    its own shape's, else that of the smallest pinned shape holding it. A
+    window of a tiled call drops the taps that land nowhere in it, so its
+    phase kernel can be smaller than the whole call's phase it is part of;
+    it must still run that phase's variant, which adds the same terms in the
+    same order."""
+    if not variants:
+        return None
+    if kernel_shape in variants:
+        return variants[kernel_shape]
+    holding = [shape for shape in variants
+               if shape[2:] == kernel_shape[2:] and shape[0] >= kernel_shape[0]
+               and shape[1] >= kernel_shape[1]]
+    return variants[min(holding)] if holding else None
 
 
 def _seconds(plan):

@@ -130,6 +130,21 @@ def test_conv2d_equals_the_in_memory_call(backend, call, dtype, channels_first, 
         assert_close(result, expected, dtype)
 
 
+@pytest.mark.parametrize("strides, cin, cout, output_chunks", [
+    (1, 17, 4, ((7,), (3, 16))),   # narrow kernel; a 3-column window drops dilated taps
+    (2, 4, 17, ((2, 2), (10,))),   # wide kernel; a 2-row window drops them
+])
+def test_conv2d_windows_that_drop_dilated_taps_run_the_whole_calls_variant(
+        strides, cin, cout, output_chunks, rng):
+    y = rng.standard_normal((1, 7, 19, cin)).astype(np.float32)
+    kernel = rng.standard_normal((5, 5, cin, cout)).astype(np.float32)
+    arguments = dict(strides=strides, padding="same", dilation_rate=2, backend="direct")
+    expected = deconv.conv2d(y, kernel, **arguments)
+    lazy = deconv_dask.conv2d(da.from_array(y, chunks=y.shape), kernel,
+                              output_chunks=output_chunks, **arguments)
+    np.testing.assert_array_equal(lazy.compute(scheduler="sync"), expected)
+
+
 def test_conv2d_chunks_and_errors():
     kernel = np.ones((4, 4, 3, 2), np.float32)
     y = da.ones((6, 3, 40, 30), np.float32, chunks=(4, 3, 16, 30))
