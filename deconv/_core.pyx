@@ -789,6 +789,7 @@ def pack_small_kernel(const floating[:, :, :, ::1] kernel, floating[:, ::1] pack
 cdef enum:
     NARROW_GROUP = 4
     NARROW_RUN = 32
+    LOAD_COLUMNS = 16
 
 
 def narrow_groups():
@@ -822,6 +823,11 @@ cdef inline void _narrow_tile(
     cdef const floating* wp
     cdef floating wo
 
+    # The output lines are fetched while the tile is computed (as in the wide
+    # tile): the stores at the end would otherwise wait on each miss.
+    for p in range(n_pixels):
+        deconv_prefetch_for_write(y + p * y_pixel_stride)
+        deconv_prefetch_for_write(y + p * y_pixel_stride + (n_out - 1) * y_channel_stride)
     for p in range(group * NARROW_RUN):
         acc[p] = 0
     for ta in range(n_row_taps):
@@ -835,9 +841,16 @@ cdef inline void _narrow_tile(
                         acc[o * NARROW_RUN + p] += wo * xp[p]
                 xp += plane
                 wp += packed_row
-    for p in range(n_pixels):
-        for o in range(n_out):
-            y[p * y_pixel_stride + o * y_channel_stride] = acc[o * NARROW_RUN + p]
+    if n_out == group and y_channel_stride == 1:
+        # Whole groups into channels-last y: a constant count of contiguous
+        # stores per pixel, not a loop that tests n_out after each one.
+        for p in range(n_pixels):
+            for o in range(group):
+                y[p * y_pixel_stride + o] = acc[o * NARROW_RUN + p]
+    else:
+        for p in range(n_pixels):
+            for o in range(n_out):
+                y[p * y_pixel_stride + o * y_channel_stride] = acc[o * NARROW_RUN + p]
 
 
 cdef inline void _load_input_row(const floating[:, :, :, :] x, const Py_ssize_t n,
@@ -845,13 +858,21 @@ cdef inline void _load_input_row(const floating[:, :, :, :] x, const Py_ssize_t 
                                  const Py_ssize_t plane) noexcept nogil:
     """Copy input row ``row`` of image ``n`` into the window: channel ``c`` to
     ``target + c * plane`` as a run of consecutive columns."""
-    cdef Py_ssize_t width = x.shape[2], cin = x.shape[3], c, j
+    cdef Py_ssize_t width = x.shape[2], cin = x.shape[3], c, j, j0, j1
     cdef Py_ssize_t col_stride = x.strides[2] // sizeof(floating)
-    cdef const floating* source
-    for c in range(cin):
-        source = &x[n, row, 0, c]
-        for j in range(width):
-            target[c * plane + j] = source[j * col_stride]
+    cdef Py_ssize_t channel_stride = x.strides[3] // sizeof(floating)
+    cdef const floating* source = &x[n, row, 0, 0]
+    # LOAD_COLUMNS columns at a time: a channels-last row is then read a few
+    # pixels' lines at a time (each line once, from L1 for its other
+    # channels), not swept whole once per channel; each plane still gets
+    # whole lines.
+    j0 = 0
+    while j0 < width:
+        j1 = min(j0 + LOAD_COLUMNS, width)
+        for c in range(cin):
+            for j in range(j0, j1):
+                target[c * plane + j] = source[j * col_stride + c * channel_stride]
+        j0 = j1
 
 
 cdef struct Phases:
