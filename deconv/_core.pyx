@@ -669,6 +669,13 @@ cdef void _small(const floating* x, const floating* kernel, floating* y,
         rows_of = stack_packed
     for n in range(batch):
         for r in range(out_h):
+            yp = y + n * ys0 + r * ys1
+            if y_channel == 1 and ys2 == cout:
+                # A contiguous row is zeroed in one run: per pixel, a loop
+                # of Cout (often 1) stores cost several times the stores.
+                for o in range(out_w * cout):
+                    yp[o] = 0
+                continue
             for q in range(out_w):
                 yp = y + n * ys0 + r * ys1 + q * ys2
                 if y_channel == 1:

@@ -37,8 +37,8 @@ DEFAULT_PROFILE = {
         "dot": {"avx512": {"4": 17.5e9, "8": 11e9}, "avx2": {"4": 9e9, "8": 5.5e9},
                 "baseline": {"4": 4.5e9, "8": 2.8e9}},
     },
-    "direct_tile_tap_s": {"wide": 1.4e-9, "narrow": 1.8e-9, "dot": 2.7e-9},
-    "direct_output_s": {"wide": 0.3e-9, "narrow": 0.46e-9, "dot": 2.5e-9, "small": 2.7e-9},
+    "direct_tile_tap_s": {"wide": 1.4e-9, "narrow": 1.8e-9, "dot": 2.7e-9, "small": 2.4e-9},
+    "direct_output_s": {"wide": 0.3e-9, "narrow": 0.46e-9, "dot": 2.5e-9, "small": 0.13e-9},
     # direct, narrow kernel: the cost of copying one input item into a
     # thread's planar window (fitted with the narrow variant's constants).
     "direct_narrow_copy_s": 0.46e-9,
@@ -52,12 +52,15 @@ DEFAULT_PROFILE = {
     # within 15% on 98/96/96/94% (worst 1.51x) against 99/90/95/91% (2.64x).
     "direct_overhead_s": 30e-6,
     # direct, calls under TRIVIAL_MADDS (one thread, no planning): a fixed
-    # cost and nominal multiply-adds per second, measured from 1x4x4x2 (2x2)
-    # to 1x8x8x8 (3x3): 9.6 to 23 us; and each output item (above, "small"),
-    # which dominates kernels smaller than their stride: 1x31x31x1, 1x1,
-    # stride 4 (15 k outputs) takes 51 us.
+    # cost, measured from 1x4x4x2 (2x2) to 1x8x8x8 (3x3): 9.6 to 23 us; the
+    # multiply-adds of each input pixel's padded tap values per second; and
+    # above, "small", each (input pixel, tap) pair's additions and each
+    # output item zeroed. ``python tools/fit_direct_cost.py --variant small
+    # --layers 80 --rounds 5``, seeds 5 and 6: 1.05-1.23e10 per second,
+    # 2.1-2.7 ns, 0.11-0.15 ns (measured / fitted: median 1.14-1.19); the
+    # fixed cost is the call's, which the fit (at the backend) leaves out.
     "direct_small_overhead_s": 9e-6,
-    "direct_small_madds_per_s": 3e9,
+    "direct_small_madds_per_s": 1.1e10,
     # reference, per kernel tap: a fixed cost, one small matrix product per
     # image row, and the multiply-adds (slower when there are few output
     # channels, see ReferenceBackend.estimate_seconds).
@@ -149,9 +152,11 @@ class DirectWork(NamedTuple):
 def direct_seconds(variant, work, itemsize, num_threads, profile, level):
     """Seconds of a direct plan of ``variant`` ("small", "wide", "narrow" or "dot")."""
     if variant == "small":
-        # No tiles, one thread: a fixed cost, then every nominal multiply-add.
+        # No tiles, one thread: a fixed cost, the multiply-adds of the padded
+        # tap values, each (input pixel, tap) pair's additions, the zeroing.
         return (profile["direct_small_overhead_s"]
                 + work.padded_madds / profile["direct_small_madds_per_s"]
+                + work.tile_taps * profile["direct_tile_tap_s"]["small"]
                 + work.outputs * profile["direct_output_s"]["small"])
     rate = profile["direct_madds_per_thread"][variant][level][str(itemsize)]
     if variant == "narrow" and work.group > 4:

@@ -318,10 +318,16 @@ def candidate_plans(problem, num_threads, level):
     build, by variant name; cached."""
     tap_values = small_tap_values(problem)
     if tap_values is not None:
+        kh, kw = problem.kernel_shape[:2]
         rows, cols = problem.rows, problem.cols
         geometry = SmallGeometry(rows.kernel_size, cols.kernel_size, rows.stride, cols.stride,
                                  rows.dilation, cols.dilation, rows.pad, cols.pad)
-        work = _cost.DirectWork(problem.nominal_multiply_adds, 0, 1,
+        # Each input pixel's vector-matrix product over the padded taps, then
+        # each (pixel, tap) pair's additions where the tap lands; and every
+        # output item zeroed.
+        batch, in_height, in_width, cin = problem.input_shape
+        pixels = batch * in_height * in_width
+        work = _cost.DirectWork(pixels * cin * tap_values, pixels * kh * kw, 1,
                                 outputs=math.prod(problem.output_shape))
         return {"small": BackendPlan("small", ("small", tap_values), geometry, 1, work)}
     plans = {"wide": _wide_plan(problem, num_threads)}

@@ -31,10 +31,11 @@ def test_direct_formulas():
                         PROFILE["direct_overhead_s"] + 8e9 / dot_rate
                         + 1_000_000 * PROFILE["direct_tile_tap_s"]["dot"]
                         + 3_000_000 * PROFILE["direct_output_s"]["dot"])
-    small = _cost.DirectWork(padded_madds=30_000, tile_taps=0, units=1, outputs=500)
+    small = _cost.DirectWork(padded_madds=30_000, tile_taps=700, units=1, outputs=500)
     assert math.isclose(_cost.direct_seconds("small", small, 4, 2, PROFILE, "avx512"),
                         PROFILE["direct_small_overhead_s"]
                         + 30_000 / PROFILE["direct_small_madds_per_s"]
+                        + 700 * PROFILE["direct_tile_tap_s"]["small"]
                         + 500 * PROFILE["direct_output_s"]["small"])
     assert _cost.direct_minimum_seconds(True, PROFILE) == PROFILE["direct_small_overhead_s"]
     assert _cost.direct_minimum_seconds(False, PROFILE) == PROFILE["direct_overhead_s"]

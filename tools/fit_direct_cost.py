@@ -27,7 +27,7 @@ import numpy as np
 
 import deconv
 from deconv import _simd
-from deconv._direct import DirectBackend, candidate_plans
+from deconv._direct import TRIVIAL_MADDS, DirectBackend, candidate_plans
 
 from deconv._grid import random_cases
 
@@ -45,6 +45,9 @@ MODELS = {
     "dot": (("overhead", "padded_madds", "tile_taps", "outputs"),
             ("direct_overhead_s", "1 / direct_madds_per_thread.dot.{level}.{item}",
              "direct_tile_tap_s.dot", "direct_output_s.dot")),
+    "small": (("overhead", "padded_madds", "tile_taps", "outputs"),
+              ("direct_small_overhead_s", "1 / direct_small_madds_per_s",
+               "direct_tile_tap_s.small", "direct_output_s.small")),
 }
 # Where each variant competes: the layers drawn for it (deconv._grid's
 # ranges otherwise, up to 3e8 multiply-adds).
@@ -52,6 +55,7 @@ DRAWS = {
     "wide": dict(kernels=(1, 21), narrow=0.2),
     "narrow": dict(kernels=(1, 15), narrow=0.6),
     "dot": dict(kernels=(1, 9), narrow=0.0),
+    "small": dict(sizes=(1, 24), kernels=(1, 9), max_madds=TRIVIAL_MADDS),
 }
 
 
@@ -84,8 +88,8 @@ def main():
     terms_of, names = MODELS[args.variant]
     rng = np.random.default_rng(args.seed)
     rows, calls, labels = [], [], []
-    draws = iter(random_cases(args.seed, 100 * args.layers, max_madds=3e8,
-                              **DRAWS[args.variant]))
+    draws = iter(random_cases(args.seed, 100 * args.layers,
+                              **{"max_madds": 3e8, **DRAWS[args.variant]}))
     while len(calls) < args.layers:
         case = next(draws)
         x_shape, k_shape, strides, padding = case.x_shape, case.kernel_shape, case.strides, \
