@@ -11,7 +11,9 @@ deconv._cost.direct_seconds over the plan's deconv._cost.DirectWork::
     overhead + (padded_madds / rate + tile_taps * tile_tap_s
                 + outputs * output_s + copied * copy_s) / threads
 
-(copied for the narrow variant only).
+(copied for the narrow variant only; ``--variant small``, the untiled
+calls under TRIVIAL_MADDS, runs on one thread, with tile_taps its (input
+pixel, tap) pairs).
 
 The constants are a nonnegative least-squares fit of the relative error
 (tools/cost_fit.py, shared with tools/fit_fft_cost.py); the script prints
