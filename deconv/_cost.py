@@ -63,14 +63,17 @@ DEFAULT_PROFILE = {
     "direct_small_madds_per_s": 1.1e10,
     # reference, per kernel tap: a fixed cost, one small matrix product per
     # image row, and the multiply-adds (slower when there are few output
-    # channels, see ReferenceBackend.estimate_seconds).
-    "reference_overhead_s": 38e-6,
-    "reference_row_product_s": 37e-9,
-    "reference_madds_per_s": 39e9,
-    # reference: per output item moved (zeroing, each product's temporary
-    # and strided add): 22.8 ms for 1x1 kernels on (52, 51, 51, 1) -> 51
-    # channels, 13.8 M items.
-    "reference_item_s": 1.6e-9,
+    # channels, narrow_product_penalty); per output item zeroed, and per
+    # item of each product (its temporary written, then added into the
+    # strided output). ``python tools/fit_reference_cost.py --layers 120
+    # --seed 8 --rounds 5``: measured / fitted median 1.20, range 0.54-4.0
+    # (the worst: one input channel, or strides 3-4 with 2-3 output
+    # channels, whose products and strided adds NumPy runs slowly).
+    "reference_overhead_s": 9e-6,
+    "reference_row_product_s": 16e-9,
+    "reference_madds_per_s": 64e9,
+    "reference_item_s": 0.17e-9,
+    "reference_product_item_s": 1.1e-9,
     # fft: transform flops per second per thread; complex multiply-adds per
     # second per thread of the channel contraction and the kernels' direct
     # DFTs (four real multiply-adds each); fixed costs, per call, per phase
@@ -239,23 +242,32 @@ def winograd_seconds(work, itemsize, num_threads, profile, level):
 class ReferenceWork(NamedTuple):
     """What the reference path's time grows with: kernel ``taps`` (one
     product each), ``row_products`` (rows of those products) and ``madds``
-    (useful multiply-adds), ``output_channels`` (BLAS is slow below 8), and
-    the output ``items`` it moves (the zeroed output, and each product's
-    items, written and then added)."""
+    (useful multiply-adds), ``output_channels`` (BLAS is slow below 8), the
+    output ``items`` zeroed, and the ``product_items`` of the products
+    (each written, then added into the output)."""
     taps: int
     row_products: int
     madds: int
     output_channels: int
     items: int = 0
+    product_items: int = 0
+
+
+def narrow_product_penalty(output_channels):
+    """How much slower BLAS runs a product with few output channels than
+    with 8 or more (it cannot fill its register tiles)."""
+    return max(1.0, 8.0 / max(output_channels, 1))
 
 
 def reference_seconds(work, profile):
-    """Seconds of the reference path: per tap, per product row and per multiply-add."""
-    narrow_product_penalty = max(1.0, 8.0 / max(work.output_channels, 1))
+    """Seconds of the reference path: per tap, per product row, per
+    multiply-add, per output item zeroed and per product item moved."""
     return (work.taps * profile["reference_overhead_s"]
             + work.row_products * profile["reference_row_product_s"]
-            + work.madds * narrow_product_penalty / profile["reference_madds_per_s"]
-            + work.items * profile["reference_item_s"])
+            + work.madds * narrow_product_penalty(work.output_channels)
+            / profile["reference_madds_per_s"]
+            + work.items * profile["reference_item_s"]
+            + work.product_items * profile["reference_product_item_s"])
 
 
 def reference_minimum_seconds(taps, profile):
@@ -330,7 +342,7 @@ TUNED_CONSTANTS = {
                       "fft_spectrum_read_s", "fft_output_item_s"]},
     "reference": {"rates": ["reference_madds_per_s"],
                   "costs": ["reference_row_product_s", "reference_overhead_s",
-                            "reference_item_s"]},
+                            "reference_item_s", "reference_product_item_s"]},
 }
 
 

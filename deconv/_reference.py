@@ -6,6 +6,8 @@ huge dilations. It is simple enough to read against the spec line by line,
 and it is what the other backends are checked against in everyday use (the
 tests use their own, even more naive, oracle).
 """
+import math
+
 import numpy as np
 
 from . import _cost, _profile
@@ -40,14 +42,20 @@ class ReferenceBackend(Backend):
     description = "plain NumPy (matmul + strided add per tap), the readable oracle"
     strided_kernels = True
 
-    def estimate_seconds(self, problem, num_threads):
+    @staticmethod
+    def work(problem):
+        """The :class:`deconv._cost.ReferenceWork` of ``problem``: per kernel
+        tap one batched product (a matrix product per image row), the output
+        zeroed, and each product's items moved into it."""
         batch, height = problem.input_shape[:2]
         taps = problem.rows.kernel_size * problem.cols.kernel_size
         cin, cout = problem.input_shape[3], problem.output_shape[3]
-        output_items = batch * problem.output_shape[1] * problem.output_shape[2] * cout
-        work = _cost.ReferenceWork(taps, taps * batch * height, problem.multiply_adds, cout,
-                                   output_items + problem.multiply_adds // max(cin, 1))
-        return _cost.reference_seconds(work, _profile.current_profile())
+        return _cost.ReferenceWork(taps, taps * batch * height, problem.multiply_adds, cout,
+                                   math.prod(problem.output_shape),
+                                   problem.multiply_adds // max(cin, 1))
+
+    def estimate_seconds(self, problem, num_threads):
+        return _cost.reference_seconds(self.work(problem), _profile.current_profile())
 
     def minimum_seconds(self, problem, num_threads):
         return _cost.reference_minimum_seconds(

@@ -55,10 +55,11 @@ def test_fft_formula():
 
 def test_reference_formula():
     work = _cost.ReferenceWork(taps=9, row_products=90, madds=1e6, output_channels=2,
-                               items=70_000)
+                               items=70_000, product_items=30_000)
     expected = (9 * PROFILE["reference_overhead_s"] + 90 * PROFILE["reference_row_product_s"]
                 + 1e6 * 4 / PROFILE["reference_madds_per_s"]
-                + 70_000 * PROFILE["reference_item_s"])
+                + 70_000 * PROFILE["reference_item_s"]
+                + 30_000 * PROFILE["reference_product_item_s"])
     assert math.isclose(_cost.reference_seconds(work, PROFILE), expected)
 
 
