@@ -297,6 +297,7 @@ cdef void _output_row_block(
     cdef Py_ssize_t o0 = out_block * block
     cdef Py_ssize_t n_out = min(block, cout - o0)
     cdef Py_ssize_t cls, first, n_columns, rep, t, t_pad, n, column, q, o, filled
+    cdef Py_ssize_t classes_count
     cdef Py_ssize_t out_width = y.shape[2], y_col_stride = y.strides[2] // item
     cdef bint staged = y.strides[3] != item
     cdef floating* y_row
@@ -310,7 +311,22 @@ cdef void _output_row_block(
     cdef const Py_ssize_t* row_kernels = rows.kernel + r * rows.width
     cdef const Py_ssize_t* row_inputs = rows.input + r * rows.width
 
-    for cls in range(classes.count):
+    if row_taps == 0:
+        # No tap reaches this row (a kernel smaller than its stride): zeros,
+        # stored as runs rather than as register tiles of zero taps.
+        for n in range(batch):
+            if staged:
+                for q in range(out_width * block):
+                    stage[n * out_width * block + q] = 0
+            else:
+                for q in range(out_width):
+                    y_row = &y[n, r, q, o0]
+                    for o in range(n_out):
+                        y_row[o] = 0
+        classes_count = 0
+    else:
+        classes_count = classes.count
+    for cls in range(classes_count):
         first = classes.start[cls]
         n_columns = classes.start[cls + 1] - first
         rep = classes.columns[first]
@@ -923,7 +939,16 @@ cdef void _narrow_row_group(
     cdef const Py_ssize_t* slots = &tap_slot[0]
     cdef const floating* window_start = &window[0, 0, 0]
     cdef floating* tile_y
+    cdef Py_ssize_t q, o
 
+    if row_taps == 0:
+        # No tap reaches this row (a kernel smaller than its stride): zeros,
+        # stored as runs rather than as tiles of zero taps.
+        for q in range(y.shape[2]):
+            tile_y = &y[n, r, q, o0]
+            for o in range(n_out):
+                tile_y[o * y_channel_stride] = 0
+        return
     for ta in range(row_taps):
         row = rows.input[r * rows.width + ta]
         slot = row % window_rows
@@ -936,6 +961,12 @@ cdef void _narrow_row_group(
         start = phases.tap_start[phase]
         t0 = 0
         phase_taps = phases.tap_start[phase + 1] - start
+        if phase_taps == 0:  # columns no tap reaches: zeros, without tiles
+            for q in range(columns):
+                tile_y = &y[n, r, phases.first_column[phase] + q * phases.stride, o0]
+                for o in range(n_out):
+                    tile_y[o * y_channel_stride] = 0
+            continue
         while t0 < columns:
             tile_y = &y[n, r, phases.first_column[phase] + t0 * phases.stride, o0]
             tile_pixels = min(run, columns - t0)
