@@ -876,6 +876,62 @@ cdef inline void _narrow_tile(
                 y[p * y_pixel_stride + o * y_channel_stride] = acc[o * NARROW_RUN + p]
 
 
+cdef extern from *:
+    """
+    /* A 16 x 16 square of float32 transposed in registers: row j of the
+       square (16 channels of pixel j, at source + j * source_stride) becomes
+       column j of the target's 16 rows (one per channel, target_stride
+       apart). Four butterfly stages, each a two-vector permute per row (a
+       vpermt2ps): a quarter of the scalar moves' instructions. Only where
+       vectors hold 16 floats (AVX-512); elsewhere DECONV_SQUARE_LANES is 0. */
+    #if defined(__GNUC__) && DECONV_VECTOR_BYTES == 64 && !defined(__clang__)
+    #define DECONV_SQUARE_LANES 16
+    typedef int deconv_vi32 __attribute__((vector_size(64)));
+    #define DECONV_STAGE(s, i)                                                        \
+        do {                                                                          \
+            deconv_vf32 a_ = r[i], b_ = r[(i) + (s)];                                 \
+            r[i] = __builtin_shuffle(a_, b_, low_##s);                                \
+            r[(i) + (s)] = __builtin_shuffle(a_, b_, high_##s);                       \
+        } while (0)
+    static inline void deconv_transpose_square_f32(
+            const float* source, Py_ssize_t source_stride, float* target,
+            Py_ssize_t target_stride) {
+        /* low: lanes e with bit s set take b[e - s], else a[e];
+           high: lanes with bit s set take b[e], else a[e + s]. */
+        const deconv_vi32 low_1 = {0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30};
+        const deconv_vi32 high_1 = {1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31};
+        const deconv_vi32 low_2 = {0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29};
+        const deconv_vi32 high_2 = {2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31};
+        const deconv_vi32 low_4 = {0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27};
+        const deconv_vi32 high_4 = {4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31};
+        const deconv_vi32 low_8 = {0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23};
+        const deconv_vi32 high_8 = {8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31};
+        deconv_vf32 r[16];
+        int i;
+        for (i = 0; i < 16; i++)
+            memcpy(&r[i], source + i * source_stride, sizeof r[i]);
+        for (i = 0; i < 16; i++) if (!(i & 1)) DECONV_STAGE(1, i);
+        for (i = 0; i < 16; i++) if (!(i & 2)) DECONV_STAGE(2, i);
+        for (i = 0; i < 16; i++) if (!(i & 4)) DECONV_STAGE(4, i);
+        for (i = 0; i < 8; i++) DECONV_STAGE(8, i);
+        for (i = 0; i < 16; i++)
+            memcpy(target + i * target_stride, &r[i], sizeof r[i]);
+    }
+    #undef DECONV_STAGE
+    #else
+    #define DECONV_SQUARE_LANES 0
+    static inline void deconv_transpose_square_f32(
+            const float* source, Py_ssize_t source_stride, float* target,
+            Py_ssize_t target_stride) {
+        (void)source; (void)source_stride; (void)target; (void)target_stride;
+    }
+    #endif
+    """
+    enum: DECONV_SQUARE_LANES
+    void deconv_transpose_square_f32(const float* source, Py_ssize_t source_stride,
+                                     float* target, Py_ssize_t target_stride) noexcept nogil
+
+
 cdef inline void _load_input_row(const floating[:, :, :, :] x, const Py_ssize_t n,
                                  const Py_ssize_t row, floating* target,
                                  const Py_ssize_t plane) noexcept nogil:
@@ -890,6 +946,16 @@ cdef inline void _load_input_row(const floating[:, :, :, :] x, const Py_ssize_t 
     # channels), not swept whole once per channel; each plane still gets
     # whole lines.
     j0 = 0
+    if floating is float:
+        if DECONV_SQUARE_LANES == LOAD_COLUMNS and channel_stride == 1 and cin % LOAD_COLUMNS == 0:
+            # Channels-last, whole squares: transposed in registers.
+            while j0 + LOAD_COLUMNS <= width:
+                c = 0
+                while c < cin:
+                    deconv_transpose_square_f32(source + j0 * col_stride + c, col_stride,
+                                                target + c * plane + j0, plane)
+                    c += LOAD_COLUMNS
+                j0 += LOAD_COLUMNS
     while j0 < width:
         j1 = min(j0 + LOAD_COLUMNS, width)
         for c in range(cin):

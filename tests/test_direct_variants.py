@@ -137,6 +137,29 @@ def test_narrow_kernel_every_channel_group_size(dtype, cout, simd_level, rng, mo
     deconv.clear_caches()
 
 
+@pytest.mark.parametrize("cin", [16, 32, 40])
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_narrow_kernel_window_rows_of_many_channels(cin, data_format, simd_level, rng,
+                                                    monkeypatch):
+    # The narrow kernel copies input rows into its planar windows in squares
+    # of 16 columns x 16 channels (transposed in registers on AVX-512 when x
+    # is channels-last and Cin a multiple of 16): rows of 37 columns (two
+    # whole squares and a remainder), Cin of one, two and two and a half
+    # squares, both layouts.
+    force_variant(monkeypatch, "narrow")
+    x = rng.standard_normal((2, 5, 37, cin)).astype(np.float32)
+    kernel = rng.standard_normal((4, 3, 3, cin)).astype(np.float32)
+    expected = conv2d_transpose_oracle(x, kernel, (10, 74), (2, 2), "same", (1, 1))
+    if data_format == "channels_first":
+        x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+    results = [both_ways(x, kernel, None, 2, "same", data_format, backend="direct",
+                         num_threads=threads) for threads in (1, 2)]
+    if data_format == "channels_first":
+        results = [y.transpose(0, 2, 3, 1) for y in results]
+    assert_close(results[0], expected, np.float32)
+    assert np.array_equal(results[0], results[1])
+
+
 def test_narrow_group_size_never_pads_more_than_groups_of_four(monkeypatch):
     monkeypatch.setattr(_simd.core, "narrow_groups", lambda: (4, 8), raising=False)
     assert [_direct.narrow_group_size(c) for c in (1, 3, 4, 5, 8, 12, 16, 21, 32)] == \
