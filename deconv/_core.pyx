@@ -827,55 +827,6 @@ def narrow_run():
     return NARROW_RUN
 
 
-cdef inline void _narrow_tile(
-        const floating* x_rows, const Py_ssize_t plane, const Py_ssize_t padded_width,
-        const Py_ssize_t cin, const floating* w_group, const Py_ssize_t kw,
-        const Py_ssize_t packed_row,
-        const Py_ssize_t n_row_taps, const Py_ssize_t* row_kernel, const Py_ssize_t* row_slot,
-        const Py_ssize_t n_col_taps, const Py_ssize_t* col_kernel, const Py_ssize_t* col_input,
-        const Py_ssize_t first_pixel, floating* y, const Py_ssize_t y_pixel_stride,
-        const Py_ssize_t y_channel_stride, const Py_ssize_t group,
-        const Py_ssize_t n_pixels, const Py_ssize_t n_out) noexcept nogil:
-    """NARROW_RUN pixels (from ``first_pixel`` of a phase) x ``group`` channels
-    (a constant at each call site, so each size compiles to its own loop);
-    stores ``n_pixels`` x ``n_out`` of them. Row tap ``ta`` reads window row
-    ``row_slot[ta]`` of ``x_rows`` (Cin planes of ``plane`` items)."""
-    cdef floating acc[DECONV_NARROW_MAX_GROUP * NARROW_RUN]
-    cdef Py_ssize_t ta, tb, c, o, p
-    cdef const floating* xp
-    cdef const floating* wp
-    cdef floating wo
-
-    # The output lines are fetched while the tile is computed (as in the wide
-    # tile): the stores at the end would otherwise wait on each miss.
-    for p in range(n_pixels):
-        deconv_prefetch_for_write(y + p * y_pixel_stride)
-        deconv_prefetch_for_write(y + p * y_pixel_stride + (n_out - 1) * y_channel_stride)
-    for p in range(group * NARROW_RUN):
-        acc[p] = 0
-    for ta in range(n_row_taps):
-        for tb in range(n_col_taps):
-            xp = x_rows + row_slot[ta] * padded_width + col_input[tb] + first_pixel
-            wp = w_group + (row_kernel[ta] * kw + col_kernel[tb]) * cin * packed_row
-            for c in range(cin):
-                for o in range(group):
-                    wo = wp[o]
-                    for p in range(NARROW_RUN):
-                        acc[o * NARROW_RUN + p] += wo * xp[p]
-                xp += plane
-                wp += packed_row
-    if n_out == group and y_channel_stride == 1:
-        # Whole groups into channels-last y: a constant count of contiguous
-        # stores per pixel, not a loop that tests n_out after each one.
-        for p in range(n_pixels):
-            for o in range(group):
-                y[p * y_pixel_stride + o] = acc[o * NARROW_RUN + p]
-    else:
-        for p in range(n_pixels):
-            for o in range(n_out):
-                y[p * y_pixel_stride + o * y_channel_stride] = acc[o * NARROW_RUN + p]
-
-
 cdef extern from *:
     """
     /* A 16 x 16 square of float32 transposed in registers: row j of the
@@ -917,10 +868,41 @@ cdef extern from *:
         for (i = 0; i < 16; i++)
             memcpy(target + i * target_stride, &r[i], sizeof r[i]);
     }
+    /* 8 rows of 16 (a narrow tile's 8 channels of 16 pixels, source_stride
+       apart) stored as 16 target rows of 8 (each pixel's 8 channels,
+       target_stride apart): three butterfly stages leave row i holding
+       pixel i's channels in its low half and pixel i + 8's in its high. */
+    static inline void deconv_store_columns8_f32(
+            const float* source, Py_ssize_t source_stride, float* target,
+            Py_ssize_t target_stride) {
+        const deconv_vi32 low_1 = {0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30};
+        const deconv_vi32 high_1 = {1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31};
+        const deconv_vi32 low_2 = {0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29};
+        const deconv_vi32 high_2 = {2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31};
+        const deconv_vi32 low_4 = {0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27};
+        const deconv_vi32 high_4 = {4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31};
+        deconv_vf32 r[8];
+        int i;
+        for (i = 0; i < 8; i++)
+            memcpy(&r[i], source + i * source_stride, sizeof r[i]);
+        for (i = 0; i < 8; i++) if (!(i & 1)) DECONV_STAGE(1, i);
+        for (i = 0; i < 8; i++) if (!(i & 2)) DECONV_STAGE(2, i);
+        for (i = 0; i < 4; i++) DECONV_STAGE(4, i);
+        for (i = 0; i < 8; i++) {
+            memcpy(target + i * target_stride, &r[i], 8 * sizeof(float));
+            memcpy(target + (i + 8) * target_stride, (const float*)&r[i] + 8,
+                   8 * sizeof(float));
+        }
+    }
     #undef DECONV_STAGE
     #else
     #define DECONV_SQUARE_LANES 0
     static inline void deconv_transpose_square_f32(
+            const float* source, Py_ssize_t source_stride, float* target,
+            Py_ssize_t target_stride) {
+        (void)source; (void)source_stride; (void)target; (void)target_stride;
+    }
+    static inline void deconv_store_columns8_f32(
             const float* source, Py_ssize_t source_stride, float* target,
             Py_ssize_t target_stride) {
         (void)source; (void)source_stride; (void)target; (void)target_stride;
@@ -930,6 +912,68 @@ cdef extern from *:
     enum: DECONV_SQUARE_LANES
     void deconv_transpose_square_f32(const float* source, Py_ssize_t source_stride,
                                      float* target, Py_ssize_t target_stride) noexcept nogil
+    void deconv_store_columns8_f32(const float* source, Py_ssize_t source_stride,
+                                   float* target, Py_ssize_t target_stride) noexcept nogil
+
+
+cdef inline void _narrow_tile(
+        const floating* x_rows, const Py_ssize_t plane, const Py_ssize_t padded_width,
+        const Py_ssize_t cin, const floating* w_group, const Py_ssize_t kw,
+        const Py_ssize_t packed_row,
+        const Py_ssize_t n_row_taps, const Py_ssize_t* row_kernel, const Py_ssize_t* row_slot,
+        const Py_ssize_t n_col_taps, const Py_ssize_t* col_kernel, const Py_ssize_t* col_input,
+        const Py_ssize_t first_pixel, floating* y, const Py_ssize_t y_pixel_stride,
+        const Py_ssize_t y_channel_stride, const Py_ssize_t group,
+        const Py_ssize_t n_pixels, const Py_ssize_t n_out) noexcept nogil:
+    """NARROW_RUN pixels (from ``first_pixel`` of a phase) x ``group`` channels
+    (a constant at each call site, so each size compiles to its own loop);
+    stores ``n_pixels`` x ``n_out`` of them. Row tap ``ta`` reads window row
+    ``row_slot[ta]`` of ``x_rows`` (Cin planes of ``plane`` items)."""
+    cdef floating acc[DECONV_NARROW_MAX_GROUP * NARROW_RUN]
+    cdef Py_ssize_t ta, tb, c, o, p
+    cdef const floating* xp
+    cdef const floating* wp
+    cdef floating wo
+
+    # The output lines are fetched while the tile is computed (as in the wide
+    # tile): the stores at the end would otherwise wait on each miss.
+    for p in range(n_pixels):
+        deconv_prefetch_for_write(y + p * y_pixel_stride)
+        deconv_prefetch_for_write(y + p * y_pixel_stride + (n_out - 1) * y_channel_stride)
+    for p in range(group * NARROW_RUN):
+        acc[p] = 0
+    for ta in range(n_row_taps):
+        for tb in range(n_col_taps):
+            xp = x_rows + row_slot[ta] * padded_width + col_input[tb] + first_pixel
+            wp = w_group + (row_kernel[ta] * kw + col_kernel[tb]) * cin * packed_row
+            for c in range(cin):
+                for o in range(group):
+                    wo = wp[o]
+                    for p in range(NARROW_RUN):
+                        acc[o * NARROW_RUN + p] += wo * xp[p]
+                xp += plane
+                wp += packed_row
+    if floating is float:
+        if (DECONV_SQUARE_LANES == 2 * group and n_out == group and y_channel_stride == 1
+                and n_pixels == NARROW_RUN):
+            # Groups of 8 into channels-last y, whole tiles: transposed in
+            # registers, 16 pixels at a time.
+            p = 0
+            while p < NARROW_RUN:
+                deconv_store_columns8_f32(&acc[p], NARROW_RUN, y + p * y_pixel_stride,
+                                          y_pixel_stride)
+                p += 16
+            return
+    if n_out == group and y_channel_stride == 1:
+        # Whole groups into channels-last y: a constant count of contiguous
+        # stores per pixel, not a loop that tests n_out after each one.
+        for p in range(n_pixels):
+            for o in range(group):
+                y[p * y_pixel_stride + o] = acc[o * NARROW_RUN + p]
+    else:
+        for p in range(n_pixels):
+            for o in range(n_out):
+                y[p * y_pixel_stride + o * y_channel_stride] = acc[o * NARROW_RUN + p]
 
 
 cdef inline void _load_input_row(const floating[:, :, :, :] x, const Py_ssize_t n,
