@@ -37,7 +37,6 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-import scipy.fft
 
 from . import _cost, _profile, _simd
 from ._backend import Backend, BackendPlan
@@ -65,7 +64,34 @@ def transform_length(axis, phases):
     """
     needed = max(axis.in_size, *(max(p.stop, axis.in_size + int(p.positions[-1]) - p.start)
                                  for p in phases))
-    return scipy.fft.next_fast_len(needed, real=True)
+    return smooth_length(needed)
+
+
+def smooth_length(needed):
+    """The smallest length at least ``needed`` with no prime factor above 5:
+    the lengths the transforms of ``_spectral.pxi`` run in radices 4, 2, 3
+    and 5 (``scipy.fft.next_fast_len(needed, real=True)``, without importing
+    scipy.fft, which loads SciPy's BLAS and starts its threads).
+
+    Examples
+    --------
+    >>> from deconv._fft import smooth_length
+    >>> [smooth_length(n) for n in (1, 7, 11, 97, 1001)]
+    [1, 8, 12, 100, 1024]
+    """
+    best = 1
+    while best < needed:  # a power of five: a first candidate
+        best *= 5
+    five = 1
+    while five < best:
+        three = five
+        while three < best:
+            # the smallest power of two taking five * three to ``needed``
+            length = three << max(0, (-(-needed // three) - 1).bit_length())
+            best = min(best, length)
+            three *= 3
+        five *= 5
+    return best
 
 
 class Placement(NamedTuple):

@@ -238,3 +238,26 @@ def test_auto_leaves_out_the_fft_where_every_phase_is_one_tap():
     kernel = np.ones((2, 2, 2, 3), np.float32)
     assert_close(deconv.conv2d_transpose(x, kernel, strides=2, backend="fft"),
                  deconv.conv2d_transpose(x, kernel, strides=2, backend="reference"), np.float32)
+
+
+def test_smooth_lengths_are_scipys_fast_lengths():
+    # SciPy's next_fast_len (real transforms) as the independent reference:
+    # every length up to 5000, and large ones.
+    import scipy.fft
+    from deconv._fft import smooth_length
+    lengths = [*range(1, 5001), 2**20 + 1, 3**12 - 1, 5**9 + 7, 999_999_937]
+    assert [smooth_length(n) for n in lengths] == [
+        scipy.fft.next_fast_len(n, real=True) for n in lengths]
+
+
+def test_importing_deconv_starts_no_blas_threads_of_scipy():
+    # scipy.fft imports scipy.special, which loads SciPy's own OpenBLAS: its
+    # threads would then spin next to deconv's after every import.
+    import subprocess
+    import sys
+    code = ("import sys, deconv; "
+            "print(any(name.startswith(('scipy.fft', 'scipy.special', 'scipy.linalg')) "
+            "for name in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == "False"
