@@ -425,8 +425,8 @@ cdef inline void _height_dft_chunk(const floating* real, const floating* imag,
 
 # The images' side: complex FFTs of many sequences at once, Stockham
 # autosort (each pass reads one buffer and writes the other, so no bit
-# reversal), radices 4, 2, 3 and 5 (every fast length scipy.fft.next_fast_len
-# returns for real transforms). The data are planar: a buffer holds a real
+# reversal), radices 4, 2, 3 and 5 (every 5-smooth length, which is what
+# deconv._fft.smooth_length returns). The data are planar: a buffer holds a real
 # plane (length, run) and then an imaginary plane, and the ``run`` columns are
 # transformed together, FFT_CHUNK at a time in local arrays: so every load and
 # store is a whole vector and GCC needs no run-time aliasing checks. Real
