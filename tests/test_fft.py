@@ -244,6 +244,7 @@ def test_smooth_lengths_are_scipys_fast_lengths():
     # SciPy's next_fast_len (real transforms) as the independent reference:
     # every length up to 5000, and large ones.
     import scipy.fft
+
     from deconv._fft import smooth_length
     lengths = [*range(1, 5001), 2**20 + 1, 3**12 - 1, 5**9 + 7, 999_999_937]
     assert [smooth_length(n) for n in lengths] == [

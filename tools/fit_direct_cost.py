@@ -26,14 +26,12 @@ import argparse
 import functools
 
 import numpy as np
+from cost_fit import fit_constants, median_seconds, report  # tools/ is the script's directory
 
 import deconv
 from deconv import _simd
 from deconv._direct import TRIVIAL_MADDS, DirectBackend, candidate_plans
-
 from deconv._grid import random_cases
-
-from cost_fit import fit_constants, median_seconds, report  # tools/ is the script's directory
 
 THREADS = 2
 # Per variant: the work terms its time grows with, and the constants they fit.
