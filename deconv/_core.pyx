@@ -829,72 +829,76 @@ def narrow_run():
 
 cdef extern from *:
     """
-    /* A 16 x 16 square of float32 transposed in registers: row j of the
-       square (16 channels of pixel j, at source + j * source_stride) becomes
-       column j of the target's 16 rows (one per channel, target_stride
-       apart). Four butterfly stages, each a two-vector permute per row (a
-       vpermt2ps): a quarter of the scalar moves' instructions. Only where
-       vectors hold 16 floats (AVX-512); elsewhere DECONV_SQUARE_LANES is 0. */
+    /* The narrow kernel's float32 transposes in registers: its window rows
+       (16 channels of 16 pixels at a time become 16 planar runs) and its
+       stores (8 channels of 16 pixels become each pixel's 8 channels).
+       Butterfly stages, each a two-vector permute per row (a vpermt2ps): a
+       quarter of the scalar moves' instructions. Only where vectors hold 16
+       floats (AVX-512); elsewhere DECONV_SQUARE_LANES is 0. */
     #if defined(__GNUC__) && DECONV_VECTOR_BYTES == 64 && !defined(__clang__)
     #define DECONV_SQUARE_LANES 16
     typedef int deconv_vi32 __attribute__((vector_size(64)));
-    #define DECONV_STAGE(s, i)                                                        \
-        do {                                                                          \
-            deconv_vf32 a_ = r[i], b_ = r[(i) + (s)];                                 \
-            r[i] = __builtin_shuffle(a_, b_, low_##s);                                \
-            r[(i) + (s)] = __builtin_shuffle(a_, b_, high_##s);                       \
+    /* The butterfly stages of an in-register transpose, s = 1, 2, 4, 8: row
+       i (bit s clear) and row i + s become, lane by lane, "low" (lanes with
+       bit s set take row i + s's lane e - s, the others row i's lane e) and
+       "high" (lanes with bit s set take row i + s's lane e, the others row
+       i's lane e + s). */
+    static const deconv_vi32 deconv_butterfly_low[4] = {
+        {0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30},
+        {0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29},
+        {0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27},
+        {0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23}};
+    static const deconv_vi32 deconv_butterfly_high[4] = {
+        {1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31},
+        {2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31},
+        {4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31},
+        {8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31}};
+    /* Stage ``stage`` (s = 1 << stage) on rows i and i + s of ``r``. */
+    #define DECONV_BUTTERFLY(r, stage, i)                                            \
+        do {                                                                         \
+            const deconv_vf32 a_ = (r)[i], b_ = (r)[(i) + (1 << (stage))];           \
+            (r)[i] = __builtin_shuffle(a_, b_, deconv_butterfly_low[stage]);         \
+            (r)[(i) + (1 << (stage))] = __builtin_shuffle(a_, b_,                    \
+                                                          deconv_butterfly_high[stage]); \
         } while (0)
+    /* A 16 x 16 square: row j of the source becomes column j of the target. */
     static inline void deconv_transpose_square_f32(
             const float* source, Py_ssize_t source_stride, float* target,
             Py_ssize_t target_stride) {
-        /* low: lanes e with bit s set take b[e - s], else a[e];
-           high: lanes with bit s set take b[e], else a[e + s]. */
-        const deconv_vi32 low_1 = {0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30};
-        const deconv_vi32 high_1 = {1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31};
-        const deconv_vi32 low_2 = {0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29};
-        const deconv_vi32 high_2 = {2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31};
-        const deconv_vi32 low_4 = {0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27};
-        const deconv_vi32 high_4 = {4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31};
-        const deconv_vi32 low_8 = {0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23};
-        const deconv_vi32 high_8 = {8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31};
         deconv_vf32 r[16];
         int i;
         for (i = 0; i < 16; i++)
             memcpy(&r[i], source + i * source_stride, sizeof r[i]);
-        for (i = 0; i < 16; i++) if (!(i & 1)) DECONV_STAGE(1, i);
-        for (i = 0; i < 16; i++) if (!(i & 2)) DECONV_STAGE(2, i);
-        for (i = 0; i < 16; i++) if (!(i & 4)) DECONV_STAGE(4, i);
-        for (i = 0; i < 8; i++) DECONV_STAGE(8, i);
+        /* Each stage spelled out (constant rows and masks): written as a
+           loop over the stages, GCC kept the rows in memory (20% slower). */
+        for (i = 0; i < 16; i++) if (!(i & 1)) DECONV_BUTTERFLY(r, 0, i);
+        for (i = 0; i < 16; i++) if (!(i & 2)) DECONV_BUTTERFLY(r, 1, i);
+        for (i = 0; i < 16; i++) if (!(i & 4)) DECONV_BUTTERFLY(r, 2, i);
+        for (i = 0; i < 8; i++) DECONV_BUTTERFLY(r, 3, i);
         for (i = 0; i < 16; i++)
             memcpy(target + i * target_stride, &r[i], sizeof r[i]);
     }
     /* 8 rows of 16 (a narrow tile's 8 channels of 16 pixels, source_stride
        apart) stored as 16 target rows of 8 (each pixel's 8 channels,
-       target_stride apart): three butterfly stages leave row i holding
-       pixel i's channels in its low half and pixel i + 8's in its high. */
+       target_stride apart): three stages leave row i holding pixel i's
+       channels in its low half and pixel i + 8's in its high. */
     static inline void deconv_store_columns8_f32(
             const float* source, Py_ssize_t source_stride, float* target,
             Py_ssize_t target_stride) {
-        const deconv_vi32 low_1 = {0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30};
-        const deconv_vi32 high_1 = {1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31};
-        const deconv_vi32 low_2 = {0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29};
-        const deconv_vi32 high_2 = {2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31};
-        const deconv_vi32 low_4 = {0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27};
-        const deconv_vi32 high_4 = {4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31};
         deconv_vf32 r[8];
         int i;
         for (i = 0; i < 8; i++)
             memcpy(&r[i], source + i * source_stride, sizeof r[i]);
-        for (i = 0; i < 8; i++) if (!(i & 1)) DECONV_STAGE(1, i);
-        for (i = 0; i < 8; i++) if (!(i & 2)) DECONV_STAGE(2, i);
-        for (i = 0; i < 4; i++) DECONV_STAGE(4, i);
+        for (i = 0; i < 8; i++) if (!(i & 1)) DECONV_BUTTERFLY(r, 0, i);
+        for (i = 0; i < 8; i++) if (!(i & 2)) DECONV_BUTTERFLY(r, 1, i);
+        for (i = 0; i < 4; i++) DECONV_BUTTERFLY(r, 2, i);
         for (i = 0; i < 8; i++) {
             memcpy(target + i * target_stride, &r[i], 8 * sizeof(float));
             memcpy(target + (i + 8) * target_stride, (const float*)&r[i] + 8,
                    8 * sizeof(float));
         }
     }
-    #undef DECONV_STAGE
+    #undef DECONV_BUTTERFLY
     #else
     #define DECONV_SQUARE_LANES 0
     static inline void deconv_transpose_square_f32(
