@@ -318,7 +318,6 @@ def candidate_plans(problem, num_threads, level):
     build, by variant name; cached."""
     tap_values = small_tap_values(problem)
     if tap_values is not None:
-        kh, kw = problem.kernel_shape[:2]
         rows, cols = problem.rows, problem.cols
         geometry = SmallGeometry(rows.kernel_size, cols.kernel_size, rows.stride, cols.stride,
                                  rows.dilation, cols.dilation, rows.pad, cols.pad)
@@ -327,7 +326,8 @@ def candidate_plans(problem, num_threads, level):
         # output item zeroed.
         batch, in_height, in_width, cin = problem.input_shape
         pixels = batch * in_height * in_width
-        work = _cost.DirectWork(pixels * cin * tap_values, pixels * kh * kw, 1,
+        work = _cost.DirectWork(pixels * cin * tap_values,
+                                pixels * rows.kernel_size * cols.kernel_size, 1,
                                 outputs=math.prod(problem.output_shape))
         return {"small": BackendPlan("small", ("small", tap_values), geometry, 1, work)}
     plans = {"wide": _wide_plan(problem, num_threads)}

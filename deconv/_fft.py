@@ -82,15 +82,14 @@ def smooth_length(needed):
     best = 1
     while best < needed:  # a power of five: a first candidate
         best *= 5
-    five = 1
-    while five < best:
-        three = five
-        while three < best:
-            # the smallest power of two taking five * three to ``needed``
-            length = three << max(0, (-(-needed // three) - 1).bit_length())
-            best = min(best, length)
-            three *= 3
-        five *= 5
+    fives = 1
+    while fives < best:
+        odd = fives  # 3**b * 5**a
+        while odd < best:
+            # times the smallest power of two that takes it to ``needed``
+            best = min(best, odd << max(0, (-(-needed // odd) - 1).bit_length()))
+            odd *= 3
+        fives *= 5
     return best
 
 
