@@ -7,10 +7,23 @@ with) and time it; :func:`fit_constants` finds the nonnegative coefficients
 of the terms that best explain the times in *relative* error, so a 30 us
 call weighs as much as a 30 ms one.
 """
+import argparse
+
 import numpy as np
 import scipy.optimize
 
 from deconv._timing import timings
+
+
+def fit_arguments(doc, layers, seed):
+    """The command line every fitting tool takes (``--layers``, ``--seed``,
+    ``--rounds``), with the tool's defaults; a tool adds its own options to
+    the parser returned."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--layers", type=int, default=layers)
+    parser.add_argument("--seed", type=int, default=seed)
+    parser.add_argument("--rounds", type=int, default=3)
+    return parser
 
 
 def median_seconds(calls, rounds=3, repeats=5):

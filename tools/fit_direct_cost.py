@@ -22,11 +22,15 @@ median and worst measured / fitted ratios. The calls are timed at the
 backend (planned and packed once), so the fitted overhead leaves out the
 ~10 us a call spends in validation and dispatch.
 """
-import argparse
 import functools
 
 import numpy as np
-from cost_fit import fit_constants, median_seconds, report  # tools/ is the script's directory
+from cost_fit import (  # tools/ is the script's directory
+    fit_arguments,
+    fit_constants,
+    median_seconds,
+    report,
+)
 
 import deconv
 from deconv import _simd
@@ -78,12 +82,9 @@ def pinned_call(x, kernel, strides, padding, variant):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = fit_arguments(__doc__, layers=48, seed=5)
     parser.add_argument("--variant", choices=sorted(MODELS), default="dot")
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32")
-    parser.add_argument("--layers", type=int, default=48)
-    parser.add_argument("--seed", type=int, default=5)
-    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     terms_of, names = MODELS[args.variant]
     rng = np.random.default_rng(args.seed)

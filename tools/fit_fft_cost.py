@@ -17,10 +17,14 @@ The seven constants are a nonnegative least-squares fit of the *relative*
 error; the script prints them with the fit's median and worst
 measured/estimated ratios.
 """
-import argparse
 import functools
 
-from cost_fit import fit_constants, median_seconds, report  # tools/ is the script's directory
+from cost_fit import (  # tools/ is the script's directory
+    fit_arguments,
+    fit_constants,
+    median_seconds,
+    report,
+)
 
 import deconv
 from deconv._cost import TUNED_CONSTANTS
@@ -30,11 +34,7 @@ THREADS = 2
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--layers", type=int, default=48)
-    parser.add_argument("--seed", type=int, default=3)
-    parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
+    args = fit_arguments(__doc__, layers=48, seed=3).parse_args()
     rows, calls, layers = [], [], []
     for case in random_cases(args.seed, args.layers, sizes=(16, 64), kernels=(7, 33),
                              batches=(1, 64), narrow=1 / 3, max_madds=2e9):

@@ -20,10 +20,14 @@ measured/estimated ratios. NumPy's BLAS runs the products on the threads it
 has; the layers are timed back to back, as a program calling the reference
 path would run them.
 """
-import argparse
 import functools
 
-from cost_fit import fit_constants, median_seconds, report  # tools/ is the script's directory
+from cost_fit import (  # tools/ is the script's directory
+    fit_arguments,
+    fit_constants,
+    median_seconds,
+    report,
+)
 
 import deconv
 from deconv import _cost
@@ -34,11 +38,7 @@ THREADS = 2
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--layers", type=int, default=80)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
+    args = fit_arguments(__doc__, layers=80, seed=7).parse_args()
     rows, calls, layers = [], [], []
     for case in random_cases(args.seed, args.layers, kernels=(1, 5), max_madds=2e8):
         x, kernel = case.arrays()

@@ -22,11 +22,15 @@ with it). The other constants are a nonnegative least-squares fit of the
 *relative* error; the script prints them under their names with the fit's
 median and worst measured / fitted ratios.
 """
-import argparse
 import functools
 
 import numpy as np
-from cost_fit import fit_constants, median_seconds, report  # tools/ is the script's directory
+from cost_fit import (  # tools/ is the script's directory
+    fit_arguments,
+    fit_constants,
+    median_seconds,
+    report,
+)
 
 import deconv
 from deconv import _cost, _simd
@@ -63,11 +67,7 @@ def layers(count, seed):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--layers", type=int, default=60)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
+    args = fit_arguments(__doc__, layers=60, seed=7).parse_args()
     profile, level = current_profile(), _simd.core.isa_name()
     rows, known, calls, labels = [], [], [], []
     for x, kernel, strides, padding, data_format, label in layers(args.layers, args.seed):
