@@ -368,53 +368,99 @@ cdef void _output_row_block(
                     y_row[q * y_col_stride] = stage[(n * out_width + q) * block + o]
 
 
+cdef enum:
+    # Pixels a unit of a plane copy takes (:func:`copy_layout`): runs of
+    # 1 KB per channel-first plane, sequential reads the prefetchers follow.
+    LAYOUT_RUN = 256
+
+
 def copy_layout(const floating[:, :, :, :] source, floating[:, :, :, :] target,
                 int num_threads):
     """``target[...] = source`` for two (N, H, W, C) arrays of any strides,
-    e.g. a channels-first array's NHWC view and a channels-last one: the
-    (W, C) plane of each row is copied in squares of 16 x 16 items, so that
-    both arrays are read and written a cache line at a time whichever of
-    their axes is contiguous; rows are shared between threads (NumPy copies
-    such a transposition on one thread, item by item)."""
-    cdef Py_ssize_t rows = source.shape[0] * source.shape[1], unit
+    e.g. a channels-first array's NHWC view and a channels-last one, in
+    squares of 16 x 16 items, so that both arrays are read and written a
+    cache line at a time whichever of their axes is contiguous (NumPy
+    copies such a transposition on one thread, item by item).
+
+    When each array's rows follow one another (H and W merge into one axis
+    of pixels), a unit of work is a run of ``LAYOUT_RUN`` pixels of one
+    image, and full float32 squares between a channels-first and a
+    channels-last array are transposed in registers (AVX-512); otherwise a
+    unit is one row."""
+    cdef Py_ssize_t rows = source.shape[0] * source.shape[1], unit, runs
+    cdef Py_ssize_t pixels = source.shape[1] * source.shape[2]
     if tuple(source.shape)[:4] != tuple(target.shape)[:4]:
         raise ValueError(f"copy_layout: source {tuple(source.shape)[:4]} and target "
                          f"{tuple(target.shape)[:4]} differ")
     if rows * source.shape[2] * source.shape[3] == 0:
         return
+    if (source.strides[1] == source.shape[2] * source.strides[2]
+            and target.strides[1] == target.shape[2] * target.strides[2]):
+        runs = (pixels + LAYOUT_RUN - 1) // LAYOUT_RUN
+        for unit in prange(source.shape[0] * runs, nogil=True, schedule="static",
+                           num_threads=num_threads):
+            _copy_pixels(<const char*> &source[unit // runs, 0, 0, 0], source.strides[2],
+                         source.strides[3], <char*> &target[unit // runs, 0, 0, 0],
+                         target.strides[2], target.strides[3], (unit % runs) * LAYOUT_RUN,
+                         min(pixels, (unit % runs + 1) * LAYOUT_RUN), source.shape[3],
+                         &target[0, 0, 0, 0])
+        return
     for unit in prange(rows, nogil=True, schedule="static", num_threads=num_threads):
-        _copy_plane(source, target, unit // source.shape[1], unit % source.shape[1])
+        _copy_pixels(<const char*> &source[unit // source.shape[1], unit % source.shape[1], 0, 0],
+                     source.strides[2], source.strides[3],
+                     <char*> &target[unit // source.shape[1], unit % source.shape[1], 0, 0],
+                     target.strides[2], target.strides[3], 0, source.shape[2],
+                     source.shape[3], &target[0, 0, 0, 0])
 
 
-cdef void _copy_plane(const floating[:, :, :, :] source, floating[:, :, :, :] target,
-                      const Py_ssize_t n, const Py_ssize_t h) noexcept nogil:
-    """Row (n, h) of :func:`copy_layout`, in 16 x 16 squares of (W, C), each
-    along the target's contiguous axis (a 4 KB stride between the lines it
-    writes would keep them all in one set of the cache)."""
-    cdef Py_ssize_t width = source.shape[2], channels = source.shape[3]
-    cdef Py_ssize_t w0, c0, w, c, w1, c1
-    cdef Py_ssize_t sw = source.strides[2], sc = source.strides[3]
-    cdef Py_ssize_t tw = target.strides[2], tc = target.strides[3]
-    cdef const char* src = <const char*> &source[n, h, 0, 0]
-    cdef char* dst = <char*> &target[n, h, 0, 0]
-    w0 = 0
-    while w0 < width:
-        w1 = min(width, w0 + PACK_CHANNELS)
-        c0 = 0
-        while c0 < channels:
-            c1 = min(channels, c0 + PACK_CHANNELS)
-            if (tc if tc >= 0 else -tc) <= (tw if tw >= 0 else -tw):  # target lines in order
-                for w in range(w0, w1):
-                    for c in range(c0, c1):
-                        (<floating*> (dst + w * tw + c * tc))[0] = \
-                            (<const floating*> (src + w * sw + c * sc))[0]
-            else:
+cdef void _copy_pixels(const char* source, const Py_ssize_t sp, const Py_ssize_t sc,
+                       char* target, const Py_ssize_t tp, const Py_ssize_t tc,
+                       const Py_ssize_t first, const Py_ssize_t last,
+                       const Py_ssize_t channels, const floating* item_tag) noexcept nogil:
+    """Pixels ``first`` to ``last`` (every channel) of :func:`copy_layout`,
+    pixel p's channel c at ``p * sp + c * sc`` bytes from ``source`` (``tp``,
+    ``tc`` in ``target``), in 16 x 16 squares, channel block by channel
+    block. Each square goes along the target's contiguous axis (a 4 KB
+    stride between the lines it writes would keep them all in one set of
+    the cache), or through registers where a float32 square is whole and one
+    array is channels-first, the other channels-last."""
+    cdef Py_ssize_t item = sizeof(floating)
+    cdef Py_ssize_t p0, c0, p1, c1, p, c
+    cdef bint along_pixels = (tc if tc >= 0 else -tc) > (tp if tp >= 0 else -tp)
+    c0 = 0
+    while c0 < channels:
+        c1 = min(channels, c0 + PACK_CHANNELS)
+        p0 = first
+        while p0 < last:
+            p1 = min(last, p0 + PACK_CHANNELS)
+            if (floating is float and DECONV_SQUARE_LANES == PACK_CHANNELS
+                    and p1 - p0 == PACK_CHANNELS and c1 - c0 == PACK_CHANNELS):
+                if sp == item and tc == item:  # channels-first to channels-last
+                    deconv_transpose_square_f32(<const float*> (source + p0 * item + c0 * sc),
+                                                sc // item,
+                                                <float*> (target + p0 * tp + c0 * item),
+                                                tp // item)
+                    p0 = p1
+                    continue
+                if sc == item and tp == item:  # channels-last to channels-first
+                    deconv_transpose_square_f32(<const float*> (source + p0 * sp + c0 * item),
+                                                sp // item,
+                                                <float*> (target + p0 * item + c0 * tc),
+                                                tc // item)
+                    p0 = p1
+                    continue
+            if along_pixels:
                 for c in range(c0, c1):
-                    for w in range(w0, w1):
-                        (<floating*> (dst + w * tw + c * tc))[0] = \
-                            (<const floating*> (src + w * sw + c * sc))[0]
-            c0 = c1
-        w0 = w1
+                    for p in range(p0, p1):
+                        (<floating*> (target + p * tp + c * tc))[0] = \
+                            (<const floating*> (source + p * sp + c * sc))[0]
+            else:
+                for p in range(p0, p1):
+                    for c in range(c0, c1):
+                        (<floating*> (target + p * tp + c * tc))[0] = \
+                            (<const floating*> (source + p * sp + c * sc))[0]
+            p0 = p1
+        c0 = c1
 
 
 def pack_wide_panels(const floating[:, :, :, :] kernel, floating[:, :, :, :, ::1] panels,

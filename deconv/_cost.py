@@ -111,10 +111,11 @@ DEFAULT_PROFILE = {
     # measured: a call's time less an operator's on the same layer (dcgan1,
     # dcgan2, dcgan3, n1_c512_k4s2), over the items, at 2 threads; and
     # channels-first data's copies to and from channels-last, per item:
-    # dcgan3_nchw's x and y, alone, at 2 threads. A refit with
+    # dcgan3_nchw's x and y, alone, at 2 threads (0.27 ms for 1.5M items,
+    # copied a run of pixels at a time). A refit with
     # ``python tools/fit_winograd_cost.py --layers 60 --seed 7`` in a quiet
     # spell (measured / fitted 0.72-1.81) gives 0.62 ns per item, 37 ns per
-    # position, 0.14 ns per kernel item, 1.5 ns per copied item; in a noisy
+    # position, 0.14 ns per kernel item; in a noisy
     # one the transforms' terms come out up to 3x higher, which would keep
     # auto off layers where this backend measures 0.8x.
     "winograd_overhead_s": 10e-6,
@@ -122,7 +123,7 @@ DEFAULT_PROFILE = {
     "winograd_position_s": 44e-9,
     "winograd_item_s": 0.48e-9,
     "winograd_kernel_item_s": 0.09e-9,
-    "winograd_strided_item_s": 1.0e-9,
+    "winograd_strided_item_s": 0.36e-9,
 }
 
 

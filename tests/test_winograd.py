@@ -210,14 +210,19 @@ def test_cost_model_counts_the_kernel_transform():
     assert {(phase.rows.tile, phase.cols.tile) for phase in plan.tables.phases} == {(4, 4)}
 
 
-@pytest.mark.parametrize("shape", [(2, 3, 17, 33), (1, 1, 1, 1), (3, 2, 0, 5)])
-def test_layout_copies_match_numpy(shape, rng):
+# Whole 16 x 16 squares (transposed in registers on AVX-512) each way, runs
+# of pixels longer than one unit (LAYOUT_RUN) with a partial square,
+# partial squares only, and empty arrays.
+@pytest.mark.parametrize("shape", [(2, 32, 8, 6), (2, 4, 8, 32), (1, 48, 17, 19),
+                                   (2, 3, 17, 33), (1, 1, 1, 1), (3, 2, 0, 5)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_layout_copies_match_numpy(shape, dtype, rng):
     from deconv import _simd
-    source = rng.standard_normal(shape).astype(np.float32)
+    source = rng.standard_normal(shape).astype(dtype)
     for view in (source, source.transpose(0, 2, 3, 1), source[:, ::-1, ::2]):
-        for target in (np.empty(view.shape, np.float32),
+        for target in (np.empty(view.shape, dtype),
                        np.empty(view.shape[:1] + view.shape[3:] + view.shape[1:3],
-                                np.float32).transpose(0, 2, 3, 1)):
+                                dtype).transpose(0, 2, 3, 1)):
             _simd.core.copy_layout(view, target, 2)
             assert np.array_equal(target, view)
     with pytest.raises(ValueError, match=r"copy_layout: source \(1, 2, 3, 4\) and target "
