@@ -117,11 +117,14 @@ DEFAULT_PROFILE = {
     # spell (measured / fitted 0.72-1.81) gives 0.62 ns per item, 37 ns per
     # position, 0.14 ns per kernel item; in a noisy
     # one the transforms' terms come out up to 3x higher, which would keep
-    # auto off layers where this backend measures 0.8x.
+    # auto off layers where this backend measures 0.8x. The position and item
+    # terms are that fit's times 0.6: the transforms' measured time on
+    # n1_k4s2 and dcgan3 (0.55x and 0.68x) once their passes summed only
+    # each row's nonzero terms, in a spell too noisy for a refit.
     "winograd_overhead_s": 10e-6,
     "winograd_phase_s": 28e-6,
-    "winograd_position_s": 44e-9,
-    "winograd_item_s": 0.48e-9,
+    "winograd_position_s": 26e-9,
+    "winograd_item_s": 0.29e-9,
     "winograd_kernel_item_s": 0.09e-9,
     "winograd_strided_item_s": 0.36e-9,
 }

@@ -35,43 +35,86 @@ cdef enum:
 cdef extern from *:
     """
     /* One output of a transform pass over a chunk of channels: out[0:n] =
-       sum of coefficients[k] * sources[k * step][0:n] for k < count, zero
-       coefficients skipped, summed in k order in registers and stored once
-       (n a multiple of the vector lanes: chunks are 16 or 64 items). In the
-       dot kernel's vector types: as plain loops GCC may leave these scalar
-       (it cannot tell that out and the sources never overlap) or make every
-       term a load and store of out. */
+       sum of coefficients[k] * sources[index[k] * step][0:n] for k < count,
+       the nonzero terms of one row of the transform (:c:func:`_transform_terms`),
+       summed in k order into one register per vector of out and stored once
+       (n a multiple of the vector lanes, at most 64: chunks are 16 or 64
+       items). In the dot kernel's vector types: as plain loops GCC may leave
+       these scalar (it cannot tell that out and the sources never overlap)
+       or make every term a load and store of out. Inlined always, so that n
+       is a constant and the accumulators registers. */
+    #if defined(__GNUC__)
+    #define DECONV_ALWAYS_INLINE inline __attribute__((always_inline))
+    #else
+    #define DECONV_ALWAYS_INLINE inline
+    #endif
     #define DECONV_COMBINE(NAME, T, V, LANES)                                        \
-    static inline void NAME(T* out, const T* const* sources, Py_ssize_t step,        \
-                            const T* coefficients, Py_ssize_t count, Py_ssize_t n) { \
-        for (Py_ssize_t i = 0; i < n; i += LANES) {                                  \
-            V acc = {0};                                                             \
-            for (Py_ssize_t k = 0; k < count; k++) {                                 \
-                T a = coefficients[k];                                               \
-                if (a != 0) acc += a * *(const V*)(sources[k * step] + i);           \
-            }                                                                        \
-            *(V*)(out + i) = acc;                                                    \
+    static DECONV_ALWAYS_INLINE void NAME(                                           \
+            T* out, const T* const* sources, Py_ssize_t step,                        \
+            const Py_ssize_t* index, const T* coefficients, Py_ssize_t count,        \
+            Py_ssize_t n) {                                                          \
+        const V zero = {0};                                                          \
+        V acc[64 / (LANES)];                                                         \
+        Py_ssize_t j, k;                                                             \
+        for (j = 0; j < n / (LANES); j++) acc[j] = zero;                             \
+        for (k = 0; k < count; k++) {                                                \
+            const T* source = sources[index[k] * step];                              \
+            const T a = coefficients[k];                                             \
+            for (j = 0; j < n / (LANES); j++)                                        \
+                acc[j] += a * *(const V*)(source + j * (LANES));                     \
         }                                                                            \
+        for (j = 0; j < n / (LANES); j++) *(V*)(out + j * (LANES)) = acc[j];         \
     }
     DECONV_COMBINE(deconv_combine_f32, float, deconv_vf32, DECONV_DOT_F32_LANES)
     DECONV_COMBINE(deconv_combine_f64, double, deconv_vf64, DECONV_DOT_F64_LANES)
     """
     void deconv_combine_f32(float* out, const float* const* sources, Py_ssize_t step,
-                            const float* coefficients, Py_ssize_t count,
-                            Py_ssize_t n) noexcept nogil
+                            const Py_ssize_t* index, const float* coefficients,
+                            Py_ssize_t count, Py_ssize_t n) noexcept nogil
     void deconv_combine_f64(double* out, const double* const* sources, Py_ssize_t step,
-                            const double* coefficients, Py_ssize_t count,
-                            Py_ssize_t n) noexcept nogil
+                            const Py_ssize_t* index, const double* coefficients,
+                            Py_ssize_t count, Py_ssize_t n) noexcept nogil
+
+
+cdef struct TransformTerms:
+    # The nonzero entries of each row of a transform matrix (rows of
+    # ``width`` entries): row i has count[i], in the columns
+    # index[i * width + k] (k < count[i]); their values are kept beside, in
+    # an array of the compute type laid out alike.
+    Py_ssize_t width
+    Py_ssize_t count[WINOGRAD_MAX_INPUTS]
+    Py_ssize_t index[WINOGRAD_MAX_INPUTS * WINOGRAD_MAX_INPUTS]
+
+
+cdef void _transform_terms(const floating[:, ::1] matrix, TransformTerms* terms,
+                           floating* coefficients) noexcept:
+    """Fill ``terms`` and ``coefficients`` with the nonzero entries of each
+    row of ``matrix`` (at most WINOGRAD_MAX_INPUTS rows and columns), in
+    column order: the transforms' passes then sum exactly those terms,
+    without a test of each coefficient (a branch that mispredicted often)."""
+    cdef Py_ssize_t width = matrix.shape[1], i, j, n
+    terms.width = width
+    for i in range(matrix.shape[0]):
+        n = 0
+        for j in range(width):
+            if matrix[i, j] != 0:
+                terms.index[i * width + n] = j
+                coefficients[i * width + n] = matrix[i, j]
+                n += 1
+        terms.count[i] = n
 
 
 cdef inline void _combine(floating* out, const floating** sources, const Py_ssize_t step,
-                          const floating* coefficients, const Py_ssize_t count,
-                          const Py_ssize_t n) noexcept nogil:
-    """out = sum of coefficients[k] * sources[k * step], n items (see DECONV_COMBINE)."""
+                          const TransformTerms* terms, const floating* coefficients,
+                          const Py_ssize_t row, const Py_ssize_t n) noexcept nogil:
+    """out = row ``row`` of a transform applied to sources[k * step], n items
+    (see DECONV_COMBINE)."""
     if floating is float:
-        deconv_combine_f32(out, sources, step, coefficients, count, n)
+        deconv_combine_f32(out, sources, step, &terms.index[row * terms.width],
+                           &coefficients[row * terms.width], terms.count[row], n)
     else:
-        deconv_combine_f64(out, sources, step, coefficients, count, n)
+        deconv_combine_f64(out, sources, step, &terms.index[row * terms.width],
+                           &coefficients[row * terms.width], terms.count[row], n)
 
 
 # The two channel chunk widths as types, so that each fused specialization
@@ -95,18 +138,18 @@ cdef inline void _winograd_input_tile(
         const char* x_image, const Py_ssize_t x_row_stride, const Py_ssize_t x_col_stride,
         const Py_ssize_t x_channel_stride, const Py_ssize_t height, const Py_ssize_t width,
         const Py_ssize_t cin, const Py_ssize_t row0, const Py_ssize_t col0,
-        const floating* bt_rows, const Py_ssize_t ah, const floating* bt_cols,
-        const Py_ssize_t aw, floating* v, const Py_ssize_t v_position_stride,
+        const TransformTerms* bt_rows, const floating* bt_row_values, const Py_ssize_t ah,
+        const TransformTerms* bt_cols, const floating* bt_col_values, const Py_ssize_t aw,
+        floating* v, const Py_ssize_t v_position_stride,
         const chunk_width* chunk_tag) noexcept nogil:
     """V of one tile: the ah x aw patch of x (image ``x_image``, strides in
     bytes) from row ``row0`` and column ``col0`` (zeros outside x),
-    transformed, into ``v`` (position xi at ``xi * v_position_stride``
-    items), ``sizeof(chunk_width)`` channels at a time (``chunk_tag`` is
-    not read). A whole chunk of
-    contiguous channels inside x is read where it lies; a pixel outside x,
-    a last partial chunk or strided channels are first copied into a
-    zero-padded patch. Each pass starts from its first nonzero term rather
-    than from zeros (a zeroing loop may become a call of memset)."""
+    transformed by the two axes' BT (their nonzero terms and values), into
+    ``v`` (position xi at ``xi * v_position_stride`` items),
+    ``sizeof(chunk_width)`` channels at a time (``chunk_tag`` is not read).
+    A whole chunk of contiguous channels inside x is read where it lies; a
+    pixel outside x, a last partial chunk or strided channels are first
+    copied into a zero-padded patch."""
     cdef floating patch[WINOGRAD_MAX_INPUTS * WINOGRAD_MAX_INPUTS * WINOGRAD_CHANNELS]
     cdef floating by_rows[WINOGRAD_MAX_INPUTS * WINOGRAD_MAX_INPUTS * WINOGRAD_CHANNELS]
     cdef floating out[WINOGRAD_CHANNELS]
@@ -143,15 +186,15 @@ cdef inline void _winograd_input_tile(
             rows_of[b] = &by_rows[b * chunk]
         for xi in range(ah):
             for b in range(aw):
-                _combine(&by_rows[(xi * aw + b) * chunk], &source[b], aw, &bt_rows[xi * ah], ah,
-                         chunk)
+                _combine(&by_rows[(xi * aw + b) * chunk], &source[b], aw, bt_rows,
+                         bt_row_values, xi, chunk)
         for xi in range(ah):
             for xj in range(aw):
                 dst = v + (xi * aw + xj) * v_position_stride + c0
                 if nc == chunk:  # straight into V
-                    _combine(dst, &rows_of[xi * aw], 1, &bt_cols[xj * aw], aw, chunk)
+                    _combine(dst, &rows_of[xi * aw], 1, bt_cols, bt_col_values, xj, chunk)
                 else:
-                    _combine(out, &rows_of[xi * aw], 1, &bt_cols[xj * aw], aw, chunk)
+                    _combine(out, &rows_of[xi * aw], 1, bt_cols, bt_col_values, xj, chunk)
                     for c in range(nc):
                         dst[c] = out[c]
         c0 += chunk
@@ -171,6 +214,9 @@ def winograd_input(const floating[:, :, :, :] x, const floating[:, ::1] bt_rows,
     cdef Py_ssize_t batch = x.shape[0], cin = x.shape[3], tiles = row_tiles * col_tiles
     cdef Py_ssize_t unit, n, t
     cdef char* x_base
+    cdef TransformTerms row_terms, col_terms
+    cdef floating row_values[WINOGRAD_MAX_INPUTS * WINOGRAD_MAX_INPUTS]
+    cdef floating col_values[WINOGRAD_MAX_INPUTS * WINOGRAD_MAX_INPUTS]
     if (row_tiles < 1 or col_tiles < 1 or bt_rows.shape[1] != ah or bt_cols.shape[1] != aw
             or not 1 <= ah <= WINOGRAD_MAX_INPUTS or not 1 <= aw <= WINOGRAD_MAX_INPUTS
             or v.shape[0] != ah * aw or v.shape[1] != batch * tiles or v.shape[2] != cin):
@@ -179,6 +225,8 @@ def winograd_input(const floating[:, :, :, :] x, const floating[:, ::1] bt_rows,
                          f"agree")
     if batch * cin == 0:
         return
+    _transform_terms(bt_rows, &row_terms, row_values)
+    _transform_terms(bt_cols, &col_terms, col_values)
     x_base = <char*> &x[0, 0, 0, 0] if x.shape[1] * x.shape[2] > 0 else NULL
     for unit in prange(batch * tiles, nogil=True, schedule="static", num_threads=num_threads):
         n = unit // tiles
@@ -188,23 +236,24 @@ def winograd_input(const floating[:, :, :, :] x, const floating[:, ::1] bt_rows,
             _winograd_input_tile(x_base + n * x.strides[0], x.strides[1], x.strides[2],
                                  x.strides[3], x.shape[1], x.shape[2], cin,
                                  row_base + (t // col_tiles) * row_tile,
-                                 col_base + (t % col_tiles) * col_tile, &bt_rows[0, 0], ah,
-                                 &bt_cols[0, 0], aw, &v[0, unit, 0], v.shape[1] * cin,
-                                 <NarrowChunk*> NULL)
+                                 col_base + (t % col_tiles) * col_tile, &row_terms,
+                                 row_values, ah, &col_terms, col_values, aw, &v[0, unit, 0],
+                                 v.shape[1] * cin, <NarrowChunk*> NULL)
         else:
             _winograd_input_tile(x_base + n * x.strides[0], x.strides[1], x.strides[2],
                                  x.strides[3], x.shape[1], x.shape[2], cin,
                                  row_base + (t // col_tiles) * row_tile,
-                                 col_base + (t % col_tiles) * col_tile, &bt_rows[0, 0], ah,
-                                 &bt_cols[0, 0], aw, &v[0, unit, 0], v.shape[1] * cin,
-                                 <WideChunk*> NULL)
+                                 col_base + (t % col_tiles) * col_tile, &row_terms,
+                                 row_values, ah, &col_terms, col_values, aw, &v[0, unit, 0],
+                                 v.shape[1] * cin, <WideChunk*> NULL)
     PyErr_CheckSignals()
 
 
 cdef inline void _winograd_output_tile(
         const floating* m, const Py_ssize_t m_position_stride, const Py_ssize_t cout,
-        const floating* at_rows, const Py_ssize_t ah, const Py_ssize_t rows,
-        const floating* at_cols, const Py_ssize_t aw, const Py_ssize_t cols,
+        const TransformTerms* at_rows, const floating* at_row_values, const Py_ssize_t ah,
+        const Py_ssize_t rows, const TransformTerms* at_cols, const floating* at_col_values,
+        const Py_ssize_t aw, const Py_ssize_t cols,
         char* y, const Py_ssize_t y_row_step, const Py_ssize_t y_col_step,
         const Py_ssize_t y_channel_stride, const chunk_width* chunk_tag) noexcept nogil:
     """The first ``rows`` x ``cols`` outputs of one tile, from its products
@@ -240,15 +289,15 @@ cdef inline void _winograd_output_tile(
             rows_of[xi] = &by_rows[xi * chunk]
         for i in range(rows):
             for xj in range(aw):
-                _combine(&by_rows[(i * aw + xj) * chunk], &source[xj], aw, &at_rows[i * ah], ah,
-                         chunk)
+                _combine(&by_rows[(i * aw + xj) * chunk], &source[xj], aw, at_rows,
+                         at_row_values, i, chunk)
         for i in range(rows):
             for j in range(cols):
                 pixel = <floating*> (y + i * y_row_step + j * y_col_step + c0 * y_channel_stride)
                 if y_channel_stride == sizeof(floating) and nc == chunk:
-                    _combine(pixel, &rows_of[i * aw], 1, &at_cols[j * aw], aw, chunk)
+                    _combine(pixel, &rows_of[i * aw], 1, at_cols, at_col_values, j, chunk)
                     continue
-                _combine(out, &rows_of[i * aw], 1, &at_cols[j * aw], aw, chunk)
+                _combine(out, &rows_of[i * aw], 1, at_cols, at_col_values, j, chunk)
                 for c in range(nc):
                     (<floating*> (<char*> pixel + c * y_channel_stride))[0] = out[c]
         c0 += chunk
@@ -268,6 +317,9 @@ def winograd_output(const floating[:, :, ::1] m, const floating[:, ::1] at_rows,
     cdef Py_ssize_t batch = y.shape[0], cout = y.shape[3]
     cdef Py_ssize_t row_tiles, col_tiles, tiles, unit, n, t, i, j
     cdef char* y_base
+    cdef TransformTerms row_terms, col_terms
+    cdef floating row_values[WINOGRAD_MAX_INPUTS * WINOGRAD_MAX_INPUTS]
+    cdef floating col_values[WINOGRAD_MAX_INPUTS * WINOGRAD_MAX_INPUTS]
     if rows < 1 or cols < 1 or tile_rows < 1 or tile_cols < 1 or row_step < 1 or col_step < 1:
         raise ValueError(f"winograd_output: {rows} x {cols} outputs in tiles of "
                          f"{tile_rows} x {tile_cols}, steps {row_step}, {col_step}")
@@ -284,6 +336,8 @@ def winograd_output(const floating[:, :, ::1] m, const floating[:, ::1] at_rows,
                          f"{tuple(y.shape)[:4]} do not agree")
     if batch * cout == 0:
         return
+    _transform_terms(at_rows, &row_terms, row_values)
+    _transform_terms(at_cols, &col_terms, col_values)
     y_base = <char*> &y[0, 0, 0, 0]
     for unit in prange(batch * tiles, nogil=True, schedule="static", num_threads=num_threads):
         n = unit // tiles
@@ -291,18 +345,18 @@ def winograd_output(const floating[:, :, ::1] m, const floating[:, ::1] at_rows,
         i = (t // col_tiles) * tile_rows
         j = (t % col_tiles) * tile_cols
         if cout <= WINOGRAD_NARROW_CHANNELS:
-            _winograd_output_tile(&m[0, unit, 0], m.shape[1] * cout, cout, &at_rows[0, 0], ah,
-                                  min(tile_rows, rows - i), &at_cols[0, 0], aw,
-                                  min(tile_cols, cols - j),
+            _winograd_output_tile(&m[0, unit, 0], m.shape[1] * cout, cout, &row_terms,
+                                  row_values, ah, min(tile_rows, rows - i), &col_terms,
+                                  col_values, aw, min(tile_cols, cols - j),
                                   y_base + n * y.strides[0]
                                   + (first_row + i * row_step) * y.strides[1]
                                   + (first_col + j * col_step) * y.strides[2],
                                   row_step * y.strides[1], col_step * y.strides[2],
                                   y.strides[3], <NarrowChunk*> NULL)
         else:
-            _winograd_output_tile(&m[0, unit, 0], m.shape[1] * cout, cout, &at_rows[0, 0], ah,
-                                  min(tile_rows, rows - i), &at_cols[0, 0], aw,
-                                  min(tile_cols, cols - j),
+            _winograd_output_tile(&m[0, unit, 0], m.shape[1] * cout, cout, &row_terms,
+                                  row_values, ah, min(tile_rows, rows - i), &col_terms,
+                                  col_values, aw, min(tile_cols, cols - j),
                                   y_base + n * y.strides[0]
                                   + (first_row + i * row_step) * y.strides[1]
                                   + (first_col + j * col_step) * y.strides[2],
