@@ -420,35 +420,33 @@ cdef void _copy_pixels(const char* source, const Py_ssize_t sp, const Py_ssize_t
     """Pixels ``first`` to ``last`` (every channel) of :func:`copy_layout`,
     pixel p's channel c at ``p * sp + c * sc`` bytes from ``source`` (``tp``,
     ``tc`` in ``target``), in 16 x 16 squares, channel block by channel
-    block. Each square goes along the target's contiguous axis (a 4 KB
-    stride between the lines it writes would keep them all in one set of
-    the cache), or through registers where a float32 square is whole and one
-    array is channels-first, the other channels-last."""
+    block (``item_tag`` only picks the item type). Each square goes along
+    the target's contiguous axis (a 4 KB stride between the lines it writes
+    would keep them all in one set of the cache), or through registers where
+    a float32 square is whole and one array is channels-first, the other
+    channels-last: the source's contiguous axis then becomes the target's
+    strided one."""
     cdef Py_ssize_t item = sizeof(floating)
     cdef Py_ssize_t p0, c0, p1, c1, p, c
     cdef bint along_pixels = (tc if tc >= 0 else -tc) > (tp if tp >= 0 else -tp)
+    cdef bint in_registers = (floating is float and DECONV_SQUARE_LANES == PACK_CHANNELS
+                              and ((sp == item and tc == item) or (sc == item and tp == item)))
+    # Items between the rows of a square: along the source's strided axis,
+    # then the target's.
+    cdef Py_ssize_t source_rows = (sc if sp == item else sp) // item
+    cdef Py_ssize_t target_rows = (tp if tc == item else tc) // item
     c0 = 0
     while c0 < channels:
         c1 = min(channels, c0 + PACK_CHANNELS)
         p0 = first
         while p0 < last:
             p1 = min(last, p0 + PACK_CHANNELS)
-            if (floating is float and DECONV_SQUARE_LANES == PACK_CHANNELS
-                    and p1 - p0 == PACK_CHANNELS and c1 - c0 == PACK_CHANNELS):
-                if sp == item and tc == item:  # channels-first to channels-last
-                    deconv_transpose_square_f32(<const float*> (source + p0 * item + c0 * sc),
-                                                sc // item,
-                                                <float*> (target + p0 * tp + c0 * item),
-                                                tp // item)
-                    p0 = p1
-                    continue
-                if sc == item and tp == item:  # channels-last to channels-first
-                    deconv_transpose_square_f32(<const float*> (source + p0 * sp + c0 * item),
-                                                sp // item,
-                                                <float*> (target + p0 * item + c0 * tc),
-                                                tc // item)
-                    p0 = p1
-                    continue
+            if in_registers and p1 - p0 == PACK_CHANNELS and c1 - c0 == PACK_CHANNELS:
+                deconv_transpose_square_f32(<const float*> (source + p0 * sp + c0 * sc),
+                                            source_rows, <float*> (target + p0 * tp + c0 * tc),
+                                            target_rows)
+                p0 = p1
+                continue
             if along_pixels:
                 for c in range(c0, c1):
                     for p in range(p0, p1):

@@ -36,7 +36,7 @@ cdef extern from *:
     """
     /* One output of a transform pass over a chunk of channels: out[0:n] =
        sum of coefficients[k] * sources[index[k] * step][0:n] for k < count,
-       the nonzero terms of one row of the transform (:c:func:`_transform_terms`),
+       the nonzero terms of one row of the transform (_transform_terms),
        summed in k order into one register per vector of out and stored once
        (n a multiple of the vector lanes, at most 64: chunks are 16 or 64
        items). In the dot kernel's vector types: as plain loops GCC may leave
@@ -107,8 +107,9 @@ cdef void _transform_terms(const floating[:, ::1] matrix, TransformTerms* terms,
 cdef inline void _combine(floating* out, const floating** sources, const Py_ssize_t step,
                           const TransformTerms* terms, const floating* coefficients,
                           const Py_ssize_t row, const Py_ssize_t n) noexcept nogil:
-    """out = row ``row`` of a transform applied to sources[k * step], n items
-    (see DECONV_COMBINE)."""
+    """out = row ``row`` of a transform (``terms``, ``coefficients``: see
+    :func:`_transform_terms`) applied to sources[k * step], n items (see
+    DECONV_COMBINE)."""
     if floating is float:
         deconv_combine_f32(out, sources, step, &terms.index[row * terms.width],
                            &coefficients[row * terms.width], terms.count[row], n)
