@@ -847,7 +847,9 @@ def pack_small_kernel(const floating[:, :, :, ::1] kernel, floating[:, ::1] pack
 # pixels instead. A tile is a group of output channels (NARROW_GROUP, or
 # DECONV_NARROW_MAX_GROUP where there are registers for it: twice the
 # accumulators, so the FMAs no longer wait on each other) times NARROW_RUN
-# consecutive pixels of one column phase, and reads runs of consecutive input
+# consecutive pixels of one column phase (NARROW_LONG_RUN for a group of
+# NARROW_GROUP where there are those registers and the phase has that many
+# columns left), and reads runs of consecutive input
 # columns of one channel. Each thread therefore keeps a small planar copy of
 # the input rows it is using -- a window of (Cin, rows, padded width), zero
 # on the left and right so every run is in bounds -- and reloads a row only
@@ -856,7 +858,25 @@ def pack_small_kernel(const floating[:, :, :, ::1] kernel, floating[:, ::1] pack
 cdef enum:
     NARROW_GROUP = 4
     NARROW_RUN = 32
+    NARROW_LONG_RUN = 64
     LOAD_COLUMNS = 16
+
+
+# The two tile lengths as types, so that each fused specialization of the
+# tile has its length as a compile-time constant (sizeof) whether or not the
+# compiler inlines it: as a parameter, three call sites left GCC calling one
+# out-of-line copy whose loops ran to a variable length (1.5x slower).
+cdef struct NarrowRun:
+    char items[NARROW_RUN]
+
+
+cdef struct NarrowLongRun:
+    char items[NARROW_LONG_RUN]
+
+
+ctypedef fused run_width:
+    NarrowRun
+    NarrowLongRun
 
 
 def narrow_groups():
@@ -867,7 +887,9 @@ def narrow_groups():
 
 
 def narrow_run():
-    """Pixels per tile of the narrow-output kernel."""
+    """Pixels per tile of the narrow-output kernel, the unit its windows are
+    padded to (its long tiles, twice as long, are used only where a phase
+    has that many columns left)."""
     return NARROW_RUN
 
 
@@ -972,12 +994,15 @@ cdef inline void _narrow_tile(
         const Py_ssize_t n_col_taps, const Py_ssize_t* col_kernel, const Py_ssize_t* col_input,
         const Py_ssize_t first_pixel, floating* y, const Py_ssize_t y_pixel_stride,
         const Py_ssize_t y_channel_stride, const Py_ssize_t group,
-        const Py_ssize_t n_pixels, const Py_ssize_t n_out) noexcept nogil:
-    """NARROW_RUN pixels (from ``first_pixel`` of a phase) x ``group`` channels
-    (a constant at each call site, so each size compiles to its own loop);
-    stores ``n_pixels`` x ``n_out`` of them. Row tap ``ta`` reads window row
-    ``row_slot[ta]`` of ``x_rows`` (Cin planes of ``plane`` items)."""
+        const Py_ssize_t n_pixels, const Py_ssize_t n_out, const run_width* run_tag) noexcept nogil:
+    """``sizeof(run_width)`` pixels (from ``first_pixel`` of a phase) x
+    ``group`` channels (a constant at each call site, so each size compiles
+    to its own loop; ``run_tag`` is not read; ``group`` times the run at
+    most DECONV_NARROW_MAX_GROUP * NARROW_RUN); stores ``n_pixels`` x
+    ``n_out`` of them. Row tap ``ta`` reads window row ``row_slot[ta]`` of
+    ``x_rows`` (Cin planes of ``plane`` items)."""
     cdef floating acc[DECONV_NARROW_MAX_GROUP * NARROW_RUN]
+    cdef Py_ssize_t run = sizeof(run_width)
     cdef Py_ssize_t ta, tb, c, o, p
     cdef const floating* xp
     cdef const floating* wp
@@ -988,7 +1013,7 @@ cdef inline void _narrow_tile(
     for p in range(n_pixels):
         deconv_prefetch_for_write(y + p * y_pixel_stride)
         deconv_prefetch_for_write(y + p * y_pixel_stride + (n_out - 1) * y_channel_stride)
-    for p in range(group * NARROW_RUN):
+    for p in range(group * run):
         acc[p] = 0
     for ta in range(n_row_taps):
         for tb in range(n_col_taps):
@@ -997,18 +1022,18 @@ cdef inline void _narrow_tile(
             for c in range(cin):
                 for o in range(group):
                     wo = wp[o]
-                    for p in range(NARROW_RUN):
-                        acc[o * NARROW_RUN + p] += wo * xp[p]
+                    for p in range(run):
+                        acc[o * run + p] += wo * xp[p]
                 xp += plane
                 wp += packed_row
     if floating is float:
         if (DECONV_SQUARE_LANES == 2 * group and n_out == group and y_channel_stride == 1
-                and n_pixels == NARROW_RUN):
+                and n_pixels == run):
             # Groups of 8 into channels-last y, whole tiles: transposed in
             # registers, 16 pixels at a time.
             p = 0
-            while p < NARROW_RUN:
-                deconv_store_columns8_f32(&acc[p], NARROW_RUN, y + p * y_pixel_stride,
+            while p < run:
+                deconv_store_columns8_f32(&acc[p], run, y + p * y_pixel_stride,
                                           y_pixel_stride)
                 p += 16
             return
@@ -1017,11 +1042,11 @@ cdef inline void _narrow_tile(
         # stores per pixel, not a loop that tests n_out after each one.
         for p in range(n_pixels):
             for o in range(group):
-                y[p * y_pixel_stride + o] = acc[o * NARROW_RUN + p]
+                y[p * y_pixel_stride + o] = acc[o * run + p]
     else:
         for p in range(n_pixels):
             for o in range(n_out):
-                y[p * y_pixel_stride + o * y_channel_stride] = acc[o * NARROW_RUN + p]
+                y[p * y_pixel_stride + o * y_channel_stride] = acc[o * run + p]
 
 
 cdef inline void _load_input_row(const floating[:, :, :, :] x, const Py_ssize_t n,
@@ -1088,8 +1113,8 @@ cdef void _narrow_row_group(
     cdef Py_ssize_t y_col_stride = y.strides[2] // item, y_channel_stride = y.strides[3] // item
     cdef Py_ssize_t o0 = group * group_size
     cdef Py_ssize_t n_out = min(group_size, cout - o0)
-    cdef Py_ssize_t phase, start, columns, t0, ta, row, slot, phase_taps, tile_pixels
-    cdef Py_ssize_t run = NARROW_RUN
+    cdef Py_ssize_t phase, start, columns, t0, ta, row, slot, phase_taps
+    cdef Py_ssize_t run
     cdef const floating* w_group = &packed[0, 0, 0, o0]
     cdef Py_ssize_t kw = packed.shape[1], packed_row = packed.shape[3], row_taps = rows.count[r]
     cdef Py_ssize_t y_pixel_stride = phases.stride * y_col_stride
@@ -1127,18 +1152,30 @@ cdef void _narrow_row_group(
             continue
         while t0 < columns:
             tile_y = &y[n, r, phases.first_column[phase] + t0 * phases.stride, o0]
-            tile_pixels = min(run, columns - t0)
-            # The same call twice, so that each group size is a constant.
+            # The same call thrice, so that each tile size is a constant.
             if group_size == DECONV_NARROW_MAX_GROUP:
-                _narrow_tile(window_start, plane, padded_width, cin, w_group, kw, packed_row, row_taps,
-                             row_kernels, slots, phase_taps, phases.kernel + start,
+                run = NARROW_RUN
+                _narrow_tile(window_start, plane, padded_width, cin, w_group, kw, packed_row,
+                             row_taps, row_kernels, slots, phase_taps, phases.kernel + start,
                              phases.input + start, t0, tile_y, y_pixel_stride, y_channel_stride,
-                             DECONV_NARROW_MAX_GROUP, tile_pixels, n_out)
+                             DECONV_NARROW_MAX_GROUP, min(run, columns - t0), n_out,
+                             <NarrowRun*> NULL)
+            elif (NARROW_GROUP * NARROW_LONG_RUN <= DECONV_NARROW_MAX_GROUP * NARROW_RUN
+                    and columns - t0 >= NARROW_LONG_RUN):
+                # Twice the accumulators where there are registers for them (as
+                # for the larger group): whole long runs only, which read no
+                # further than the window's padding to NARROW_RUN allows.
+                run = NARROW_LONG_RUN
+                _narrow_tile(window_start, plane, padded_width, cin, w_group, kw, packed_row,
+                             row_taps, row_kernels, slots, phase_taps, phases.kernel + start,
+                             phases.input + start, t0, tile_y, y_pixel_stride, y_channel_stride,
+                             NARROW_GROUP, NARROW_LONG_RUN, n_out, <NarrowLongRun*> NULL)
             else:
-                _narrow_tile(window_start, plane, padded_width, cin, w_group, kw, packed_row, row_taps,
-                             row_kernels, slots, phase_taps, phases.kernel + start,
+                run = NARROW_RUN
+                _narrow_tile(window_start, plane, padded_width, cin, w_group, kw, packed_row,
+                             row_taps, row_kernels, slots, phase_taps, phases.kernel + start,
                              phases.input + start, t0, tile_y, y_pixel_stride, y_channel_stride,
-                             NARROW_GROUP, tile_pixels, n_out)
+                             NARROW_GROUP, min(run, columns - t0), n_out, <NarrowRun*> NULL)
             t0 += run
 
 

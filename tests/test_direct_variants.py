@@ -160,6 +160,33 @@ def test_narrow_kernel_window_rows_of_many_channels(cin, data_format, simd_level
     assert np.array_equal(results[0], results[1])
 
 
+@pytest.mark.parametrize("width, stride", [(150, 1), (70, 2), (64, 1), (32, 2)])
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_narrow_kernel_long_runs(width, stride, data_format, dtype, simd_level, rng,
+                                 monkeypatch):
+    # Groups of four take tiles of twice the run where a phase has that many
+    # columns left (AVX-512): phases of 150 columns (two long tiles and a
+    # short remainder), 70 (one and a short one), exactly 64, and 32 (short
+    # tiles only); both layouts of y, against the oracle and across threads.
+    force_variant(monkeypatch, "narrow")
+    monkeypatch.setattr(_direct, "narrow_group_size", lambda cout: 4)
+    deconv.clear_caches()
+    x = rng.standard_normal((2, 3, width, 5)).astype(dtype)
+    kernel = rng.standard_normal((3, 5, 3, 5)).astype(dtype)
+    expected = conv2d_transpose_oracle(x, kernel, (3 * stride, width * stride),
+                                       (stride, stride), "same", (1, 1))
+    if data_format == "channels_first":
+        x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+    results = [both_ways(x, kernel, None, stride, "same", data_format, backend="direct",
+                         num_threads=threads) for threads in (1, 3)]
+    if data_format == "channels_first":
+        results = [y.transpose(0, 2, 3, 1) for y in results]
+    assert_close(results[0], expected, np.dtype(dtype))
+    assert np.array_equal(results[0], results[1])
+    deconv.clear_caches()
+
+
 def test_narrow_group_size_never_pads_more_than_groups_of_four(monkeypatch):
     monkeypatch.setattr(_simd.core, "narrow_groups", lambda: (4, 8), raising=False)
     assert [_direct.narrow_group_size(c) for c in (1, 3, 4, 5, 8, 12, 16, 21, 32)] == \
