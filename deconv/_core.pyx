@@ -1210,8 +1210,7 @@ def conv2d_transpose_narrow(
     cdef Phases phases
     if (columns.shape[0] != first_column.shape[0]
             or tap_start.shape[0] != columns.shape[0] + 1
-            or kernel_column.shape[0] != input_column.shape[0]
-            or kernel_column.shape[0] == 0 or group_size < 1
+            or kernel_column.shape[0] != input_column.shape[0] or group_size < 1
             or packed.shape[3] % group_size != 0 or packed.shape[3] < y.shape[3]
             or packed.shape[2] != x.shape[3]
             or windows.shape[0] < num_threads or window_holds.shape[0] < num_threads
@@ -1240,8 +1239,10 @@ def conv2d_transpose_narrow(
     phases.first_column = &first_column[0]
     phases.columns = &columns[0]
     phases.tap_start = &tap_start[0]
-    phases.kernel = &kernel_column[0]
-    phases.input = &input_column[0]
+    # No column taps at all (a dilated kernel whose taps all miss the output
+    # columns): every phase is zeros, and reads neither table.
+    phases.kernel = &kernel_column[0] if kernel_column.shape[0] else NULL
+    phases.input = &input_column[0] if input_column.shape[0] else NULL
     phases.count = columns.shape[0]
     phases.stride = column_phases.stride
     phases.pad_left = column_phases.pad_left

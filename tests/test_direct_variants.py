@@ -187,6 +187,20 @@ def test_narrow_kernel_long_runs(width, stride, data_format, dtype, simd_level, 
     deconv.clear_caches()
 
 
+def test_narrow_kernel_when_no_tap_reaches_any_output_column(simd_level, rng, monkeypatch):
+    # A dilated kernel whose column taps all miss the one output column (found
+    # by hypothesis): the column phases hold no tap at all, and y is zeros.
+    force_variant(monkeypatch, "narrow")
+    x = rng.standard_normal((2, 1, 1, 3)).astype(np.float32)
+    kernel = rng.standard_normal((1, 2, 5, 3)).astype(np.float32)
+    expected = conv2d_transpose_oracle(x, kernel, (1, 1), (1, 2), "same", (1, 2))
+    for threads in (1, 3):
+        y = deconv.conv2d_transpose(x, kernel, (None, 1, 1, 5), (1, 2), "same",
+                                    dilation_rate=(1, 2), backend="direct", num_threads=threads)
+        assert np.array_equal(y, expected)
+    deconv.clear_caches()
+
+
 def test_narrow_group_size_never_pads_more_than_groups_of_four(monkeypatch):
     monkeypatch.setattr(_simd.core, "narrow_groups", lambda: (4, 8), raising=False)
     assert [_direct.narrow_group_size(c) for c in (1, 3, 4, 5, 8, 12, 16, 21, 32)] == \
