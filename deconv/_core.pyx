@@ -587,9 +587,22 @@ cdef void _pack_panel_tap(const floating[:, :, :, :] kernel, floating[:, :, :, :
     # row by row into a square in L1 and written out transposed, so that the
     # reads and the writes both stay within a few lines.
     cdef floating square[PACK_CHANNELS * PACK_MAX_BLOCK]
+    cdef Py_ssize_t out_stride = kernel.strides[2] // item
     c0 = 0
     while c0 < cin:
         nc = min(<Py_ssize_t> PACK_CHANNELS, cin - c0)
+        if (floating is float and DECONV_SQUARE_LANES == PACK_CHANNELS and channel_stride == 1
+                and nc == PACK_CHANNELS and n_out == block and block % PACK_CHANNELS == 0):
+            # Whole float32 squares of 16 output x 16 input channels:
+            # transposed in registers (AVX-512), straight into the panel.
+            lane = 0
+            while lane < block:
+                deconv_transpose_square_f32(
+                    <const float*> &kernel[a, b, out_block * block + lane, c0], out_stride,
+                    <float*> &panel[a, b, c0, lane], block)
+                lane += PACK_CHANNELS
+            c0 += PACK_CHANNELS
+            continue
         for lane in range(n_out):
             o = out_block * block + lane
             src = &kernel[a, b, o, c0]
