@@ -1,15 +1,28 @@
 """``python -m deconv bench``: time the suite, optionally next to PyTorch and TensorFlow.
 
-Every contender runs the same layer in the same process, with the same thread
-count, round-robin (one run of each in turn, in a new random order every
-round) so that a noisy neighbour, or a pool still spinning after the previous
-contender, slows them all alike; the table reports medians. Peers are imported only when asked
-for with ``--compare`` and only if installed.
+Each library runs in a process of its own (:class:`LibraryProcess`: deconv's
+backends in one, each peer in another), so that no library's thread pools,
+allocator state or BLAS threads live in another's process. The contenders
+take turns on the same layer with the same thread count, in a new random
+order every round, so that a noisy neighbour slows them all alike; the table
+reports medians.
+
+A turn is a burst of calls, back to back, of at least ``TURN_SECONDS``: an
+OpenMP pool keeps spinning for about 8 ms after its last parallel region
+(libgomp's default; PyTorch's and deconv's alike) and would take a core from
+whichever library runs next, so the calls that start within
+``SETTLE_SECONDS`` of a turn's start are not counted (the last call of a
+turn always is). Each library is then timed with its own pools awake and
+the others' asleep, as in a program that uses one of them. Peers are
+imported only when asked for with ``--compare``, only in their processes,
+and only if installed.
 """
 import json
+import multiprocessing
 import platform
 import sys
 import time
+import traceback
 
 import numpy as np
 
@@ -201,11 +214,117 @@ def _progress(done, total, label, stream=sys.stderr):
     stream.flush()
 
 
+# A turn of one contender: calls back to back for at least this long, those
+# starting in its first SETTLE_SECONDS not counted (see the module's text).
+TURN_SECONDS = 0.04
+SETTLE_SECONDS = 0.012
+# The module each peer is imported from: a peer whose module does not
+# import is skipped with a note.
+PEER_MODULES = {"torch": "torch", "tensorflow": "tf_keras"}
+
+
+def _library_runners(library, layer, backends, threads, op):
+    """(labels, runs) of ``library`` on ``layer``: per contender, the label
+    of the table and a function making one call."""
+    if library != "deconv":
+        return {library: library}, {library: PEERS[library](layer, threads, op)}
+    labels, runs = {}, {}
+    for backend in backends:
+        labels[backend], runs[backend] = deconv_runner(layer, backend, threads, op)
+    return labels, runs
+
+
+def _serve_library(connection, library, backends, threads, op):
+    """The loop of a library's process (see :class:`LibraryProcess`): answer
+    each request on ``connection`` until told to stop, errors included (as
+    their traceback)."""
+    try:
+        if library != "deconv":
+            __import__(PEER_MODULES[library])
+    except ImportError as error:
+        connection.send(("unavailable", str(error)))
+        return
+    connection.send(("ready", None))
+    layers = {layer.name: layer for layer in SUITE + EXTRA}
+    runs = {}
+    while True:
+        request, argument = connection.recv()
+        try:
+            if request == "stop":
+                return
+            if request == "layer":
+                labels, runs = _library_runners(library, layers[argument], backends, threads,
+                                                op)
+                for run in runs.values():  # warm-up: plans, primitives, caches
+                    run()
+                connection.send(("labels", labels))
+            else:  # "turn": a turn of contender ``argument``
+                connection.send(("seconds", _turn(runs[argument])))
+        except Exception:  # noqa: BLE001 -- any failure goes back to the driver, which raises it
+            connection.send(("error", traceback.format_exc()))
+
+
+def _turn(run):
+    """The counted seconds of one turn of calls of ``run`` (see the module's text)."""
+    counted = []
+    turn_start = time.perf_counter()
+    while True:
+        start = time.perf_counter()
+        run()
+        seconds = time.perf_counter() - start
+        if start - turn_start >= SETTLE_SECONDS:
+            counted.append(seconds)
+        if start + seconds - turn_start >= TURN_SECONDS:
+            return counted or [seconds]
+
+
+class LibraryProcess:
+    """A process of its own (spawned: nothing inherited from this one) that
+    runs one library's contenders: ``"deconv"`` (its ``backends``) or a peer
+    of :data:`PEERS`. ``available`` is False, and ``reason`` says why, when
+    the library does not import there."""
+
+    def __init__(self, library, backends, threads, op):
+        context = multiprocessing.get_context("spawn")
+        self.library = library
+        self._connection, child = context.Pipe()
+        self._process = context.Process(target=_serve_library,
+                                        args=(child, library, tuple(backends), threads, op),
+                                        daemon=True, name=f"deconv bench: {library}")
+        self._process.start()
+        child.close()
+        state, self.reason = self._connection.recv()
+        self.available = state == "ready"
+        if not self.available:
+            self._process.join()
+
+    def _ask(self, request, argument=None):
+        self._connection.send((request, argument))
+        kind, answer = self._connection.recv()
+        if kind == "error":
+            raise RuntimeError(f"{self.library} failed in its process:\n{answer}")
+        return answer
+
+    def load(self, layer):
+        """Build and warm up the contenders on ``layer``; their labels."""
+        return self._ask("layer", layer.name)
+
+    def turn(self, contender):
+        """The counted seconds of a turn of ``contender``, timed in the library's process."""
+        return self._ask("turn", contender)
+
+    def close(self):
+        if self._process.is_alive():
+            self._connection.send(("stop", None))
+            self._process.join()
+
+
 def run_bench(layers=None, backends=("auto",), compare=(), threads=None, repeats=15,
               gemm=True, out=sys.stdout, json_path=None, op="conv2d_transpose", extra=False):
     """Time ``op`` (one of ``OPS``) on ``layers`` (names from the suite or
     its extra layers; by default the suite, and with ``extra`` the extra
-    layers too); print the table."""
+    layers too), each library in its own :class:`LibraryProcess`; print the
+    table."""
     threads = resolve_num_threads(threads)
     known = SUITE + EXTRA
     if layers:
@@ -216,53 +335,48 @@ def run_bench(layers=None, backends=("auto",), compare=(), threads=None, repeats
     if unknown:
         raise SystemExit(f"unknown layers {sorted(unknown)}; choose from "
                          f"{[layer.name for layer in known]}")
-    peers = {}
     for name in compare:
         if name not in PEERS:
             raise SystemExit(f"unknown peer {name!r}; choose from {sorted(PEERS)}")
-        try:
-            __import__({"torch": "torch", "tensorflow": "tf_keras"}[name])
-            peers[name] = PEERS[name]
-        except ImportError:
-            print(f"note: {name} is not importable here; skipping it", file=out)
-    rows = []
-    for index, layer in enumerate(selected):
-        _progress(index, len(selected), layer.name)
-        contenders = {}
-        labels = {}
-        for backend in backends:
-            label, run = deconv_runner(layer, backend, threads, op)
-            contenders[backend], labels[backend] = run, label
-        for name, make in peers.items():
-            contenders[name] = make(layer, threads, op)
-        for run in contenders.values():  # warm-up: plans, primitives, caches
-            run()
-        start = time.perf_counter()
-        for run in contenders.values():
-            run()
-        # Short layers get more rounds (up to ten times as many, about 0.3 s
-        # in all): their medians are the noisiest.
-        rounds = max(repeats, min(10 * repeats, int(0.3 / (time.perf_counter() - start))))
-        times = {name: [] for name in contenders}
-        shuffler = np.random.default_rng(index)
-        for _ in range(rounds):
-            # A new order every round: a framework's thread pool may still be
-            # spinning after its run and slow down whichever runs next, so no
-            # contender may always follow the same one (a rotation keeps the
-            # cyclic order, and with it who follows whom).
-            for name in shuffler.permutation(list(contenders)):
-                run = contenders[name]
-                start = time.perf_counter()
-                run()
-                times[name].append(time.perf_counter() - start)
-        medians = {name: float(np.median(t)) for name, t in times.items()}
-        rows.append((layer, labels, medians))
+    libraries = [LibraryProcess("deconv", backends, threads, op)]
+    try:
+        for name in compare:
+            library = LibraryProcess(name, (), threads, op)
+            if library.available:
+                libraries.append(library)
+            else:
+                print(f"note: {name} is not importable here; skipping it", file=out)
+        rows = []
+        for index, layer in enumerate(selected):
+            _progress(index, len(selected), layer.name)
+            rows.append(_time_layer(layer, index, libraries, backends, repeats))
+    finally:
+        for library in libraries:
+            library.close()
     _progress(len(selected), len(selected), "done")
+    peers = [library.library for library in libraries[1:]]
     gemm_rate = gemm_gflops() if gemm else None
-    _print_table(rows, backends, list(peers), threads, repeats, gemm_rate, out, op)
+    _print_table(rows, backends, peers, threads, repeats, gemm_rate, out, op)
     if json_path:
-        _write_json(json_path, rows, backends, list(peers), threads, repeats, gemm_rate, op)
+        _write_json(json_path, rows, backends, peers, threads, repeats, gemm_rate, op)
     return rows, gemm_rate
+
+
+def _time_layer(layer, index, libraries, backends, repeats):
+    """(layer, labels of deconv's backends, median seconds per contender) of
+    ``layer`` over ``repeats`` rounds of turns."""
+    owner, labels = {}, {}
+    for library in libraries:
+        for name, label in library.load(layer).items():
+            owner[name] = library
+            labels[name] = label
+    times = {name: [] for name in owner}
+    shuffler = np.random.default_rng(index)
+    for _ in range(repeats):
+        for name in shuffler.permutation(list(owner)):
+            times[name] += owner[name].turn(name)
+    medians = {name: float(np.median(t)) for name, t in times.items()}
+    return layer, {backend: labels[backend] for backend in backends}, medians
 
 
 def _write_json(path, rows, backends, peers, threads, repeats, gemm_rate, op):
@@ -284,8 +398,10 @@ def _write_json(path, rows, backends, peers, threads, repeats, gemm_rate, op):
 
 def _print_table(rows, backends, peers, threads, repeats, gemm_rate, out, op):
     what = "each layer" if op == "conv2d_transpose" else "each layer's output shape"
-    print(f"\n{op} on {what}. Median of {repeats} runs or more (up to {10 * repeats} for "
-          f"short layers), {threads} threads each; GFLOP/s are nominal "
+    print(f"\n{op} on {what}. Each library in its own process, {threads} threads each; "
+          f"medians over {repeats} turns of each contender (at least {TURN_SECONDS * 1e3:.0f} "
+          f"ms of calls each, those of its first {SETTLE_SECONDS * 1e3:.0f} ms not counted); "
+          f"GFLOP/s are nominal "
           f"(2*N*h*w*Cin*Cout*kh*kw); ratio = deconv time / best peer time (< 1: deconv faster).",
           file=out)
     header = f"{'layer':<15}{'dtype':<8}{'layout':<7}"

@@ -1,4 +1,5 @@
 """python -m deconv: its subcommands run and print what they say."""
+import importlib.util
 import json
 import os
 import subprocess
@@ -137,3 +138,27 @@ def test_zarr_to_zarr(tmp_path):
         in wrong.stderr and "Traceback" not in wrong.stderr
     bad = deconv_command("zarr", "a", "b", "--kernel", "k.npy", "--strides", "1,2,3")
     assert bad.returncode == 2 and "'1,2,3' is not one int or two" in bad.stderr
+
+
+def test_bench_runs_each_library_in_a_process_of_its_own():
+    from types import SimpleNamespace
+
+    from deconv import _bench, _suite
+
+    library = _bench.LibraryProcess("deconv", ("auto", "direct"), 1, "conv2d_transpose")
+    try:
+        assert library.available and library._process.pid != os.getpid()
+        tiny = next(layer for layer in _suite.SUITE + _suite.EXTRA if layer.name == "tiny")
+        labels = library.load(tiny)
+        assert labels == {"auto": "auto:direct", "direct": "direct"}
+        seconds = library.turn("auto")
+        assert seconds and all(0 < s < _bench.TURN_SECONDS for s in seconds)
+        with pytest.raises(RuntimeError, match="(?s)deconv failed in its process:.*KeyError"):
+            library.load(SimpleNamespace(name="no_such_layer"))
+        assert library.turn("direct")  # the process survives an error
+    finally:
+        library.close()
+    assert not library._process.is_alive()
+    if importlib.util.find_spec("torch") is None:
+        torch = _bench.LibraryProcess("torch", (), 1, "conv2d_transpose")
+        assert not torch.available and "torch" in torch.reason
