@@ -204,7 +204,7 @@ cdef inline void _winograd_input_tile(
 def winograd_input(const floating[:, :, :, :] x, const floating[:, ::1] bt_rows,
                    const floating[:, ::1] bt_cols, Py_ssize_t row_base, Py_ssize_t row_tile,
                    Py_ssize_t row_tiles, Py_ssize_t col_base, Py_ssize_t col_tile,
-                   Py_ssize_t col_tiles, floating[:, :, ::1] v, int num_threads):
+                   Py_ssize_t col_tiles, floating[:, :, :] v, int num_threads):
     """Fill ``v`` (ah * aw, N * row_tiles * col_tiles, Cin) with the input
     transform of every tile of ``x`` (N, h, w, Cin; any strides). Tile
     (n, i, j), at index ``(n * row_tiles + i) * col_tiles + j``, reads the
@@ -220,7 +220,8 @@ def winograd_input(const floating[:, :, :, :] x, const floating[:, ::1] bt_rows,
     cdef floating col_values[WINOGRAD_MAX_INPUTS * WINOGRAD_MAX_INPUTS]
     if (row_tiles < 1 or col_tiles < 1 or bt_rows.shape[1] != ah or bt_cols.shape[1] != aw
             or not 1 <= ah <= WINOGRAD_MAX_INPUTS or not 1 <= aw <= WINOGRAD_MAX_INPUTS
-            or v.shape[0] != ah * aw or v.shape[1] != batch * tiles or v.shape[2] != cin):
+            or v.shape[0] != ah * aw or v.shape[1] != batch * tiles or v.shape[2] != cin
+            or not _matrices_contiguous(v)):
         raise ValueError(f"winograd_input: x {tuple(x.shape)[:4]}, transforms {ah}x{aw}, "
                          f"{row_tiles}x{col_tiles} tiles and v {tuple(v.shape)[:3]} do not "
                          f"agree")
@@ -239,15 +240,23 @@ def winograd_input(const floating[:, :, :, :] x, const floating[:, ::1] bt_rows,
                                  row_base + (t // col_tiles) * row_tile,
                                  col_base + (t % col_tiles) * col_tile, &row_terms,
                                  row_values, ah, &col_terms, col_values, aw, &v[0, unit, 0],
-                                 v.shape[1] * cin, <NarrowChunk*> NULL)
+                                 v.strides[0] // sizeof(floating), <NarrowChunk*> NULL)
         else:
             _winograd_input_tile(x_base + n * x.strides[0], x.strides[1], x.strides[2],
                                  x.strides[3], x.shape[1], x.shape[2], cin,
                                  row_base + (t // col_tiles) * row_tile,
                                  col_base + (t % col_tiles) * col_tile, &row_terms,
                                  row_values, ah, &col_terms, col_values, aw, &v[0, unit, 0],
-                                 v.shape[1] * cin, <WideChunk*> NULL)
+                                 v.strides[0] // sizeof(floating), <WideChunk*> NULL)
     PyErr_CheckSignals()
+
+
+cdef bint _matrices_contiguous(const floating[:, :, :] array) noexcept:
+    """Whether each position's (columns, channels) matrix of ``array`` is
+    contiguous (the positions themselves may be any stride apart: see
+    ``deconv._winograd.position_stride``)."""
+    return ((array.shape[2] < 2 or array.strides[2] == sizeof(floating))
+            and (array.shape[1] < 2 or array.strides[1] == array.shape[2] * sizeof(floating)))
 
 
 cdef inline void _winograd_output_tile(
@@ -304,7 +313,7 @@ cdef inline void _winograd_output_tile(
         c0 += chunk
 
 
-def winograd_output(const floating[:, :, ::1] m, const floating[:, ::1] at_rows,
+def winograd_output(const floating[:, :, :] m, const floating[:, ::1] at_rows,
                     const floating[:, ::1] at_cols, Py_ssize_t first_row, Py_ssize_t row_step,
                     Py_ssize_t rows, Py_ssize_t first_col, Py_ssize_t col_step,
                     Py_ssize_t cols, floating[:, :, :, :] y, int num_threads):
@@ -329,6 +338,7 @@ def winograd_output(const floating[:, :, ::1] m, const floating[:, ::1] at_rows,
     tiles = row_tiles * col_tiles
     if (not 1 <= ah <= WINOGRAD_MAX_INPUTS or not 1 <= aw <= WINOGRAD_MAX_INPUTS
             or m.shape[0] != ah * aw or m.shape[1] != batch * tiles or m.shape[2] != cout
+            or not _matrices_contiguous(m)
             or not 0 <= first_row <= first_row + (rows - 1) * row_step < y.shape[1]
             or not 0 <= first_col <= first_col + (cols - 1) * col_step < y.shape[2]):
         raise ValueError(f"winograd_output: m {tuple(m.shape)[:3]}, transforms "
@@ -346,7 +356,7 @@ def winograd_output(const floating[:, :, ::1] m, const floating[:, ::1] at_rows,
         i = (t // col_tiles) * tile_rows
         j = (t % col_tiles) * tile_cols
         if cout <= WINOGRAD_NARROW_CHANNELS:
-            _winograd_output_tile(&m[0, unit, 0], m.shape[1] * cout, cout, &row_terms,
+            _winograd_output_tile(&m[0, unit, 0], m.strides[0] // sizeof(floating), cout, &row_terms,
                                   row_values, ah, min(tile_rows, rows - i), &col_terms,
                                   col_values, aw, min(tile_cols, cols - j),
                                   y_base + n * y.strides[0]
@@ -355,7 +365,7 @@ def winograd_output(const floating[:, :, ::1] m, const floating[:, ::1] at_rows,
                                   row_step * y.strides[1], col_step * y.strides[2],
                                   y.strides[3], <NarrowChunk*> NULL)
         else:
-            _winograd_output_tile(&m[0, unit, 0], m.shape[1] * cout, cout, &row_terms,
+            _winograd_output_tile(&m[0, unit, 0], m.strides[0] // sizeof(floating), cout, &row_terms,
                                   row_values, ah, min(tile_rows, rows - i), &col_terms,
                                   col_values, aw, min(tile_cols, cols - j),
                                   y_base + n * y.strides[0]
@@ -400,9 +410,9 @@ cdef int _check_winograd_taps(const floating[:, :, :, :, ::1] taps,
     return 0
 
 
-def winograd_products(const floating[:, :, ::1] v, const floating[:, :, :, :, ::1] taps,
+def winograd_products(const floating[:, :, :] v, const floating[:, :, :, :, ::1] taps,
                       const floating[:, ::1] weights, floating[:, :, :, :, ::1] panels,
-                      tables, floating[:, :, ::1] m, floating[:, ::1] stages,
+                      tables, floating[:, :, :] m, floating[:, ::1] stages,
                       Py_ssize_t positions_per_check, int num_threads):
     """M[xi] = V[xi] . U[xi] for every transform position xi of one phase
     (``v`` (positions, columns, Cin), ``m`` (positions, columns, Cout)), with
@@ -440,6 +450,7 @@ def winograd_products(const floating[:, :, ::1] v, const floating[:, :, :, :, ::
     cdef floating[:, :, :, :] m_image = m[None]
     _check_winograd_taps(taps, weights, block, "winograd_products")
     if (m.shape[0] != positions or m.shape[1] != columns
+            or not _matrices_contiguous(v) or not _matrices_contiguous(m)
             or blocks != (cout + block - 1) // block or taps.shape[3] != cin
             or weights.shape[0] != positions or panels.shape[0] < num_threads
             or panels.shape[1] != 1

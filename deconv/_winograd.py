@@ -402,6 +402,33 @@ def _pack_taps(phase, kernel, taps, threads):
     return taps
 
 
+def position_stride(columns, channels, dtype):
+    """Items from one transform position's (columns, channels) matrix to the
+    next in the scratch arrays: whole cache lines, an odd number of them.
+    A tile writes (or reads) every position: at a stride of a multiple of
+    4 KB (a power of two channels and columns) those all fall in one set of
+    the L1 cache and evict each other (12 ways, 16-36 positions); an odd
+    number of lines walks through every set.
+
+    Examples
+    --------
+    >>> from deconv._winograd import position_stride
+    >>> position_stride(64, 256, "float32"), position_stride(3, 5, "float32")
+    (16400, 16)
+    """
+    line = 64 // np.dtype(dtype).itemsize
+    lines = -(-(columns * channels) // line)
+    return (lines + 1 - lines % 2) * line
+
+
+def by_position(buffer, positions, columns, channels):
+    """A (positions, columns, channels) view of ``buffer`` whose positions
+    are :func:`position_stride` items apart."""
+    stride = position_stride(columns, channels, buffer.dtype)
+    rows = buffer[:positions * stride].reshape(positions, stride)
+    return rows[:, :columns * channels].reshape(positions, columns, channels)
+
+
 def run_winograd(problem, plan, x, kernel, packed, y):
     """Fill ``y`` (N, H, W, Cout) from ``x`` (N, h, w, Cin) phase by phase:
     input transform, products, output transform. The products of an
@@ -433,20 +460,23 @@ def run_winograd(problem, plan, x, kernel, packed, y):
         out[:, rows.first_output::row_stride, cols.first_output::col_stride] = 0
     block = core.channel_block(y.itemsize)
     blocks = -(-cout // block)
-    transformed = max(phase.positions * phase.columns for phase in tables.phases)
+    input_items = max(phase.positions * position_stride(phase.columns, cin, dtype)
+                      for phase in tables.phases)
+    product_items = max(phase.positions * position_stride(phase.columns, cout, dtype)
+                        for phase in tables.phases)
     on_demand = packed is None
     tap_items = max(math.prod(_taps_shape(phase, kernel.shape, block))
                     for phase in tables.phases) if on_demand else 0
     panel_items = threads * cin * block if on_demand else 0
     inputs, products, tap_buffer, panel_buffer, stages, no_blocks, unused_kernel = \
-        scratch_arrays(((transformed * cin,), dtype), ((transformed * cout,), dtype),
+        scratch_arrays(((input_items,), dtype), ((product_items,), dtype),
                        ((tap_items,), dtype), ((panel_items,), dtype), ((threads, 1), dtype),
                        ((0,), np.intp), ((1, 1, 1, 1), dtype), slot="winograd")
     for index, phase in enumerate(tables.phases):
         rows, cols, positions, columns = phase.rows, phase.cols, phase.positions, phase.columns
         row_transforms, col_transforms = phase.row_transforms, phase.col_transforms
-        v = inputs[:positions * columns * cin].reshape(positions, columns, cin)
-        m = products[:positions * columns * cout].reshape(positions, columns, cout)
+        v = by_position(inputs, positions, columns, cin)
+        m = by_position(products, positions, columns, cout)
         core.winograd_input(x, row_transforms.input, col_transforms.input, rows.input_base,
                             rows.tile, rows.tiles, cols.input_base, cols.tile, cols.tiles, v,
                             threads)

@@ -194,6 +194,29 @@ def test_the_transforms_reject_what_does_not_fit(rng):
     with pytest.raises(ValueError, match="winograd_products: taps .* do not agree"):
         core.winograd_products(v, np.zeros((1, 2, 2, 3, 1), np.float32), weights, panels,
                                tables, m, stages, 1, 2)
+    # Positions may be any stride apart, but each position's (columns,
+    # channels) matrix must be contiguous.
+    gappy = np.zeros((9, 5, 6), np.float32)[:, :, :3]
+    with pytest.raises(ValueError, match="winograd_products: v .* do not agree"):
+        core.winograd_products(gappy, taps, weights, panels, tables, m, stages, 1, 2)
+    with pytest.raises(ValueError, match="winograd_input: x .* do not agree"):
+        core.winograd_input(x, bt, bt, 0, 1, 2, 0, 1, 2, np.zeros((9, 4, 4), np.float32)[
+            :, :, :2], 1)
+    with pytest.raises(ValueError, match="winograd_output: m .* do not agree"):
+        core.winograd_output(np.zeros((1, 4, 4), np.float32)[:, :, :2], bt[:1], bt[:1], 0, 1,
+                             2, 0, 1, 2, np.zeros((1, 2, 2, 2), np.float32), 1)
+
+
+def test_positions_lie_an_odd_number_of_cache_lines_apart():
+    for columns, channels, dtype in [(64, 256, "float32"), (1, 1, "float64"), (7, 48, "float32"),
+                                     (16, 512, "float64")]:
+        stride = _winograd.position_stride(columns, channels, dtype)
+        line = 64 // np.dtype(dtype).itemsize
+        assert stride >= columns * channels and stride % line == 0 and stride // line % 2 == 1
+    buffer = np.zeros(9 * _winograd.position_stride(5, 3, "float32"), np.float32)
+    v = _winograd.by_position(buffer, 9, 5, 3)
+    assert v.shape == (9, 5, 3) and v.strides[1:] == (12, 4) and v.base is not None
+    assert np.shares_memory(v, buffer)
 
 
 def test_cost_model_counts_the_kernel_transform():
