@@ -424,9 +424,10 @@ def position_stride(columns, channels, dtype):
 def by_position(buffer, positions, columns, channels):
     """A (positions, columns, channels) view of ``buffer`` whose positions
     are :func:`position_stride` items apart."""
+    item = buffer.itemsize
     stride = position_stride(columns, channels, buffer.dtype)
-    rows = buffer[:positions * stride].reshape(positions, stride)
-    return rows[:, :columns * channels].reshape(positions, columns, channels)
+    return np.ndarray((positions, columns, channels), buffer.dtype,
+                      buffer[:positions * stride], 0, (stride * item, channels * item, item))
 
 
 def run_winograd(problem, plan, x, kernel, packed, y):
