@@ -902,8 +902,25 @@ def narrow_groups():
 def narrow_run():
     """Pixels per tile of the narrow-output kernel, the unit its windows are
     padded to (its long tiles, twice as long, are used only where a phase
-    has that many columns left)."""
+    has that many columns left: :func:`narrow_long_run`)."""
     return NARROW_RUN
+
+
+cdef inline Py_ssize_t _narrow_long_run(const Py_ssize_t group_size) noexcept nogil:
+    """Pixels per long tile of a group of ``group_size`` channels, taken
+    where a phase has that many columns left: NARROW_LONG_RUN for a group of
+    NARROW_GROUP where there are registers for its accumulators (those of
+    the larger group), else NARROW_RUN (no long tiles)."""
+    if (group_size == NARROW_GROUP
+            and NARROW_GROUP * NARROW_LONG_RUN <= DECONV_NARROW_MAX_GROUP * NARROW_RUN):
+        return NARROW_LONG_RUN
+    return NARROW_RUN
+
+
+def narrow_long_run(Py_ssize_t group_size):
+    """Pixels per long tile of the narrow-output kernel for a group of
+    ``group_size`` channels (:func:`narrow_run` where it takes none)."""
+    return _narrow_long_run(group_size)
 
 
 cdef extern from *:
@@ -1173,7 +1190,7 @@ cdef void _narrow_row_group(
                              phases.input + start, t0, tile_y, y_pixel_stride, y_channel_stride,
                              DECONV_NARROW_MAX_GROUP, min(run, columns - t0), n_out,
                              <NarrowRun*> NULL)
-            elif (NARROW_GROUP * NARROW_LONG_RUN <= DECONV_NARROW_MAX_GROUP * NARROW_RUN
+            elif (_narrow_long_run(NARROW_GROUP) == NARROW_LONG_RUN
                     and columns - t0 >= NARROW_LONG_RUN):
                 # Twice the accumulators where there are registers for them (as
                 # for the larger group): whole long runs only, which read no

@@ -286,12 +286,13 @@ def _narrow_plan(problem, num_threads):
     group, run = narrow_group_size(cout), core.narrow_run()
     groups = -(-cout // group)
     tables = narrow_tables(problem.rows, cols)
-    tile_taps = batch * groups * core.narrow_tile_taps(
-        tables.rows, cols.out_size, cols.kernel_size, cols.stride, cols.dilation, cols.pad, run)
+    tile_taps, slot_taps = (batch * groups * taps for taps in core.narrow_tile_taps(
+        tables.rows, cols.out_size, cols.kernel_size, cols.stride, cols.dilation, cols.pad, run,
+        core.narrow_long_run(group)))
     # Each thread copies the input rows its output rows read into its planar
     # window once: about all of x, zero-padded to the window's width.
     n, in_height, _, cin = problem.input_shape
-    work = _cost.DirectWork(padded_madds=tile_taps * run * group * cin, tile_taps=tile_taps,
+    work = _cost.DirectWork(padded_madds=slot_taps * group * cin, tile_taps=tile_taps,
                             units=batch * height * groups, group=group,
                             outputs=batch * height * cols.out_size * groups * group,
                             copied=n * in_height * tables.cols.padded_width * cin)

@@ -282,16 +282,20 @@ def wide_tile_taps(tables, Py_ssize_t batch, Py_ssize_t pixels, Py_ssize_t short
 
 
 def narrow_tile_taps(row_table, Py_ssize_t out_size, Py_ssize_t kernel_size,
-                     Py_ssize_t stride, Py_ssize_t dilation, Py_ssize_t pad, Py_ssize_t run):
+                     Py_ssize_t stride, Py_ssize_t dilation, Py_ssize_t pad, Py_ssize_t run,
+                     Py_ssize_t long_run):
     """(tile, kernel tap) visits of the narrow kernel for one image and one
-    group of output channels: every run of ``run`` pixels of every column
-    phase, for each of its column taps (the column geometry is given, as in
-    :func:`column_phases`) and each row tap of ``row_table``."""
+    group of output channels, and the pixel slots they compute: every
+    column phase in tiles of ``long_run`` pixels while it has that many
+    columns left, then of ``run`` (the last one partial), for each of its
+    column taps (the column geometry is given, as in :func:`column_phases`)
+    and each row tap of ``row_table``. Returns (tile taps, pixel-slot taps)."""
     cdef const Py_ssize_t[::1] row_count = row_table.count
-    cdef Py_ssize_t r, phase, b, q0, taps, row_taps = 0, run_taps = 0
+    cdef Py_ssize_t r, phase, b, q0, taps, columns, rest, tiles, row_taps = 0
+    cdef Py_ssize_t tile_taps = 0, slot_taps = 0
     _check_axis(0, out_size, kernel_size, stride, dilation, "narrow_tile_taps")
-    if run < 1:
-        raise ValueError(f"narrow_tile_taps: runs of {run} columns")
+    if run < 1 or long_run < run:
+        raise ValueError(f"narrow_tile_taps: runs of {run} and {long_run} columns")
     for r in range(row_count.shape[0]):
         row_taps += row_count[r]
     for q0 in range(min(stride, out_size)):
@@ -302,5 +306,9 @@ def narrow_tile_taps(row_table, Py_ssize_t out_size, Py_ssize_t kernel_size,
         for b in range(kernel_size):
             if (b * dilation) % stride == phase:
                 taps += 1
-        run_taps += max(0, (out_size - q0 + stride - 1) // stride + run - 1) // run * taps
-    return row_taps * run_taps
+        columns = max(0, (out_size - q0 + stride - 1) // stride)
+        rest = columns % long_run
+        tiles = (rest + run - 1) // run
+        tile_taps += (columns // long_run + tiles) * taps
+        slot_taps += (columns - rest + tiles * run) * taps
+    return row_taps * tile_taps, row_taps * slot_taps

@@ -70,6 +70,20 @@ def test_column_phases_of_the_narrow_kernel(simd_level):
         assert seen == set(range(axis.out_size))
 
 
+def test_narrow_tile_taps_count_long_tiles_where_a_phase_has_room(simd_level):
+    core = _simd.core
+    rows = _direct.tap_table(Axis.from_padding("height", 4, 8, 3, 2, 1, "same"))
+    row_taps = int(rows.count.sum())
+    # One phase of 150 columns and one tap: two long tiles of 64 and a
+    # tile of 32 for the last 22 columns, or five tiles of 32.
+    assert core.narrow_tile_taps(rows, 150, 1, 1, 1, 0, 32, 64) == (3 * row_taps, 160 * row_taps)
+    assert core.narrow_tile_taps(rows, 150, 1, 1, 1, 0, 32, 32) == (5 * row_taps, 160 * row_taps)
+    # Two phases (stride 2) of 75 columns, each with the kernel's two taps of its residue.
+    assert core.narrow_tile_taps(rows, 150, 4, 2, 1, 0, 32, 64) == (
+        2 * 2 * 2 * row_taps, 2 * 2 * (64 + 32) * row_taps)
+    assert core.narrow_long_run(4) in (32, 64) and core.narrow_long_run(8) == 32
+
+
 def test_compiled_kernels_refuse_tables_that_do_not_fit():
     core = _simd.core
     x = np.ones((1, 4, 4, 2), np.float32)
@@ -116,7 +130,7 @@ def test_compiled_kernels_refuse_tables_that_do_not_fit():
     (lambda core: core.column_phases(4, 8, 3, 2, 0, 0, 32), "column_phases: .* dilation 0"),
     (lambda core: core.column_phases(4, 8, 3, 2, 1, 0, 0), "column_phases: runs of 0"),
     (lambda core: core.narrow_tile_taps(_direct.tap_table(Axis.from_padding(
-        "height", 4, 8, 3, 2, 1, "same")), 8, 3, 0, 1, 0, 32), "narrow_tile_taps: .* stride 0"),
+        "height", 4, 8, 3, 2, 1, "same")), 8, 3, 0, 1, 0, 32, 64), "narrow_tile_taps: .* stride 0"),
     (lambda core: core.wide_tile_taps(_direct.wide_tables(*[Axis.from_padding(
         "height", 4, 8, 3, 2, 1, "same")] * 2), 1, 0, 1), "wide_tile_taps: tiles of 0"),
 ])
