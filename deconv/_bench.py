@@ -385,6 +385,7 @@ def _write_json(path, rows, backends, peers, threads, repeats, gemm_rate, op):
         "op": op, "deconv": __version__, "machine": platform.machine(),
         "processor": platform.processor(),
         "threads": threads, "repeats": repeats, "gemm_gflops": gemm_rate,
+        "turn_seconds": TURN_SECONDS, "settle_seconds": SETTLE_SECONDS,
         "backends": list(backends), "peers": peers,
         "layers": [{"name": layer.name, "dtype": layer.dtype, "data_format": layer.data_format,
                     "x": layer.x, "kernel": layer.kernel, "strides": layer.strides,

@@ -36,9 +36,11 @@ def main():
     with open(os.path.join(DOCS, "_generated", "suite_summary.txt"), "w") as handle:
         handle.write(f"Geometric-mean ratio (deconv ``{backend}`` time / best of "
                      f"{' and '.join(peers)}): **{geomean:.2f}**; worst layer "
-                     f"{max(ratios):.2f}; {record['threads']} threads each, median of "
-                     f"{record['repeats']} runs or more (short layers: up to ten times as "
-                     f"many); NumPy float32 GEMM in the same run: "
+                     f"{max(ratios):.2f}; {record['threads']} threads each, each library in "
+                     f"its own process, medians over {record['repeats']} turns of each "
+                     f"contender ({record['turn_seconds'] * 1e3:.0f} ms of calls or more, the "
+                     f"first {record['settle_seconds'] * 1e3:.0f} ms of each not counted); "
+                     f"NumPy float32 GEMM in the same run: "
                      f"{record['gemm_gflops']:.0f} GFLOP/s.\n")
     figure, axis = plt.subplots(figsize=(8, 5))
     colors = ["tab:green" if r <= 1 else "tab:red" for r in ratios]
