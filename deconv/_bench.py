@@ -20,6 +20,7 @@ and only if installed.
 import json
 import multiprocessing
 import platform
+import signal
 import sys
 import time
 import traceback
@@ -237,7 +238,9 @@ def _library_runners(library, layer, backends, threads, op):
 def _serve_library(connection, library, backends, threads, op):
     """The loop of a library's process (see :class:`LibraryProcess`): answer
     each request on ``connection`` until told to stop, errors included (as
-    their traceback)."""
+    their traceback). Ctrl-C is the driver's to handle: it stops the
+    processes when it stops."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         if library != "deconv":
             __import__(PEER_MODULES[library])
@@ -314,9 +317,17 @@ class LibraryProcess:
         return self._ask("turn", contender)
 
     def close(self):
+        """Stop the process (after the call it is making, if any)."""
+        try:
+            if self._process.is_alive():
+                self._connection.send(("stop", None))
+        except OSError:  # it has gone already
+            pass
+        self._process.join(timeout=60)
         if self._process.is_alive():
-            self._connection.send(("stop", None))
+            self._process.terminate()
             self._process.join()
+        self._connection.close()
 
 
 def run_bench(layers=None, backends=("auto",), compare=(), threads=None, repeats=15,
