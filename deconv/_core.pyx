@@ -872,6 +872,9 @@ cdef enum:
     NARROW_GROUP = 4
     NARROW_RUN = 32
     NARROW_LONG_RUN = 64
+    # float32 on AVX-512: a tile of 16 channels x 16 pixels (a square: one
+    # vector of pixels per channel, stored through a register transpose).
+    NARROW_SQUARE = 16
     LOAD_COLUMNS = 16
 
 
@@ -887,40 +890,56 @@ cdef struct NarrowLongRun:
     char items[NARROW_LONG_RUN]
 
 
+cdef struct NarrowSquareRun:
+    char items[NARROW_SQUARE]
+
+
 ctypedef fused run_width:
     NarrowRun
     NarrowLongRun
+    NarrowSquareRun
 
 
-def narrow_groups():
-    """Channel-group sizes the narrow-output kernel's tiles can have here."""
-    if DECONV_NARROW_MAX_GROUP == NARROW_GROUP:
-        return (NARROW_GROUP,)
-    return (NARROW_GROUP, DECONV_NARROW_MAX_GROUP)
+def narrow_groups(Py_ssize_t itemsize):
+    """Channel-group sizes the narrow-output kernel's tiles can have here,
+    for items of ``itemsize`` bytes."""
+    sizes = [NARROW_GROUP]
+    if DECONV_NARROW_MAX_GROUP != NARROW_GROUP:
+        sizes.append(DECONV_NARROW_MAX_GROUP)
+    if itemsize == sizeof(float) and DECONV_SQUARE_LANES == NARROW_SQUARE:
+        sizes.append(NARROW_SQUARE)
+    return tuple(sizes)
 
 
 def narrow_run():
     """Pixels per tile of the narrow-output kernel, the unit its windows are
-    padded to (its long tiles, twice as long, are used only where a phase
-    has that many columns left: :func:`narrow_long_run`)."""
+    padded to (a group's tiles: :func:`narrow_runs`)."""
     return NARROW_RUN
+
+
+cdef inline Py_ssize_t _narrow_short_run(const Py_ssize_t group_size) noexcept nogil:
+    """Pixels per tile of a group of ``group_size`` channels: a square's
+    NARROW_SQUARE, else NARROW_RUN."""
+    return NARROW_SQUARE if group_size == NARROW_SQUARE else NARROW_RUN
 
 
 cdef inline Py_ssize_t _narrow_long_run(const Py_ssize_t group_size) noexcept nogil:
     """Pixels per long tile of a group of ``group_size`` channels, taken
     where a phase has that many columns left: NARROW_LONG_RUN for a group of
     NARROW_GROUP where there are registers for its accumulators (those of
-    the larger group), else NARROW_RUN (no long tiles)."""
+    the larger group), else its usual tile (no long tiles)."""
     if (group_size == NARROW_GROUP
             and NARROW_GROUP * NARROW_LONG_RUN <= DECONV_NARROW_MAX_GROUP * NARROW_RUN):
         return NARROW_LONG_RUN
-    return NARROW_RUN
+    return _narrow_short_run(group_size)
 
 
-def narrow_long_run(Py_ssize_t group_size):
-    """Pixels per long tile of the narrow-output kernel for a group of
-    ``group_size`` channels (:func:`narrow_run` where it takes none)."""
-    return _narrow_long_run(group_size)
+def narrow_runs(Py_ssize_t group_size):
+    """(pixels per tile, pixels per long tile) of the narrow-output kernel
+    for a group of ``group_size`` channels: the long tiles are taken while
+    a phase has that many columns left (the same length where there are
+    none)."""
+    return _narrow_short_run(group_size), _narrow_long_run(group_size)
 
 
 cdef extern from *:
@@ -1016,6 +1035,66 @@ cdef extern from *:
                                    float* target, Py_ssize_t target_stride) noexcept nogil
 
 
+cdef extern from *:
+    """
+    /* The multiply-adds of a narrow tile of 16 channels x 16 pixels
+       (float32 on AVX-512): per input channel and tap, one vector of pixels
+       times each channel's weight into its accumulator (16 FMAs with
+       embedded broadcasts), then stored to acc (channel o's pixels at acc +
+       16 * o). In vector types: as plain loops GCC vectorizes across the
+       channels instead and transposes every step (8x slower). Elsewhere a
+       stub: conv2d_transpose_narrow refuses groups of 16 there. */
+    #if DECONV_SQUARE_LANES == 16
+    #if DECONV_NARROW_MAX_GROUP < 8
+    #error "the narrow tile's accumulators hold fewer than 16 x 16 items"
+    #endif
+    static inline void deconv_narrow_square_f32(
+            const float* x_rows, Py_ssize_t plane, Py_ssize_t padded_width, Py_ssize_t cin,
+            const float* w_group, Py_ssize_t kw, Py_ssize_t packed_row,
+            Py_ssize_t n_row_taps, const Py_ssize_t* row_kernel, const Py_ssize_t* row_slot,
+            Py_ssize_t n_col_taps, const Py_ssize_t* col_kernel, const Py_ssize_t* col_input,
+            Py_ssize_t first_pixel, float* acc) {
+        deconv_vf32 a[16];
+        Py_ssize_t ta, tb, c;
+        int o;
+        for (o = 0; o < 16; o++) a[o] = (deconv_vf32){0};
+        for (ta = 0; ta < n_row_taps; ta++)
+            for (tb = 0; tb < n_col_taps; tb++) {
+                const float* xp = x_rows + row_slot[ta] * padded_width + col_input[tb]
+                                  + first_pixel;
+                const float* wp = w_group + (row_kernel[ta] * kw + col_kernel[tb]) * cin
+                                  * packed_row;
+                for (c = 0; c < cin; c++) {
+                    deconv_vf32 x;
+                    memcpy(&x, xp, sizeof x);
+                    for (o = 0; o < 16; o++) a[o] += wp[o] * x;
+                    xp += plane;
+                    wp += packed_row;
+                }
+            }
+        for (o = 0; o < 16; o++) memcpy(acc + 16 * o, &a[o], sizeof a[o]);
+    }
+    #else
+    static inline void deconv_narrow_square_f32(
+            const float* x_rows, Py_ssize_t plane, Py_ssize_t padded_width, Py_ssize_t cin,
+            const float* w_group, Py_ssize_t kw, Py_ssize_t packed_row,
+            Py_ssize_t n_row_taps, const Py_ssize_t* row_kernel, const Py_ssize_t* row_slot,
+            Py_ssize_t n_col_taps, const Py_ssize_t* col_kernel, const Py_ssize_t* col_input,
+            Py_ssize_t first_pixel, float* acc) {
+        (void)x_rows; (void)plane; (void)padded_width; (void)cin; (void)w_group; (void)kw;
+        (void)packed_row; (void)n_row_taps; (void)row_kernel; (void)row_slot;
+        (void)n_col_taps; (void)col_kernel; (void)col_input; (void)first_pixel; (void)acc;
+    }
+    #endif
+    """
+    void deconv_narrow_square_f32(
+        const float* x_rows, Py_ssize_t plane, Py_ssize_t padded_width, Py_ssize_t cin,
+        const float* w_group, Py_ssize_t kw, Py_ssize_t packed_row,
+        Py_ssize_t n_row_taps, const Py_ssize_t* row_kernel, const Py_ssize_t* row_slot,
+        Py_ssize_t n_col_taps, const Py_ssize_t* col_kernel, const Py_ssize_t* col_input,
+        Py_ssize_t first_pixel, float* acc) noexcept nogil
+
+
 cdef inline void _narrow_tile(
         const floating* x_rows, const Py_ssize_t plane, const Py_ssize_t padded_width,
         const Py_ssize_t cin, const floating* w_group, const Py_ssize_t kw,
@@ -1032,7 +1111,7 @@ cdef inline void _narrow_tile(
     ``n_out`` of them. Row tap ``ta`` reads window row ``row_slot[ta]`` of
     ``x_rows`` (Cin planes of ``plane`` items)."""
     cdef floating acc[DECONV_NARROW_MAX_GROUP * NARROW_RUN]
-    cdef Py_ssize_t run = sizeof(run_width)
+    cdef Py_ssize_t run = sizeof(run_width), generic_taps = n_row_taps
     cdef Py_ssize_t ta, tb, c, o, p
     cdef const floating* xp
     cdef const floating* wp
@@ -1043,9 +1122,16 @@ cdef inline void _narrow_tile(
     for p in range(n_pixels):
         deconv_prefetch_for_write(y + p * y_pixel_stride)
         deconv_prefetch_for_write(y + p * y_pixel_stride + (n_out - 1) * y_channel_stride)
-    for p in range(group * run):
-        acc[p] = 0
-    for ta in range(n_row_taps):
+    if (floating is float and DECONV_SQUARE_LANES == NARROW_SQUARE and group == NARROW_SQUARE
+            and run == NARROW_SQUARE):
+        deconv_narrow_square_f32(x_rows, plane, padded_width, cin, w_group, kw, packed_row,
+                                 n_row_taps, row_kernel, row_slot, n_col_taps, col_kernel,
+                                 col_input, first_pixel, &acc[0])
+        generic_taps = 0
+    else:
+        for p in range(group * run):
+            acc[p] = 0
+    for ta in range(generic_taps):
         for tb in range(n_col_taps):
             xp = x_rows + row_slot[ta] * padded_width + col_input[tb] + first_pixel
             wp = w_group + (row_kernel[ta] * kw + col_kernel[tb]) * cin * packed_row
@@ -1057,6 +1143,12 @@ cdef inline void _narrow_tile(
                 xp += plane
                 wp += packed_row
     if floating is float:
+        if (DECONV_SQUARE_LANES == group and run == group and n_out == group
+                and y_channel_stride == 1 and n_pixels == run):
+            # A whole square into channels-last y: each pixel's channels
+            # are one full vector, transposed in registers.
+            deconv_transpose_square_f32(&acc[0], run, y, y_pixel_stride)
+            return
         if (DECONV_SQUARE_LANES == 2 * group and n_out == group and y_channel_stride == 1
                 and n_pixels == run):
             # Groups of 8 into channels-last y, whole tiles: transposed in
@@ -1182,8 +1274,15 @@ cdef void _narrow_row_group(
             continue
         while t0 < columns:
             tile_y = &y[n, r, phases.first_column[phase] + t0 * phases.stride, o0]
-            # The same call thrice, so that each tile size is a constant.
-            if group_size == DECONV_NARROW_MAX_GROUP:
+            # The same call four times, so that each tile size is a constant.
+            if group_size == NARROW_SQUARE:
+                run = NARROW_SQUARE
+                _narrow_tile(window_start, plane, padded_width, cin, w_group, kw, packed_row,
+                             row_taps, row_kernels, slots, phase_taps, phases.kernel + start,
+                             phases.input + start, t0, tile_y, y_pixel_stride, y_channel_stride,
+                             NARROW_SQUARE, min(run, columns - t0), n_out,
+                             <NarrowSquareRun*> NULL)
+            elif group_size == DECONV_NARROW_MAX_GROUP:
                 run = NARROW_RUN
                 _narrow_tile(window_start, plane, padded_width, cin, w_group, kw, packed_row,
                              row_taps, row_kernels, slots, phase_taps, phases.kernel + start,
@@ -1220,7 +1319,7 @@ def conv2d_transpose_narrow(
     ``deconv._direct.NarrowTables``: the row tap table and the column
     phases (per phase, its kernel columns and the padded input column each
     reads for the phase's first output column). ``group_size`` is one of
-    :func:`narrow_groups`, and ``packed`` the kernel as (kh, kw, Cin,
+    :func:`narrow_groups` for the item size, and ``packed`` the kernel as (kh, kw, Cin,
     groups * group_size), zero-padded. Per thread: ``windows[t]`` (Cin,
     window rows, padded width) zero-filled, ``window_holds[t]`` (window
     rows,) all -1, ``tap_slots[t]`` room for one output row's row taps.
@@ -1238,6 +1337,10 @@ def conv2d_transpose_narrow(
     cdef const Py_ssize_t[::1] kernel_column = column_phases.kernel_column
     cdef const Py_ssize_t[::1] input_column = column_phases.input_column
     cdef Phases phases
+    if group_size not in narrow_groups(sizeof(floating)):
+        raise ValueError(f"conv2d_transpose_narrow: groups of {group_size} channels; this "
+                         f"build's for {sizeof(floating)}-byte items: "
+                         f"{narrow_groups(sizeof(floating))}")
     if (columns.shape[0] != first_column.shape[0]
             or tap_start.shape[0] != columns.shape[0] + 1
             or kernel_column.shape[0] != input_column.shape[0] or group_size < 1

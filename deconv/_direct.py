@@ -169,11 +169,12 @@ def narrow_tables(rows, cols):
     return NarrowTables(row_table, phases, core.input_rows_per_output_row(row_table))
 
 
-def narrow_group_size(cout):
+def narrow_group_size(cout, itemsize):
     """Output channels per narrow tile: the largest size the SIMD level offers
-    that pads Cout to no more channels than groups of 4 do (16 -> 8, 21 -> 8,
-    but 3 -> 4, 12 -> 4)."""
-    sizes = _simd.core.narrow_groups()
+    for items of ``itemsize`` bytes that pads Cout to no more channels than
+    groups of 4 do (with groups of 4, 8 and 16: 16 -> 16, 21 -> 8, but
+    3 -> 4, 12 -> 4)."""
+    sizes = _simd.core.narrow_groups(itemsize)
     padded = -(-cout // sizes[0]) * sizes[0]
     return max(size for size in sizes if -(-cout // size) * size == padded)
 
@@ -283,12 +284,12 @@ def _narrow_plan(problem, num_threads):
     core = _simd.core
     batch, height, _, cout = problem.output_shape
     cols = problem.cols
-    group, run = narrow_group_size(cout), core.narrow_run()
+    group = narrow_group_size(cout, problem.dtype.itemsize)
     groups = -(-cout // group)
     tables = narrow_tables(problem.rows, cols)
     tile_taps, slot_taps = (batch * groups * taps for taps in core.narrow_tile_taps(
-        tables.rows, cols.out_size, cols.kernel_size, cols.stride, cols.dilation, cols.pad, run,
-        core.narrow_long_run(group)))
+        tables.rows, cols.out_size, cols.kernel_size, cols.stride, cols.dilation, cols.pad,
+        *core.narrow_runs(group)))
     # Each thread copies the input rows its output rows read into its planar
     # window once: about all of x, zero-padded to the window's width.
     n, in_height, _, cin = problem.input_shape

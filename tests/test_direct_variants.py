@@ -13,6 +13,7 @@ import pytest
 
 import deconv
 from deconv import _direct, _simd
+from deconv._geometry import Axis
 from oracle import assert_close, assert_same_non_finite, conv2d_transpose_oracle
 
 def inferred(size, k, s, d, padding):
@@ -125,8 +126,9 @@ def test_narrow_kernel_every_channel_group_size(dtype, cout, simd_level, rng, mo
     kernel = rng.standard_normal((5, 3, cout, 5)).astype(dtype)
     expected = conv2d_transpose_oracle(x, kernel, (12, 80), (2, 2), "same", (1, 1))
     results = []
-    for size in _simd.core.narrow_groups():
-        monkeypatch.setattr(_direct, "narrow_group_size", lambda cout, size=size: size)
+    for size in _simd.core.narrow_groups(np.dtype(dtype).itemsize):
+        monkeypatch.setattr(_direct, "narrow_group_size",
+                            lambda cout, itemsize, size=size: size)
         deconv.clear_caches()
         for threads in (1, 3):
             results.append(both_ways(x, kernel, None, 2, "same", backend="direct",
@@ -170,7 +172,7 @@ def test_narrow_kernel_long_runs(width, stride, data_format, dtype, simd_level, 
     # short remainder), 70 (one and a short one), exactly 64, and 32 (short
     # tiles only); both layouts of y, against the oracle and across threads.
     force_variant(monkeypatch, "narrow")
-    monkeypatch.setattr(_direct, "narrow_group_size", lambda cout: 4)
+    monkeypatch.setattr(_direct, "narrow_group_size", lambda cout, itemsize: 4)
     deconv.clear_caches()
     x = rng.standard_normal((2, 3, width, 5)).astype(dtype)
     kernel = rng.standard_normal((3, 5, 3, 5)).astype(dtype)
@@ -202,9 +204,57 @@ def test_narrow_kernel_when_no_tap_reaches_any_output_column(simd_level, rng, mo
 
 
 def test_narrow_group_size_never_pads_more_than_groups_of_four(monkeypatch):
-    monkeypatch.setattr(_simd.core, "narrow_groups", lambda: (4, 8), raising=False)
-    assert [_direct.narrow_group_size(c) for c in (1, 3, 4, 5, 8, 12, 16, 21, 32)] == \
-        [4, 4, 4, 8, 8, 4, 8, 8, 8]
+    couts = (1, 3, 4, 5, 8, 12, 13, 16, 21, 32)
+    monkeypatch.setattr(_simd.core, "narrow_groups", lambda itemsize: (4, 8), raising=False)
+    assert [_direct.narrow_group_size(c, 8) for c in couts] == [4, 4, 4, 8, 8, 4, 8, 8, 8, 8]
+    monkeypatch.setattr(_simd.core, "narrow_groups", lambda itemsize: (4, 8, 16),
+                        raising=False)
+    assert [_direct.narrow_group_size(c, 4) for c in couts] == [
+        4, 4, 4, 8, 8, 4, 16, 16, 8, 16]
+
+
+@pytest.mark.parametrize("width, stride", [(40, 1), (37, 2), (16, 1)])
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+@pytest.mark.parametrize("cout", [13, 16, 32])
+def test_narrow_kernel_squares_of_sixteen_channels(width, stride, data_format, cout,
+                                                   simd_level, rng, monkeypatch):
+    # float32 groups of 16 channels take tiles of 16 pixels (AVX-512), stored
+    # through a register transpose where whole: phases of 40 columns (two
+    # whole squares and a partial one), 37 (stride 2: 37 and... 37), exactly
+    # 16; one partial group (13), one whole (16), two (32); both layouts of
+    # y, against the oracle and across threads.
+    if 16 not in _simd.core.narrow_groups(4):
+        pytest.skip("no squares of 16 channels at this SIMD level")
+    force_variant(monkeypatch, "narrow")
+    monkeypatch.setattr(_direct, "narrow_group_size", lambda cout, itemsize: 16)
+    deconv.clear_caches()
+    x = rng.standard_normal((2, 3, width, 6)).astype(np.float32)
+    kernel = rng.standard_normal((3, 4, cout, 6)).astype(np.float32)
+    expected = conv2d_transpose_oracle(x, kernel, (3 * stride, width * stride),
+                                       (stride, stride), "same", (1, 1))
+    if data_format == "channels_first":
+        x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+    results = [both_ways(x, kernel, None, stride, "same", data_format, backend="direct",
+                         num_threads=threads) for threads in (1, 3)]
+    if data_format == "channels_first":
+        results = [y.transpose(0, 2, 3, 1) for y in results]
+    assert_close(results[0], expected, np.float32)
+    assert np.array_equal(results[0], results[1])
+    deconv.clear_caches()
+
+
+def test_narrow_kernel_refuses_groups_its_build_lacks():
+    core = _simd.core
+    x = np.zeros((1, 2, 4, 3))
+    tables = _direct.narrow_tables(*[Axis.from_padding("height", 2, 4, 3, 2, 1, "same"),
+                                     Axis.from_padding("width", 4, 8, 3, 2, 1, "same")])
+    packed = np.zeros((3, 3, 3, 16))
+    windows = np.zeros((1, 3, tables.window_rows, tables.cols.padded_width))
+    with pytest.raises(ValueError, match=r"conv2d_transpose_narrow: groups of 16 channels; "
+                                         r"this build's for 8-byte items: \(4(, 8)?\)"):
+        core.conv2d_transpose_narrow(x, packed, tables, windows,
+                                     np.full((1, tables.window_rows), -1, np.intp),
+                                     np.zeros((1, 8), np.intp), np.zeros((1, 4, 8, 3)), 16, 1, 1)
 
 
 @pytest.fixture

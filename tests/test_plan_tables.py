@@ -81,7 +81,8 @@ def test_narrow_tile_taps_count_long_tiles_where_a_phase_has_room(simd_level):
     # Two phases (stride 2) of 75 columns, each with the kernel's two taps of its residue.
     assert core.narrow_tile_taps(rows, 150, 4, 2, 1, 0, 32, 64) == (
         2 * 2 * 2 * row_taps, 2 * 2 * (64 + 32) * row_taps)
-    assert core.narrow_long_run(4) in (32, 64) and core.narrow_long_run(8) == 32
+    assert core.narrow_runs(4) in ((32, 32), (32, 64)) and core.narrow_runs(8) == (32, 32)
+    assert core.narrow_runs(16) == (16, 16)
 
 
 def test_compiled_kernels_refuse_tables_that_do_not_fit():
