@@ -43,8 +43,12 @@ DEFAULT_PROFILE = {
     # thread's planar window (fitted with the narrow variant's constants).
     "direct_narrow_copy_s": 0.46e-9,
     # direct, narrow kernel: how much faster each (padded) multiply-add runs
-    # in tiles of 8 channels (AVX-512) than in tiles of 4.
+    # in tiles of 8 channels (AVX-512) than in tiles of 4; and in float32
+    # squares of 16 channels x 16 pixels (AVX-512), which took 0.73-0.9x
+    # the time of groups of 8 at the same padding on six layers (Cout 12-32,
+    # 3x3 to 5x5 kernels, strides 1-3): 1.3 / 0.85.
     "direct_narrow_group8_speedup": 1.3,
+    "direct_narrow_group16_speedup": 1.55,
     # direct: fixed cost of a planned call. 30 us, not the 60 us fitted before
     # the FFT path got faster: the planned kernel's small calls take 30-60 us
     # (1x10x10x10, 5x5, Cout 57: 58 us; 1x11x11x2, 12x12: 30 us), and 60 us
@@ -167,7 +171,7 @@ def direct_seconds(variant, work, itemsize, num_threads, profile, level):
                 + work.outputs * profile["direct_output_s"]["small"])
     rate = profile["direct_madds_per_thread"][variant][level][str(itemsize)]
     if variant == "narrow" and work.group > 4:
-        rate *= profile["direct_narrow_group8_speedup"]
+        rate *= profile[f"direct_narrow_group{work.group}_speedup"]
     threads = max(1, min(num_threads, work.units))
     seconds = (work.padded_madds / rate + work.tile_taps * profile["direct_tile_tap_s"][variant]
                + work.outputs * profile["direct_output_s"][variant]

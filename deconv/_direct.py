@@ -169,14 +169,12 @@ def narrow_tables(rows, cols):
     return NarrowTables(row_table, phases, core.input_rows_per_output_row(row_table))
 
 
-def narrow_group_size(cout, itemsize):
-    """Output channels per narrow tile: the largest size the SIMD level offers
-    for items of ``itemsize`` bytes that pads Cout to no more channels than
-    groups of 4 do (with groups of 4, 8 and 16: 16 -> 16, 21 -> 8, but
-    3 -> 4, 12 -> 4)."""
-    sizes = _simd.core.narrow_groups(itemsize)
-    padded = -(-cout // sizes[0]) * sizes[0]
-    return max(size for size in sizes if -(-cout // size) * size == padded)
+def narrow_group_candidates(itemsize):
+    """The channel-group sizes the narrow kernel offers for items of
+    ``itemsize`` bytes here; its plan takes the one the cost model (shipped
+    constants) finds fastest. Every size gives the same bits: each output
+    channel sums the same terms in the same order, whatever its group."""
+    return _simd.core.narrow_groups(itemsize)
 
 
 def threads_worth_waking(problem, num_threads, variant, work):
@@ -280,11 +278,23 @@ def _dot_plan(problem, num_threads):
 
 def _narrow_plan(problem, num_threads):
     """Narrow variant: every run of pixels of every column phase, for every
-    row tap, column tap and (zero-padded) channel group."""
+    row tap, column tap and (zero-padded) channel group, in the group size
+    (:func:`narrow_group_candidates`) the cost model finds fastest: more
+    channels per tile load fewer pixels per multiply-add, but pad more."""
+    plans = [_narrow_plan_of_group(problem, group)
+             for group in narrow_group_candidates(problem.dtype.itemsize)]
+    level = _simd.core.isa_name()
+    best = min(plans, key=lambda plan: _cost.direct_seconds(
+        "narrow", plan.work, problem.dtype.itemsize, 1, _cost.DEFAULT_PROFILE, level))
+    return best._replace(num_threads=threads_worth_waking(problem, num_threads, "narrow",
+                                                          best.work))
+
+
+def _narrow_plan_of_group(problem, group):
+    """The narrow plan of ``problem`` in channel groups of ``group`` (on one thread)."""
     core = _simd.core
     batch, height, _, cout = problem.output_shape
     cols = problem.cols
-    group = narrow_group_size(cout, problem.dtype.itemsize)
     groups = -(-cout // group)
     tables = narrow_tables(problem.rows, cols)
     tile_taps, slot_taps = (batch * groups * taps for taps in core.narrow_tile_taps(
@@ -297,8 +307,7 @@ def _narrow_plan(problem, num_threads):
                             units=batch * height * groups, group=group,
                             outputs=batch * height * cols.out_size * groups * group,
                             copied=n * in_height * tables.cols.padded_width * cin)
-    return BackendPlan("narrow", ("narrow", group), tables,
-                       threads_worth_waking(problem, num_threads, "narrow", work), work)
+    return BackendPlan("narrow", ("narrow", group), tables, 1, work)
 
 
 def small_tap_values(problem):

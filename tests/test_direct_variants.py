@@ -10,11 +10,12 @@ import itertools
 
 import numpy as np
 import pytest
+from oracle import assert_close, assert_same_non_finite, conv2d_transpose_oracle
 
 import deconv
 from deconv import _direct, _simd
 from deconv._geometry import Axis
-from oracle import assert_close, assert_same_non_finite, conv2d_transpose_oracle
+
 
 def inferred(size, k, s, d, padding):
     """The output size when output_shape is None (docs, page Semantics)."""
@@ -127,8 +128,7 @@ def test_narrow_kernel_every_channel_group_size(dtype, cout, simd_level, rng, mo
     expected = conv2d_transpose_oracle(x, kernel, (12, 80), (2, 2), "same", (1, 1))
     results = []
     for size in _simd.core.narrow_groups(np.dtype(dtype).itemsize):
-        monkeypatch.setattr(_direct, "narrow_group_size",
-                            lambda cout, itemsize, size=size: size)
+        monkeypatch.setattr(_direct, "narrow_group_candidates", lambda itemsize, size=size: (size,))
         deconv.clear_caches()
         for threads in (1, 3):
             results.append(both_ways(x, kernel, None, 2, "same", backend="direct",
@@ -172,7 +172,7 @@ def test_narrow_kernel_long_runs(width, stride, data_format, dtype, simd_level, 
     # short remainder), 70 (one and a short one), exactly 64, and 32 (short
     # tiles only); both layouts of y, against the oracle and across threads.
     force_variant(monkeypatch, "narrow")
-    monkeypatch.setattr(_direct, "narrow_group_size", lambda cout, itemsize: 4)
+    monkeypatch.setattr(_direct, "narrow_group_candidates", lambda itemsize: (4,))
     deconv.clear_caches()
     x = rng.standard_normal((2, 3, width, 5)).astype(dtype)
     kernel = rng.standard_normal((3, 5, 3, 5)).astype(dtype)
@@ -203,14 +203,22 @@ def test_narrow_kernel_when_no_tap_reaches_any_output_column(simd_level, rng, mo
     deconv.clear_caches()
 
 
-def test_narrow_group_size_never_pads_more_than_groups_of_four(monkeypatch):
-    couts = (1, 3, 4, 5, 8, 12, 13, 16, 21, 32)
-    monkeypatch.setattr(_simd.core, "narrow_groups", lambda itemsize: (4, 8), raising=False)
-    assert [_direct.narrow_group_size(c, 8) for c in couts] == [4, 4, 4, 8, 8, 4, 8, 8, 8, 8]
-    monkeypatch.setattr(_simd.core, "narrow_groups", lambda itemsize: (4, 8, 16),
-                        raising=False)
-    assert [_direct.narrow_group_size(c, 4) for c in couts] == [
-        4, 4, 4, 8, 8, 4, 16, 16, 8, 16]
+def test_the_cost_model_picks_the_narrow_channel_group(monkeypatch):
+    # More channels per tile load fewer pixels per multiply-add but pad
+    # more: one output channel takes groups of 4; 16 channels a square of 16
+    # where the build has them (float32, AVX-512), else groups of 8.
+    monkeypatch.setattr(_direct, "narrow_group_candidates",
+                        lambda itemsize: (4, 8, 16) if itemsize == 4 else (4, 8))
+    for cout, dtype, group in [(1, np.float32, 4), (3, np.float64, 4), (16, np.float32, 16),
+                               (16, np.float64, 8), (8, np.float32, 8)]:
+        kernel = np.zeros((4, 4, cout, 32), dtype)
+        problem = deconv.Conv2DTranspose(kernel, 2, "same", backend="direct").plan_for(
+            np.zeros((8, 32, 32, 32), dtype)).problem
+        plan = _direct._narrow_plan(problem, 2)
+        assert (plan.variant, plan.packing, plan.work.group) == ("narrow", ("narrow", group),
+                                                                 group), (cout, dtype)
+        assert plan.num_threads == 2
+    deconv.clear_caches()
 
 
 @pytest.mark.parametrize("width, stride", [(40, 1), (37, 2), (16, 1)])
@@ -226,7 +234,7 @@ def test_narrow_kernel_squares_of_sixteen_channels(width, stride, data_format, c
     if 16 not in _simd.core.narrow_groups(4):
         pytest.skip("no squares of 16 channels at this SIMD level")
     force_variant(monkeypatch, "narrow")
-    monkeypatch.setattr(_direct, "narrow_group_size", lambda cout, itemsize: 16)
+    monkeypatch.setattr(_direct, "narrow_group_candidates", lambda itemsize: (16,))
     deconv.clear_caches()
     x = rng.standard_normal((2, 3, width, 6)).astype(np.float32)
     kernel = rng.standard_normal((3, 4, cout, 6)).astype(np.float32)
