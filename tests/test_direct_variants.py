@@ -170,13 +170,21 @@ def test_narrow_kernel_long_runs(width, stride, data_format, dtype, simd_level, 
     # Groups of four take tiles of twice the run where a phase has that many
     # columns left (AVX-512): phases of 150 columns (two long tiles and a
     # short remainder), 70 (one and a short one), exactly 64, and 32 (short
-    # tiles only); both layouts of y, against the oracle and across threads.
+    # tiles only); both layouts of y.
+    check_narrow_group(4, rng.standard_normal((2, 3, width, 5)).astype(dtype),
+                       rng.standard_normal((3, 5, 3, 5)).astype(dtype), stride, data_format,
+                       monkeypatch)
+
+
+def check_narrow_group(group, x, kernel, stride, data_format, monkeypatch):
+    """The narrow kernel in groups of ``group`` channels on ``x`` (channels
+    last) at ``stride``, "same", with y in ``data_format``: against the
+    oracle, and the same bits at 1 and 3 threads."""
     force_variant(monkeypatch, "narrow")
-    monkeypatch.setattr(_direct, "narrow_group_candidates", lambda itemsize: (4,))
+    monkeypatch.setattr(_direct, "narrow_group_candidates", lambda itemsize: (group,))
     deconv.clear_caches()
-    x = rng.standard_normal((2, 3, width, 5)).astype(dtype)
-    kernel = rng.standard_normal((3, 5, 3, 5)).astype(dtype)
-    expected = conv2d_transpose_oracle(x, kernel, (3 * stride, width * stride),
+    height, width = x.shape[1:3]
+    expected = conv2d_transpose_oracle(x, kernel, (height * stride, width * stride),
                                        (stride, stride), "same", (1, 1))
     if data_format == "channels_first":
         x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
@@ -184,7 +192,7 @@ def test_narrow_kernel_long_runs(width, stride, data_format, dtype, simd_level, 
                          num_threads=threads) for threads in (1, 3)]
     if data_format == "channels_first":
         results = [y.transpose(0, 2, 3, 1) for y in results]
-    assert_close(results[0], expected, np.dtype(dtype))
+    assert_close(results[0], expected, x.dtype)
     assert np.array_equal(results[0], results[1])
     deconv.clear_caches()
 
@@ -228,27 +236,13 @@ def test_narrow_kernel_squares_of_sixteen_channels(width, stride, data_format, c
                                                    simd_level, rng, monkeypatch):
     # float32 groups of 16 channels take tiles of 16 pixels (AVX-512), stored
     # through a register transpose where whole: phases of 40 columns (two
-    # whole squares and a partial one), 37 (stride 2: 37 and... 37), exactly
-    # 16; one partial group (13), one whole (16), two (32); both layouts of
-    # y, against the oracle and across threads.
+    # whole squares and a partial one), 37 (two and a partial one), exactly
+    # 16; one partial group (13), one whole (16), two (32); both layouts of y.
     if 16 not in _simd.core.narrow_groups(4):
         pytest.skip("no squares of 16 channels at this SIMD level")
-    force_variant(monkeypatch, "narrow")
-    monkeypatch.setattr(_direct, "narrow_group_candidates", lambda itemsize: (16,))
-    deconv.clear_caches()
-    x = rng.standard_normal((2, 3, width, 6)).astype(np.float32)
-    kernel = rng.standard_normal((3, 4, cout, 6)).astype(np.float32)
-    expected = conv2d_transpose_oracle(x, kernel, (3 * stride, width * stride),
-                                       (stride, stride), "same", (1, 1))
-    if data_format == "channels_first":
-        x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
-    results = [both_ways(x, kernel, None, stride, "same", data_format, backend="direct",
-                         num_threads=threads) for threads in (1, 3)]
-    if data_format == "channels_first":
-        results = [y.transpose(0, 2, 3, 1) for y in results]
-    assert_close(results[0], expected, np.float32)
-    assert np.array_equal(results[0], results[1])
-    deconv.clear_caches()
+    check_narrow_group(16, rng.standard_normal((2, 3, width, 6)).astype(np.float32),
+                       rng.standard_normal((3, 4, cout, 6)).astype(np.float32), stride,
+                       data_format, monkeypatch)
 
 
 def test_narrow_kernel_refuses_groups_its_build_lacks():
