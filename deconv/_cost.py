@@ -18,7 +18,7 @@ DEFAULT_PROFILE = {
     # direct, per variant of deconv._direct ("wide", "narrow", "dot"):
     # multiply-adds per second per thread by SIMD level and item size,
     # counting the lanes the variant pads (wide: output channels to its
-    # block; narrow: to its group of 4 or 8; dot: input channels to whole
+    # block; narrow: to its group of 4, 8 or 16; dot: input channels to whole
     # vectors); the cost of visiting one kernel tap for one tile (address
     # arithmetic, loop entry: dominant when Cin is small and kernels large);
     # and of storing one output item (padded channels included; the dot
