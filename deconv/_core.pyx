@@ -1037,62 +1037,99 @@ cdef extern from *:
 
 cdef extern from *:
     """
-    /* The multiply-adds of a narrow tile of 16 channels x 16 pixels
-       (float32 on AVX-512): per input channel and tap, one vector of pixels
-       times each channel's weight into its accumulator (16 FMAs with
-       embedded broadcasts), then stored to acc (channel o's pixels at acc +
-       16 * o). In vector types: as plain loops GCC vectorizes across the
-       channels instead and transposes every step (8x slower). Elsewhere a
-       stub: conv2d_transpose_narrow refuses groups of 16 there. */
+    /* The multiply-adds of a float32 narrow tile on AVX-512: GROUP channels
+       x VECTORS vectors of 16 pixels. Per input channel and tap, the
+       pixel vectors times each channel's weight (broadcast) into its
+       accumulators; stored to acc (channel o's pixels at acc + 16 * VECTORS
+       * o). In vector types, so that the accumulators stay in registers
+       and the weights are embedded broadcasts: as plain loops GCC
+       vectorized squares of 16 channels across the channels, with a
+       transpose every step (8x slower), and ran the others 0-25% slower.
+       Elsewhere stubs: the callers test DECONV_SQUARE_LANES first. */
     #if DECONV_SQUARE_LANES == 16
     #if DECONV_NARROW_MAX_GROUP < 8
     #error "the narrow tile's accumulators hold fewer than 16 x 16 items"
     #endif
-    static inline void deconv_narrow_square_f32(
-            const float* x_rows, Py_ssize_t plane, Py_ssize_t padded_width, Py_ssize_t cin,
-            const float* w_group, Py_ssize_t kw, Py_ssize_t packed_row,
-            Py_ssize_t n_row_taps, const Py_ssize_t* row_kernel, const Py_ssize_t* row_slot,
-            Py_ssize_t n_col_taps, const Py_ssize_t* col_kernel, const Py_ssize_t* col_input,
-            Py_ssize_t first_pixel, float* acc) {
-        deconv_vf32 a[16];
-        Py_ssize_t ta, tb, c;
-        int o;
-        for (o = 0; o < 16; o++) a[o] = (deconv_vf32){0};
-        for (ta = 0; ta < n_row_taps; ta++)
-            for (tb = 0; tb < n_col_taps; tb++) {
-                const float* xp = x_rows + row_slot[ta] * padded_width + col_input[tb]
-                                  + first_pixel;
-                const float* wp = w_group + (row_kernel[ta] * kw + col_kernel[tb]) * cin
-                                  * packed_row;
-                for (c = 0; c < cin; c++) {
-                    deconv_vf32 x;
-                    memcpy(&x, xp, sizeof x);
-                    for (o = 0; o < 16; o++) a[o] += wp[o] * x;
-                    xp += plane;
-                    wp += packed_row;
-                }
-            }
-        for (o = 0; o < 16; o++) memcpy(acc + 16 * o, &a[o], sizeof a[o]);
+    #define DECONV_NARROW_TILE(NAME, GROUP, VECTORS)                                \
+    static inline void NAME(                                                      \
+            const float* x_rows, Py_ssize_t plane, Py_ssize_t padded_width,       \
+            Py_ssize_t cin, const float* w_group, Py_ssize_t kw,                  \
+            Py_ssize_t packed_row, Py_ssize_t n_row_taps,                         \
+            const Py_ssize_t* row_kernel, const Py_ssize_t* row_slot,             \
+            Py_ssize_t n_col_taps, const Py_ssize_t* col_kernel,                  \
+            const Py_ssize_t* col_input, Py_ssize_t first_pixel, float* acc) {    \
+        deconv_vf32 a[GROUP][VECTORS];                                            \
+        Py_ssize_t ta, tb, c;                                                     \
+        int o, v;                                                                 \
+        for (o = 0; o < (GROUP); o++)                                             \
+            for (v = 0; v < (VECTORS); v++) a[o][v] = (deconv_vf32){0};          \
+        for (ta = 0; ta < n_row_taps; ta++)                                       \
+            for (tb = 0; tb < n_col_taps; tb++) {                                 \
+                const float* xp = x_rows + row_slot[ta] * padded_width            \
+                                  + col_input[tb] + first_pixel;                  \
+                const float* wp = w_group + (row_kernel[ta] * kw + col_kernel[tb]) \
+                                  * cin * packed_row;                             \
+                for (c = 0; c < cin; c++) {                                       \
+                    deconv_vf32 x[VECTORS];                                       \
+                    for (v = 0; v < (VECTORS); v++)                               \
+                        memcpy(&x[v], xp + 16 * v, sizeof x[v]);                  \
+                    for (o = 0; o < (GROUP); o++)                                 \
+                        for (v = 0; v < (VECTORS); v++) a[o][v] += wp[o] * x[v];  \
+                    xp += plane;                                                  \
+                    wp += packed_row;                                             \
+                }                                                                 \
+            }                                                                     \
+        for (o = 0; o < (GROUP); o++)                                             \
+            for (v = 0; v < (VECTORS); v++)                                       \
+                memcpy(acc + 16 * ((VECTORS) * o + v), &a[o][v], sizeof a[o][v]); \
     }
     #else
-    static inline void deconv_narrow_square_f32(
-            const float* x_rows, Py_ssize_t plane, Py_ssize_t padded_width, Py_ssize_t cin,
-            const float* w_group, Py_ssize_t kw, Py_ssize_t packed_row,
-            Py_ssize_t n_row_taps, const Py_ssize_t* row_kernel, const Py_ssize_t* row_slot,
-            Py_ssize_t n_col_taps, const Py_ssize_t* col_kernel, const Py_ssize_t* col_input,
-            Py_ssize_t first_pixel, float* acc) {
-        (void)x_rows; (void)plane; (void)padded_width; (void)cin; (void)w_group; (void)kw;
-        (void)packed_row; (void)n_row_taps; (void)row_kernel; (void)row_slot;
-        (void)n_col_taps; (void)col_kernel; (void)col_input; (void)first_pixel; (void)acc;
+    #define DECONV_NARROW_TILE(NAME, GROUP, VECTORS)                                \
+    static inline void NAME(                                                      \
+            const float* x_rows, Py_ssize_t plane, Py_ssize_t padded_width,       \
+            Py_ssize_t cin, const float* w_group, Py_ssize_t kw,                  \
+            Py_ssize_t packed_row, Py_ssize_t n_row_taps,                         \
+            const Py_ssize_t* row_kernel, const Py_ssize_t* row_slot,             \
+            Py_ssize_t n_col_taps, const Py_ssize_t* col_kernel,                  \
+            const Py_ssize_t* col_input, Py_ssize_t first_pixel, float* acc) {    \
+        (void)x_rows; (void)plane; (void)padded_width; (void)cin; (void)w_group;  \
+        (void)kw; (void)packed_row; (void)n_row_taps; (void)row_kernel;           \
+        (void)row_slot; (void)n_col_taps; (void)col_kernel; (void)col_input;      \
+        (void)first_pixel; (void)acc;                                             \
     }
     #endif
+    DECONV_NARROW_TILE(deconv_narrow_16x16_f32, 16, 1)
+    DECONV_NARROW_TILE(deconv_narrow_8x32_f32, 8, 2)
+    DECONV_NARROW_TILE(deconv_narrow_4x32_f32, 4, 2)
+    DECONV_NARROW_TILE(deconv_narrow_4x64_f32, 4, 4)
+    /* The tile of ``group`` channels x ``run`` pixels; returns 0 if there
+       is none of that shape. Inlined always: called with constants, the
+       choice folds away and the tile is inlined at the call site (through
+       a function pointer it ran 5-10% slower). */
+    static DECONV_ALWAYS_INLINE int deconv_narrow_tile_f32(
+            Py_ssize_t group, Py_ssize_t run, const float* x_rows, Py_ssize_t plane,
+            Py_ssize_t padded_width, Py_ssize_t cin, const float* w_group, Py_ssize_t kw,
+            Py_ssize_t packed_row, Py_ssize_t n_row_taps, const Py_ssize_t* row_kernel,
+            const Py_ssize_t* row_slot, Py_ssize_t n_col_taps, const Py_ssize_t* col_kernel,
+            const Py_ssize_t* col_input, Py_ssize_t first_pixel, float* acc) {
+    #define DECONV_NARROW_CALL(NAME)                                                  \
+        NAME(x_rows, plane, padded_width, cin, w_group, kw, packed_row, n_row_taps,   \
+             row_kernel, row_slot, n_col_taps, col_kernel, col_input, first_pixel, acc)
+        if (group == 16 && run == 16) DECONV_NARROW_CALL(deconv_narrow_16x16_f32);
+        else if (group == 8 && run == 32) DECONV_NARROW_CALL(deconv_narrow_8x32_f32);
+        else if (group == 4 && run == 32) DECONV_NARROW_CALL(deconv_narrow_4x32_f32);
+        else if (group == 4 && run == 64) DECONV_NARROW_CALL(deconv_narrow_4x64_f32);
+        else return 0;
+        return 1;
+    #undef DECONV_NARROW_CALL
+    }
     """
-    void deconv_narrow_square_f32(
-        const float* x_rows, Py_ssize_t plane, Py_ssize_t padded_width, Py_ssize_t cin,
-        const float* w_group, Py_ssize_t kw, Py_ssize_t packed_row,
-        Py_ssize_t n_row_taps, const Py_ssize_t* row_kernel, const Py_ssize_t* row_slot,
-        Py_ssize_t n_col_taps, const Py_ssize_t* col_kernel, const Py_ssize_t* col_input,
-        Py_ssize_t first_pixel, float* acc) noexcept nogil
+    bint deconv_narrow_tile_f32(
+        Py_ssize_t group, Py_ssize_t run, const float* x_rows, Py_ssize_t plane,
+        Py_ssize_t padded_width, Py_ssize_t cin, const float* w_group, Py_ssize_t kw,
+        Py_ssize_t packed_row, Py_ssize_t n_row_taps, const Py_ssize_t* row_kernel,
+        const Py_ssize_t* row_slot, Py_ssize_t n_col_taps, const Py_ssize_t* col_kernel,
+        const Py_ssize_t* col_input, Py_ssize_t first_pixel, float* acc) noexcept nogil
 
 
 cdef inline void _narrow_tile(
@@ -1122,13 +1159,13 @@ cdef inline void _narrow_tile(
     for p in range(n_pixels):
         deconv_prefetch_for_write(y + p * y_pixel_stride)
         deconv_prefetch_for_write(y + p * y_pixel_stride + (n_out - 1) * y_channel_stride)
-    if (floating is float and DECONV_SQUARE_LANES == NARROW_SQUARE and group == NARROW_SQUARE
-            and run == NARROW_SQUARE):
-        deconv_narrow_square_f32(x_rows, plane, padded_width, cin, w_group, kw, packed_row,
-                                 n_row_taps, row_kernel, row_slot, n_col_taps, col_kernel,
-                                 col_input, first_pixel, &acc[0])
-        generic_taps = 0
-    else:
+    if floating is float and DECONV_SQUARE_LANES == 16:
+        # The multiply-adds in vector types (see DECONV_NARROW_TILE).
+        if deconv_narrow_tile_f32(group, run, x_rows, plane, padded_width, cin, w_group, kw,
+                                  packed_row, n_row_taps, row_kernel, row_slot, n_col_taps,
+                                  col_kernel, col_input, first_pixel, &acc[0]):
+            generic_taps = 0
+    if generic_taps:
         for p in range(group * run):
             acc[p] = 0
     for ta in range(generic_taps):

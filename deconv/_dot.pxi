@@ -37,6 +37,13 @@ cdef extern from *:
     #define DECONV_DOT_F32_LANES 1
     #define DECONV_DOT_F64_LANES 1
     #endif
+    /* For helpers in these vector types that must be inlined to get their
+       sizes as constants (the winograd transforms, the narrow tiles). */
+    #if defined(__GNUC__)
+    #define DECONV_ALWAYS_INLINE inline __attribute__((always_inline))
+    #else
+    #define DECONV_ALWAYS_INLINE inline
+    #endif
 
     /* The first n (0 < n < lanes) items at p in a vector, zeros after, never
        reading past them: a masked load where the SIMD level has one. */

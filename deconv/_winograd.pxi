@@ -43,11 +43,6 @@ cdef extern from *:
        these scalar (it cannot tell that out and the sources never overlap)
        or make every term a load and store of out. Inlined always, so that n
        is a constant and the accumulators registers. */
-    #if defined(__GNUC__)
-    #define DECONV_ALWAYS_INLINE inline __attribute__((always_inline))
-    #else
-    #define DECONV_ALWAYS_INLINE inline
-    #endif
     #define DECONV_COMBINE(NAME, T, V, LANES)                                        \
     static DECONV_ALWAYS_INLINE void NAME(                                           \
             T* out, const T* const* sources, Py_ssize_t step,                        \
