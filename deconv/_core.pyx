@@ -1045,7 +1045,7 @@ cdef extern from *:
        and the weights are embedded broadcasts: as plain loops GCC
        vectorized squares of 16 channels across the channels, with a
        transpose every step (8x slower), and ran the others 0-25% slower.
-       Elsewhere stubs: the callers test DECONV_SQUARE_LANES first. */
+       Only on AVX-512 (elsewhere deconv_narrow_tile_f32 finds no tile). */
     #if DECONV_SQUARE_LANES == 16
     #if DECONV_NARROW_MAX_GROUP < 8
     #error "the narrow tile's accumulators hold fewer than 16 x 16 items"
@@ -1083,25 +1083,11 @@ cdef extern from *:
             for (v = 0; v < (VECTORS); v++)                                       \
                 memcpy(acc + 16 * ((VECTORS) * o + v), &a[o][v], sizeof a[o][v]); \
     }
-    #else
-    #define DECONV_NARROW_TILE(NAME, GROUP, VECTORS)                                \
-    static inline void NAME(                                                      \
-            const float* x_rows, Py_ssize_t plane, Py_ssize_t padded_width,       \
-            Py_ssize_t cin, const float* w_group, Py_ssize_t kw,                  \
-            Py_ssize_t packed_row, Py_ssize_t n_row_taps,                         \
-            const Py_ssize_t* row_kernel, const Py_ssize_t* row_slot,             \
-            Py_ssize_t n_col_taps, const Py_ssize_t* col_kernel,                  \
-            const Py_ssize_t* col_input, Py_ssize_t first_pixel, float* acc) {    \
-        (void)x_rows; (void)plane; (void)padded_width; (void)cin; (void)w_group;  \
-        (void)kw; (void)packed_row; (void)n_row_taps; (void)row_kernel;           \
-        (void)row_slot; (void)n_col_taps; (void)col_kernel; (void)col_input;      \
-        (void)first_pixel; (void)acc;                                             \
-    }
-    #endif
     DECONV_NARROW_TILE(deconv_narrow_16x16_f32, 16, 1)
     DECONV_NARROW_TILE(deconv_narrow_8x32_f32, 8, 2)
     DECONV_NARROW_TILE(deconv_narrow_4x32_f32, 4, 2)
     DECONV_NARROW_TILE(deconv_narrow_4x64_f32, 4, 4)
+    #endif
     /* The tile of ``group`` channels x ``run`` pixels; returns 0 if there
        is none of that shape. Inlined always: called with constants, the
        choice folds away and the tile is inlined at the call site (through
@@ -1115,12 +1101,20 @@ cdef extern from *:
     #define DECONV_NARROW_CALL(NAME)                                                  \
         NAME(x_rows, plane, padded_width, cin, w_group, kw, packed_row, n_row_taps,   \
              row_kernel, row_slot, n_col_taps, col_kernel, col_input, first_pixel, acc)
+    #if DECONV_SQUARE_LANES == 16
         if (group == 16 && run == 16) DECONV_NARROW_CALL(deconv_narrow_16x16_f32);
         else if (group == 8 && run == 32) DECONV_NARROW_CALL(deconv_narrow_8x32_f32);
         else if (group == 4 && run == 32) DECONV_NARROW_CALL(deconv_narrow_4x32_f32);
         else if (group == 4 && run == 64) DECONV_NARROW_CALL(deconv_narrow_4x64_f32);
         else return 0;
         return 1;
+    #else
+        (void)group; (void)run; (void)x_rows; (void)plane; (void)padded_width; (void)cin;
+        (void)w_group; (void)kw; (void)packed_row; (void)n_row_taps; (void)row_kernel;
+        (void)row_slot; (void)n_col_taps; (void)col_kernel; (void)col_input;
+        (void)first_pixel; (void)acc;
+        return 0;
+    #endif
     #undef DECONV_NARROW_CALL
     }
     """
