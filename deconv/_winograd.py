@@ -6,7 +6,11 @@ residue: output ``r = first + stride * t`` of the phase is the stride-1
 correlation ``sum_u x[base + t + u] * g[u]`` with the phase's ``K`` taps
 ``g`` (kernel index ``phase + stride * (K - 1 - u)``). A stride-2 4x4 kernel
 has four 2x2 sub-kernels, a stride-2 3x3 one sub-kernels of 2x2, 2x1, 1x2 and
-1x1, a stride-1 3x3 kernel one phase of 3x3.
+1x1, a stride-1 3x3 kernel one phase of 3x3. A dilated axis (at stride 1)
+splits likewise, by output residue modulo the dilation: the outputs of a
+residue read every dilation-th input, with all the kernel's taps, so a 3x3
+kernel of dilation 2 is four interleaved 3x3 stride-1 problems, each on a
+strided view of x and y.
 
 Each phase is computed by Winograd's minimal filtering F(T, K) on tiles of
 T x T' outputs (``deconv._toom_cook``): the input tiles are transformed
@@ -31,7 +35,7 @@ per axis: float32 rounding grows with the transforms' entries. Measured on
 the oracle grid, errors stay within the spec's 1e-5 of max|y| (see the
 tests). Along an axis whose phase has one tap there is nothing to save:
 its tiles are single pixels (plain products). Problems minimal filtering
-cannot help (dilation, a kernel no larger than its stride, more than
+cannot help (dilation with a stride, a kernel no larger than its stride, more than
 ``MAX_PHASE_TAPS`` taps per phase: see :func:`winograd_reason`) run on the
 direct kernel, and ``"auto"`` does not consider this backend for them.
 
@@ -71,13 +75,22 @@ MAX_PHASE_TAPS = 4
 
 class AxisPhase(NamedTuple):
     """One output phase of one axis: ``outputs`` indices from
-    ``first_output`` on (every stride), the kernel ``taps`` of the phase in
-    correlation order (none: the phase's outputs are zeros), the input
-    index ``input_base`` that the first tile's first input reads, and the
-    phase's tiles: ``tiles`` of ``tile`` outputs."""
+    ``first_output`` on, every ``step``; the kernel ``taps`` of the phase in
+    correlation order (none: the phase's outputs are zeros); the inputs it
+    reads, from ``first_input`` on, every ``input_step``; the index among
+    those, ``input_base``, that the first tile's first input reads; and the
+    phase's tiles: ``tiles`` of ``tile`` outputs.
+
+    A strided axis has a phase per output residue modulo the stride (steps
+    of the stride, every input, a residue's taps); a dilated one (stride 1)
+    a phase per residue modulo the dilation (steps of the dilation, every
+    dilation-th input, all taps): each an undilated stride-1 correlation."""
     first_output: int
     outputs: int
+    step: int
     taps: tuple
+    first_input: int
+    input_step: int
     input_base: int
     tile: int
     tiles: int
@@ -108,14 +121,34 @@ def tile_size(outputs, taps):
 
 def axis_phases(axis):
     """The :class:`AxisPhase` of each output phase of ``axis`` (a
-    ``deconv._geometry.Axis`` of dilation 1), in order of their first
-    outputs."""
+    ``deconv._geometry.Axis`` of dilation 1 or stride 1), in order of their
+    first outputs.
+
+    Examples
+    --------
+    >>> from deconv._geometry import Axis
+    >>> from deconv._winograd import axis_phases
+    >>> [(p.first_output, p.step, p.taps, p.first_input, p.input_step)
+    ...  for p in axis_phases(Axis.from_padding("rows", 8, 8, 3, 1, 2, "same"))]
+    [(0, 2, (2, 1, 0), 0, 2), (1, 2, (2, 1, 0), 1, 2)]
+    """
     return _axis_phases(*axis[1:])
 
 
 @bounded_cache(256)
 def _axis_phases(in_size, out_size, kernel_size, stride, dilation, pad):
     phases = []
+    if dilation > 1:  # stride 1: output o + pad = i + dilation * tap
+        taps = tuple(range(kernel_size - 1, -1, -1))
+        for first in range(min(dilation, out_size)):
+            # Output first + pad + dilation * t reads input first_input +
+            # dilation * (quotient + t - tap).
+            quotient, first_input = divmod(first + pad, dilation)
+            outputs = -(-(out_size - first) // dilation)
+            tile = tile_size(outputs, kernel_size)
+            phases.append(AxisPhase(first, outputs, dilation, taps, first_input, dilation,
+                                    quotient - (kernel_size - 1), tile, -(-outputs // tile)))
+        return tuple(phases)
     for first in range(min(stride, out_size)):
         residue = (first + pad) % stride
         count = len(range(residue, kernel_size, stride))
@@ -124,7 +157,8 @@ def _axis_phases(in_size, out_size, kernel_size, stride, dilation, pad):
         base = (first + pad - residue) // stride - (count - 1)
         outputs = -(-(out_size - first) // stride)
         tile = tile_size(outputs, count)
-        phases.append(AxisPhase(first, outputs, taps, base, tile, -(-outputs // tile)))
+        phases.append(AxisPhase(first, outputs, stride, taps, 0, 1, base, tile,
+                                -(-outputs // tile)))
     return tuple(phases)
 
 
@@ -135,18 +169,30 @@ class Transforms(NamedTuple):
     output: np.ndarray
 
 
-class PhasePlan(NamedTuple):
-    """One output phase (a row phase and a column phase with taps): their
-    minimal filters' :class:`Transforms`, and the work counts of its
-    position-by-position products. (Their tables, O(batch * tiles), are
-    built when the phase runs: :func:`product_tables`; planning a huge
-    problem allocates nothing of its size.)"""
+class PhaseTiles(NamedTuple):
+    """One output phase (a row phase and a column phase with taps) in a
+    :class:`ProductPlan`: the index of x its tiles read (its axes' inputs),
+    and the slice of each position's matrices its tiles take (N * row
+    tiles * column tiles columns). Indices built once with the plan: slices
+    made per call would pass through the interpreter's cache of them."""
     rows: AxisPhase
     cols: AxisPhase
+    inputs: tuple
+    tiles: slice
+
+
+class ProductPlan(NamedTuple):
+    """The output phases that share one transformed kernel -- the same taps
+    and tiles: one phase of a strided layer, the sub-grids of like size of a
+    dilated one -- whose tiles are multiplied together, one matrix product
+    per transform position: their minimal filters' :class:`Transforms`, and
+    the work counts of the products. (Their tables, O(batch * tiles), are
+    built when the products run: :func:`product_tables`; planning a huge
+    problem allocates nothing of its size.)"""
+    phases: tuple
     row_transforms: Transforms
     col_transforms: Transforms
-    # Tiles over the batch, N * row tiles * column tiles: the columns of
-    # each position's matrix product.
+    # The columns of each position's matrix product: every phase's tiles.
     columns: int
     work: _cost.DirectWork
     # The sub-kernel as a view, kernel[rows, cols] (taps in correlation
@@ -156,15 +202,22 @@ class PhasePlan(NamedTuple):
     tap_weights: np.ndarray
 
     @property
+    def layout(self):
+        """The row and column taps and tiles its phases share."""
+        rows, cols = self.phases[0].rows, self.phases[0].cols
+        return rows.taps, rows.tile, cols.taps, cols.tile
+
+    @property
     def positions(self):
         """Transform positions of a tile, alpha * alpha'."""
-        return self.rows.inputs * self.cols.inputs
+        return self.phases[0].rows.inputs * self.phases[0].cols.inputs
 
 
 class WinogradTables(NamedTuple):
-    """Every phase of a problem: ``phases`` with taps, and the (row phase,
-    column phase) pairs without (their outputs are zeros)."""
-    phases: tuple
+    """Every phase of a problem: ``products``, the :class:`ProductPlan` of
+    the phases with taps, and ``zeros``, the index of the outputs of each
+    phase without (zeros)."""
+    products: tuple
     zeros: tuple
 
 
@@ -182,8 +235,9 @@ def winograd_reason(problem):
     the backend then runs the direct kernel instead."""
     most = []
     for axis, name in ((problem.rows, "rows"), (problem.cols, "columns")):
-        if axis.dilation != 1:
-            return f"minimal filtering needs dilation 1 (got {axis.dilation} for {name})"
+        if axis.dilation != 1 and axis.stride != 1:
+            return (f"minimal filtering takes a dilated axis at stride 1 only (got dilation "
+                    f"{axis.dilation} and stride {axis.stride} for {name})")
         taps = -(-axis.kernel_size // axis.stride)
         if taps > MAX_PHASE_TAPS:
             return (f"a phase of {taps} taps along the {name} (kernel {axis.kernel_size}, "
@@ -197,7 +251,7 @@ def winograd_reason(problem):
 @bounded_cache(64)
 def tap_weights(row_phase, col_phase, dtype):
     """The weights of the taps of a phase's sub-kernel in each position of
-    its transformed kernel (see :class:`PhasePlan`), each rounded once from
+    its transformed kernel (see :class:`ProductPlan`), each rounded once from
     its exact value; read-only. ``row_phase`` and ``col_phase`` are (tile
     outputs, taps) of F(T, K) along each axis.
 
@@ -266,49 +320,62 @@ def winograd_tables(problem):
     itemsize = problem.dtype.itemsize
     batch, cin, cout = problem.input_shape[0], problem.input_shape[3], problem.output_shape[3]
     block, pixels = core.channel_block(itemsize), core.pixel_block(itemsize)
-    phases, zeros = [], []
+    by_layout, zeros = {}, []
     for rows in axis_phases(problem.rows):
         for cols in axis_phases(problem.cols):
             if not rows.taps or not cols.taps:
-                zeros.append((rows, cols))
-                continue
-            positions = rows.inputs * cols.inputs
-            columns = batch * rows.tiles * cols.tiles
-            tile_taps, slot_taps = product_tile_taps(positions, columns, pixels,
-                                                     core.short_pixel_block(itemsize))
-            blocks = -(-cout // block)
-            work = _cost.DirectWork(padded_madds=slot_taps * blocks * block * cin,
-                                    tile_taps=tile_taps * blocks, units=positions * blocks,
-                                    outputs=positions * columns * blocks * block)
-            row_transforms = transforms(rows.tile, len(rows.taps), problem.dtype)
-            col_transforms = transforms(cols.tile, len(cols.taps), problem.dtype)
-            weights = tap_weights((rows.tile, len(rows.taps)), (cols.tile, len(cols.taps)),
-                                  problem.dtype)
-            phases.append(PhasePlan(rows, cols, row_transforms, col_transforms, columns, work,
-                                    (_taps_slice(rows), _taps_slice(cols)), weights))
-    return WinogradTables(tuple(phases), tuple(zeros))
+                zeros.append((slice(None), slice(rows.first_output, None, rows.step),
+                              slice(cols.first_output, None, cols.step)))
+            else:
+                by_layout.setdefault((rows.taps, rows.tile, cols.taps, cols.tile),
+                                     []).append((rows, cols))
+    products = []
+    for (row_taps, row_tile, col_taps, col_tile), pairs in by_layout.items():
+        phases, columns = [], 0
+        for rows, cols in pairs:
+            inputs = (slice(None), slice(rows.first_input, None, rows.input_step),
+                      slice(cols.first_input, None, cols.input_step))
+            tiles = slice(columns, columns + batch * rows.tiles * cols.tiles)
+            phases.append(PhaseTiles(rows, cols, inputs, tiles))
+            columns = tiles.stop
+        positions = phases[0].rows.inputs * phases[0].cols.inputs
+        tile_taps, slot_taps = product_tile_taps(positions, columns, pixels,
+                                                 core.short_pixel_block(itemsize))
+        blocks = -(-cout // block)
+        work = _cost.DirectWork(padded_madds=slot_taps * blocks * block * cin,
+                                tile_taps=tile_taps * blocks, units=positions * blocks,
+                                outputs=positions * columns * blocks * block)
+        weights = tap_weights((row_tile, len(row_taps)), (col_tile, len(col_taps)),
+                              problem.dtype)
+        products.append(ProductPlan(
+            tuple(phases), transforms(row_tile, len(row_taps), problem.dtype),
+            transforms(col_tile, len(col_taps), problem.dtype), columns, work,
+            (_taps_slice(phases[0].rows), _taps_slice(phases[0].cols)), weights))
+    return WinogradTables(tuple(products), tuple(zeros))
 
 
 def winograd_work(problem, tables):
-    """The :class:`deconv._cost.WinogradWork` of a plan's tables: per phase,
-    its products and the positions of its tiles (each transformed in and
-    out, with Cin and Cout items), the items of channels-first data copied
-    to and from channels-last, and the kernel items a function call
-    reads to transform the kernel as it goes: its sub-kernel packed, then
-    one tap per nonzero weight of each position, block by block."""
+    """The :class:`deconv._cost.WinogradWork` of a plan's tables: the
+    products, the output phases, the positions of their tiles (each
+    transformed in and out, with Cin and Cout items), the items of
+    channels-first data copied to and from channels-last, and the kernel
+    items a function call reads to transform the kernel as it goes, per
+    :class:`ProductPlan`: its sub-kernel packed, then one tap per nonzero
+    weight of each position, block by block."""
     cin, cout = problem.input_shape[3], problem.output_shape[3]
     block = _simd.core.channel_block(problem.dtype.itemsize)
-    products = _cost.DirectWork(*(sum(getattr(phase.work, field) for phase in tables.phases)
+    products = _cost.DirectWork(*(sum(getattr(run.work, field) for run in tables.products)
                                   for field in ("padded_madds", "tile_taps", "units",
                                                 "outputs")))
-    transformed = sum(phase.positions * phase.columns for phase in tables.phases)
-    kernel_items = sum((np.count_nonzero(phase.tap_weights) + phase.tap_weights.shape[1])
-                       * -(-cout // block) * block * cin for phase in tables.phases)
+    transformed = sum(run.positions * run.columns for run in tables.products)
+    kernel_items = sum((np.count_nonzero(run.tap_weights) + run.tap_weights.shape[1])
+                       * -(-cout // block) * block * cin for run in tables.products)
     # A channels-first x and y are copied to and from channels-last.
     strided = (math.prod(problem.input_shape) * (cin > 1)
                + math.prod(problem.output_shape) * (cout > 1)
                if problem.data_format == "channels_first" else 0)
-    return _cost.WinogradWork(products, len(tables.phases), transformed, transformed * cin,
+    phases = sum(len(run.phases) for run in tables.products)
+    return _cost.WinogradWork(products, phases, transformed, transformed * cin,
                               transformed * cout, kernel_items, strided)
 
 
@@ -338,8 +405,7 @@ class WinogradBackend(Backend):
         threads = _direct.threads_for_seconds(seconds, num_threads)
         # The packed kernel depends on each phase's taps and tiles (and so on
         # the output size): an operator packs once per such layout.
-        packing = ("winograd", tuple((phase.rows.taps, phase.rows.tile, phase.cols.taps,
-                                      phase.cols.tile) for phase in tables.phases))
+        packing = ("winograd", tuple(run.layout for run in tables.products))
         return BackendPlan("winograd", packing, tables, threads, work)
 
     def estimate_seconds(self, problem, num_threads):
@@ -359,11 +425,11 @@ class WinogradBackend(Backend):
         core = _simd.core
         block = core.channel_block(kernel.itemsize)
         packed = []
-        for phase in plan.tables.phases:
-            taps = _pack_taps(phase, kernel, aligned_empty(_taps_shape(phase, kernel.shape, block),
-                                                           kernel.dtype), plan.num_threads)
-            panels = aligned_empty(_panels_shape(phase, kernel.shape, block), kernel.dtype)
-            core.winograd_pack(taps, phase.tap_weights, panels, plan.num_threads)
+        for run in plan.tables.products:
+            taps = _pack_taps(run, kernel, aligned_empty(_taps_shape(run, kernel.shape, block),
+                                                         kernel.dtype), plan.num_threads)
+            panels = aligned_empty(_panels_shape(run, kernel.shape, block), kernel.dtype)
+            core.winograd_pack(taps, run.tap_weights, panels, plan.num_threads)
             packed.append(panels)
         return tuple(packed)
 
@@ -384,21 +450,23 @@ def _direct_plan(plan):
                          packing=None if plan.packing is None else plan.packing[1])
 
 
-def _panels_shape(phase, kernel_shape, block):
-    """(blocks, positions, 1, Cin, block): a phase's transformed kernel."""
+def _panels_shape(run, kernel_shape, block):
+    """(blocks, positions, 1, Cin, block): a :class:`ProductPlan`'s transformed kernel."""
     cout, cin = kernel_shape[2], kernel_shape[3]
-    return (-(-cout // block), phase.positions, 1, cin, block)
+    return (-(-cout // block), run.positions, 1, cin, block)
 
 
-def _taps_shape(phase, kernel_shape, block):
-    """(blocks, K, K', Cin, block): a phase's sub-kernel as the wide kernel packs it."""
+def _taps_shape(run, kernel_shape, block):
+    """(blocks, K, K', Cin, block): a :class:`ProductPlan`'s sub-kernel as
+    the wide kernel packs it."""
     cout, cin = kernel_shape[2], kernel_shape[3]
-    return (-(-cout // block), len(phase.rows.taps), len(phase.cols.taps), cin, block)
+    row_taps, _, col_taps, _ = run.layout
+    return (-(-cout // block), len(row_taps), len(col_taps), cin, block)
 
 
-def _pack_taps(phase, kernel, taps, threads):
+def _pack_taps(run, kernel, taps, threads):
     """``taps`` (see :func:`_taps_shape`) filled from ``kernel``; returned."""
-    _simd.core.pack_wide_panels(kernel[phase.sub_kernel], taps, threads)
+    _simd.core.pack_wide_panels(kernel[run.sub_kernel], taps, threads)
     return taps
 
 
@@ -431,19 +499,19 @@ def by_position(buffer, positions, columns, channels):
 
 
 def run_winograd(problem, plan, x, kernel, packed, y):
-    """Fill ``y`` (N, H, W, Cout) from ``x`` (N, h, w, Cin) phase by phase:
-    input transform, products, output transform. The products of an
-    operator read its ``packed`` transformed kernel (the wide kernel's
-    panels); a function call's transform the kernel as they go, position
-    by position, from its sub-kernel packed as the wide kernel packs it
-    (``deconv._core.winograd_products``): the transformed kernel, up to
-    ``alpha * alpha' / (K * K')`` times the sub-kernel, never passes through
-    memory."""
+    """Fill ``y`` (N, H, W, Cout) from ``x`` (N, h, w, Cin) product by
+    product (:class:`ProductPlan`): the input transform of each of its
+    phases' tiles, the products, the output transform of each phase. The
+    products of an operator read its ``packed`` transformed kernel (the
+    wide kernel's panels); a function call's transform the kernel as they
+    go, position by position, from its sub-kernel packed as the wide kernel
+    packs it (``deconv._core.winograd_products``): the transformed kernel,
+    up to ``alpha * alpha' / (K * K')`` times the sub-kernel, never passes
+    through memory."""
     core = _simd.core
     threads, tables = plan.num_threads, plan.tables
-    row_stride, col_stride = problem.rows.stride, problem.cols.stride
     cin, cout, dtype = x.shape[3], y.shape[3], y.dtype
-    if not tables.phases or y.size == 0:  # no phase takes a tap: zeros
+    if not tables.products or y.size == 0:  # no phase takes a tap: zeros
         y[...] = 0
         return
     # Channels-first data: the transforms read and write a channels-last
@@ -457,45 +525,50 @@ def run_winograd(problem, plan, x, kernel, packed, y):
         core.copy_layout(x, x_staged, threads)
         x = x_staged
     out = y_staged if y_staged.size else y
-    for rows, cols in tables.zeros:
-        out[:, rows.first_output::row_stride, cols.first_output::col_stride] = 0
+    for outputs in tables.zeros:
+        out[outputs] = 0
     block = core.channel_block(y.itemsize)
     blocks = -(-cout // block)
-    input_items = max(phase.positions * position_stride(phase.columns, cin, dtype)
-                      for phase in tables.phases)
-    product_items = max(phase.positions * position_stride(phase.columns, cout, dtype)
-                        for phase in tables.phases)
+    input_items = max(run.positions * position_stride(run.columns, cin, dtype)
+                      for run in tables.products)
+    product_items = max(run.positions * position_stride(run.columns, cout, dtype)
+                        for run in tables.products)
     on_demand = packed is None
-    tap_items = max(math.prod(_taps_shape(phase, kernel.shape, block))
-                    for phase in tables.phases) if on_demand else 0
+    tap_items = max(math.prod(_taps_shape(run, kernel.shape, block))
+                    for run in tables.products) if on_demand else 0
     panel_items = threads * cin * block if on_demand else 0
     inputs, products, tap_buffer, panel_buffer, stages, no_blocks, unused_kernel = \
         scratch_arrays(((input_items,), dtype), ((product_items,), dtype),
                        ((tap_items,), dtype), ((panel_items,), dtype), ((threads, 1), dtype),
                        ((0,), np.intp), ((1, 1, 1, 1), dtype), slot="winograd")
-    for index, phase in enumerate(tables.phases):
-        rows, cols, positions, columns = phase.rows, phase.cols, phase.positions, phase.columns
-        row_transforms, col_transforms = phase.row_transforms, phase.col_transforms
+    for index, run in enumerate(tables.products):
+        positions, columns = run.positions, run.columns
         v = by_position(inputs, positions, columns, cin)
         m = by_position(products, positions, columns, cout)
-        core.winograd_input(x, row_transforms.input, col_transforms.input, rows.input_base,
-                            rows.tile, rows.tiles, cols.input_base, cols.tile, cols.tiles, v,
-                            threads)
-        units_per_check = _direct.units_per_signal_check(phase.work)
+        for phase in run.phases:
+            rows, cols = phase.rows, phase.cols
+            core.winograd_input(x[phase.inputs], run.row_transforms.input,
+                                run.col_transforms.input, rows.input_base, rows.tile,
+                                rows.tiles, cols.input_base, cols.tile, cols.tiles,
+                                v[:, phase.tiles], threads)
+        units_per_check = _direct.units_per_signal_check(run.work)
         if on_demand:
-            shape = _taps_shape(phase, kernel.shape, block)
-            sub_taps = _pack_taps(phase, kernel, tap_buffer[:math.prod(shape)].reshape(shape),
+            shape = _taps_shape(run, kernel.shape, block)
+            sub_taps = _pack_taps(run, kernel, tap_buffer[:math.prod(shape)].reshape(shape),
                                   threads)
             panels = panel_buffer.reshape(threads, 1, 1, cin, block)
-            core.winograd_products(v, sub_taps, phase.tap_weights, panels,
+            core.winograd_products(v, sub_taps, run.tap_weights, panels,
                                    product_tables(positions, columns, one_kernel_row=True), m,
                                    stages, max(1, units_per_check // blocks), threads)
         else:
             core.conv2d_transpose_wide(v[None], unused_kernel, packed[index], no_blocks,
                                        product_tables(positions, columns), m[None], stages,
                                        False, units_per_check, threads)
-        core.winograd_output(m, row_transforms.output, col_transforms.output,
-                             rows.first_output, row_stride, rows.outputs, cols.first_output,
-                             col_stride, cols.outputs, out, threads)
+        for phase in run.phases:
+            rows, cols = phase.rows, phase.cols
+            core.winograd_output(m[:, phase.tiles], run.row_transforms.output,
+                                 run.col_transforms.output, rows.first_output, rows.step,
+                                 rows.outputs, cols.first_output, cols.step, cols.outputs, out,
+                                 threads)
     if out is not y:
         core.copy_layout(out, y, threads)

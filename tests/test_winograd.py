@@ -66,26 +66,53 @@ def test_matches_the_oracle_within_the_spec(k, s, padding, dtype, rng):
         assert_close(result, expected, dtype)
 
 
+@pytest.mark.parametrize("k,d,padding", list(itertools.product((2, 3, 4), (2, 3),
+                                                                ("same", "valid"))))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dilated_layers_match_the_oracle(k, d, padding, dtype, rng):
+    # Sub-grids of unequal sizes (odd sides), one of them empty along the
+    # rows when the image is smaller than the dilation; and each way an
+    # operator runs them (its transformed kernel packed once per layout).
+    kernel = rng.standard_normal((k, k, 35, 70))
+    operator = deconv.Conv2DTranspose(kernel.astype(dtype), padding=padding, dilation_rate=d,
+                                      backend="winograd")
+    for h, w in ((9, 7), (2, 11)):
+        x = rng.standard_normal((2, h, w, 70))
+        for out_h, out_w in zip(valid_sizes(h, k, 1, d, padding), valid_sizes(w, k, 1, d, padding)):
+            expected = conv2d_transpose_oracle(x, kernel, (out_h, out_w), (1, 1), padding, (d, d))
+            result = _call(x.astype(dtype), kernel.astype(dtype), (out_h, out_w), 1, padding,
+                           dilation_rate=d)
+            assert_close(result, expected, dtype)
+            if padding == "same":
+                assert operator.plan_for(x.astype(dtype)).variant == "winograd"
+                assert np.array_equal(operator(x.astype(dtype)), result)
+
+
 @settings(max_examples=60, deadline=None)
 @given(n=st.integers(1, 3), h=st.integers(1, 12), w=st.integers(1, 12), cin=st.integers(1, 20),
        cout=st.integers(1, 40), kh=st.integers(1, 8), kw=st.integers(1, 8),
-       sh=st.integers(1, 4), sw=st.integers(1, 4), padding=st.sampled_from(["same", "valid"]),
-       channels_first=st.booleans(), seed=st.integers(0, 2 ** 32 - 1), data=st.data())
-def test_any_geometry_it_takes(n, h, w, cin, cout, kh, kw, sh, sw, padding, channels_first,
-                               seed, data):
+       sh=st.integers(1, 4), sw=st.integers(1, 4), dh=st.integers(1, 3), dw=st.integers(1, 3),
+       padding=st.sampled_from(["same", "valid"]), channels_first=st.booleans(),
+       seed=st.integers(0, 2 ** 32 - 1), data=st.data())
+def test_any_geometry_it_takes(n, h, w, cin, cout, kh, kw, sh, sw, dh, dw, padding,
+                               channels_first, seed, data):
+    # Minimal filtering takes a dilated axis at stride 1 (with a stride, the
+    # direct kernel runs it: see below).
+    sh, sw = (sh if dh == 1 else 1), (sw if dw == 1 else 1)
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, h, w, cin))
     kernel = rng.standard_normal((kh, kw, cout, cin))
-    out_h = data.draw(st.sampled_from(valid_sizes(h, kh, sh, 1, padding)))
-    out_w = data.draw(st.sampled_from(valid_sizes(w, kw, sw, 1, padding)))
-    expected = conv2d_transpose_oracle(x, kernel, (out_h, out_w), (sh, sw), padding, (1, 1))
+    out_h = data.draw(st.sampled_from(valid_sizes(h, kh, sh, dh, padding)))
+    out_w = data.draw(st.sampled_from(valid_sizes(w, kw, sw, dw, padding)))
+    expected = conv2d_transpose_oracle(x, kernel, (out_h, out_w), (sh, sw), padding, (dh, dw))
     x32, k32 = x.astype(np.float32), kernel.astype(np.float32)
     if channels_first:
         result = deconv.conv2d_transpose(
             np.ascontiguousarray(x32.transpose(0, 3, 1, 2)), k32, (n, cout, out_h, out_w),
-            (sh, sw), padding, "channels_first", backend="winograd").transpose(0, 2, 3, 1)
+            (sh, sw), padding, "channels_first", (dh, dw),
+            backend="winograd").transpose(0, 2, 3, 1)
     else:
-        result = _call(x32, k32, (out_h, out_w), (sh, sw), padding)
+        result = _call(x32, k32, (out_h, out_w), (sh, sw), padding, dilation_rate=(dh, dw))
     assert_close(result, expected, np.float32)
 
 
@@ -117,7 +144,8 @@ def test_operators_pack_once_per_tile_layout(rng):
 def test_what_it_cannot_help_runs_on_the_direct_kernel(rng):
     x = rng.standard_normal((1, 6, 6, 3))
     for kernel_shape, kwargs, reason in [
-            ((3, 3, 2, 3), {"dilation_rate": 2}, "dilation 1"),
+            ((3, 3, 2, 3), {"dilation_rate": 2, "strides": (1, 2)},
+             "dilated axis at stride 1 only (got dilation 2 and stride 2 for columns)"),
             ((2, 2, 2, 3), {"strides": 2}, "nothing to save"),
             ((9, 9, 2, 3), {"strides": 1}, "at most 4")]:
         kernel = rng.standard_normal(kernel_shape)
@@ -131,6 +159,23 @@ def test_what_it_cannot_help_runs_on_the_direct_kernel(rng):
         assert reason in _winograd.winograd_reason(problem)
         assert deconv.choose_backend(x, kernel, padding="same", **kwargs).estimates.get(
             "winograd") is None
+
+
+def test_a_dilated_layer_multiplies_its_sub_grids_together(rng):
+    # Dilation 2 on 32 x 32 outputs: four 16 x 16 sub-grids of the same
+    # taps and tiles share one transformed kernel and one product per
+    # position, over all their tiles.
+    x = np.zeros((4, 32, 32, 64), np.float32)
+    problem = deconv.Conv2DTranspose(np.zeros((3, 3, 64, 64), np.float32), padding="same",
+                                     dilation_rate=2).plan_for(x).problem
+    plan = _winograd.WinogradBackend().plan(problem, 2)
+    (run,) = plan.tables.products
+    assert [(phase.rows.first_output, phase.cols.first_output, phase.tiles.start)
+            for phase in run.phases] == [(0, 0, 0), (0, 1, 144), (1, 0, 288), (1, 1, 432)]
+    assert run.columns == 4 * 4 * 6 * 6 and run.layout == ((2, 1, 0), 3, (2, 1, 0), 3)
+    assert plan.work.phases == 4 and plan.work.positions == 25 * run.columns
+    assert deconv.choose_backend(x, np.zeros((3, 3, 64, 64), np.float32), padding="same",
+                                 dilation_rate=2).estimates["winograd"] is not None
 
 
 def test_non_finite_data_is_refused_or_passed_over(rng):
@@ -230,7 +275,7 @@ def test_cost_model_counts_the_kernel_transform():
     # F(4, 2)'s G has 1, 2, 2, 2, 1 nonzero entries per row: 8 * 8 weighted
     # taps per phase, plus its 2 x 2 taps packed.
     assert work.kernel_items == 4 * (64 + 4) * 64 * 64
-    assert {(phase.rows.tile, phase.cols.tile) for phase in plan.tables.phases} == {(4, 4)}
+    assert {run.layout[1::2] for run in plan.tables.products} == {(4, 4)}
 
 
 # Whole 16 x 16 squares (transposed in registers on AVX-512) each way, runs
