@@ -11,7 +11,7 @@ do only arithmetic:
   kernel columns (one class per column phase in the interior, small classes
   at the borders), so one register tile can serve any pixels of a class.
 
-There are four variants, and the plan names one:
+There are five variants, and the plan names one:
 
 ``"small"``
     Calls under ``TRIVIAL_MADDS`` multiply-adds, where tiles and threads cost
@@ -20,6 +20,15 @@ There are four variants, and the plan names one:
 ``"wide"``
     Register tiles of pixels times a block of output channels, the kernel
     packed in such blocks ("panels").
+``"folded"``
+    The wide kernel on the same call with its kernel's columns folded into
+    output channels (``deconv._problem.columns_folded``: a kernel as wide
+    as the column stride, tiling the output's columns without overlap, as
+    U-Net's 2x2 stride-2 up-convolutions): each input pixel's row taps
+    write one contiguous run of ``stride * Cout`` items, in channel blocks
+    that pad ``stride * Cout`` channels rather than Cout for each phase, and
+    x is read once per row phase instead of once per phase. An output
+    element sums the same terms in the same order as in the wide variant.
 ``"narrow"``
     Few output channels (up to ``NARROW_MAX_CHANNELS``): vector lanes run
     over pixels instead, each thread keeping a small zero-padded planar window
@@ -50,6 +59,7 @@ import numpy as np
 from . import _cost, _profile, _simd
 from ._backend import Backend, BackendPlan
 from ._caches import bounded_cache
+from ._problem import columns_folded
 from ._workspace import aligned_empty, scratch_arrays
 
 # Below this many nominal multiply-adds (~1 us of arithmetic) a call takes the
@@ -256,6 +266,30 @@ def _wide_plan(problem, num_threads, tables=None):
                        threads_worth_waking(problem, num_threads, "wide", work), work)
 
 
+def _folded_plan(folded, num_threads):
+    """Folded variant: the wide plan of the problem ``folded`` (see
+    :func:`deconv._problem.columns_folded`)."""
+    plan = _wide_plan(folded, num_threads)
+    return plan._replace(variant="folded", packing=("folded", plan.packing[1]))
+
+
+def _folded_arrays(kernel, y):
+    """The kernel and output of a call with its kernel's columns folded
+    into channels (``deconv._problem.columns_folded``): the kernel reshaped
+    (kh, 1, kw * Cout, Cin), and y viewed as (N, H, W / kw, kw * Cout) --
+    or None for y where its columns and channels are not one run of items
+    (then the wide variant writes it as it is)."""
+    kh, kw, cout, cin = kernel.shape
+    folded_kernel = kernel.reshape(kh, 1, kw * cout, cin)
+    batch, height, width, _ = y.shape
+    if cout > 1 and y.strides[2] != cout * y.strides[3]:
+        return folded_kernel, None
+    channel = y.strides[3] if cout > 1 else y.strides[2]
+    return folded_kernel, np.lib.stride_tricks.as_strided(
+        y, (batch, height, width // kw, kw * cout),
+        (y.strides[0], y.strides[1], kw * y.strides[2], channel))
+
+
 def _dot_plan(problem, num_threads):
     """Dot variant: the tiles of each column class of each image row, every
     tap a vector multiply-add per (padded) group of input channels and output
@@ -342,6 +376,9 @@ def candidate_plans(problem, num_threads, level):
                                 outputs=math.prod(problem.output_shape))
         return {"small": BackendPlan("small", ("small", tap_values), geometry, 1, work)}
     plans = {"wide": _wide_plan(problem, num_threads)}
+    folded = columns_folded(problem)
+    if folded is not None:
+        plans["folded"] = _folded_plan(folded, num_threads)
     if problem.output_shape[3] <= NARROW_MAX_CHANNELS:
         plans["narrow"] = _narrow_plan(problem, num_threads)
     if _dot_fits(problem):
@@ -366,8 +403,10 @@ def choose_variant(problem, plans):
 
 
 def plan_seconds(problem, plan, num_threads, profile):
-    """A direct plan's estimated seconds with ``profile``'s constants."""
-    return _cost.direct_seconds(plan.variant, plan.work, problem.dtype.itemsize, num_threads,
+    """A direct plan's estimated seconds with ``profile``'s constants (the
+    folded variant's are the wide kernel's)."""
+    variant = "wide" if plan.variant == "folded" else plan.variant
+    return _cost.direct_seconds(variant, plan.work, problem.dtype.itemsize, num_threads,
                                 profile, _simd.core.isa_name())
 
 
@@ -392,6 +431,10 @@ class DirectBackend(Backend):
         call's variant so that they agree with it bit for bit."""
         if variant == "wide":
             return _wide_plan(problem, num_threads)
+        if variant == "folded":  # the wide variant's sums, where the columns do not fold
+            folded = columns_folded(problem)
+            return (_wide_plan(problem, num_threads) if folded is None
+                    else _folded_plan(folded, num_threads))
         if variant == "narrow" and problem.output_shape[3] <= NARROW_MAX_CHANNELS:
             return _narrow_plan(problem, num_threads)
         if variant == "dot" and problem.output_shape[3] <= _simd.core.dot_max_channels():
@@ -422,7 +465,10 @@ class DirectBackend(Backend):
             packed = aligned_empty(kernel.shape, kernel.dtype)
             packed[...] = kernel
             return packed
-        if kind == "wide":
+        if kind == "folded":
+            kernel = _folded_arrays(kernel, np.empty((0, 0, 0, 0), kernel.dtype))[0]
+            kh, kw, cout, cin = kernel.shape
+        if kind in ("wide", "folded"):
             block = plan.packing[1]
             panels = aligned_empty((-(-cout // block), kh, kw, cin, block), kernel.dtype)
             _simd.core.pack_wide_panels(kernel, panels, plan.num_threads)
@@ -449,6 +495,12 @@ class DirectBackend(Backend):
             else:
                 wide = candidate_plans(problem, plan.num_threads, core.isa_name())["wide"]
                 _run_wide(problem, wide, x, kernel, None, y)
+        elif plan.variant == "folded":
+            folded_kernel, folded_y = _folded_arrays(kernel, y)
+            if folded_y is None:
+                _run_wide(problem, _wide_plan(problem, plan.num_threads), x, kernel, None, y)
+            else:
+                _run_wide(columns_folded(problem), plan, x, folded_kernel, packed, folded_y)
         else:
             _run_wide(problem, plan, x, kernel, packed, y)
 

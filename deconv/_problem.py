@@ -187,6 +187,42 @@ def window_problem(problem, batch, rows, cols):
                    rows=rows.axis, cols=cols.axis)
 
 
+def columns_folded(problem):
+    """``problem`` with its kernel's columns folded into output channels, or
+    None where they do not fold.
+
+    When each output column takes exactly one kernel column -- kernel width
+    equal to the stride, no dilation, no crop, and the output ``stride``
+    times as wide as x -- the ``stride`` output columns of an input column,
+    each of Cout channels, are one run of ``stride * Cout`` items in a
+    channels-last output: the same call is a kernel of one column and
+    ``kw * Cout`` channels (the caller's kernel, reshaped) at column stride
+    1, into the output viewed as ``W / stride`` columns of ``kw * Cout``
+    channels. U-Net's 2x2 stride-2 up-convolutions fold, as does any layer
+    whose kernel tiles the output without overlap.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from deconv._problem import columns_folded, make_problem
+    >>> problem = make_problem((1, 4, 5, 8), np.float32, (3, 3, 6, 8), np.float32, None,
+    ...                        (3, 3), (1, 1), "valid", "channels_last")
+    >>> folded = columns_folded(problem)
+    >>> folded.kernel_shape, folded.output_shape, folded.cols.stride
+    ((3, 1, 18, 8), (1, 12, 5, 18), 1)
+    """
+    cols = problem.cols
+    if (problem.data_format != "channels_last" or cols.stride < 2
+            or cols.kernel_size != cols.stride or cols.dilation != 1 or cols.pad != 0
+            or cols.out_size != cols.in_size * cols.stride):
+        return None
+    kh, kw, cout, cin = problem.kernel_shape
+    batch, height = problem.output_shape[:2]
+    return replace(problem, kernel_shape=(kh, 1, kw * cout, cin),
+                   output_shape=(batch, height, cols.in_size, kw * cout),
+                   cols=Axis(cols.name, cols.in_size, cols.in_size, 1, 1, 1, 0))
+
+
 def check_kernel_shape(kernel_shape):
     """A kernel needs at least one row and one column."""
     if kernel_shape[0] == 0 or kernel_shape[1] == 0:

@@ -328,3 +328,74 @@ def test_dot_kernel_rejects_what_does_not_fit(rng):
     with pytest.raises(ValueError, match="conv2d_transpose_dot: x .* do not agree"):
         _simd.core.conv2d_transpose_dot(x.transpose(0, 2, 3, 1), np.ones((3, 3, 2, 4)),
                                         tables, np.empty((1, 8, 8, 2)), 1, 1)
+
+
+# Kernels as wide as the column stride, tiling the output's columns: "same"
+# and "valid" with the output exactly stride times as wide as x; row taps
+# overlapping, one, or none past the kernel (kh 1, stride 2).
+@pytest.mark.parametrize("kh,sh,kw", [(3, 3, 3), (2, 2, 2), (5, 2, 2), (1, 2, 4), (3, 1, 3)])
+@pytest.mark.parametrize("cout", [1, 13, 40])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_folded_variant_matches_the_oracle_and_the_wide_bits(kh, sh, kw, cout, dtype,
+                                                             simd_level, rng, monkeypatch):
+    x = rng.standard_normal((3, 5, 7, 6))
+    kernel = rng.standard_normal((kh, kw, cout, 6))
+    for padding in ("same", "valid"):
+        out_hw = (inferred(5, kh, sh, 1, padding), 7 * kw)
+        expected = conv2d_transpose_oracle(x, kernel, out_hw, (sh, kw), padding, (1, 1))
+        results = {}
+        for variant in ("folded", "wide"):
+            force_variant(monkeypatch, variant)
+            results[variant] = [
+                both_ways(x.astype(dtype), kernel.astype(dtype), (3, *out_hw, cout), (sh, kw),
+                          padding, backend="direct", num_threads=threads)
+                for threads in (1, 3)]
+            plan = deconv.Conv2DTranspose(kernel, (sh, kw), padding, backend="direct").plan_for(
+                x, (3, *out_hw, cout))
+            assert plan.variant == variant
+        assert_close(results["folded"][0], expected, dtype)
+        # The same terms in the same order, on any thread count.
+        for result in results["folded"] + results["wide"][1:]:
+            assert np.array_equal(result, results["wide"][0])
+    deconv.clear_caches()
+
+
+def test_what_folds_and_what_does_not():
+    from deconv._problem import columns_folded, make_problem
+
+    def folded(x_hw, kernel_hw, output_hw, strides, dilations=(1, 1), padding="valid",
+               data_format="channels_last"):
+        x_shape = (2, *x_hw, 3) if data_format == "channels_last" else (2, 3, *x_hw)
+        output_shape = None if output_hw is None else (
+            (2, *output_hw, 5) if data_format == "channels_last" else (2, 5, *output_hw))
+        problem = make_problem(x_shape, np.float32, (*kernel_hw, 5, 3), np.float32,
+                               output_shape, strides, dilations, padding, data_format)
+        result = columns_folded(problem)
+        return None if result is None else (result.kernel_shape, result.output_shape)
+
+    assert folded((4, 6), (2, 2), None, (2, 2)) == ((2, 1, 10, 3), (2, 8, 6, 10))
+    assert folded((4, 6), (3, 3), (12, 18), (3, 3), padding="same") == (
+        (3, 1, 15, 3), (2, 12, 6, 15))
+    assert folded((4, 6), (3, 1), None, (1, 1)) is None  # a stride of 1: nothing to fold
+    assert folded((4, 6), (3, 3), None, (2, 2)) is None  # kernel wider than the stride
+    assert folded((4, 6), (3, 2), None, (2, 3)) is None  # narrower: columns of zeros
+    assert folded((4, 6), (2, 2), None, (2, 2), (1, 2)) is None  # dilated
+    assert folded((4, 6), (2, 2), (8, 11), (2, 2), padding="same") is None  # cropped
+    assert folded((4, 6), (2, 2), (8, 13), (2, 2)) is None  # a column past x's
+    assert folded((4, 6), (2, 2), None, (2, 2), data_format="channels_first") is None
+
+
+def test_folded_output_that_does_not_fold_is_written_as_it_is(rng):
+    # An output whose columns and channels are not one run of items (every
+    # other channel of a larger array): the wide kernel writes it in place.
+    x = rng.standard_normal((2, 3, 4, 5))
+    kernel = rng.standard_normal((2, 2, 3, 5))
+    problem = deconv.Conv2DTranspose(kernel, 2, "valid").plan_for(x).problem
+    backend = _direct.DirectBackend()
+    plan = backend.plan_variant(problem, 2, "folded")
+    assert plan.variant == "folded"
+    base = np.full((2, 6, 8, 6), np.nan)
+    backend.run(problem, plan, x, kernel, None, base[..., ::2])
+    assert_close(base[..., ::2], conv2d_transpose_oracle(x, kernel, (6, 8), (2, 2), "valid",
+                                                         (1, 1)), np.float64)
+    assert np.isnan(base[..., 1::2]).all()
