@@ -160,6 +160,17 @@ def channel_block(Py_ssize_t itemsize):
     return DECONV_F32_CHANNELS if itemsize == 4 else DECONV_F64_CHANNELS
 
 
+def computed_channels(Py_ssize_t channels, Py_ssize_t itemsize):
+    """Output channels the wide kernel computes for ``channels``: whole
+    blocks (:func:`channel_block`), but a last block of 16 or fewer in half
+    tiles where there are (float32 on AVX-512)."""
+    cdef Py_ssize_t block = channel_block(itemsize)
+    cdef Py_ssize_t whole = (channels + block - 1) // block * block
+    if itemsize == 4 and DECONV_WIDE_HALF == 16 and 0 < channels % block <= 16:
+        return whole - 16
+    return whole
+
+
 cdef enum:
     # Input channels a panel tap is packed by at a time (a cache line of
     # floats), and room for the widest output-channel block (setup.py's).
@@ -273,6 +284,117 @@ cdef inline void _output_tile(
                 y_pixel[p][o] = acc[p * block + o]
 
 
+cdef extern from *:
+    """
+    /* A float32 wide tile of half a channel block on AVX-512: PIXELS pixels
+       x 16 channels, one vector accumulator per pixel, for a last block
+       with 16 or fewer channels left (Cout 40 = 32 + 8 pays 32 + 16
+       channels' multiply-adds instead of 64). In vector types: the plain
+       loops of a 16-channel block come out scalar or shuffled (see
+       setup.py). The same multiply-adds in the same order as the whole
+       tile's lanes 0-15: the same bits. Weights are read from the block's
+       panel rows of ``block`` items. Elsewhere DECONV_WIDE_HALF is 0. */
+    #if defined(__GNUC__) && DECONV_VECTOR_BYTES == 64 && !defined(__clang__) \
+        && DECONV_F32_CHANNELS == 32
+    #define DECONV_WIDE_HALF 16
+    #define DECONV_WIDE_HALF_TILE(NAME, PIXELS)                                     \
+    static inline void NAME(                                                      \
+            const float* x_origin, const Py_ssize_t* pixel_offset,                \
+            Py_ssize_t x_row_stride, Py_ssize_t x_col_stride,                     \
+            Py_ssize_t x_channel_stride, Py_ssize_t cin, const float* w_block,    \
+            Py_ssize_t kw, Py_ssize_t block, Py_ssize_t n_row_taps,               \
+            const Py_ssize_t* row_kernel, const Py_ssize_t* row_input,            \
+            Py_ssize_t n_col_taps, const Py_ssize_t* col_kernel,                  \
+            const Py_ssize_t* col_input, float* acc) {                            \
+        deconv_vf32 a[PIXELS];                                                    \
+        Py_ssize_t ta, tb, c;                                                     \
+        int p;                                                                    \
+        for (p = 0; p < (PIXELS); p++) a[p] = (deconv_vf32){0};                   \
+        for (ta = 0; ta < n_row_taps; ta++)                                       \
+            for (tb = 0; tb < n_col_taps; tb++) {                                 \
+                const float* xp = x_origin + row_input[ta] * x_row_stride         \
+                                  + col_input[tb] * x_col_stride;                 \
+                const float* wp = w_block + (row_kernel[ta] * kw + col_kernel[tb]) \
+                                  * cin * block;                                  \
+                for (c = 0; c < cin; c++) {                                       \
+                    deconv_vf32 w;                                                \
+                    memcpy(&w, wp, sizeof w);                                     \
+                    for (p = 0; p < (PIXELS); p++) a[p] += xp[pixel_offset[p]] * w; \
+                    xp += x_channel_stride;                                       \
+                    wp += block;                                                  \
+                }                                                                 \
+            }                                                                     \
+        for (p = 0; p < (PIXELS); p++) memcpy(acc + 16 * p, &a[p], sizeof a[p]);  \
+    }
+    DECONV_WIDE_HALF_TILE(deconv_wide_half_12_f32, 12)
+    DECONV_WIDE_HALF_TILE(deconv_wide_half_4_f32, 4)
+    #else
+    #define DECONV_WIDE_HALF 0
+    #endif
+    /* The half tile of ``pixels`` (a constant at each call site: the choice
+       folds away); returns 0 if there is none of that size. */
+    static DECONV_ALWAYS_INLINE int deconv_wide_half_tile_f32(
+            Py_ssize_t pixels, const float* x_origin, const Py_ssize_t* pixel_offset,
+            Py_ssize_t x_row_stride, Py_ssize_t x_col_stride, Py_ssize_t x_channel_stride,
+            Py_ssize_t cin, const float* w_block, Py_ssize_t kw, Py_ssize_t block,
+            Py_ssize_t n_row_taps, const Py_ssize_t* row_kernel, const Py_ssize_t* row_input,
+            Py_ssize_t n_col_taps, const Py_ssize_t* col_kernel, const Py_ssize_t* col_input,
+            float* acc) {
+    #define DECONV_WIDE_HALF_CALL(NAME)                                               \
+        NAME(x_origin, pixel_offset, x_row_stride, x_col_stride, x_channel_stride, cin, \
+             w_block, kw, block, n_row_taps, row_kernel, row_input, n_col_taps,         \
+             col_kernel, col_input, acc)
+    #if DECONV_WIDE_HALF
+        if (pixels == 12) DECONV_WIDE_HALF_CALL(deconv_wide_half_12_f32);
+        else if (pixels == 4) DECONV_WIDE_HALF_CALL(deconv_wide_half_4_f32);
+        else return 0;
+        return 1;
+    #else
+        (void)pixels; (void)x_origin; (void)pixel_offset; (void)x_row_stride;
+        (void)x_col_stride; (void)x_channel_stride; (void)cin; (void)w_block; (void)kw;
+        (void)block; (void)n_row_taps; (void)row_kernel; (void)row_input; (void)n_col_taps;
+        (void)col_kernel; (void)col_input; (void)acc;
+        return 0;
+    #endif
+    #undef DECONV_WIDE_HALF_CALL
+    }
+    """
+    enum: DECONV_WIDE_HALF
+    bint deconv_wide_half_tile_f32(
+        Py_ssize_t pixels, const float* x_origin, const Py_ssize_t* pixel_offset,
+        Py_ssize_t x_row_stride, Py_ssize_t x_col_stride, Py_ssize_t x_channel_stride,
+        Py_ssize_t cin, const float* w_block, Py_ssize_t kw, Py_ssize_t block,
+        Py_ssize_t n_row_taps, const Py_ssize_t* row_kernel, const Py_ssize_t* row_input,
+        Py_ssize_t n_col_taps, const Py_ssize_t* col_kernel, const Py_ssize_t* col_input,
+        float* acc) noexcept nogil
+
+
+cdef inline void _output_half_tile(
+        const floating* x_origin, const Py_ssize_t* pixel_offset,
+        const Py_ssize_t x_row_stride, const Py_ssize_t x_col_stride,
+        const Py_ssize_t x_channel_stride, const Py_ssize_t cin,
+        const floating* w_block, const Py_ssize_t kw,
+        const Py_ssize_t n_row_taps, const Py_ssize_t* row_kernel, const Py_ssize_t* row_input,
+        const Py_ssize_t n_col_taps, const Py_ssize_t* col_kernel, const Py_ssize_t* col_input,
+        floating** y_pixel, const Py_ssize_t pixels, const Py_ssize_t n_pixels,
+        const Py_ssize_t n_out) noexcept nogil:
+    """:func:`_output_tile` for a float32 block with ``n_out`` <= 16
+    channels on AVX-512 (DECONV_WIDE_HALF): half its multiply-adds."""
+    cdef float acc[16 * DECONV_MAX_PIXELS]
+    cdef Py_ssize_t p, o
+    for p in range(n_pixels):
+        deconv_prefetch_for_write(y_pixel[p])
+        deconv_prefetch_for_write(y_pixel[p] + n_out - 1)
+    if floating is float:
+        deconv_wide_half_tile_f32(pixels, x_origin, pixel_offset, x_row_stride, x_col_stride,
+                                  x_channel_stride, cin, w_block, kw,
+                                  _tile_channels(x_origin), n_row_taps, row_kernel, row_input,
+                                  n_col_taps, col_kernel, col_input, &acc[0])
+        for p in range(n_pixels):
+            for o in range(n_out):
+                y_pixel[p][o] = acc[16 * p + o]
+
+
 cdef void _output_row_block(
         const floating[:, :, :, :] x, const floating[:, :, :, ::1] panel,
         const Taps* rows, const Taps* cols, const Classes* classes,
@@ -308,6 +430,9 @@ cdef void _output_row_block(
     cdef const floating* w_block = &panel[0, 0, 0, 0]
     cdef const floating* x_origin = &x[0, 0, 0, 0]
     cdef Py_ssize_t row_taps = rows.count[r]
+    # A last block of 16 channels or fewer takes half tiles where there are.
+    cdef bint half = (floating is float and DECONV_WIDE_HALF == 16 and n_out <= 16
+                      and (pixels == 12 and short == 4))
     cdef const Py_ssize_t* row_kernels = rows.kernel + r * rows.width
     cdef const Py_ssize_t* row_inputs = rows.input + r * rows.width
 
@@ -346,7 +471,21 @@ cdef void _output_row_block(
                 for t_pad in range(filled, pixels):
                     pixel_offset[t_pad] = pixel_offset[filled - 1]
                 # The same call twice, so that each tile size is a constant.
-                if filled <= short:
+                if half and filled <= short:
+                    _output_half_tile(x_origin, pixel_offset, x_row_stride, x_col_stride,
+                                      x_channel_stride, cin, w_block, kw, row_taps,
+                                      row_kernels, row_inputs, cols.count[rep],
+                                      cols.kernel + rep * cols.width,
+                                      cols.input + rep * cols.width, y_pixel, short, filled,
+                                      n_out)
+                elif half:
+                    _output_half_tile(x_origin, pixel_offset, x_row_stride, x_col_stride,
+                                      x_channel_stride, cin, w_block, kw, row_taps,
+                                      row_kernels, row_inputs, cols.count[rep],
+                                      cols.kernel + rep * cols.width,
+                                      cols.input + rep * cols.width, y_pixel, pixels, filled,
+                                      n_out)
+                elif filled <= short:
                     _output_tile(x_origin, pixel_offset, x_row_stride, x_col_stride,
                                  x_channel_stride, cin, w_block, kw, row_taps, row_kernels,
                                  row_inputs, cols.count[rep], cols.kernel + rep * cols.width,

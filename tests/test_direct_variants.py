@@ -330,6 +330,34 @@ def test_dot_kernel_rejects_what_does_not_fit(rng):
                                         tables, np.empty((1, 8, 8, 2)), 1, 1)
 
 
+# A last channel block of 16 or fewer channels (1, 8, 16 past whole blocks
+# of 32), which float32 on AVX-512 computes in tiles of half a block.
+@pytest.mark.parametrize("cout", [8, 33, 40, 48])
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_wide_kernel_last_block_of_few_channels(cout, data_format, dtype, simd_level, rng,
+                                                monkeypatch):
+    force_variant(monkeypatch, "wide")
+    x = rng.standard_normal((3, 7, 17, 6))
+    kernel = rng.standard_normal((3, 3, cout, 6))
+    # The same channels with a whole block's worth after them.
+    wider = np.concatenate([kernel, rng.standard_normal((3, 3, 24, 6))], axis=2)
+    expected = conv2d_transpose_oracle(x, kernel, (14, 34), (2, 2), "same", (1, 1))
+    x_in = x.astype(dtype)
+    if data_format == "channels_first":
+        x_in = np.ascontiguousarray(x_in.transpose(0, 3, 1, 2))
+    results = []
+    for k, threads in ((kernel, 1), (kernel, 3), (wider, 2)):
+        y = both_ways(x_in, k.astype(dtype), None, 2, "same", data_format, backend="direct",
+                      num_threads=threads)
+        y = y.transpose(0, 2, 3, 1) if data_format == "channels_first" else y
+        results.append(y[..., :cout])
+    assert_close(results[0], expected, dtype)
+    # Half tiles add the same terms in the same order as whole ones.
+    for other in results[1:]:
+        assert np.array_equal(other, results[0])
+
+
 # Kernels as wide as the column stride, tiling the output's columns: "same"
 # and "valid" with the output exactly stride times as wide as x; row taps
 # overlapping, one, or none past the kernel (kh 1, stride 2).
