@@ -49,6 +49,12 @@ DEFAULT_PROFILE = {
     # 3x3 to 5x5 kernels, strides 1-3): 1.3 / 0.85.
     "direct_narrow_group8_speedup": 1.3,
     "direct_narrow_group16_speedup": 1.55,
+    # direct, wide kernel: the rate of its float32 half tiles (a last block
+    # of 16 channels or fewer, AVX-512) against whole tiles', per padded
+    # multiply-add: half the accumulators, a broadcast per multiply-add.
+    # A 4x4 stride-2 layer (8x32x32x32) with Cout 3-16 took 0.69x the
+    # time of whole tiles, with Cout 40 and 48 0.85x: 0.5 / 0.69.
+    "direct_wide_half_rate": 0.72,
     # direct: fixed cost of a planned call. 30 us, not the 60 us fitted before
     # the FFT path got faster: the planned kernel's small calls take 30-60 us
     # (1x10x10x10, 5x5, Cout 57: 58 us; 1x11x11x2, 12x12: 30 us), and 60 us
@@ -151,13 +157,15 @@ class DirectWork(NamedTuple):
     of a (tile, kernel tap) pair: the bookkeeping), ``units`` (pieces of work
     the threads can share), ``outputs`` (output items stored, padded
     channels included); for the narrow kernel, its channel ``group`` and the
-    input items it ``copied`` into its planar windows."""
+    input items it ``copied`` into its planar windows; for the wide kernel,
+    the ``half_madds`` of its half tiles (of ``padded_madds``)."""
     padded_madds: int
     tile_taps: int
     units: int
     outputs: int = 0
     group: int = 0
     copied: int = 0
+    half_madds: int = 0
 
 
 def direct_seconds(variant, work, itemsize, num_threads, profile, level):
@@ -173,7 +181,8 @@ def direct_seconds(variant, work, itemsize, num_threads, profile, level):
     if variant == "narrow" and work.group > 4:
         rate *= profile[f"direct_narrow_group{work.group}_speedup"]
     threads = max(1, min(num_threads, work.units))
-    seconds = (work.padded_madds / rate + work.tile_taps * profile["direct_tile_tap_s"][variant]
+    seconds = ((work.padded_madds + work.half_madds * (1 / profile["direct_wide_half_rate"] - 1))
+               / rate + work.tile_taps * profile["direct_tile_tap_s"][variant]
                + work.outputs * profile["direct_output_s"][variant]
                + work.copied * profile["direct_narrow_copy_s"])
     return profile["direct_overhead_s"] + seconds / threads

@@ -249,7 +249,8 @@ def gather_plan(problem, num_threads):
 def _wide_plan(problem, num_threads, tables=None):
     """Wide variant: the register tiles of each column class (a partial last
     tile counts as the short or whole tile that computes it), in padded
-    channel blocks."""
+    channel blocks (a last one of few channels in half tiles where there
+    are: ``deconv._core.computed_channels``)."""
     core = _simd.core
     itemsize = problem.dtype.itemsize
     batch, height, _, cout = problem.output_shape
@@ -259,11 +260,20 @@ def _wide_plan(problem, num_threads, tables=None):
     blocks = -(-cout // block)
     tile_taps, slot_taps = core.wide_tile_taps(tables, batch, pixels,
                                                core.short_pixel_block(itemsize))
-    work = _cost.DirectWork(padded_madds=slot_taps * blocks * block * problem.input_shape[3],
+    computed, cin = core.computed_channels(cout, itemsize), problem.input_shape[3]
+    work = _cost.DirectWork(padded_madds=slot_taps * computed * cin,
                             tile_taps=tile_taps * blocks, units=height * blocks,
-                            outputs=batch * height * problem.output_shape[2] * blocks * block)
+                            outputs=batch * height * problem.output_shape[2] * computed,
+                            half_madds=slot_taps * half_block_channels(computed, block) * cin)
     return BackendPlan("wide", ("wide", block), tables,
                        threads_worth_waking(problem, num_threads, "wide", work), work)
+
+
+def half_block_channels(computed, block):
+    """Channels of the last block computed in half tiles, of ``computed``
+    (``deconv._core.computed_channels``) in blocks of ``block``: 0 or half
+    a block."""
+    return computed % block
 
 
 def _folded_plan(folded, num_threads):

@@ -341,10 +341,11 @@ def winograd_tables(problem):
         positions = phases[0].rows.inputs * phases[0].cols.inputs
         tile_taps, slot_taps = product_tile_taps(positions, columns, pixels,
                                                  core.short_pixel_block(itemsize))
-        blocks = -(-cout // block)
-        work = _cost.DirectWork(padded_madds=slot_taps * blocks * block * cin,
-                                tile_taps=tile_taps * blocks, units=positions * blocks,
-                                outputs=positions * columns * blocks * block)
+        blocks, computed = -(-cout // block), core.computed_channels(cout, itemsize)
+        work = _cost.DirectWork(
+            padded_madds=slot_taps * computed * cin, tile_taps=tile_taps * blocks,
+            units=positions * blocks, outputs=positions * columns * computed,
+            half_madds=slot_taps * _direct.half_block_channels(computed, block) * cin)
         weights = tap_weights((row_tile, len(row_taps)), (col_tile, len(col_taps)),
                               problem.dtype)
         products.append(ProductPlan(

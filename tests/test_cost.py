@@ -18,6 +18,11 @@ def test_direct_formulas():
     # no more threads than units of work
     assert math.isclose(_cost.direct_seconds("wide", work, 4, 64, PROFILE, "avx512"),
                         PROFILE["direct_overhead_s"] + per_thread / 6)
+    # Half tiles: a quarter of the multiply-adds at their own rate.
+    half = work._replace(half_madds=2e9)
+    assert math.isclose(_cost.direct_seconds("wide", half, 4, 2, PROFILE, "avx512"),
+                        PROFILE["direct_overhead_s"] + per_thread / 2
+                        + (2e9 / PROFILE["direct_wide_half_rate"] - 2e9) / rate / 2)
     narrow = work._replace(group=8, copied=5_000_000)
     narrow_rate = PROFILE["direct_madds_per_thread"]["narrow"]["avx2"]["8"] * \
         PROFILE["direct_narrow_group8_speedup"]
