@@ -219,14 +219,17 @@ cdef inline void _output_tile(
         const Py_ssize_t n_row_taps, const Py_ssize_t* row_kernel, const Py_ssize_t* row_input,
         const Py_ssize_t n_col_taps, const Py_ssize_t* col_kernel, const Py_ssize_t* col_input,
         floating** y_pixel, const Py_ssize_t pixels, const Py_ssize_t n_pixels,
-        const Py_ssize_t n_out) noexcept nogil:
+        const Py_ssize_t n_out, const bint half) noexcept nogil:
     """Accumulate one register tile: ``pixels`` output pixels that share their
     taps (``pixel_offset`` moves each one within ``x``; a constant at each call
     site, so each tile size compiles to its own loop) times one block of
     output channels; store the first ``n_pixels`` pixels and ``n_out`` channels
     (channels contiguous at each ``y_pixel``). x strides are in items, so x may
-    be channels-last or channels-first."""
+    be channels-last or channels-first. With ``half`` (a constant too), a
+    float32 block of ``n_out`` <= 16 channels on AVX-512
+    (DECONV_WIDE_HALF): half the multiply-adds, in vector types."""
     cdef floating acc[DECONV_MAX_TILE]
+    cdef float half_acc[16 * DECONV_MAX_PIXELS]
     cdef Py_ssize_t block = _tile_channels(x_origin)
     cdef Py_ssize_t ta, tb, c, p, o
     cdef const floating* xp
@@ -242,6 +245,15 @@ cdef inline void _output_tile(
             deconv_prefetch_for_write(y_pixel[p] + o)
             o += CACHE_LINE // sizeof(floating)
         deconv_prefetch_for_write(y_pixel[p] + n_out - 1)
+    if floating is float and half:
+        deconv_wide_half_tile_f32(pixels, x_origin, pixel_offset, x_row_stride, x_col_stride,
+                                  x_channel_stride, cin, w_block, kw, block, n_row_taps,
+                                  row_kernel, row_input, n_col_taps, col_kernel, col_input,
+                                  &half_acc[0])
+        for p in range(n_pixels):
+            for o in range(n_out):
+                y_pixel[p][o] = half_acc[16 * p + o]
+        return
     for p in range(pixels * block):
         acc[p] = 0
     for ta in range(n_row_taps):
@@ -369,32 +381,6 @@ cdef extern from *:
         float* acc) noexcept nogil
 
 
-cdef inline void _output_half_tile(
-        const floating* x_origin, const Py_ssize_t* pixel_offset,
-        const Py_ssize_t x_row_stride, const Py_ssize_t x_col_stride,
-        const Py_ssize_t x_channel_stride, const Py_ssize_t cin,
-        const floating* w_block, const Py_ssize_t kw,
-        const Py_ssize_t n_row_taps, const Py_ssize_t* row_kernel, const Py_ssize_t* row_input,
-        const Py_ssize_t n_col_taps, const Py_ssize_t* col_kernel, const Py_ssize_t* col_input,
-        floating** y_pixel, const Py_ssize_t pixels, const Py_ssize_t n_pixels,
-        const Py_ssize_t n_out) noexcept nogil:
-    """:func:`_output_tile` for a float32 block with ``n_out`` <= 16
-    channels on AVX-512 (DECONV_WIDE_HALF): half its multiply-adds."""
-    cdef float acc[16 * DECONV_MAX_PIXELS]
-    cdef Py_ssize_t p, o
-    for p in range(n_pixels):
-        deconv_prefetch_for_write(y_pixel[p])
-        deconv_prefetch_for_write(y_pixel[p] + n_out - 1)
-    if floating is float:
-        deconv_wide_half_tile_f32(pixels, x_origin, pixel_offset, x_row_stride, x_col_stride,
-                                  x_channel_stride, cin, w_block, kw,
-                                  _tile_channels(x_origin), n_row_taps, row_kernel, row_input,
-                                  n_col_taps, col_kernel, col_input, &acc[0])
-        for p in range(n_pixels):
-            for o in range(n_out):
-                y_pixel[p][o] = acc[16 * p + o]
-
-
 cdef void _output_row_block(
         const floating[:, :, :, :] x, const floating[:, :, :, ::1] panel,
         const Taps* rows, const Taps* cols, const Classes* classes,
@@ -470,31 +456,32 @@ cdef void _output_row_block(
             if filled == pixels or t == batch * n_columns - 1:
                 for t_pad in range(filled, pixels):
                     pixel_offset[t_pad] = pixel_offset[filled - 1]
-                # The same call twice, so that each tile size is a constant.
+                # The same call four times, so that each tile size (and
+                # whether it is half a block) is a constant.
                 if half and filled <= short:
-                    _output_half_tile(x_origin, pixel_offset, x_row_stride, x_col_stride,
-                                      x_channel_stride, cin, w_block, kw, row_taps,
-                                      row_kernels, row_inputs, cols.count[rep],
-                                      cols.kernel + rep * cols.width,
-                                      cols.input + rep * cols.width, y_pixel, short, filled,
-                                      n_out)
+                    _output_tile(x_origin, pixel_offset, x_row_stride, x_col_stride,
+                                 x_channel_stride, cin, w_block, kw, row_taps, row_kernels,
+                                 row_inputs, cols.count[rep], cols.kernel + rep * cols.width,
+                                 cols.input + rep * cols.width, y_pixel, short, filled, n_out,
+                                 True)
                 elif half:
-                    _output_half_tile(x_origin, pixel_offset, x_row_stride, x_col_stride,
-                                      x_channel_stride, cin, w_block, kw, row_taps,
-                                      row_kernels, row_inputs, cols.count[rep],
-                                      cols.kernel + rep * cols.width,
-                                      cols.input + rep * cols.width, y_pixel, pixels, filled,
-                                      n_out)
+                    _output_tile(x_origin, pixel_offset, x_row_stride, x_col_stride,
+                                 x_channel_stride, cin, w_block, kw, row_taps, row_kernels,
+                                 row_inputs, cols.count[rep], cols.kernel + rep * cols.width,
+                                 cols.input + rep * cols.width, y_pixel, pixels, filled, n_out,
+                                 True)
                 elif filled <= short:
                     _output_tile(x_origin, pixel_offset, x_row_stride, x_col_stride,
                                  x_channel_stride, cin, w_block, kw, row_taps, row_kernels,
                                  row_inputs, cols.count[rep], cols.kernel + rep * cols.width,
-                                 cols.input + rep * cols.width, y_pixel, short, filled, n_out)
+                                 cols.input + rep * cols.width, y_pixel, short, filled, n_out,
+                                 False)
                 else:
                     _output_tile(x_origin, pixel_offset, x_row_stride, x_col_stride,
                                  x_channel_stride, cin, w_block, kw, row_taps, row_kernels,
                                  row_inputs, cols.count[rep], cols.kernel + rep * cols.width,
-                                 cols.input + rep * cols.width, y_pixel, pixels, filled, n_out)
+                                 cols.input + rep * cols.width, y_pixel, pixels, filled, n_out,
+                                 False)
                 filled = 0
             if column == n_columns:
                 column = 0
