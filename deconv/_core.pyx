@@ -219,7 +219,7 @@ cdef inline void _output_tile(
         const Py_ssize_t n_row_taps, const Py_ssize_t* row_kernel, const Py_ssize_t* row_input,
         const Py_ssize_t n_col_taps, const Py_ssize_t* col_kernel, const Py_ssize_t* col_input,
         floating** y_pixel, const Py_ssize_t pixels, const Py_ssize_t n_pixels,
-        const Py_ssize_t n_out, const bint half) noexcept nogil:
+        const Py_ssize_t n_out, const bint half, const bint stream) noexcept nogil:
     """Accumulate one register tile: ``pixels`` output pixels that share their
     taps (``pixel_offset`` moves each one within ``x``; a constant at each call
     site, so each tile size compiles to its own loop) times one block of
@@ -227,7 +227,9 @@ cdef inline void _output_tile(
     (channels contiguous at each ``y_pixel``). x strides are in items, so x may
     be channels-last or channels-first. With ``half`` (a constant too), a
     float32 block of ``n_out`` <= 16 channels on AVX-512
-    (DECONV_WIDE_HALF): half the multiply-adds, in vector types."""
+    (DECONV_WIDE_HALF): half the multiply-adds, in vector types. With
+    ``stream`` (float32, every pixel's block whole aligned lines), whole
+    tiles are stored past the caches and their lines not prefetched."""
     cdef floating acc[DECONV_MAX_TILE]
     cdef float half_acc[16 * DECONV_MAX_PIXELS]
     cdef Py_ssize_t block = _tile_channels(x_origin)
@@ -239,7 +241,7 @@ cdef inline void _output_tile(
 
     # The output lines are fetched while the tile is computed: stores that
     # miss the cache would otherwise stall the loop at the end.
-    for p in range(n_pixels):
+    for p in range(0 if stream else n_pixels):
         o = 0
         while o < n_out:
             deconv_prefetch_for_write(y_pixel[p] + o)
@@ -286,7 +288,12 @@ cdef inline void _output_tile(
                 xp += x_channel_stride
                 wp += block
                 c += 1
-    if n_pixels == pixels and n_out == block:  # whole tile: whole-vector stores
+    if floating is float and stream and n_pixels == pixels and n_out == block:
+        for p in range(pixels):
+            for o in range(0, block, 16):
+                deconv_stream_line_f32(<float*> (y_pixel[p] + o),
+                                       <const float*> &acc[p * block + o])
+    elif n_pixels == pixels and n_out == block:  # whole tile: whole-vector stores
         for p in range(pixels):
             for o in range(block):
                 y_pixel[p][o] = acc[p * block + o]
@@ -294,6 +301,36 @@ cdef inline void _output_tile(
         for p in range(n_pixels):
             for o in range(n_out):
                 y_pixel[p][o] = acc[p * block + o]
+
+
+cdef extern from *:
+    """
+    /* Stores that bypass the caches (non-temporal), for outputs too large
+       to stay in them: a store that misses reads the line it writes first
+       (read for ownership), so an output written once would cross the
+       memory bus twice. Whole, aligned 64-byte lines of float32, on
+       AVX-512; a fence makes them visible before the thread's work ends.
+       Elsewhere DECONV_STREAM_STORES is 0 and nothing streams. */
+    #if defined(__GNUC__) && defined(__AVX512F__) && !defined(__clang__)
+    #include <immintrin.h>
+    #define DECONV_STREAM_STORES 1
+    static DECONV_ALWAYS_INLINE void deconv_stream_line_f32(float* target,
+                                                            const float* source) {
+        _mm512_stream_ps(target, _mm512_loadu_ps(source));
+    }
+    static inline void deconv_store_fence(void) { _mm_sfence(); }
+    #else
+    #define DECONV_STREAM_STORES 0
+    static DECONV_ALWAYS_INLINE void deconv_stream_line_f32(float* target,
+                                                            const float* source) {
+        memcpy(target, source, 64);
+    }
+    static inline void deconv_store_fence(void) {}
+    #endif
+    """
+    enum: DECONV_STREAM_STORES
+    void deconv_stream_line_f32(float* target, const float* source) noexcept nogil
+    void deconv_store_fence() noexcept nogil
 
 
 cdef extern from *:
@@ -385,9 +422,10 @@ cdef void _output_row_block(
         const floating[:, :, :, :] x, const floating[:, :, :, ::1] panel,
         const Taps* rows, const Taps* cols, const Classes* classes,
         floating[:, :, :, :] y, floating* stage, const Py_ssize_t r,
-        const Py_ssize_t out_block) noexcept nogil:
+        const Py_ssize_t out_block, const bint stream) noexcept nogil:
     """Output row ``r`` of every image, for output-channel block ``out_block``,
-    whose weights ``panel`` (kh, kw, Cin, block) holds.
+    whose weights ``panel`` (kh, kw, Cin, block) holds; whole tiles stored
+    past the caches with ``stream`` (see :func:`_output_tile`).
 
     Columns are grouped in classes that use the same kernel columns (one class
     per column phase for the interior, small ones at the borders). The pixels
@@ -463,25 +501,25 @@ cdef void _output_row_block(
                                  x_channel_stride, cin, w_block, kw, row_taps, row_kernels,
                                  row_inputs, cols.count[rep], cols.kernel + rep * cols.width,
                                  cols.input + rep * cols.width, y_pixel, short, filled, n_out,
-                                 True)
+                                 True, stream)
                 elif half:
                     _output_tile(x_origin, pixel_offset, x_row_stride, x_col_stride,
                                  x_channel_stride, cin, w_block, kw, row_taps, row_kernels,
                                  row_inputs, cols.count[rep], cols.kernel + rep * cols.width,
                                  cols.input + rep * cols.width, y_pixel, pixels, filled, n_out,
-                                 True)
+                                 True, stream)
                 elif filled <= short:
                     _output_tile(x_origin, pixel_offset, x_row_stride, x_col_stride,
                                  x_channel_stride, cin, w_block, kw, row_taps, row_kernels,
                                  row_inputs, cols.count[rep], cols.kernel + rep * cols.width,
                                  cols.input + rep * cols.width, y_pixel, short, filled, n_out,
-                                 False)
+                                 False, stream)
                 else:
                     _output_tile(x_origin, pixel_offset, x_row_stride, x_col_stride,
                                  x_channel_stride, cin, w_block, kw, row_taps, row_kernels,
                                  row_inputs, cols.count[rep], cols.kernel + rep * cols.width,
                                  cols.input + rep * cols.width, y_pixel, pixels, filled, n_out,
-                                 False)
+                                 False, stream)
                 filled = 0
             if column == n_columns:
                 column = 0
@@ -492,6 +530,8 @@ cdef void _output_row_block(
                 y_row = &y[n, r, 0, o0 + o]
                 for q in range(out_width):
                     y_row[q * y_col_stride] = stage[(n * out_width + q) * block + o]
+    if stream:
+        deconv_store_fence()
 
 
 cdef enum:
@@ -570,7 +610,7 @@ cdef void _copy_pixels(const char* source, const Py_ssize_t sp, const Py_ssize_t
             if in_registers and p1 - p0 == PACK_CHANNELS and c1 - c0 == PACK_CHANNELS:
                 deconv_transpose_square_f32(<const float*> (source + p0 * sp + c0 * sc),
                                             source_rows, <float*> (target + p0 * tp + c0 * tc),
-                                            target_rows)
+                                            target_rows, False)
                 p0 = p1
                 continue
             if along_pixels:
@@ -604,11 +644,19 @@ def pack_wide_panels(const floating[:, :, :, :] kernel, floating[:, :, :, :, ::1
         _pack_panel_tap(kernel, panels[unit // taps], unit // taps, unit % taps)
 
 
+cdef bint _lines_whole(floating[:, :, :, :] y) noexcept:
+    """Whether y starts on a cache line and each of its strides is whole
+    lines: every run of 64 bytes the kernels store from a line's start is
+    then one whole line (what stores past the caches need)."""
+    return ((<size_t> &y[0, 0, 0, 0]) % CACHE_LINE == 0 and y.strides[0] % CACHE_LINE == 0
+            and y.strides[1] % CACHE_LINE == 0 and y.strides[2] % CACHE_LINE == 0)
+
+
 def conv2d_transpose_wide(
         const floating[:, :, :, :] x, const floating[:, :, :, :] kernel,
         floating[:, :, :, :, ::1] panels, Py_ssize_t[::1] panel_blocks, tables,
         floating[:, :, :, :] y, floating[:, ::1] stages, bint block_major,
-        Py_ssize_t units_per_check, int num_threads):
+        Py_ssize_t units_per_check, int num_threads, bint stream=False):
     """Fill ``y`` (N, H, W, Cout) with the transposed convolution of ``x`` (N, h, w, Cin).
 
     ``x`` and ``y`` are indexed NHWC but may have any strides (a channels-first
@@ -636,6 +684,11 @@ def conv2d_transpose_wide(
 
     Signals are looked at (a pending KeyboardInterrupt raised) after every
     ``units_per_check`` work units (an output row of one block).
+
+    ``stream`` asks for stores that bypass the caches (for an output too
+    large to stay in them): honoured for float32 on AVX-512 where every
+    channel block of every pixel of y is whole aligned 64-byte lines, the
+    same results either way.
     """
     cdef Py_ssize_t height = y.shape[1]
     cdef Py_ssize_t block = panels.shape[4]
@@ -669,6 +722,11 @@ def conv2d_transpose_wide(
     classes.columns = &class_columns[0]
     classes.shift = &column_shift[0]
     classes.count = class_start.shape[0] - 1
+    # Every block of every pixel whole aligned lines: y aligned, its strides
+    # and blocks whole lines (an unaligned y is written through the caches).
+    stream = (stream and floating is float and DECONV_STREAM_STORES
+              and y.strides[3] == sizeof(floating) and block * sizeof(floating) % CACHE_LINE == 0
+              and _lines_whole(y))
     # The units in stretches of units_per_check, with a look for signals
     # (Ctrl-C) between stretches: a long call stays interruptible.
     while first < n_blocks * height:
@@ -690,7 +748,7 @@ def conv2d_transpose_wide(
                         _pack_panel_tap(kernel, panels[thread], out_block, tap)
                     panel_blocks[thread] = out_block
             _output_row_block(x, panels[slot], &rows, &cols, &classes, y, &stages[thread, 0],
-                              r, out_block)
+                              r, out_block, stream)
         PyErr_CheckSignals()
         first = last
 
@@ -725,7 +783,7 @@ cdef void _pack_panel_tap(const floating[:, :, :, :] kernel, floating[:, :, :, :
             while lane < block:
                 deconv_transpose_square_f32(
                     <const float*> &kernel[a, b, out_block * block + lane, c0], out_stride,
-                    <float*> &panel[a, b, c0, lane], block)
+                    <float*> &panel[a, b, c0, lane], block, False)
                 lane += PACK_CHANNELS
             c0 += PACK_CHANNELS
             continue
@@ -1105,7 +1163,7 @@ cdef extern from *:
     /* A 16 x 16 square: row j of the source becomes column j of the target. */
     static inline void deconv_transpose_square_f32(
             const float* source, Py_ssize_t source_stride, float* target,
-            Py_ssize_t target_stride) {
+            Py_ssize_t target_stride, int stream) {
         deconv_vf32 r[16];
         int i;
         for (i = 0; i < 16; i++)
@@ -1116,8 +1174,12 @@ cdef extern from *:
         for (i = 0; i < 16; i++) if (!(i & 2)) DECONV_BUTTERFLY(r, 1, i);
         for (i = 0; i < 16; i++) if (!(i & 4)) DECONV_BUTTERFLY(r, 2, i);
         for (i = 0; i < 8; i++) DECONV_BUTTERFLY(r, 3, i);
-        for (i = 0; i < 16; i++)
-            memcpy(target + i * target_stride, &r[i], sizeof r[i]);
+        for (i = 0; i < 16; i++) {
+            if (stream)  /* past the caches: whole aligned lines (the caller's word) */
+                deconv_stream_line_f32(target + i * target_stride, (const float*)&r[i]);
+            else
+                memcpy(target + i * target_stride, &r[i], sizeof r[i]);
+        }
     }
     /* 8 rows of 16 (a narrow tile's 8 channels of 16 pixels, source_stride
        apart) stored as 16 target rows of 8 (each pixel's 8 channels,
@@ -1144,8 +1206,8 @@ cdef extern from *:
     #define DECONV_SQUARE_LANES 0
     static inline void deconv_transpose_square_f32(
             const float* source, Py_ssize_t source_stride, float* target,
-            Py_ssize_t target_stride) {
-        (void)source; (void)source_stride; (void)target; (void)target_stride;
+            Py_ssize_t target_stride, int stream) {
+        (void)source; (void)source_stride; (void)target; (void)target_stride; (void)stream;
     }
     static inline void deconv_store_columns8_f32(
             const float* source, Py_ssize_t source_stride, float* target,
@@ -1156,7 +1218,8 @@ cdef extern from *:
     """
     enum: DECONV_SQUARE_LANES
     void deconv_transpose_square_f32(const float* source, Py_ssize_t source_stride,
-                                     float* target, Py_ssize_t target_stride) noexcept nogil
+                                     float* target, Py_ssize_t target_stride,
+                                     bint stream) noexcept nogil
     void deconv_store_columns8_f32(const float* source, Py_ssize_t source_stride,
                                    float* target, Py_ssize_t target_stride) noexcept nogil
 
@@ -1260,13 +1323,16 @@ cdef inline void _narrow_tile(
         const Py_ssize_t n_col_taps, const Py_ssize_t* col_kernel, const Py_ssize_t* col_input,
         const Py_ssize_t first_pixel, floating* y, const Py_ssize_t y_pixel_stride,
         const Py_ssize_t y_channel_stride, const Py_ssize_t group,
-        const Py_ssize_t n_pixels, const Py_ssize_t n_out, const run_width* run_tag) noexcept nogil:
+        const Py_ssize_t n_pixels, const Py_ssize_t n_out, const run_width* run_tag,
+        const bint stream) noexcept nogil:
     """``sizeof(run_width)`` pixels (from ``first_pixel`` of a phase) x
     ``group`` channels (a constant at each call site, so each size compiles
     to its own loop; ``run_tag`` is not read; ``group`` times the run at
     most DECONV_NARROW_MAX_GROUP * NARROW_RUN); stores ``n_pixels`` x
     ``n_out`` of them. Row tap ``ta`` reads window row ``row_slot[ta]`` of
-    ``x_rows`` (Cin planes of ``plane`` items)."""
+    ``x_rows`` (Cin planes of ``plane`` items). With ``stream`` (float32
+    squares into whole aligned lines), whole squares are stored past the
+    caches and their lines not prefetched."""
     cdef floating acc[DECONV_NARROW_MAX_GROUP * NARROW_RUN]
     cdef Py_ssize_t run = sizeof(run_width), generic_taps = n_row_taps
     cdef Py_ssize_t ta, tb, c, o, p
@@ -1276,7 +1342,7 @@ cdef inline void _narrow_tile(
 
     # The output lines are fetched while the tile is computed (as in the wide
     # tile): the stores at the end would otherwise wait on each miss.
-    for p in range(n_pixels):
+    for p in range(0 if stream else n_pixels):
         deconv_prefetch_for_write(y + p * y_pixel_stride)
         deconv_prefetch_for_write(y + p * y_pixel_stride + (n_out - 1) * y_channel_stride)
     if floating is float and DECONV_SQUARE_LANES == 16:
@@ -1304,7 +1370,7 @@ cdef inline void _narrow_tile(
                 and y_channel_stride == 1 and n_pixels == run):
             # A whole square into channels-last y: each pixel's channels
             # are one full vector, transposed in registers.
-            deconv_transpose_square_f32(&acc[0], run, y, y_pixel_stride)
+            deconv_transpose_square_f32(&acc[0], run, y, y_pixel_stride, stream)
             return
         if (DECONV_SQUARE_LANES == 2 * group and n_out == group and y_channel_stride == 1
                 and n_pixels == run):
@@ -1349,7 +1415,7 @@ cdef inline void _load_input_row(const floating[:, :, :, :] x, const Py_ssize_t 
                 c = 0
                 while c < cin:
                     deconv_transpose_square_f32(source + j0 * col_stride + c, col_stride,
-                                                target + c * plane + j0, plane)
+                                                target + c * plane + j0, plane, False)
                     c += LOAD_COLUMNS
                 j0 += LOAD_COLUMNS
     while j0 < width:
@@ -1380,11 +1446,12 @@ cdef void _narrow_row_group(
         const Taps* rows, const Phases* phases,
         floating[:, :, ::1] window, Py_ssize_t[::1] window_holds, Py_ssize_t[::1] tap_slot,
         floating[:, :, :, :] y, const Py_ssize_t n, const Py_ssize_t r,
-        const Py_ssize_t group, const Py_ssize_t group_size) noexcept nogil:
+        const Py_ssize_t group, const Py_ssize_t group_size, const bint stream) noexcept nogil:
     """Output row ``r`` of image ``n``, output channels of group ``group`` (of
     ``group_size`` channels), every phase, using one thread's ``window`` (Cin,
     rows, padded width); ``window_holds`` says which (image, input row) each
-    window row holds, -1 for none."""
+    window row holds, -1 for none. Squares stored past the caches with
+    ``stream`` (see :func:`_narrow_tile`)."""
     cdef Py_ssize_t cout = y.shape[3], cin = x.shape[3], in_height = x.shape[1]
     cdef Py_ssize_t window_rows = window.shape[1], padded_width = window.shape[2]
     cdef Py_ssize_t plane = window_rows * padded_width
@@ -1438,14 +1505,14 @@ cdef void _narrow_row_group(
                              row_taps, row_kernels, slots, phase_taps, phases.kernel + start,
                              phases.input + start, t0, tile_y, y_pixel_stride, y_channel_stride,
                              NARROW_SQUARE, min(run, columns - t0), n_out,
-                             <NarrowSquareRun*> NULL)
+                             <NarrowSquareRun*> NULL, stream)
             elif group_size == DECONV_NARROW_MAX_GROUP:
                 run = NARROW_RUN
                 _narrow_tile(window_start, plane, padded_width, cin, w_group, kw, packed_row,
                              row_taps, row_kernels, slots, phase_taps, phases.kernel + start,
                              phases.input + start, t0, tile_y, y_pixel_stride, y_channel_stride,
                              DECONV_NARROW_MAX_GROUP, min(run, columns - t0), n_out,
-                             <NarrowRun*> NULL)
+                             <NarrowRun*> NULL, False)
             elif (_narrow_long_run(NARROW_GROUP) == NARROW_LONG_RUN
                     and columns - t0 >= NARROW_LONG_RUN):
                 # Twice the accumulators where there are registers for them (as
@@ -1455,21 +1522,25 @@ cdef void _narrow_row_group(
                 _narrow_tile(window_start, plane, padded_width, cin, w_group, kw, packed_row,
                              row_taps, row_kernels, slots, phase_taps, phases.kernel + start,
                              phases.input + start, t0, tile_y, y_pixel_stride, y_channel_stride,
-                             NARROW_GROUP, NARROW_LONG_RUN, n_out, <NarrowLongRun*> NULL)
+                             NARROW_GROUP, NARROW_LONG_RUN, n_out, <NarrowLongRun*> NULL,
+                             False)
             else:
                 run = NARROW_RUN
                 _narrow_tile(window_start, plane, padded_width, cin, w_group, kw, packed_row,
                              row_taps, row_kernels, slots, phase_taps, phases.kernel + start,
                              phases.input + start, t0, tile_y, y_pixel_stride, y_channel_stride,
-                             NARROW_GROUP, min(run, columns - t0), n_out, <NarrowRun*> NULL)
+                             NARROW_GROUP, min(run, columns - t0), n_out, <NarrowRun*> NULL,
+                             False)
             t0 += run
+    if stream:
+        deconv_store_fence()
 
 
 def conv2d_transpose_narrow(
         const floating[:, :, :, :] x, const floating[:, :, :, ::1] packed, tables,
         floating[:, :, :, ::1] windows, Py_ssize_t[:, ::1] window_holds,
         Py_ssize_t[:, ::1] tap_slots, floating[:, :, :, :] y, Py_ssize_t group_size,
-        Py_ssize_t units_per_check, int num_threads):
+        Py_ssize_t units_per_check, int num_threads, bint stream=False):
     """Fill ``y`` (N, H, W, Cout) for few output channels; see the comment above.
 
     ``x`` and ``y`` are indexed NHWC with any strides. ``tables`` is a
@@ -1481,7 +1552,9 @@ def conv2d_transpose_narrow(
     window rows, padded width) zero-filled, ``window_holds[t]`` (window
     rows,) all -1, ``tap_slots[t]`` room for one output row's row taps.
     Signals are looked at after every ``units_per_check`` work units (an
-    output row of one image and channel group).
+    output row of one image and channel group). ``stream`` asks for stores
+    past the caches, as :func:`conv2d_transpose_wide` does: honoured for
+    float32 squares of 16 channels where y's pixels are whole aligned lines.
     """
     cdef Py_ssize_t batch = y.shape[0], height = y.shape[1]
     cdef Py_ssize_t groups = packed.shape[3] // group_size
@@ -1536,6 +1609,9 @@ def conv2d_transpose_narrow(
     phases.count = columns.shape[0]
     phases.stride = column_phases.stride
     phases.pad_left = column_phases.pad_left
+    stream = (stream and floating is float and DECONV_STREAM_STORES
+              and group_size == NARROW_SQUARE == DECONV_SQUARE_LANES
+              and y.strides[3] == sizeof(floating) and _lines_whole(y))
     # Units are ordered row-major: a thread's static chunk is a run of whole
     # output rows (every group), so its window rows serve all groups and the
     # threads write (and on a first call, fault in) different pages.
@@ -1547,7 +1623,7 @@ def conv2d_transpose_narrow(
             rest = unit // groups
             _narrow_row_group(x, packed, &rows, &phases, windows[thread], window_holds[thread],
                               tap_slots[thread], y, rest // height, rest % height,
-                              unit % groups, group_size)
+                              unit % groups, group_size, stream)
         PyErr_CheckSignals()
         first = last
 

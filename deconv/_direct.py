@@ -544,7 +544,8 @@ def _run_wide(problem, plan, x, kernel, panels, y):
         else:
             panel_blocks.fill(-1)
     _simd.core.conv2d_transpose_wide(x, kernel, panels, panel_blocks, plan.tables, y, stages,
-                                     not whole, units_per_signal_check(plan.work), threads)
+                                     not whole, units_per_signal_check(plan.work), threads,
+                                     _simd.streams(y.nbytes))
 
 
 def _run_narrow(plan, x, kernel, packed, y):
@@ -563,7 +564,8 @@ def _run_narrow(plan, x, kernel, packed, y):
     windows.fill(0)
     window_holds.fill(-1)
     _simd.core.conv2d_transpose_narrow(x, packed, tables, windows, window_holds, tap_slots, y,
-                                       group, units_per_signal_check(plan.work), threads)
+                                       group, units_per_signal_check(plan.work), threads,
+                                       _simd.streams(y.nbytes))
 
 
 def units_per_signal_check(work):

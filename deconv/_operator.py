@@ -9,6 +9,7 @@ packed once for each packed form a plan needs. A call whose plan is known
 checks x's shape and dtype with one dictionary lookup and runs.
 :func:`deconv.conv2d_transpose` is the same machinery without a kept kernel.
 """
+import math
 import threading
 
 import numpy as np
@@ -22,6 +23,7 @@ from ._dispatch import rank, rejection
 from ._problem import check_kernel_shape, make_problem, window_problem
 from ._registry import AUTO, check_backend_name, get_backend
 from ._threads import requested_threads, threads_for
+from ._workspace import aligned_empty
 
 # Input shapes whose plans one operator keeps (a decoder sees a few; a
 # fully convolutional net on images of every size, more).
@@ -266,7 +268,11 @@ def execute(planner, plan, x, kernel, packed_for, kernel_finite, out, inputs):
     if x.dtype is not problem.dtype or not x.flags.c_contiguous:
         x = np.ascontiguousarray(x, dtype=problem.dtype)
     if out is None:
-        result = np.empty(plan.output_shape, plan.result_dtype)
+        # An output the kernels write past the caches must start on a cache
+        # line for them to (see deconv._simd.streams).
+        result = (aligned_empty(plan.output_shape, plan.result_dtype)
+                  if _simd.streams(math.prod(plan.output_shape) * plan.result_dtype.itemsize)
+                  else np.empty(plan.output_shape, plan.result_dtype))
     elif (type(out) is np.ndarray and out.shape == plan.output_shape
           and out.dtype is plan.result_dtype and (flags := out.flags).c_contiguous
           and flags.writeable and _simd.core is not None

@@ -5,6 +5,7 @@ working install; ``_core_avx2`` and ``_core_avx512`` exist where the compiler
 could build them. The environment variable ``DECONV_SIMD`` (``baseline``,
 ``avx2`` or ``avx512``) caps the level, for testing and for users who want to.
 """
+import functools
 import importlib
 import importlib.machinery
 import importlib.util
@@ -96,3 +97,59 @@ core, built_levels, unavailable_reason = _load()
 if core is None:
     warnings.warn("deconv: " + unavailable_reason + "; only the 'reference' and 'fft' "
                   "backends will work", RuntimeWarning, stacklevel=2)
+
+
+# An output larger than this share of the last-level cache of one CPU is
+# written past the caches (non-temporal stores), where the kernel can: it
+# would not stay there anyway, and a cached store that misses first reads
+# the line it overwrites. The same point as glibc's memcpy and memset.
+STREAM_CACHE_SHARE = 0.75
+
+
+def last_level_cache_share(cpu_cache=Path("/sys/devices/system/cpu/cpu0/cache")):
+    """Bytes of the largest-level cache of CPU 0 per CPU sharing it, as the
+    system describes it (Linux sysfs), or None where it does not.
+
+    Examples
+    --------
+    >>> from deconv._simd import last_level_cache_share
+    >>> share = last_level_cache_share()
+    >>> share is None or share > 0
+    True
+    """
+    return _cache_share(str(cpu_cache))
+
+
+@functools.cache
+def _cache_share(cpu_cache):
+    best = None
+    try:
+        for index in Path(cpu_cache).glob("index*"):
+            if (index / "type").read_text().strip() == "Instruction":
+                continue
+            level = int((index / "level").read_text())
+            size = (index / "size").read_text().strip()
+            nbytes = int(size[:-1]) << {"K": 10, "M": 20, "G": 30}[size[-1]] \
+                if size[-1] in "KMG" else int(size)
+            sharing = _cpu_count((index / "shared_cpu_list").read_text())
+            if best is None or level > best[0]:
+                best = (level, nbytes // max(1, sharing))
+    except (OSError, ValueError, KeyError):
+        return None
+    return None if best is None else best[1]
+
+
+def _cpu_count(cpu_list):
+    """CPUs in a sysfs list such as ``0-3,8``."""
+    count = 0
+    for part in cpu_list.strip().split(","):
+        first, _, last = part.partition("-")
+        count += int(last or first) - int(first) + 1
+    return count
+
+
+def streams(nbytes):
+    """Whether an output of ``nbytes`` is written past the caches (see
+    STREAM_CACHE_SHARE)."""
+    share = last_level_cache_share()
+    return share is not None and nbytes > STREAM_CACHE_SHARE * share

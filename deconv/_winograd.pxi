@@ -516,7 +516,7 @@ cdef void _winograd_products_range(
                 unit = xi * blocks + b if position_major else b * positions + xi
                 if start <= unit < stop:
                     _winograd_position_panel(taps, weights, panel, b, xi, 0)
-                    _output_row_block(v, panel, rows, cols, classes, m, stage, xi, b)
+                    _output_row_block(v, panel, rows, cols, classes, m, stage, xi, b, False)
         g0 += group
 
 

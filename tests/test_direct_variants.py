@@ -427,3 +427,71 @@ def test_folded_output_that_does_not_fold_is_written_as_it_is(rng):
     assert_close(base[..., ::2], conv2d_transpose_oracle(x, kernel, (6, 8), (2, 2), "valid",
                                                          (1, 1)), np.float64)
     assert np.isnan(base[..., 1::2]).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_outputs_written_past_the_caches_hold_the_same_bits(dtype, data_format, simd_level,
+                                                            rng, monkeypatch):
+    # Outputs the wide kernel streams (float32 on AVX-512, whole aligned
+    # lines), into a new (aligned) array, an aligned out= and one a float
+    # off its line (written through the caches): the same bits as cached
+    # stores; partial tiles and a half block (Cout 48) among them.
+    force_variant(monkeypatch, "wide")
+    x = rng.standard_normal((3, 7, 13, 6)).astype(dtype)
+    kernel = rng.standard_normal((3, 3, 48, 6)).astype(dtype)
+    if data_format == "channels_first":
+        x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+    expected = deconv.conv2d_transpose(x, kernel, None, 2, "same", data_format, backend="direct")
+    monkeypatch.setattr(_simd, "streams", lambda nbytes: True)
+    result = deconv.conv2d_transpose(x, kernel, None, 2, "same", data_format, backend="direct",
+                                     num_threads=3)
+    assert result.ctypes.data % 64 == 0 and np.array_equal(result, expected)
+    raw = np.empty(expected.size + 16, dtype)
+    for offset in (-raw.ctypes.data % 64 // raw.itemsize, 1):
+        out = raw[offset:offset + expected.size].reshape(expected.shape)
+        out.fill(np.nan)
+        deconv.conv2d_transpose(x, kernel, None, 2, "same", data_format, backend="direct",
+                                out=out)
+        assert np.array_equal(out, expected)
+
+
+@pytest.mark.parametrize("cout", [16, 32])
+def test_narrow_squares_written_past_the_caches_hold_the_same_bits(cout, simd_level, rng,
+                                                                   monkeypatch):
+    # Squares of 16 channels (float32 on AVX-512) streamed into whole
+    # aligned lines; partial squares and pixels among them.
+    x = rng.standard_normal((2, 9, 21, 5)).astype(np.float32)
+    kernel = rng.standard_normal((4, 4, cout, 5)).astype(np.float32)
+    monkeypatch.setattr(_direct, "narrow_group_candidates", lambda itemsize: (
+        (16,) if 16 in _simd.core.narrow_groups(itemsize) else (4,)))
+    force_variant(monkeypatch, "narrow")
+    expected = deconv.conv2d_transpose(x, kernel, None, 2, "same", backend="direct")
+    monkeypatch.setattr(_simd, "streams", lambda nbytes: True)
+    for threads in (1, 3):
+        result = deconv.conv2d_transpose(x, kernel, None, 2, "same", backend="direct",
+                                         num_threads=threads)
+        assert result.ctypes.data % 64 == 0 and np.array_equal(result, expected)
+
+
+def test_the_last_level_cache_share_from_sysfs(tmp_path):
+    from deconv._simd import STREAM_CACHE_SHARE, last_level_cache_share, streams
+
+    def cache(index, level, kind, size, cpus, tree="cache"):
+        folder = tmp_path / tree / f"index{index}"
+        folder.mkdir(parents=True)
+        for name, value in (("level", level), ("type", kind), ("size", size),
+                            ("shared_cpu_list", cpus)):
+            (folder / name).write_text(f"{value}\n")
+
+    cache(0, 1, "Data", "32K", "0")
+    cache(1, 1, "Instruction", "32K", "0")
+    cache(2, 2, "Unified", "1024K", "0")
+    cache(3, 3, "Unified", "32768K", "0-1,4-5")
+    assert last_level_cache_share(tmp_path / "cache") == 8 << 20  # 32 MB over 4 CPUs
+    assert last_level_cache_share(tmp_path / "absent") is None
+    cache(0, 2, "Unified", "lots", "0", tree="broken")
+    assert last_level_cache_share(tmp_path / "broken") is None
+    share = last_level_cache_share()
+    assert streams(1 << 62) == (share is not None)
+    assert not streams(0) and (share is None or not streams(int(STREAM_CACHE_SHARE * share)))
