@@ -54,7 +54,7 @@ DEFAULT_PROFILE = {
     # multiply-add: half the accumulators, a broadcast per multiply-add.
     # A 4x4 stride-2 layer (8x32x32x32) with Cout 3-16 took 0.69x the
     # time of whole tiles, with Cout 40 and 48 0.85x: 0.5 / 0.69.
-    "direct_wide_half_rate": 0.72,
+    "direct_wide_half_rate": 0.62,
     # direct: fixed cost of a planned call. 30 us, not the 60 us fitted before
     # the FFT path got faster: the planned kernel's small calls take 30-60 us
     # (1x10x10x10, 5x5, Cout 57: 58 us; 1x11x11x2, 12x12: 30 us), and 60 us
