@@ -52,8 +52,12 @@ DEFAULT_PROFILE = {
     # direct, wide kernel: the rate of its float32 half tiles (a last block
     # of 16 channels or fewer, AVX-512) against whole tiles', per padded
     # multiply-add: half the accumulators, a broadcast per multiply-add.
-    # A 4x4 stride-2 layer (8x32x32x32) with Cout 3-16 took 0.69x the
-    # time of whole tiles, with Cout 40 and 48 0.85x: 0.5 / 0.69.
+    # As the last of several blocks, a half block took 0.8x a whole one's
+    # time (Cout 41-48 after 32, Cin 8-32: 4x4 stride 2, 5x5 and 8x8
+    # stride 1), 0.94x at Cin 3 with a 21x21 kernel (tap visits dominate,
+    # counted apart); alone (Cout 3-16) 0.69x: 0.5 / 0.8. At 0.72 (from
+    # the 0.69x) two direct/FFT crossovers of the grid went to direct,
+    # 1.4-1.6x slower.
     "direct_wide_half_rate": 0.62,
     # direct: fixed cost of a planned call. 30 us, not the 60 us fitted before
     # the FFT path got faster: the planned kernel's small calls take 30-60 us
