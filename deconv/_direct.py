@@ -283,19 +283,23 @@ def _folded_plan(folded, num_threads):
     return plan._replace(variant="folded", packing=("folded", plan.packing[1]))
 
 
-def _folded_arrays(kernel, y):
-    """The kernel and output of a call with its kernel's columns folded
-    into channels (``deconv._problem.columns_folded``): the kernel reshaped
-    (kh, 1, kw * Cout, Cin), and y viewed as (N, H, W / kw, kw * Cout) --
-    or None for y where its columns and channels are not one run of items
-    (then the wide variant writes it as it is)."""
+def _folded_kernel(kernel):
+    """A kernel with its columns folded into channels
+    (``deconv._problem.columns_folded``): (kh, 1, kw * Cout, Cin), reshaped."""
     kh, kw, cout, cin = kernel.shape
-    folded_kernel = kernel.reshape(kh, 1, kw * cout, cin)
-    batch, height, width, _ = y.shape
+    return kernel.reshape(kh, 1, kw * cout, cin)
+
+
+def _folded_output(y, kw):
+    """y (N, H, W, Cout) viewed as (N, H, W / kw, kw * Cout), the output of
+    a call with its kernel's ``kw`` columns folded into channels; None where
+    y's columns and channels are not one run of items (then the wide
+    variant writes it as it is)."""
+    batch, height, width, cout = y.shape
     if cout > 1 and y.strides[2] != cout * y.strides[3]:
-        return folded_kernel, None
+        return None
     channel = y.strides[3] if cout > 1 else y.strides[2]
-    return folded_kernel, np.lib.stride_tricks.as_strided(
+    return np.lib.stride_tricks.as_strided(
         y, (batch, height, width // kw, kw * cout),
         (y.strides[0], y.strides[1], kw * y.strides[2], channel))
 
@@ -476,7 +480,7 @@ class DirectBackend(Backend):
             packed[...] = kernel
             return packed
         if kind == "folded":
-            kernel = _folded_arrays(kernel, np.empty((0, 0, 0, 0), kernel.dtype))[0]
+            kernel = _folded_kernel(kernel)
             kh, kw, cout, cin = kernel.shape
         if kind in ("wide", "folded"):
             block = plan.packing[1]
@@ -506,11 +510,12 @@ class DirectBackend(Backend):
                 wide = candidate_plans(problem, plan.num_threads, core.isa_name())["wide"]
                 _run_wide(problem, wide, x, kernel, None, y)
         elif plan.variant == "folded":
-            folded_kernel, folded_y = _folded_arrays(kernel, y)
+            folded_y = _folded_output(y, kernel.shape[1])
             if folded_y is None:
                 _run_wide(problem, _wide_plan(problem, plan.num_threads), x, kernel, None, y)
             else:
-                _run_wide(columns_folded(problem), plan, x, folded_kernel, packed, folded_y)
+                _run_wide(columns_folded(problem), plan, x, _folded_kernel(kernel), packed,
+                          folded_y)
         else:
             _run_wide(problem, plan, x, kernel, packed, y)
 
