@@ -365,9 +365,10 @@ def winograd_work(problem, tables):
     weight of each position, block by block."""
     cin, cout = problem.input_shape[3], problem.output_shape[3]
     block = _simd.core.channel_block(problem.dtype.itemsize)
-    products = _cost.DirectWork(*(sum(getattr(run.work, field) for run in tables.products)
-                                  for field in ("padded_madds", "tile_taps", "units",
-                                                "outputs")))
+    products = _cost.DirectWork(**{field: sum(getattr(run.work, field)
+                                              for run in tables.products)
+                                   for field in ("padded_madds", "tile_taps", "units",
+                                                 "outputs", "half_madds")})
     transformed = sum(run.positions * run.columns for run in tables.products)
     kernel_items = sum((np.count_nonzero(run.tap_weights) + run.tap_weights.shape[1])
                        * -(-cout // block) * block * cin for run in tables.products)

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from oracle import assert_close, conv2d_transpose_oracle, valid_sizes
 
 import deconv
-from deconv import _direct, _toom_cook, _winograd
+from deconv import _direct, _simd, _toom_cook, _winograd
 
 
 @pytest.mark.parametrize("outputs,taps", [(m, r) for m in range(1, 7) for r in range(1, 5)
@@ -276,6 +276,13 @@ def test_cost_model_counts_the_kernel_transform():
     # taps per phase, plus its 2 x 2 taps packed.
     assert work.kernel_items == 4 * (64 + 4) * 64 * 64
     assert {run.layout[1::2] for run in plan.tables.products} == {(4, 4)}
+    # Products into 40 channels: a half block where the build has half tiles.
+    problem40 = deconv.Conv2DTranspose(np.zeros((4, 4, 40, 64), np.float32), strides=2,
+                                       padding="same").plan_for(
+        np.zeros((8, 8, 8, 64), np.float32)).problem
+    work40 = _winograd.WinogradBackend().plan(problem40, 2).work.products
+    half = _simd.core.computed_channels(40, 4) % _simd.core.channel_block(4)
+    assert work40.half_madds == work40.padded_madds * half // (32 + half) and half in (0, 16)
 
 
 # Whole 16 x 16 squares (transposed in registers on AVX-512) each way, runs
