@@ -268,11 +268,7 @@ def execute(planner, plan, x, kernel, packed_for, kernel_finite, out, inputs):
     if x.dtype is not problem.dtype or not x.flags.c_contiguous:
         x = np.ascontiguousarray(x, dtype=problem.dtype)
     if out is None:
-        # An output the kernels write past the caches must start on a cache
-        # line for them to (see deconv._simd.streams).
-        result = (aligned_empty(plan.output_shape, plan.result_dtype)
-                  if _simd.streams(math.prod(plan.output_shape) * plan.result_dtype.itemsize)
-                  else np.empty(plan.output_shape, plan.result_dtype))
+        result = _new_output(plan.output_shape, plan.result_dtype)
     elif (type(out) is np.ndarray and out.shape == plan.output_shape
           and out.dtype is plan.result_dtype and (flags := out.flags).c_contiguous
           and flags.writeable and _simd.core is not None
@@ -281,7 +277,7 @@ def execute(planner, plan, x, kernel, packed_for, kernel_finite, out, inputs):
     else:
         result = checked_out(out, plan, inputs)
     # float16 is computed in float32 and rounded at the end.
-    y = np.empty(plan.output_shape, problem.dtype) if plan.casts else result
+    y = _new_output(plan.output_shape, problem.dtype) if plan.casts else result
     if plan.channels_first:
         run_plan(plan, x.transpose(0, 2, 3, 1), kernel, packed_for, y.transpose(0, 2, 3, 1))
     else:
@@ -290,6 +286,15 @@ def execute(planner, plan, x, kernel, packed_for, kernel_finite, out, inputs):
         with np.errstate(over="ignore"):  # float16 overflows to inf, like TensorFlow
             np.copyto(result, y, casting="same_kind")
     return result
+
+
+def _new_output(shape, dtype):
+    """A new array for the kernels to write: starting on a cache line when
+    they would write it past the caches (see deconv._simd.streams), which
+    they do only from one."""
+    if _simd.streams(math.prod(shape) * np.dtype(dtype).itemsize):
+        return aligned_empty(shape, dtype)
+    return np.empty(shape, dtype)
 
 
 def run_plan(plan, x, kernel, packed_for, y):

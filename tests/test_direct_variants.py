@@ -456,6 +456,17 @@ def test_outputs_written_past_the_caches_hold_the_same_bits(dtype, data_format, 
         assert np.array_equal(out, expected)
 
 
+def test_float16_outputs_computed_past_the_caches_hold_the_same_bits(rng, monkeypatch):
+    # float16 is computed into a float32 array, then rounded: that array is
+    # the one the kernels stream into.
+    x = rng.standard_normal((2, 5, 6, 7)).astype(np.float16)
+    kernel = rng.standard_normal((2, 2, 32, 7)).astype(np.float16)
+    expected = deconv.conv2d_transpose(x, kernel, None, 2, "valid", backend="direct")
+    monkeypatch.setattr(_simd, "streams", lambda nbytes: True)
+    result = deconv.conv2d_transpose(x, kernel, None, 2, "valid", backend="direct")
+    assert result.dtype == np.float16 and np.array_equal(result, expected)
+
+
 @pytest.mark.parametrize("cout", [16, 32])
 def test_narrow_squares_written_past_the_caches_hold_the_same_bits(cout, simd_level, rng,
                                                                    monkeypatch):
