@@ -200,6 +200,16 @@ class ProductPlan(NamedTuple):
     # transformed kernel, G_rows[i, u] * G_cols[j, w] (ah * aw, K * K').
     sub_kernel: tuple
     tap_weights: np.ndarray
+    # Transform positions of a tile, alpha * alpha'.
+    positions: int
+    # Items from one position's matrix to the next in the scratch arrays of
+    # the transformed inputs and of the products (position_stride).
+    input_stride: int
+    product_stride: int
+    # The sub-kernel as the wide kernel packs it (blocks, K, K', Cin, block).
+    taps_shape: tuple
+    # Work units of the products between two looks for signals.
+    units_per_check: int
 
     @property
     def layout(self):
@@ -207,18 +217,18 @@ class ProductPlan(NamedTuple):
         rows, cols = self.phases[0].rows, self.phases[0].cols
         return rows.taps, rows.tile, cols.taps, cols.tile
 
-    @property
-    def positions(self):
-        """Transform positions of a tile, alpha * alpha'."""
-        return self.phases[0].rows.inputs * self.phases[0].cols.inputs
-
 
 class WinogradTables(NamedTuple):
     """Every phase of a problem: ``products``, the :class:`ProductPlan` of
     the phases with taps, and ``zeros``, the index of the outputs of each
-    phase without (zeros)."""
+    phase without (zeros); and the items of the scratch arrays a call
+    needs, the largest over ``products``: transformed inputs, products and
+    a function call's packed sub-kernel."""
     products: tuple
     zeros: tuple
+    input_items: int
+    product_items: int
+    tap_items: int
 
 
 @bounded_cache(64)
@@ -351,8 +361,16 @@ def winograd_tables(problem):
         products.append(ProductPlan(
             tuple(phases), transforms(row_tile, len(row_taps), problem.dtype),
             transforms(col_tile, len(col_taps), problem.dtype), columns, work,
-            (_taps_slice(phases[0].rows), _taps_slice(phases[0].cols)), weights))
-    return WinogradTables(tuple(products), tuple(zeros))
+            (_taps_slice(phases[0].rows), _taps_slice(phases[0].cols)), weights, positions,
+            position_stride(columns, cin, problem.dtype),
+            position_stride(columns, cout, problem.dtype),
+            (blocks, len(row_taps), len(col_taps), cin, block),
+            _direct.units_per_signal_check(work)))
+    return WinogradTables(
+        tuple(products), tuple(zeros),
+        max((run.positions * run.input_stride for run in products), default=0),
+        max((run.positions * run.product_stride for run in products), default=0),
+        max((math.prod(run.taps_shape) for run in products), default=0))
 
 
 def winograd_work(problem, tables):
@@ -428,8 +446,8 @@ class WinogradBackend(Backend):
         block = core.channel_block(kernel.itemsize)
         packed = []
         for run in plan.tables.products:
-            taps = _pack_taps(run, kernel, aligned_empty(_taps_shape(run, kernel.shape, block),
-                                                         kernel.dtype), plan.num_threads)
+            taps = _pack_taps(run, kernel, aligned_empty(run.taps_shape, kernel.dtype),
+                              plan.num_threads)
             panels = aligned_empty(_panels_shape(run, kernel.shape, block), kernel.dtype)
             core.winograd_pack(taps, run.tap_weights, panels, plan.num_threads)
             packed.append(panels)
@@ -458,16 +476,8 @@ def _panels_shape(run, kernel_shape, block):
     return (-(-cout // block), run.positions, 1, cin, block)
 
 
-def _taps_shape(run, kernel_shape, block):
-    """(blocks, K, K', Cin, block): a :class:`ProductPlan`'s sub-kernel as
-    the wide kernel packs it."""
-    cout, cin = kernel_shape[2], kernel_shape[3]
-    row_taps, _, col_taps, _ = run.layout
-    return (-(-cout // block), len(row_taps), len(col_taps), cin, block)
-
-
 def _pack_taps(run, kernel, taps, threads):
-    """``taps`` (see :func:`_taps_shape`) filled from ``kernel``; returned."""
+    """``taps`` (``run.taps_shape``) filled from ``kernel``; returned."""
     _simd.core.pack_wide_panels(kernel[run.sub_kernel], taps, threads)
     return taps
 
@@ -491,11 +501,10 @@ def position_stride(columns, channels, dtype):
     return (lines + 1 - lines % 2) * line
 
 
-def by_position(buffer, positions, columns, channels):
+def by_position(buffer, positions, columns, channels, stride):
     """A (positions, columns, channels) view of ``buffer`` whose positions
-    are :func:`position_stride` items apart."""
+    are ``stride`` items apart (:func:`position_stride`)."""
     item = buffer.itemsize
-    stride = position_stride(columns, channels, buffer.dtype)
     return np.ndarray((positions, columns, channels), buffer.dtype,
                       buffer[:positions * stride], 0, (stride * item, channels * item, item))
 
@@ -531,41 +540,35 @@ def run_winograd(problem, plan, x, kernel, packed, y):
         out[outputs] = 0
     block = core.channel_block(y.itemsize)
     blocks = -(-cout // block)
-    input_items = max(run.positions * position_stride(run.columns, cin, dtype)
-                      for run in tables.products)
-    product_items = max(run.positions * position_stride(run.columns, cout, dtype)
-                        for run in tables.products)
     on_demand = packed is None
-    tap_items = max(math.prod(_taps_shape(run, kernel.shape, block))
-                    for run in tables.products) if on_demand else 0
     panel_items = threads * cin * block if on_demand else 0
     inputs, products, tap_buffer, panel_buffer, stages, no_blocks, unused_kernel = \
-        scratch_arrays(((input_items,), dtype), ((product_items,), dtype),
-                       ((tap_items,), dtype), ((panel_items,), dtype), ((threads, 1), dtype),
-                       ((0,), np.intp), ((1, 1, 1, 1), dtype), slot="winograd")
+        scratch_arrays(((tables.input_items,), dtype), ((tables.product_items,), dtype),
+                       ((tables.tap_items if on_demand else 0,), dtype), ((panel_items,), dtype),
+                       ((threads, 1), dtype), ((0,), np.intp), ((1, 1, 1, 1), dtype),
+                       slot="winograd")
     for index, run in enumerate(tables.products):
         positions, columns = run.positions, run.columns
-        v = by_position(inputs, positions, columns, cin)
-        m = by_position(products, positions, columns, cout)
+        v = by_position(inputs, positions, columns, cin, run.input_stride)
+        m = by_position(products, positions, columns, cout, run.product_stride)
         for phase in run.phases:
             rows, cols = phase.rows, phase.cols
             core.winograd_input(x[phase.inputs], run.row_transforms.input,
                                 run.col_transforms.input, rows.input_base, rows.tile,
                                 rows.tiles, cols.input_base, cols.tile, cols.tiles,
                                 v[:, phase.tiles], threads)
-        units_per_check = _direct.units_per_signal_check(run.work)
         if on_demand:
-            shape = _taps_shape(run, kernel.shape, block)
+            shape = run.taps_shape
             sub_taps = _pack_taps(run, kernel, tap_buffer[:math.prod(shape)].reshape(shape),
                                   threads)
             panels = panel_buffer.reshape(threads, 1, 1, cin, block)
             core.winograd_products(v, sub_taps, run.tap_weights, panels,
                                    product_tables(positions, columns, one_kernel_row=True), m,
-                                   stages, max(1, units_per_check // blocks), threads)
+                                   stages, max(1, run.units_per_check // blocks), threads)
         else:
             core.conv2d_transpose_wide(v[None], unused_kernel, packed[index], no_blocks,
                                        product_tables(positions, columns), m[None], stages,
-                                       False, units_per_check, threads)
+                                       False, run.units_per_check, threads)
         for phase in run.phases:
             rows, cols = phase.rows, phase.cols
             core.winograd_output(m[:, phase.tiles], run.row_transforms.output,

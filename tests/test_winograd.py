@@ -187,6 +187,21 @@ def test_non_finite_data_is_refused_or_passed_over(rng):
     assert "winograd" in deconv.choose_backend(x, kernel, strides=2, padding="same").rejected
 
 
+@pytest.mark.parametrize("where", ["x", "kernel"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_a_non_finite_item_anywhere_sends_auto_to_another_backend(rng, where, bad):
+    # Big enough for several threads' runs of the finiteness check, and for
+    # "auto" to take the winograd backend when the data are finite.
+    x = rng.standard_normal((1, 32, 32, 64)).astype(np.float32)
+    kernel = rng.standard_normal((4, 4, 64, 64)).astype(np.float32)
+    target = x if where == "x" else kernel
+    target.reshape(-1)[-1] = bad  # the last item: the last run's remainder
+    choice = deconv.choose_backend(x, kernel, strides=2, padding="same", num_threads=2)
+    assert "winograd" in choice.rejected and choice.backend != "winograd"
+    y = deconv.conv2d_transpose(x, kernel, strides=2, padding="same", num_threads=2)
+    assert np.isnan(y).any() or np.isinf(y).any()
+
+
 def test_inputs_are_not_modified_and_outputs_are_written_whole(rng):
     x = rng.standard_normal((2, 5, 5, 4)).astype(np.float32)
     kernel = rng.standard_normal((3, 3, 3, 4)).astype(np.float32)
@@ -258,8 +273,9 @@ def test_positions_lie_an_odd_number_of_cache_lines_apart():
         stride = _winograd.position_stride(columns, channels, dtype)
         line = 64 // np.dtype(dtype).itemsize
         assert stride >= columns * channels and stride % line == 0 and stride // line % 2 == 1
-    buffer = np.zeros(9 * _winograd.position_stride(5, 3, "float32"), np.float32)
-    v = _winograd.by_position(buffer, 9, 5, 3)
+    stride = _winograd.position_stride(5, 3, "float32")
+    buffer = np.zeros(9 * stride, np.float32)
+    v = _winograd.by_position(buffer, 9, 5, 3, stride)
     assert v.shape == (9, 5, 3) and v.strides[1:] == (12, 4) and v.base is not None
     assert np.shares_memory(v, buffer)
 
