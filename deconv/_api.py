@@ -161,7 +161,7 @@ def conv2d_transpose(x, kernel, output_shape=None, strides=(1, 1), padding="vali
     plan = planner.call_plan(x, output_shape)
     compute_kernel = np.ascontiguousarray(kernel, dtype=plan.problem.dtype)
     return execute(planner, plan, x, compute_kernel, _not_packed,
-                   lambda: bool(np.isfinite(compute_kernel).all()), out, (x, kernel))
+                   lambda: _all_finite(compute_kernel, plan.num_threads), out, (x, kernel))
 
 
 def choose_backend(x, kernel, output_shape=None, strides=(1, 1), padding="valid",

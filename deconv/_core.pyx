@@ -145,6 +145,94 @@ def may_share_memory(cnp.ndarray a, tuple others):
     return False
 
 
+cdef extern from *:
+    """
+    /* Whether n items from p are all finite: x * 0 is 0 for a finite x and
+       NaN for an inf or a NaN, and a NaN stays in a sum. Summed in vector
+       accumulators: a plain loop of float additions does not vectorize
+       (they do not reassociate), and numpy.isfinite(a).all() writes a
+       boolean array and reads it again. */
+    #if defined(__GNUC__)
+    #define DECONV_ALL_FINITE(NAME, T, V, LANES)                                    \
+    static int NAME(const T* p, Py_ssize_t n) {                                   \
+        V a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, v0, v1, v2, v3;                 \
+        T sum = 0;                                                                \
+        Py_ssize_t i = 0;                                                         \
+        int lane;                                                                 \
+        for (; i + 4 * (LANES) <= n; i += 4 * (LANES)) {                          \
+            memcpy(&v0, p + i, sizeof v0);                                        \
+            memcpy(&v1, p + i + (LANES), sizeof v1);                              \
+            memcpy(&v2, p + i + 2 * (LANES), sizeof v2);                          \
+            memcpy(&v3, p + i + 3 * (LANES), sizeof v3);                          \
+            a0 += v0 * (T)0;                                                      \
+            a1 += v1 * (T)0;                                                      \
+            a2 += v2 * (T)0;                                                      \
+            a3 += v3 * (T)0;                                                      \
+        }                                                                         \
+        for (; i < n; i++) sum += p[i] * (T)0;                                    \
+        a0 += a1 + a2 + a3;                                                       \
+        for (lane = 0; lane < (LANES); lane++) sum += a0[lane];                   \
+        return sum == 0;                                                          \
+    }
+    DECONV_ALL_FINITE(deconv_all_finite_f32, float, deconv_vf32, DECONV_DOT_F32_LANES)
+    DECONV_ALL_FINITE(deconv_all_finite_f64, double, deconv_vf64, DECONV_DOT_F64_LANES)
+    #else
+    #define DECONV_ALL_FINITE(NAME, T)                                              \
+    static int NAME(const T* p, Py_ssize_t n) {                                   \
+        T sum = 0;                                                                \
+        Py_ssize_t i;                                                             \
+        for (i = 0; i < n; i++) sum += p[i] * (T)0;                               \
+        return sum == 0;                                                          \
+    }
+    DECONV_ALL_FINITE(deconv_all_finite_f32, float)
+    DECONV_ALL_FINITE(deconv_all_finite_f64, double)
+    #endif
+    """
+    bint deconv_all_finite_f32(const float* p, Py_ssize_t n) noexcept nogil
+    bint deconv_all_finite_f64(const double* p, Py_ssize_t n) noexcept nogil
+
+
+cdef enum:
+    # Items a thread checks per unit of all_finite: 256 KB of float32.
+    FINITE_RUN = 65536
+
+
+def all_finite(cnp.ndarray array, int num_threads):
+    """Whether every item of ``array`` (C-contiguous, float32 or float64) is
+    finite: ``numpy.isfinite(array).all()`` in one pass without a temporary,
+    on up to ``num_threads`` threads (one below a few runs of FINITE_RUN
+    items).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from deconv._simd import core
+    >>> core.all_finite(np.ones(5, np.float32), 1), core.all_finite(np.array([1, np.inf]), 1)
+    (True, False)
+    """
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(array), runs, unit, bad = 0
+    cdef int itemsize
+    cdef const char* data
+    if not cnp.PyArray_IS_C_CONTIGUOUS(array) or array.dtype.kind != "f" or \
+            cnp.PyArray_ITEMSIZE(array) not in (4, 8):
+        raise ValueError(f"all_finite takes a C-contiguous float32 or float64 array; got "
+                         f"{array.dtype} with strides {(<object> array).strides}")
+    if num_threads < 1:
+        raise ValueError(f"all_finite: num_threads must be at least 1; got {num_threads}")
+    itemsize = cnp.PyArray_ITEMSIZE(array)
+    data = <const char*> cnp.PyArray_DATA(array)
+    runs = (n + FINITE_RUN - 1) // FINITE_RUN
+    for unit in prange(runs, nogil=True, schedule="static",
+                       num_threads=num_threads if runs >= 4 else 1):
+        if itemsize == 4:
+            bad += not deconv_all_finite_f32(<const float*> data + unit * FINITE_RUN,
+                                             min(FINITE_RUN, n - unit * FINITE_RUN))
+        else:
+            bad += not deconv_all_finite_f64(<const double*> data + unit * FINITE_RUN,
+                                             min(FINITE_RUN, n - unit * FINITE_RUN))
+    return bad == 0
+
+
 def pixel_block(Py_ssize_t itemsize):
     """Output pixels per register tile for items of ``itemsize`` bytes."""
     return DECONV_F32_PIXELS if itemsize == 4 else DECONV_F64_PIXELS

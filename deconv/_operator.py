@@ -253,7 +253,12 @@ def checked_out(out, plan, inputs, names=("x", "kernel")):
     return out
 
 
-def _all_finite(array):
+def _all_finite(array, num_threads=1):
+    """Whether every item of ``array`` is finite (in one pass on up to
+    ``num_threads`` threads where the compiled core takes it)."""
+    if (_simd.core is not None and type(array) is np.ndarray and array.dtype.char in "fd"
+            and array.flags.c_contiguous):
+        return _simd.core.all_finite(array, num_threads)
     return bool(np.isfinite(array).all())
 
 
@@ -322,7 +327,8 @@ def finite_plan(planner, plan, arrays, kernel_finite):
     """``plan``, or the plan "auto" takes instead when ``arrays`` or the
     kernel (``kernel_finite()``) hold NaN or inf; a forced backend that must
     not see them raises."""
-    if plan.requires_finite and not (all(map(_all_finite, arrays)) and kernel_finite()):
+    if plan.requires_finite and not (all(_all_finite(array, plan.num_threads)
+                                         for array in arrays) and kernel_finite()):
         if plan.forced:
             _raise_if_refused(plan.backend_object, plan.problem, finite=False)
         return planner.finite_fallback(plan)

@@ -207,3 +207,36 @@ def test_fuzzing_the_public_api(backend, call):
         tolerance = 1e-2 if x.dtype == np.float16 else 1e-5
         np.testing.assert_allclose(y.astype(np.float64), expected, rtol=tolerance,
                                    atol=tolerance * max(1.0, np.abs(expected).max(initial=0)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(size=st.sampled_from([0, 1, 15, 64, 65535, 65536, 65537, 4 * 65536 + 3]),
+       dtype=st.sampled_from([np.float32, np.float64]),
+       bad=st.sampled_from([None, np.nan, np.inf, -np.inf]),
+       where=st.floats(0, 1, exclude_max=True), threads=st.integers(1, 3),
+       large=st.booleans())
+def test_the_finiteness_check_agrees_with_numpy(size, dtype, bad, where, threads, large):
+    from deconv._simd import core
+    if core is None:
+        pytest.skip("no compiled core")
+    # Values near the dtype's largest: x * 0 stays 0 for every finite x.
+    array = np.full(size, np.finfo(dtype).max if large else -1.5, dtype)
+    if bad is not None and size:
+        array[int(where * size)] = bad
+    assert core.all_finite(array, threads) == bool(np.isfinite(array).all())
+
+
+def test_the_finiteness_check_refuses_what_it_cannot_read():
+    from deconv._simd import core
+    if core is None:
+        pytest.skip("no compiled core")
+    with pytest.raises(ValueError, match="C-contiguous float32 or float64 array; got float16"):
+        core.all_finite(np.zeros(3, np.float16), 1)
+    with pytest.raises(ValueError, match=r"got float32 with strides \(8,\)"):
+        core.all_finite(np.zeros(6, np.float32)[::2], 1)
+    with pytest.raises(ValueError, match="num_threads must be at least 1; got 0"):
+        core.all_finite(np.zeros(3), 0)
+    # float16 and strided arrays are checked by NumPy instead.
+    from deconv._operator import _all_finite
+    assert not _all_finite(np.array([1, np.inf], np.float16))
+    assert _all_finite(np.zeros((4, 4), np.float32).T, 2)
