@@ -86,28 +86,40 @@ def random_cases(seed, count, sizes=(8, 64), kernels=(1, 33), strides=(1, 4),
 def time_backends(case, threads, repeats=5):
     """Median seconds on ``case`` of each backend of BACKENDS that "auto"
     considers for it (one with an estimate: the winograd backend hands the
-    layers it cannot help to the direct kernel, which would be timed twice);
-    a backend already five times slower than the best after one run is not
-    run again. Each is
-    followed by a pause of QUIET_SECONDS: the reference backend's products
-    leave OpenBLAS's threads spinning, which would slow down whatever is
-    timed next (several times over)."""
+    layers it cannot help to the direct kernel, which would be timed twice).
+
+    Each backend is first called once untimed and once timed, each after a
+    pause of QUIET_SECONDS: the reference backend's products leave
+    OpenBLAS's threads spinning, which would slow down whatever is timed
+    next (several times over). A backend five times slower than the best
+    then is not run again; the others are timed ``repeats - 1`` more times
+    in interleaved rounds (the machine's speed drifts over seconds, so each
+    round compares the backends at the same moment), the reference backend
+    last in a round and followed by a pause."""
     x, kernel = case.arrays()
     estimates = choose_backend(x, kernel, strides=case.strides, padding=case.padding,
                                num_threads=threads).estimates
-    seconds, best = {}, math.inf
+    calls = {}
     for backend in (name for name in BACKENDS if estimates.get(name) is not None):
-        time.sleep(QUIET_SECONDS)
-        def call():
+        def call(backend=backend):
             conv2d_transpose(x, kernel, strides=case.strides, padding=case.padding,
                              backend=backend, num_threads=threads)
-        first = timings(call, 1)
-        if first[0] > 5 * best:
-            seconds[backend] = first[0]
-        else:
-            seconds[backend] = float(np.median(first + timings(call, repeats - 1, warmup=False)))
-        best = min(best, seconds[backend])
-    return seconds
+        calls[backend] = call
+    seconds = {}
+    for backend, call in calls.items():
+        time.sleep(QUIET_SECONDS)
+        call()
+        time.sleep(QUIET_SECONDS)
+        seconds[backend] = timings(call, 1, warmup=False)
+    best = min(times[0] for times in seconds.values())
+    live = sorted((backend for backend in calls if seconds[backend][0] <= 5 * best),
+                  key=lambda backend: backend == "reference")
+    for _ in range(repeats - 1):
+        for backend in live:
+            seconds[backend] += timings(calls[backend], 1, warmup=False)
+            if backend == "reference":
+                time.sleep(QUIET_SECONDS)
+    return {backend: float(np.median(times)) for backend, times in seconds.items()}
 
 
 def chosen_backend(case, threads):

@@ -105,3 +105,32 @@ def test_the_grid_draws_narrow_layers_and_scores_them():
     assert score.within == 0.75 and score.worst == 1.5
     assert str(score).startswith("within 15% of the fastest on 75%, worst 1.50x")
     assert GOOD.no_worse_than(BAD) and not BAD.no_worse_than(GOOD)
+
+
+def test_the_grid_times_the_backends_in_interleaved_rounds(monkeypatch):
+    calls = []
+    monkeypatch.setattr(_grid, "conv2d_transpose",
+                        lambda *args, backend, **kwargs: calls.append(backend))
+    monkeypatch.setattr(_grid.time, "sleep", lambda seconds: calls.append("pause"))
+    durations = {"direct": 1.0, "fft": 2.0, "reference": 3.0, "winograd": 6.0}
+
+    def fake_timings(call, repeats, warmup=True):
+        assert repeats == 1 and not warmup
+        call()
+        return [durations[calls[-1]]]
+    monkeypatch.setattr(_grid, "timings", fake_timings)
+    case = _grid.GridCase((1, 8, 8, 4), (4, 4, 4, 4), 2, "same", 0)
+    x, kernel = case.arrays()
+    considered = [name for name, seconds in deconv.choose_backend(
+        x, kernel, strides=2, padding="same", num_threads=2).estimates.items()
+        if seconds is not None]
+    assert sorted(considered) == sorted(durations)
+    seconds = _grid.time_backends(case, 2, repeats=3)
+    assert seconds == durations
+    # Each backend alone first (untimed, then timed), a pause before each;
+    # then rounds of every backend not five times slower than the best, the
+    # reference backend last and followed by a pause.
+    first = 4 * len(durations)
+    assert calls[:first] == [step for name in _grid.BACKENDS
+                             for step in ("pause", name, "pause", name)]
+    assert calls[first:] == 2 * ["direct", "fft", "reference", "pause"]
