@@ -115,7 +115,10 @@ def test_the_grid_times_the_backends_in_interleaved_rounds(monkeypatch):
     durations = {"direct": 1.0, "fft": 2.0, "reference": 3.0, "winograd": 6.0}
 
     def fake_timings(call, repeats, warmup=True):
-        assert repeats == 1 and not warmup
+        assert repeats == 1
+        if warmup:
+            call()
+            calls.append("untimed")
         call()
         return [durations[calls[-1]]]
     monkeypatch.setattr(_grid, "timings", fake_timings)
@@ -127,10 +130,11 @@ def test_the_grid_times_the_backends_in_interleaved_rounds(monkeypatch):
     assert sorted(considered) == sorted(durations)
     seconds = _grid.time_backends(case, 2, repeats=3)
     assert seconds == durations
-    # Each backend alone first (untimed, then timed), a pause before each;
-    # then rounds of every backend not five times slower than the best, the
-    # reference backend last and followed by a pause.
+    # Each backend alone first, after a pause (untimed, then timed); then
+    # rounds of every backend not five times slower than the best, the
+    # reference backend last, followed by a pause and so an untimed call.
     first = 4 * len(durations)
     assert calls[:first] == [step for name in _grid.BACKENDS
-                             for step in ("pause", name, "pause", name)]
-    assert calls[first:] == 2 * ["direct", "fft", "reference", "pause"]
+                             for step in ("pause", name, "untimed", name)]
+    assert calls[first:] == ["direct", "fft", "reference", "pause",
+                             "direct", "untimed", "direct", "fft", "reference", "pause"]
