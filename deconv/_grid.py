@@ -88,19 +88,20 @@ def time_backends(case, threads, repeats=5):
     considers for it (one with an estimate: the winograd backend hands the
     layers it cannot help to the direct kernel, which would be timed twice).
 
-    Each backend is first called once untimed and once timed, after a
-    pause of QUIET_SECONDS: the reference backend's products leave
-    OpenBLAS's threads spinning, which would slow down whatever is timed
-    next (several times over). A backend five times slower than the best
-    then is not run again; the others are timed ``repeats - 1`` more times
-    in interleaved rounds (the machine's speed drifts over seconds, so each
-    round compares the backends at the same moment), the reference backend
-    last in a round and followed by a pause and an untimed call."""
+    Each backend is first called once untimed and once timed, after a pause
+    of QUIET_SECONDS, the reference backend last: its products leave
+    OpenBLAS's threads spinning, which slows down whatever is timed next
+    (several times over) for about as long. A backend five times slower
+    than the best then is not run again; the others are timed ``repeats -
+    1`` more times, in interleaved rounds (the machine's speed drifts over
+    seconds, so each round compares the backends at the same moment), and
+    the reference backend's more times after them."""
     x, kernel = case.arrays()
     estimates = choose_backend(x, kernel, strides=case.strides, padding=case.padding,
                                num_threads=threads).estimates
     calls = {}
-    for backend in (name for name in BACKENDS if estimates.get(name) is not None):
+    for backend in sorted((name for name in BACKENDS if estimates.get(name) is not None),
+                          key=lambda name: name == "reference"):
         def call(backend=backend):
             conv2d_transpose(x, kernel, strides=case.strides, padding=case.padding,
                              backend=backend, num_threads=threads)
@@ -110,17 +111,13 @@ def time_backends(case, threads, repeats=5):
         time.sleep(QUIET_SECONDS)
         seconds[backend] = timings(call, 1)
     best = min(times[0] for times in seconds.values())
-    live = sorted((backend for backend in calls if seconds[backend][0] <= 5 * best),
-                  key=lambda backend: backend == "reference")
-    paused = False
+    live = [backend for backend in calls if seconds[backend][0] <= 5 * best]
     for _ in range(repeats - 1):
         for backend in live:
-            # The first call after a pause wakes up the threads (and the
-            # machine's idle CPUs: up to milliseconds): not timed.
-            seconds[backend] += timings(calls[backend], 1, warmup=paused)
-            paused = backend == "reference"
-            if paused:
-                time.sleep(QUIET_SECONDS)
+            if backend != "reference":
+                seconds[backend] += timings(calls[backend], 1, warmup=False)
+    if "reference" in live:
+        seconds["reference"] += timings(calls["reference"], repeats - 1, warmup=False)
     return {backend: float(np.median(times)) for backend, times in seconds.items()}
 
 
