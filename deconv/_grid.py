@@ -22,9 +22,12 @@ from ._timing import timings
 BACKENDS = ("direct", "fft", "reference", "winograd")
 # What "within" means: auto's choice at most this much slower than the fastest.
 TOLERANCE = 1.15
-# Long enough for the idle threads of OpenBLAS (about 2**28 cycles) and of
-# OpenMP to stop spinning.
+# Long enough for the idle threads of OpenMP to stop spinning.
 QUIET_SECONDS = 0.1
+# After the reference backend's products: OpenBLAS's idle threads spin for
+# about 2**28 cycles, but a direct call timed 0.1 s after them still took
+# 4-8 ms (one or two of the scheduler's ticks) instead of 0.1.
+BLAS_QUIET_SECONDS = 0.5
 
 
 class GridCase(NamedTuple):
@@ -89,35 +92,38 @@ def time_backends(case, threads, repeats=5):
     layers it cannot help to the direct kernel, which would be timed twice).
 
     Each backend is first called once untimed and once timed, after a pause
-    of QUIET_SECONDS, the reference backend last: its products leave
-    OpenBLAS's threads spinning, which slows down whatever is timed next
-    (several times over) for about as long. A backend five times slower
-    than the best then is not run again; the others are timed ``repeats -
-    1`` more times, in interleaved rounds (the machine's speed drifts over
-    seconds, so each round compares the backends at the same moment), and
-    the reference backend's more times after them."""
+    of QUIET_SECONDS. A backend five times slower than the best then is not
+    run again; the others are timed ``repeats - 1`` more times, in
+    interleaved rounds: the machine's speed drifts over seconds, so each
+    round compares the backends at the same moment. The reference backend
+    is timed after all that, all at once, and followed by a pause of
+    BLAS_QUIET_SECONDS: its products leave OpenBLAS's threads spinning,
+    which slows down whatever is timed next several times over."""
     x, kernel = case.arrays()
     estimates = choose_backend(x, kernel, strides=case.strides, padding=case.padding,
                                num_threads=threads).estimates
     calls = {}
-    for backend in sorted((name for name in BACKENDS if estimates.get(name) is not None),
-                          key=lambda name: name == "reference"):
+    for backend in (name for name in BACKENDS if estimates.get(name) is not None):
         def call(backend=backend):
             conv2d_transpose(x, kernel, strides=case.strides, padding=case.padding,
                              backend=backend, num_threads=threads)
         calls[backend] = call
+    reference = calls.pop("reference", None)
     seconds = {}
     for backend, call in calls.items():
         time.sleep(QUIET_SECONDS)
         seconds[backend] = timings(call, 1)
-    best = min(times[0] for times in seconds.values())
+    best = min((times[0] for times in seconds.values()), default=math.inf)
     live = [backend for backend in calls if seconds[backend][0] <= 5 * best]
     for _ in range(repeats - 1):
         for backend in live:
-            if backend != "reference":
-                seconds[backend] += timings(calls[backend], 1, warmup=False)
-    if "reference" in live:
-        seconds["reference"] += timings(calls["reference"], repeats - 1, warmup=False)
+            seconds[backend] += timings(calls[backend], 1, warmup=False)
+    if reference is not None:
+        time.sleep(QUIET_SECONDS)
+        seconds["reference"] = timings(reference, 1)
+        if seconds["reference"][0] <= 5 * best:
+            seconds["reference"] += timings(reference, repeats - 1, warmup=False)
+        time.sleep(BLAS_QUIET_SECONDS)
     return {backend: float(np.median(times)) for backend, times in seconds.items()}
 
 
