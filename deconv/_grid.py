@@ -91,11 +91,13 @@ def time_backends(case, threads, repeats=5):
     considers for it (one with an estimate: the winograd backend hands the
     layers it cannot help to the direct kernel, which would be timed twice).
 
-    Each backend is first called once untimed and once timed, after a pause
-    of QUIET_SECONDS. A backend five times slower than the best then is not
-    run again; the others are timed ``repeats - 1`` more times, in
-    interleaved rounds: the machine's speed drifts over seconds, so each
-    round compares the backends at the same moment. The reference backend
+    Each backend is first called once untimed and twice timed, after a
+    pause of QUIET_SECONDS (the first calls after a pause are the slowest:
+    one of them in a hundred-odd microseconds took a scheduler tick, 4 ms).
+    A backend whose faster one was five times the best's is not run again;
+    the others are timed ``repeats - 2`` more times, in interleaved rounds:
+    the machine's speed drifts over seconds, so each round compares the
+    backends at the same moment. The reference backend
     is timed after all that, all at once, and followed by a pause of
     BLAS_QUIET_SECONDS: its products leave OpenBLAS's threads spinning,
     which slows down whatever is timed next several times over."""
@@ -112,17 +114,17 @@ def time_backends(case, threads, repeats=5):
     seconds = {}
     for backend, call in calls.items():
         time.sleep(QUIET_SECONDS)
-        seconds[backend] = timings(call, 1)
-    best = min((times[0] for times in seconds.values()), default=math.inf)
-    live = [backend for backend in calls if seconds[backend][0] <= 5 * best]
-    for _ in range(repeats - 1):
+        seconds[backend] = timings(call, 2)
+    best = min((min(times) for times in seconds.values()), default=math.inf)
+    live = [backend for backend in calls if min(seconds[backend]) <= 5 * best]
+    for _ in range(repeats - 2):
         for backend in live:
             seconds[backend] += timings(calls[backend], 1, warmup=False)
     if reference is not None:
         time.sleep(QUIET_SECONDS)
-        seconds["reference"] = timings(reference, 1)
-        if seconds["reference"][0] <= 5 * best:
-            seconds["reference"] += timings(reference, repeats - 1, warmup=False)
+        seconds["reference"] = timings(reference, 2)
+        if min(seconds["reference"]) <= 5 * best:
+            seconds["reference"] += timings(reference, repeats - 2, warmup=False)
         time.sleep(BLAS_QUIET_SECONDS)
     return {backend: float(np.median(times)) for backend, times in seconds.items()}
 
