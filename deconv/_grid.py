@@ -93,14 +93,14 @@ def time_backends(case, threads, repeats=5):
 
     Each backend is first called once untimed and twice timed, after a
     pause of QUIET_SECONDS (the first calls after a pause are the slowest:
-    one of them in a hundred-odd microseconds took a scheduler tick, 4 ms).
-    A backend whose faster one was five times the best's is not run again;
-    the others are timed ``repeats - 2`` more times, in interleaved rounds:
-    the machine's speed drifts over seconds, so each round compares the
-    backends at the same moment. The reference backend
-    is timed after all that, all at once, and followed by a pause of
-    BLAS_QUIET_SECONDS: its products leave OpenBLAS's threads spinning,
-    which slows down whatever is timed next several times over."""
+    a 0.1 ms call once took a scheduler tick, 4 ms). A backend whose faster
+    first timing was five times the best's is not run again; the others
+    are timed ``repeats - 2`` more times, in interleaved rounds: the
+    machine's speed drifts over seconds, so each round compares the
+    backends at the same moment. The reference backend is timed after all
+    that, all at once, and followed by a pause of BLAS_QUIET_SECONDS: its
+    products leave OpenBLAS's threads spinning, which slows down whatever
+    is timed next several times over."""
     x, kernel = case.arrays()
     estimates = choose_backend(x, kernel, strides=case.strides, padding=case.padding,
                                num_threads=threads).estimates
