@@ -139,4 +139,4 @@ def test_the_grid_times_the_backends_in_interleaved_rounds(monkeypatch):
              for step in ("pause", name, "untimed", name, name)]
     reference = ["pause", "reference", "untimed", "reference", "reference", "reference",
                  "pause"]
-    assert calls == first + 1 * ["direct", "fft"] + reference
+    assert calls == first + ["direct", "fft"] + reference

@@ -190,12 +190,12 @@ def test_non_finite_data_is_refused_or_passed_over(rng):
 @pytest.mark.parametrize("where", ["x", "kernel"])
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_a_non_finite_item_anywhere_sends_auto_to_another_backend(rng, where, bad):
-    # Big enough for several threads' runs of the finiteness check, and for
-    # "auto" to take the winograd backend when the data are finite.
+    # A layer "auto" takes to the winograd backend when its data are finite
+    # (many runs and remainders of the check itself: the property test).
     x = rng.standard_normal((1, 32, 32, 64)).astype(np.float32)
     kernel = rng.standard_normal((4, 4, 64, 64)).astype(np.float32)
     target = x if where == "x" else kernel
-    target.reshape(-1)[-1] = bad  # the last item: the last run's remainder
+    target.reshape(-1)[-1] = bad  # the last item, past every vector but the last
     choice = deconv.choose_backend(x, kernel, strides=2, padding="same", num_threads=2)
     assert "winograd" in choice.rejected and choice.backend != "winograd"
     y = deconv.conv2d_transpose(x, kernel, strides=2, padding="same", num_threads=2)
