@@ -489,7 +489,7 @@ class DirectBackend(Backend):
             return panels
         group = plan.packing[1]
         packed = aligned_empty((kh, kw, cin, -(-cout // group) * group), kernel.dtype)
-        _pack_narrow(kernel, packed)
+        _pack_narrow(kernel, packed, plan.num_threads)
         return packed, bool(np.isfinite(kernel).all())
 
     def run(self, problem, plan, x, kernel, packed, y):
@@ -520,11 +520,11 @@ class DirectBackend(Backend):
             _run_wide(problem, plan, x, kernel, packed, y)
 
 
-def _pack_narrow(kernel, packed):
-    """(kh, kw, Cout, Cin) -> (kh, kw, Cin, groups * group), zero-padded channels."""
-    cout = kernel.shape[2]
-    packed[..., cout:] = 0
-    packed[..., :cout] = kernel.transpose(0, 1, 3, 2)
+def _pack_narrow(kernel, packed, num_threads):
+    """(kh, kw, Cout, Cin) -> (kh, kw, Cin, groups * group), zero-padded
+    channels: the wide kernel's panel of a single block of groups * group
+    channels."""
+    _simd.core.pack_wide_panels(kernel, packed[np.newaxis], num_threads)
 
 
 def _run_wide(problem, plan, x, kernel, panels, y):
@@ -563,7 +563,7 @@ def _run_narrow(plan, x, kernel, packed, y):
     if packed is None:
         packed, windows, window_holds, tap_slots = scratch_arrays(
             ((kh, kw, cin, -(-cout // group) * group), kernel.dtype), window, holds, slots)
-        _pack_narrow(kernel, packed)
+        _pack_narrow(kernel, packed, threads)
     else:
         windows, window_holds, tap_slots = scratch_arrays(window, holds, slots)
     windows.fill(0)
