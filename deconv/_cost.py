@@ -27,21 +27,25 @@ DEFAULT_PROFILE = {
     # error) on this machine kind, over 60 random layers per variant drawn
     # from the dispatch grid's distribution (1-3 channel layers, batches to
     # 64): ``python tools/fit_direct_cost.py --variant V --seed 5`` (f64:
-    # ``--dtype float64``). AVX2 and baseline rates are the earlier rougher
-    # measurements, scaled like the AVX-512 ones.
+    # ``--dtype float64``); the narrow variant's over kernels up to 33 (the
+    # grid's), seeds 5, 7 and 8: its kernels to 15 alone had put the tap
+    # visits at twice their cost, and the grid's 19x19-21x21 kernels with
+    # 1-3 channels went to the FFT at up to 2.3x the narrow kernel's time.
+    # AVX2 and baseline rates are the earlier rougher measurements, scaled
+    # like the AVX-512 ones.
     "direct_madds_per_thread": {
         "wide": {"avx512": {"4": 54e9, "8": 26e9}, "avx2": {"4": 20e9, "8": 7e9},
                  "baseline": {"4": 4.7e9, "8": 3.5e9}},
-        "narrow": {"avx512": {"4": 44e9, "8": 27e9}, "avx2": {"4": 6e9, "8": 5e9},
+        "narrow": {"avx512": {"4": 55e9, "8": 27e9}, "avx2": {"4": 6e9, "8": 5e9},
                    "baseline": {"4": 4.5e9, "8": 3e9}},
         "dot": {"avx512": {"4": 17.5e9, "8": 11e9}, "avx2": {"4": 9e9, "8": 5.5e9},
                 "baseline": {"4": 4.5e9, "8": 2.8e9}},
     },
-    "direct_tile_tap_s": {"wide": 1.4e-9, "narrow": 1.8e-9, "dot": 2.7e-9, "small": 2.4e-9},
-    "direct_output_s": {"wide": 0.3e-9, "narrow": 0.46e-9, "dot": 2.5e-9, "small": 0.13e-9},
+    "direct_tile_tap_s": {"wide": 1.4e-9, "narrow": 0.8e-9, "dot": 2.7e-9, "small": 2.4e-9},
+    "direct_output_s": {"wide": 0.3e-9, "narrow": 0.6e-9, "dot": 2.5e-9, "small": 0.13e-9},
     # direct, narrow kernel: the cost of copying one input item into a
     # thread's planar window (fitted with the narrow variant's constants).
-    "direct_narrow_copy_s": 0.46e-9,
+    "direct_narrow_copy_s": 0.55e-9,
     # direct, narrow kernel: how much faster each (padded) multiply-add runs
     # in tiles of 8 channels (AVX-512) than in tiles of 4; and in float32
     # squares of 16 channels x 16 pixels (AVX-512), which took 0.73-0.9x

@@ -57,7 +57,7 @@ MODELS = {
 # ranges otherwise, up to 3e8 multiply-adds).
 DRAWS = {
     "wide": dict(kernels=(1, 21), narrow=0.2),
-    "narrow": dict(kernels=(1, 15), narrow=0.6),
+    "narrow": dict(kernels=(1, 33), narrow=0.6),
     "dot": dict(kernels=(1, 9), narrow=0.0),
     "small": dict(sizes=(1, 24), kernels=(1, 9), max_madds=TRIVIAL_MADDS),
 }
