@@ -20,6 +20,7 @@ any image of the batch) are computed together in a register tile of
 pixels times a block of output channels (``DECONV_F32_*``/``DECONV_F64_*``).
 """
 from cpython.exc cimport PyErr_CheckSignals
+from libc.string cimport memset
 from cython cimport floating
 from cython.parallel cimport prange, threadid
 
@@ -1170,6 +1171,38 @@ ctypedef fused run_width:
     NarrowRun
     NarrowLongRun
     NarrowSquareRun
+
+
+def pack_narrow_kernel(const floating[:, :, :, :] kernel, floating[:, :, :, ::1] packed,
+                       int num_threads):
+    """Pack ``kernel`` (kh, kw, Cout, Cin; any strides) into ``packed`` (kh,
+    kw, Cin, padded Cout), output channels contiguous and those past Cout
+    zero: what the narrow kernel reads. Each packed row is a few channels
+    long, so a row at a time: the wide panels' 16 x 16 squares would write
+    mostly padding, one item at a time; each tap is zeroed whole, then
+    written one output channel at a time (items ``padded`` apart), which
+    keeps the loops long when Cout is 1 or 2."""
+    cdef Py_ssize_t kh = kernel.shape[0], kw = kernel.shape[1]
+    cdef Py_ssize_t cout = kernel.shape[2], cin = kernel.shape[3], padded = packed.shape[3]
+    cdef Py_ssize_t item = sizeof(floating)
+    cdef Py_ssize_t out_stride = kernel.strides[2] // item
+    cdef Py_ssize_t channel_stride = kernel.strides[3] // item
+    cdef Py_ssize_t tap, c, o
+    cdef const floating* src
+    cdef floating* row
+    if (packed.shape[0] != kh or packed.shape[1] != kw or packed.shape[2] != cin
+            or padded < cout):
+        raise ValueError(f"pack_narrow_kernel: kernel {tuple(kernel.shape)[:4]} does not fit "
+                         f"packed {tuple(packed.shape)[:4]}")
+    for tap in prange(kh * kw, nogil=True, schedule="static", num_threads=num_threads):
+        if cin == 0 or cout == 0:
+            continue
+        src = &kernel[tap // kw, tap % kw, 0, 0]
+        row = &packed[tap // kw, tap % kw, 0, 0]
+        memset(row, 0, cin * padded * item)
+        for o in range(cout):
+            for c in range(cin):
+                row[c * padded + o] = src[o * out_stride + c * channel_stride]
 
 
 def narrow_groups(Py_ssize_t itemsize):

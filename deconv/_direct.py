@@ -521,10 +521,8 @@ class DirectBackend(Backend):
 
 
 def _pack_narrow(kernel, packed, num_threads):
-    """(kh, kw, Cout, Cin) -> (kh, kw, Cin, groups * group), zero-padded
-    channels: the wide kernel's panel of a single block of groups * group
-    channels."""
-    _simd.core.pack_wide_panels(kernel, packed[np.newaxis], num_threads)
+    """(kh, kw, Cout, Cin) -> (kh, kw, Cin, groups * group), zero-padded channels."""
+    _simd.core.pack_narrow_kernel(kernel, packed, num_threads)
 
 
 def _run_wide(problem, plan, x, kernel, panels, y):

@@ -211,6 +211,26 @@ def test_narrow_kernel_when_no_tap_reaches_any_output_column(simd_level, rng, mo
     deconv.clear_caches()
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kh, kw, cout, cin, padded", [(3, 2, 1, 5, 4), (2, 2, 13, 20, 16),
+                                                       (1, 3, 3, 1, 8), (2, 1, 32, 17, 32)])
+def test_narrow_kernel_packing(kh, kw, cout, cin, padded, dtype, simd_level, rng):
+    # (kh, kw, Cout, Cin) -> (kh, kw, Cin, padded Cout), channels past Cout
+    # zero, from a contiguous kernel and from a channels-first view of one.
+    kernel = rng.standard_normal((kh, kw, cout, cin)).astype(dtype)
+    expected = np.zeros((kh, kw, cin, padded), dtype)
+    expected[..., :cout] = kernel.transpose(0, 1, 3, 2)
+    view = np.ascontiguousarray(kernel.transpose(3, 2, 0, 1)).transpose(2, 3, 1, 0)
+    for source, threads in [(kernel, 1), (view, 3)]:
+        packed = np.full((kh, kw, cin, padded), np.nan, dtype)
+        _simd.core.pack_narrow_kernel(source, packed, threads)
+        assert np.array_equal(packed, expected)
+    with pytest.raises(ValueError, match=r"pack_narrow_kernel: kernel \(3, 2, 1, 5\) does "
+                                         r"not fit packed \(3, 2, 5, 0\)"):
+        _simd.core.pack_narrow_kernel(np.zeros((3, 2, 1, 5), dtype),
+                                      np.zeros((3, 2, 5, 0), dtype), 1)
+
+
 def test_the_cost_model_picks_the_narrow_channel_group(monkeypatch):
     # More channels per tile load fewer pixels per multiply-add but pad
     # more: one output channel takes groups of 4; 16 channels a square of 16
