@@ -33,8 +33,8 @@ from . import _caches, _cost, _simd
 from ._caches import BoundedDict
 from ._geometry import AdjointPhase, Axis
 from ._direct import gather_plan
-from ._operator import (PLANS_KEPT, CallPlan, Planner, _all_finite, backend_in_force,
-                        finite_plan, run_plan)
+from ._operator import (PLANS_KEPT, CallPlan, Planner, backend_in_force, finite_plan,
+                        run_plan)
 from ._registry import AUTO, get_backend
 from ._problem import ConvTransposeProblem
 from ._threads import threads_for
@@ -353,7 +353,7 @@ def run_adjoint(plan, u, kernel_finite, kernel_for, packed_for, result):
         return
     stacked = plan.stacked
     if stacked is not None and kernel_finite() and (
-            (stacked.rows.exact and stacked.cols.exact) or _all_finite(u)):
+            (stacked.rows.exact and stacked.cols.exact) or _simd.all_finite(u)):
         run_plan(stacked.plan, stacked_input(stacked, u, result.dtype, stacked.plan.threads),
                  kernel_for("stacked"), lambda call: packed_for("stacked", call), result)
         return

@@ -15,8 +15,9 @@ from ._adjoint import adjoint_kernel, not_packed
 from ._conv2d import conv2d_plan, execute_conv2d
 from ._dispatch import measured_choice, rank
 from ._kernel_gradient import execute_gradient, gradient_plan
-from ._operator import Planner, StaticArguments, _all_finite, execute
+from ._operator import Planner, StaticArguments, execute
 from ._problem import check_kernel_shape
+from ._simd import all_finite
 from ._threads import resolve_num_threads
 
 # Static argument sets (kernel shape, strides, ...) whose planners are kept.
@@ -161,7 +162,7 @@ def conv2d_transpose(x, kernel, output_shape=None, strides=(1, 1), padding="vali
     plan = planner.call_plan(x, output_shape)
     compute_kernel = np.ascontiguousarray(kernel, dtype=plan.problem.dtype)
     return execute(planner, plan, x, compute_kernel, _not_packed,
-                   lambda: _all_finite(compute_kernel, plan.num_threads), out, (x, kernel))
+                   lambda: all_finite(compute_kernel, plan.num_threads), out, (x, kernel))
 
 
 def choose_backend(x, kernel, output_shape=None, strides=(1, 1), padding="valid",
@@ -203,7 +204,7 @@ def choose_backend(x, kernel, output_shape=None, strides=(1, 1), padding="valid"
     planner, x, kernel = _planner(x, kernel, strides, padding, data_format, dilation_rate,
                                   None, num_threads)
     problem = planner.problem(x, output_shape)
-    finite = bool(np.isfinite(x).all() and np.isfinite(kernel).all())
+    finite = all_finite(x) and all_finite(kernel)
     choice = rank(problem, resolve_num_threads(num_threads), finite=finite)
     if not measure:
         return choice
@@ -321,7 +322,7 @@ def conv2d(y, kernel, strides=(1, 1), padding="valid", data_format=None, dilatio
                                num_threads)
     plan = conv2d_plan(planner, y, kernel.shape, kernel.dtype)
     dtype = plan.problem.dtype
-    return execute_conv2d(plan, y, lambda: _all_finite(kernel),
+    return execute_conv2d(plan, y, lambda: all_finite(kernel),
                           lambda key: adjoint_kernel(kernel, plan, key, dtype),
                           not_packed, out, (y, kernel))
 

@@ -490,7 +490,7 @@ class DirectBackend(Backend):
         group = plan.packing[1]
         packed = aligned_empty((kh, kw, cin, -(-cout // group) * group), kernel.dtype)
         _pack_narrow(kernel, packed, plan.num_threads)
-        return packed, bool(np.isfinite(kernel).all())
+        return packed, _simd.all_finite(kernel, plan.num_threads)
 
     def run(self, problem, plan, x, kernel, packed, y):
         core = _simd.core
@@ -503,7 +503,8 @@ class DirectBackend(Backend):
                                       packed, plan.tables, y, units_per_signal_check(plan.work),
                                       plan.num_threads)
         elif plan.variant == "narrow":
-            finite = bool(np.isfinite(kernel).all()) if packed is None else packed[1]
+            finite = (_simd.all_finite(kernel, plan.num_threads) if packed is None
+                      else packed[1])
             if finite:
                 _run_narrow(plan, x, kernel, None if packed is None else packed[0], y)
             else:

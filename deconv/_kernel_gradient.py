@@ -6,7 +6,8 @@ import numpy as np
 from ._adjoint import (AdjointPlan, adjoint_kernel, channels_last_copy, gradient_axis,
                        not_packed, run_adjoint)
 from ._arguments import check_float_dtype, check_rank
-from ._operator import _all_finite, checked_out
+from ._operator import checked_out
+from ._simd import all_finite
 from ._problem import make_problem
 
 
@@ -54,7 +55,7 @@ def execute_gradient(plan, x, dy, out, inputs):
     # gathered with x as the kernel (h x w taps, N to Cin).
     kernel = x.transpose(1, 2, 0, 3)
     run_adjoint(plan, channels_last_copy(dy.transpose(3, 1, 2, 0), dtype, plan.threads),
-                lambda: _all_finite(x),
+                lambda: all_finite(x),
                 lambda key: adjoint_kernel(kernel, plan, key, dtype), not_packed, computed)
     with np.errstate(over="ignore"):  # float16 overflows to inf, like TensorFlow
         np.copyto(result, computed.transpose(1, 2, 0, 3), casting="same_kind")

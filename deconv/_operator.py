@@ -253,15 +253,6 @@ def checked_out(out, plan, inputs, names=("x", "kernel")):
     return out
 
 
-def _all_finite(array, num_threads=1):
-    """Whether every item of ``array`` is finite (in one pass on up to
-    ``num_threads`` threads where the compiled core takes it)."""
-    if (_simd.core is not None and type(array) is np.ndarray and array.dtype.char in "fd"
-            and array.flags.c_contiguous):
-        return _simd.core.all_finite(array, num_threads)
-    return bool(np.isfinite(array).all())
-
-
 def execute(planner, plan, x, kernel, packed_for, kernel_finite, out, inputs):
     """Run ``plan`` on x (caller's layout) and the kernel (compute dtype,
     C-contiguous) into ``out`` or a new array; ``packed_for(plan)`` gives the
@@ -327,7 +318,7 @@ def finite_plan(planner, plan, arrays, kernel_finite):
     """``plan``, or the plan "auto" takes instead when ``arrays`` or the
     kernel (``kernel_finite()``) hold NaN or inf; a forced backend that must
     not see them raises."""
-    if plan.requires_finite and not (all(_all_finite(array, plan.num_threads)
+    if plan.requires_finite and not (all(_simd.all_finite(array, plan.num_threads)
                                          for array in arrays) and kernel_finite()):
         if plan.forced:
             _raise_if_refused(plan.backend_object, plan.problem, finite=False)
@@ -376,7 +367,7 @@ class KernelOperator:
 
     def _kernel_finite(self):
         if self._finite is None:
-            self._finite = _all_finite(self._kernel)
+            self._finite = _simd.all_finite(self._kernel)
         return self._finite
 
     @property

@@ -14,6 +14,8 @@ import sys
 import warnings
 from pathlib import Path
 
+import numpy as np
+
 LEVELS = ("baseline", "avx2", "avx512")
 _MODULES = {"baseline": "deconv._core", "avx2": "deconv._core_avx2",
             "avx512": "deconv._core_avx512"}
@@ -146,6 +148,16 @@ def _cpu_count(cpu_list):
         first, _, last = part.partition("-")
         count += int(last or first) - int(first) + 1
     return count
+
+
+def all_finite(array, num_threads=1):
+    """Whether every item of ``array`` is finite: one pass of the compiled
+    core on up to ``num_threads`` threads for C-contiguous float32 and
+    float64 arrays, NumPy otherwise."""
+    if (core is not None and type(array) is np.ndarray and array.dtype.char in "fd"
+            and array.flags.c_contiguous):
+        return core.all_finite(array, num_threads)
+    return bool(np.isfinite(array).all())
 
 
 def streams(nbytes):

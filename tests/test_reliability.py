@@ -237,6 +237,6 @@ def test_the_finiteness_check_refuses_what_it_cannot_read():
     with pytest.raises(ValueError, match="num_threads must be at least 1; got 0"):
         core.all_finite(np.zeros(3), 0)
     # float16 and strided arrays are checked by NumPy instead.
-    from deconv._operator import _all_finite
-    assert not _all_finite(np.array([1, np.inf], np.float16))
-    assert _all_finite(np.zeros((4, 4), np.float32).T, 2)
+    from deconv._simd import all_finite
+    assert not all_finite(np.array([1, np.inf], np.float16))
+    assert all_finite(np.zeros((4, 4), np.float32).T, 2)
