@@ -248,7 +248,7 @@ def gather_plan(problem, num_threads):
 
 def _wide_plan(problem, num_threads, tables=None):
     """Wide variant: the register tiles of each column class (a partial last
-    tile counts as the short or whole tile that computes it), in padded
+    tile counts as the tile that computes it), in padded
     channel blocks (a last one of few channels in half tiles where there
     are: ``deconv._core.computed_channels``)."""
     core = _simd.core
@@ -256,10 +256,9 @@ def _wide_plan(problem, num_threads, tables=None):
     batch, height, _, cout = problem.output_shape
     if tables is None:
         tables = wide_tables(problem.rows, problem.cols)
-    block, pixels = core.channel_block(itemsize), core.pixel_block(itemsize)
+    block = core.channel_block(itemsize)
     blocks = -(-cout // block)
-    tile_taps, slot_taps = core.wide_tile_taps(tables, batch, pixels,
-                                               core.short_pixel_block(itemsize))
+    tile_taps, slot_taps = core.wide_tile_taps(tables, batch, core.tile_pixel_sizes(itemsize))
     computed, cin = core.computed_channels(cout, itemsize), problem.input_shape[3]
     work = _cost.DirectWork(padded_madds=slot_taps * computed * cin,
                             tile_taps=tile_taps * blocks, units=height * blocks,
@@ -311,8 +310,7 @@ def _dot_plan(problem, num_threads):
     core = _simd.core
     batch, height, _, cout = problem.output_shape
     tables = wide_tables(problem.rows, problem.cols)
-    pixels = core.dot_pixels(cout)
-    tile_taps, slot_taps = core.wide_tile_taps(tables, 1, pixels, pixels)
+    tile_taps, slot_taps = core.wide_tile_taps(tables, 1, (core.dot_pixels(cout),))
     lanes = core.dot_lanes(problem.dtype.itemsize)
     padded_cin = -(-problem.input_shape[3] // lanes) * lanes
     # Only the outputs some tap reaches have lanes to sum; the others are zeros.

@@ -250,22 +250,25 @@ def input_rows_per_output_row(table):
     return span
 
 
-def wide_tile_taps(tables, Py_ssize_t batch, Py_ssize_t pixels, Py_ssize_t short):
+def wide_tile_taps(tables, Py_ssize_t batch, sizes):
     """(register tile, kernel tap) visits of the wide kernel for one block of
     output channels, and the pixel slots they compute, given its
     ``deconv._direct.WideTables``: per output row, each column class's pixels
-    of every image in tiles of ``pixels``, the last one partial (a tile of
-    ``short`` pixels when that holds it, else a whole one), times the taps.
-    Returns (tile taps, pixel-slot taps)."""
+    of every image in tiles of ``sizes[0]`` pixels, the last one partial
+    (the smallest tile of ``sizes``, largest first, that holds it), times
+    the taps. Returns (tile taps, pixel-slot taps)."""
     cdef const Py_ssize_t[::1] row_count = tables.rows.count
     cdef const Py_ssize_t[::1] col_count = tables.cols.count
     cdef const Py_ssize_t[::1] class_start = tables.classes.start
     cdef const Py_ssize_t[::1] class_columns = tables.classes.columns
     cdef Py_ssize_t r, cls, row_taps = 0, size, rest, taps, first
-    cdef Py_ssize_t tile_taps = 0, slot_taps = 0
-    if pixels < 1 or not 1 <= short <= pixels or batch < 0:
-        raise ValueError(f"wide_tile_taps: tiles of {pixels} (short {short}) pixels, "
-                         f"batch {batch}")
+    cdef Py_ssize_t tile_taps = 0, slot_taps = 0, pixels, last
+    sizes = tuple(sizes)
+    if not sizes or sizes != tuple(sorted(set(sizes), reverse=True)) or min(sizes) < 1 \
+            or batch < 0:
+        raise ValueError(f"wide_tile_taps: tiles of {sizes} pixels (distinct, largest first, "
+                         f"at least 1), batch {batch}")
+    pixels = sizes[0]
     for r in range(row_count.shape[0]):
         row_taps += row_count[r]
     for cls in range(class_start.shape[0] - 1):
@@ -276,8 +279,9 @@ def wide_tile_taps(tables, Py_ssize_t batch, Py_ssize_t pixels, Py_ssize_t short
         size = batch * (class_start[cls + 1] - first)
         taps = col_count[class_columns[first]]
         rest = size % pixels
+        last = min([tile for tile in sizes if tile >= rest]) if rest else 0
         tile_taps += ((size + pixels - 1) // pixels) * taps
-        slot_taps += (size - rest + (short if 0 < rest <= short else (pixels if rest else 0))) * taps
+        slot_taps += (size - rest + last) * taps
     return row_taps * tile_taps, row_taps * slot_taps
 
 

@@ -305,21 +305,22 @@ def product_tables(positions, columns, one_kernel_row=False):
     return _direct.WideTables(rows, cols, classes)
 
 
-def product_tile_taps(positions, columns, pixels, short):
+def product_tile_taps(positions, columns, sizes):
     """``deconv._core.wide_tile_taps`` of :func:`product_tables` (one
     block), in closed form: each of the ``positions`` rows takes one tap on
-    one class of ``columns`` columns, in tiles of ``pixels`` (the last one
-    partial: ``short`` pixels when that holds it). Returns (tile taps,
-    pixel-slot taps).
+    one class of ``columns`` columns, in tiles of ``sizes[0]`` pixels (the
+    last one partial: the smallest tile of ``sizes`` that holds it).
+    Returns (tile taps, pixel-slot taps).
 
     Examples
     --------
     >>> from deconv._winograd import product_tile_taps
-    >>> product_tile_taps(25, 30, 12, 4)  # tiles of 12, 12 and a short one of 4 for 6
-    (75, 900)
+    >>> product_tile_taps(25, 30, (12, 8, 4))  # tiles of 12, 12 and one of 8 for 6
+    (75, 800)
     """
+    pixels = sizes[0]
     rest = columns % pixels
-    last = short if 0 < rest <= short else (pixels if rest else 0)
+    last = min(tile for tile in sizes if tile >= rest) if rest else 0
     return positions * -(-columns // pixels), positions * (columns - rest + last)
 
 
@@ -329,7 +330,7 @@ def winograd_tables(problem):
     core = _simd.core
     itemsize = problem.dtype.itemsize
     batch, cin, cout = problem.input_shape[0], problem.input_shape[3], problem.output_shape[3]
-    block, pixels = core.channel_block(itemsize), core.pixel_block(itemsize)
+    block = core.channel_block(itemsize)
     by_layout, zeros = {}, []
     for rows in axis_phases(problem.rows):
         for cols in axis_phases(problem.cols):
@@ -349,8 +350,8 @@ def winograd_tables(problem):
             phases.append(PhaseTiles(rows, cols, inputs, tiles))
             columns = tiles.stop
         positions = phases[0].rows.inputs * phases[0].cols.inputs
-        tile_taps, slot_taps = product_tile_taps(positions, columns, pixels,
-                                                 core.short_pixel_block(itemsize))
+        tile_taps, slot_taps = product_tile_taps(positions, columns,
+                                                 core.tile_pixel_sizes(itemsize))
         blocks, computed = -(-cout // block), core.computed_channels(cout, itemsize)
         work = _cost.DirectWork(
             padded_madds=slot_taps * computed * cin, tile_taps=tile_taps * blocks,

@@ -350,6 +350,31 @@ def test_dot_kernel_rejects_what_does_not_fit(rng):
                                         tables, np.empty((1, 8, 8, 2)), 1, 1)
 
 
+@pytest.mark.parametrize("cout", [8, 32, 40])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_wide_kernel_every_last_tile_size(cout, dtype, simd_level, rng, monkeypatch):
+    # A 1x1 kernel at stride 1 makes each row one column class of ``width``
+    # pixels: widths 1-25 leave every remainder of the whole tiles (12 and 6
+    # pixels on AVX-512, 4 and 2 elsewhere), which the smallest tile holding
+    # it computes (thirds of a tile: 4, 8 or 12 pixels). Whole and half
+    # blocks, against the oracle and against the tile counts the plan makes.
+    force_variant(monkeypatch, "wide")
+    kernel = rng.standard_normal((1, 1, cout, 3))
+    sizes = _simd.core.tile_pixel_sizes(np.dtype(dtype).itemsize)
+    for width in range(1, 26):
+        x = rng.standard_normal((1, 2, width, 3))
+        y = deconv.conv2d_transpose(x.astype(dtype), kernel.astype(dtype), strides=1,
+                                    backend="direct", num_threads=2)
+        assert_close(y, conv2d_transpose_oracle(x, kernel, (2, width), (1, 1), "same", (1, 1)),
+                     dtype)
+        rest = width % sizes[0]
+        last = min(tile for tile in sizes if tile >= rest) if rest else 0
+        tables = _direct.wide_tables(*[Axis.from_padding(name, size, size, 1, 1, 1, "same")
+                                       for name, size in (("height", 2), ("width", width))])
+        assert _simd.core.wide_tile_taps(tables, 1, sizes)[1] == 2 * (width - rest + last)
+    deconv.clear_caches()
+
+
 # A last channel block of 16 or fewer channels (1, 8, 16 past whole blocks
 # of 32), which float32 on AVX-512 computes in tiles of half a block.
 @pytest.mark.parametrize("cout", [8, 33, 40, 48])

@@ -133,7 +133,10 @@ def test_compiled_kernels_refuse_tables_that_do_not_fit():
     (lambda core: core.narrow_tile_taps(_direct.tap_table(Axis.from_padding(
         "height", 4, 8, 3, 2, 1, "same")), 8, 3, 0, 1, 0, 32, 64), "narrow_tile_taps: .* stride 0"),
     (lambda core: core.wide_tile_taps(_direct.wide_tables(*[Axis.from_padding(
-        "height", 4, 8, 3, 2, 1, "same")] * 2), 1, 0, 1), "wide_tile_taps: tiles of 0"),
+        "height", 4, 8, 3, 2, 1, "same")] * 2), 1, (0,)), r"wide_tile_taps: tiles of \(0,\) "),
+    (lambda core: core.wide_tile_taps(_direct.wide_tables(*[Axis.from_padding(
+        "height", 4, 8, 3, 2, 1, "same")] * 2), 1, (4, 8)),
+     r"wide_tile_taps: tiles of \(4, 8\) pixels \(distinct, largest first"),
 ])
 def test_table_builders_refuse_nonsense_geometry(call, message):
     with pytest.raises(ValueError, match=message):

@@ -326,10 +326,9 @@ def test_layout_copies_match_numpy(shape, dtype, rng):
 def test_product_work_in_closed_form_matches_the_tables(positions, columns):
     from deconv import _simd
     core = _simd.core
-    for pixels, short in ((core.pixel_block(4), core.short_pixel_block(4)),
-                          (core.pixel_block(8), core.short_pixel_block(8))):
-        assert _winograd.product_tile_taps(positions, columns, pixels, short) == \
-            core.wide_tile_taps(_winograd.product_tables(positions, columns), 1, pixels, short)
+    for sizes in (core.tile_pixel_sizes(4), core.tile_pixel_sizes(8)):
+        assert _winograd.product_tile_taps(positions, columns, sizes) == \
+            core.wide_tile_taps(_winograd.product_tables(positions, columns), 1, sizes)
 
 
 def test_planning_a_huge_problem_allocates_nothing_of_its_size():
