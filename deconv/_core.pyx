@@ -237,7 +237,8 @@ def all_finite(cnp.ndarray array, int num_threads):
 def tile_pixel_sizes(Py_ssize_t itemsize):
     """The pixels of the wide kernel's register tiles for items of
     ``itemsize`` bytes, largest first: its whole tile, then the smaller ones
-    a class's last few pixels take (:func:`_last_tile_pixels`)."""
+    (:func:`_middle_pixels`, :func:`_short_pixels`); a class's last few
+    pixels take the smallest tile that holds them."""
     cdef Py_ssize_t pixels = DECONV_F32_PIXELS if itemsize == 4 else DECONV_F64_PIXELS
     return tuple(sorted({pixels, _middle_pixels(pixels), _short_pixels(pixels)}, reverse=True))
 
@@ -280,8 +281,8 @@ cdef inline Py_ssize_t _short_pixels(const Py_ssize_t pixels) noexcept nogil:
     """A third of a tile of 6 or more pixels (a tile of its own): border
     classes of one or two columns, and the few pixels a class leaves after
     its whole tiles, are computed in the smallest tile that holds them
-    (:func:`_last_tile_pixels`) rather than padded out to a whole one. Small
-    tiles have no shorter versions."""
+    rather than padded out to a whole one. Small tiles have no shorter
+    versions."""
     return pixels // 3 if pixels >= 6 else pixels
 
 
@@ -290,17 +291,6 @@ cdef inline Py_ssize_t _middle_pixels(const Py_ssize_t pixels) noexcept nogil:
     of 12 run in it, not in a whole tile (on unet_up1, 128 pixels a class,
     its last 8 made the layer 3% slower in a whole tile)."""
     return pixels - pixels // 3 if pixels >= 6 else pixels
-
-
-cdef inline Py_ssize_t _last_tile_pixels(const Py_ssize_t rest,
-                                         const Py_ssize_t pixels) noexcept nogil:
-    """The tile (of the whole one of ``pixels``) that computes a class's
-    last ``rest`` pixels: the smallest that holds them."""
-    if rest <= _short_pixels(pixels):
-        return _short_pixels(pixels)
-    if rest <= _middle_pixels(pixels):
-        return _middle_pixels(pixels)
-    return pixels
 
 
 cdef inline bint _pair_channels(const floating* unused) noexcept nogil:
@@ -538,7 +528,7 @@ cdef void _output_row_block(
     Columns are grouped in classes that use the same kernel columns (one class
     per column phase for the interior, small ones at the borders). The pixels
     of a class in every image form full register tiles; a partial last
-    tile (the smallest that holds it: :func:`_last_tile_pixels`) repeats
+    tile (the smallest that holds it: :func:`tile_pixel_sizes`) repeats
     its last pixel and stores only the real ones. When y's
     channels are not contiguous (channels-first), tiles are stored in
     ``stage`` (N, W, block) and the row is copied out channel by channel,
@@ -603,8 +593,7 @@ cdef void _output_row_block(
                 for t_pad in range(filled, pixels):
                     pixel_offset[t_pad] = pixel_offset[filled - 1]
                 # The same call six times, so that each tile size (and
-                # whether it is half a block) is a constant; the sizes are
-                # those of _last_tile_pixels.
+                # whether it is half a block) is a constant.
                 if half and filled <= short:
                     _output_tile(x_origin, pixel_offset, x_row_stride, x_col_stride,
                                  x_channel_stride, cin, w_block, kw, row_taps, row_kernels,

@@ -248,9 +248,9 @@ def gather_plan(problem, num_threads):
 
 def _wide_plan(problem, num_threads, tables=None):
     """Wide variant: the register tiles of each column class (a partial last
-    tile counts as the tile that computes it), in padded
-    channel blocks (a last one of few channels in half tiles where there
-    are: ``deconv._core.computed_channels``)."""
+    tile counts as the tile that computes it), in padded channel blocks (a
+    last one of few channels in half tiles where there are:
+    ``deconv._core.computed_channels``)."""
     core = _simd.core
     itemsize = problem.dtype.itemsize
     batch, height, _, cout = problem.output_shape
@@ -487,7 +487,7 @@ class DirectBackend(Backend):
             return panels
         group = plan.packing[1]
         packed = aligned_empty((kh, kw, cin, -(-cout // group) * group), kernel.dtype)
-        _pack_narrow(kernel, packed, plan.num_threads)
+        _simd.core.pack_narrow_kernel(kernel, packed, plan.num_threads)
         return packed, _simd.all_finite(kernel, plan.num_threads)
 
     def run(self, problem, plan, x, kernel, packed, y):
@@ -517,11 +517,6 @@ class DirectBackend(Backend):
                           folded_y)
         else:
             _run_wide(problem, plan, x, kernel, packed, y)
-
-
-def _pack_narrow(kernel, packed, num_threads):
-    """(kh, kw, Cout, Cin) -> (kh, kw, Cin, groups * group), zero-padded channels."""
-    _simd.core.pack_narrow_kernel(kernel, packed, num_threads)
 
 
 def _run_wide(problem, plan, x, kernel, panels, y):
@@ -560,7 +555,7 @@ def _run_narrow(plan, x, kernel, packed, y):
     if packed is None:
         packed, windows, window_holds, tap_slots = scratch_arrays(
             ((kh, kw, cin, -(-cout // group) * group), kernel.dtype), window, holds, slots)
-        _pack_narrow(kernel, packed, threads)
+        _simd.core.pack_narrow_kernel(kernel, packed, threads)
     else:
         windows, window_holds, tap_slots = scratch_arrays(window, holds, slots)
     windows.fill(0)
