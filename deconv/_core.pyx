@@ -1198,11 +1198,11 @@ def pack_narrow_kernel(const floating[:, :, :, :] kernel, floating[:, :, :, ::1]
                        int num_threads):
     """Pack ``kernel`` (kh, kw, Cout, Cin; any strides) into ``packed`` (kh,
     kw, Cin, padded Cout), output channels contiguous and those past Cout
-    zero: what the narrow kernel reads. Each packed row is a few channels
-    long, so a row at a time: the wide panels' 16 x 16 squares would write
-    mostly padding, one item at a time; each tap is zeroed whole, then
-    written one output channel at a time (items ``padded`` apart), which
-    keeps the loops long when Cout is 1 or 2."""
+    zero: what the narrow kernel reads (the wide panels' 16 x 16 squares
+    would write its few channels one item at a time). Where at least half
+    of each packed row is kernel, row by row, each written once; where most
+    of it is padding (Cout 1 of 4), each tap zeroed whole, then filled one
+    output channel at a time, in loops over Cin rather than over 1-2 items."""
     cdef Py_ssize_t kh = kernel.shape[0], kw = kernel.shape[1]
     cdef Py_ssize_t cout = kernel.shape[2], cin = kernel.shape[3], padded = packed.shape[3]
     cdef Py_ssize_t item = sizeof(floating)
@@ -1220,10 +1220,17 @@ def pack_narrow_kernel(const floating[:, :, :, :] kernel, floating[:, :, :, ::1]
             continue
         src = &kernel[tap // kw, tap % kw, 0, 0]
         row = &packed[tap // kw, tap % kw, 0, 0]
-        memset(row, 0, cin * padded * item)
-        for o in range(cout):
+        if 2 * cout >= padded:
             for c in range(cin):
-                row[c * padded + o] = src[o * out_stride + c * channel_stride]
+                for o in range(cout):
+                    row[c * padded + o] = src[o * out_stride + c * channel_stride]
+                for o in range(cout, padded):
+                    row[c * padded + o] = 0
+        else:
+            memset(row, 0, cin * padded * item)
+            for o in range(cout):
+                for c in range(cin):
+                    row[c * padded + o] = src[o * out_stride + c * channel_stride]
 
 
 def narrow_groups(Py_ssize_t itemsize):
