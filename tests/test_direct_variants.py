@@ -216,7 +216,9 @@ def test_narrow_kernel_when_no_tap_reaches_any_output_column(simd_level, rng, mo
                                                        (1, 3, 3, 1, 8), (2, 1, 32, 17, 32)])
 def test_narrow_kernel_packing(kh, kw, cout, cin, padded, dtype, simd_level, rng):
     # (kh, kw, Cout, Cin) -> (kh, kw, Cin, padded Cout), channels past Cout
-    # zero, from a contiguous kernel and from a channels-first view of one.
+    # zero, from a contiguous kernel and from a channels-first view of one;
+    # rows mostly padding (Cout 1 of 4, 3 of 8) and mostly kernel (13 of 16,
+    # 32 of 32), which are packed in two different ways.
     kernel = rng.standard_normal((kh, kw, cout, cin)).astype(dtype)
     expected = np.zeros((kh, kw, cin, padded), dtype)
     expected[..., :cout] = kernel.transpose(0, 1, 3, 2)
