@@ -20,7 +20,7 @@ any image of the batch) are computed together in a register tile of
 pixels times a block of output channels (``DECONV_F32_*``/``DECONV_F64_*``).
 """
 from cpython.exc cimport PyErr_CheckSignals
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 from cython cimport floating
 from cython.parallel cimport prange, threadid
 
@@ -1556,6 +1556,11 @@ cdef inline void _load_input_row(const floating[:, :, :, :] x, const Py_ssize_t 
     # pixels' lines at a time (each line once, from L1 for its other
     # channels), not swept whole once per channel; each plane still gets
     # whole lines.
+    if col_stride == 1:
+        # Channels-first: each channel's row is already a run of columns.
+        for c in range(cin):
+            memcpy(target + c * plane, source + c * channel_stride, width * sizeof(floating))
+        return
     j0 = 0
     if floating is float:
         if DECONV_SQUARE_LANES == LOAD_COLUMNS and channel_stride == 1 and cin % LOAD_COLUMNS == 0:
