@@ -1552,15 +1552,15 @@ cdef inline void _load_input_row(const floating[:, :, :, :] x, const Py_ssize_t 
     cdef Py_ssize_t col_stride = x.strides[2] // sizeof(floating)
     cdef Py_ssize_t channel_stride = x.strides[3] // sizeof(floating)
     cdef const floating* source = &x[n, row, 0, 0]
-    # LOAD_COLUMNS columns at a time: a channels-last row is then read a few
-    # pixels' lines at a time (each line once, from L1 for its other
-    # channels), not swept whole once per channel; each plane still gets
-    # whole lines.
     if col_stride == 1:
         # Channels-first: each channel's row is already a run of columns.
         for c in range(cin):
             memcpy(target + c * plane, source + c * channel_stride, width * sizeof(floating))
         return
+    # LOAD_COLUMNS columns at a time: a channels-last row is then read a few
+    # pixels' lines at a time (each line once, from L1 for its other
+    # channels), not swept whole once per channel; each plane still gets
+    # whole lines.
     j0 = 0
     if floating is float:
         if DECONV_SQUARE_LANES == LOAD_COLUMNS and channel_stride == 1 and cin % LOAD_COLUMNS == 0:
