@@ -12,6 +12,7 @@
 # odd positions are summed apart.
 cdef enum:
     SPECTRA_CHUNK = 32          # output channels a product step takes
+    SPECTRA_FEW = 4             # output channels taken a column at a time
     MAX_WIDTH_IN_REGISTERS = 2  # width DFT: frequencies (and their mirrors) summed at once
     WIDTH_BLOCK = 8             # width DFT: frequencies (and mirrors) a thread's unit takes
     DFT_CHUNK_BYTES = 128       # kernels' DFTs: bytes of kernels a step takes (_dft_lanes)
@@ -157,6 +158,10 @@ cdef inline void _complex_vector_times_matrix(
     width) a row-major real plane with its imaginary plane ``imag_offset``
     further on; rows are summed in order."""
     cdef Py_ssize_t chunk, start, count
+    if width <= SPECTRA_FEW:
+        _vector_times_few_columns(vector_real, vector_imag, matrix, imag_offset, rows, width,
+                                  out_real, out_imag)
+        return
     for chunk in range((width + SPECTRA_CHUNK - 1) // SPECTRA_CHUNK):
         start = chunk * SPECTRA_CHUNK
         count = min(SPECTRA_CHUNK, width - start)
@@ -167,6 +172,29 @@ cdef inline void _complex_vector_times_matrix(
         else:
             _vector_times_matrix_chunk(vector_real, vector_imag, matrix + start, imag_offset,
                                        width, rows, count, out_real + start, out_imag + start)
+
+
+cdef inline void _vector_times_few_columns(
+        const floating* vector_real, const floating* vector_imag, const floating* matrix,
+        const Py_ssize_t imag_offset, const Py_ssize_t rows, const Py_ssize_t width,
+        floating* out_real, floating* out_imag) noexcept nogil:
+    """:func:`_complex_vector_times_matrix` for up to SPECTRA_FEW columns
+    (contiguous rows): a column at a time, its four sums in registers. The
+    chunk loop's stack arrays and vector passes cost more than the
+    multiply-adds of one to four output channels."""
+    cdef floating real_real, imag_imag, real_imag, imag_real, a, b
+    cdef Py_ssize_t r, m
+    for m in range(width):
+        real_real = imag_imag = real_imag = imag_real = 0
+        for r in range(rows):
+            a = matrix[r * width + m]
+            b = matrix[imag_offset + r * width + m]
+            real_real = real_real + vector_real[r] * a
+            imag_imag = imag_imag + vector_imag[r] * b
+            real_imag = real_imag + vector_real[r] * b
+            imag_real = imag_real + vector_imag[r] * a
+        out_real[m] = real_real - imag_imag
+        out_imag[m] = real_imag + imag_real
 
 
 cdef inline void _vector_times_matrix_chunk(
