@@ -104,17 +104,20 @@ DEFAULT_PROFILE = {
     # item (each phase's strided stores). Least-squares fit (relative
     # error) over 120 random large-kernel layers (batches 1-64, a third of
     # the channel counts 1-3), strides 1-4, on this machine kind: ``python
-    # tools/fit_fft_cost.py --layers 120 --seed 3`` (median measured /
-    # fitted 1.04, range 0.60-2.15; without the last two terms 0.51-3.9,
-    # strided layers with few output channels running up to 2.6x slower
-    # than estimated; seed 5 gives the same constants within 5-30%).
-    "fft_flops_per_thread": 12.6e9,
-    "fft_contraction_per_thread": 3.9e9,
-    "fft_overhead_s": 81e-6,
-    "fft_phase_overhead_s": 24e-6,
-    "fft_image_phase_s": 20e-6,
-    "fft_spectrum_read_s": 3.3e-9,
-    "fft_output_item_s": 0.74e-9,
+    # tools/fit_fft_cost.py --layers 120 --seed S``, seeds 3, 4 and 5
+    # (median measured / fitted 1.04-1.08, range 0.64-2.74), each constant
+    # the median of the three fits. Without the last two terms the range
+    # was 0.51-3.9, strided layers with few output channels running up to
+    # 2.6x slower than estimated. Refitted once the contraction took one to
+    # four output channels a column at a time: the cost per image phase
+    # fell from 20 to 6 us.
+    "fft_flops_per_thread": 11.4e9,
+    "fft_contraction_per_thread": 3.47e9,
+    "fft_overhead_s": 67e-6,
+    "fft_phase_overhead_s": 21e-6,
+    "fft_image_phase_s": 6.1e-6,
+    "fft_spectrum_read_s": 1.64e-9,
+    "fft_output_item_s": 1.08e-9,
     # winograd: the position-by-position products run on the wide kernel
     # and cost what its formula says (rates, tile taps, stores of the
     # products); on top, a fixed cost per call and per phase, per tile
