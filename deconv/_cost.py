@@ -47,16 +47,17 @@ DEFAULT_PROFILE = {
     # thread's planar window (fitted with the narrow variant's constants).
     "direct_narrow_copy_s": 0.55e-9,
     # direct, narrow kernel: how much faster each (padded) multiply-add runs
-    # in tiles of 8 channels (AVX-512) than in tiles of 4; and in float32
-    # squares of 16 channels x 16 pixels (AVX-512): ``python
-    # tools/fit_narrow_groups.py --seed S`` (30 random layers with 5-32
-    # output channels, the ones these groups serve, each run in every
-    # group), seeds 5 and 7: 1.03-1.15 and 1.23-1.29. Rates of 1.3 and 1.55,
-    # measured against groups of 4 before their refit over larger kernels,
-    # had put squares of 16 past the FMA peak: their layers took 1.2-1.9x
-    # their estimates.
-    "direct_narrow_group8_speedup": 1.1,
-    "direct_narrow_group16_speedup": 1.27,
+    # in tiles of 8 channels (AVX-512) than in tiles of 4, per item size;
+    # and in float32 squares of 16 channels x 16 pixels (AVX-512): ``python
+    # tools/fit_narrow_groups.py --seed S [--dtype float64]`` (30 random
+    # layers with 5-32 output channels, the ones these groups serve, each run
+    # in every group), seeds 5 and 7: float32 1.03-1.15 and 1.23-1.29,
+    # float64 (groups of 8: a whole vector) 0.82-0.94. Rates of 1.3 and
+    # 1.55 for both, measured against groups of 4 before their refit over
+    # larger kernels, had put squares of 16 past the FMA peak: their layers
+    # took 1.2-1.9x their estimates, and float64's in groups of 8 1.3x.
+    "direct_narrow_group8_speedup": {"4": 1.1, "8": 0.88},
+    "direct_narrow_group16_speedup": {"4": 1.27},
     # direct, wide kernel: the rate of its float32 half tiles (a last block
     # of 16 channels or fewer, AVX-512) against whole tiles', per padded
     # multiply-add: half the accumulators, a broadcast per multiply-add.
@@ -194,7 +195,7 @@ def direct_seconds(variant, work, itemsize, num_threads, profile, level):
                 + work.outputs * profile["direct_output_s"]["small"])
     rate = profile["direct_madds_per_thread"][variant][level][str(itemsize)]
     if variant == "narrow" and work.group > 4:
-        rate *= profile[f"direct_narrow_group{work.group}_speedup"]
+        rate *= profile[f"direct_narrow_group{work.group}_speedup"][str(itemsize)]
     threads = max(1, min(num_threads, work.units))
     seconds = ((work.padded_madds + work.half_madds * (1 / profile["direct_wide_half_rate"] - 1))
                / rate + work.tile_taps * profile["direct_tile_tap_s"][variant]

@@ -25,7 +25,7 @@ def test_direct_formulas():
                         + (2e9 / PROFILE["direct_wide_half_rate"] - 2e9) / rate / 2)
     narrow = work._replace(group=8, copied=5_000_000)
     narrow_rate = PROFILE["direct_madds_per_thread"]["narrow"]["avx2"]["8"] * \
-        PROFILE["direct_narrow_group8_speedup"]
+        PROFILE["direct_narrow_group8_speedup"]["8"]
     assert math.isclose(_cost.direct_seconds("narrow", narrow, 8, 1, PROFILE, "avx2"),
                         PROFILE["direct_overhead_s"] + 8e9 / narrow_rate
                         + 1_000_000 * PROFILE["direct_tile_tap_s"]["narrow"]

@@ -1,6 +1,6 @@
 """Fit the narrow kernel's rates in groups of 8 and 16 output channels on this machine.
 
-    python tools/fit_narrow_groups.py --layers 30 --seed 5
+    python tools/fit_narrow_groups.py --layers 30 --seed 5 [--dtype float64]
 
 The narrow kernel tiles output channels in groups of 4, 8 or (float32,
 AVX-512) 16, and its plan takes the group the cost model finds fastest, so
@@ -15,7 +15,8 @@ at 2 threads, median of 5 runs in each of 3 rounds over all the calls. With
 the shipped constants for the overhead, tile visits, outputs and copies as
 known terms, each group's rate is a one-term least-squares fit of the
 relative error (tools/cost_fit.py); the script prints the fits and the
-speedups under their names in the profile.
+speedups under their names in the profile (per item size: float64's
+groups of 8 fill a whole AVX-512 vector, float32's half of one).
 """
 import functools
 
@@ -53,9 +54,12 @@ def group_call(problem, x, kernel, group):
 
 
 def main():
-    args = fit_arguments(__doc__, layers=30, seed=5).parse_args()
+    parser = fit_arguments(__doc__, layers=30, seed=5)
+    parser.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
-    groups = narrow_group_candidates(4)
+    item = np.dtype(args.dtype).itemsize
+    groups = narrow_group_candidates(item)
     calls = {group: [] for group in groups}
     draws = iter(random_cases(args.seed, 100 * args.layers, kernels=(1, 33), narrow=0.3,
                               max_madds=3e8))
@@ -64,8 +68,8 @@ def main():
         case = next(draws)
         if not OUTPUT_CHANNELS[0] <= case.kernel_shape[2] <= OUTPUT_CHANNELS[1]:
             continue
-        x = rng.standard_normal(case.x_shape).astype(np.float32)
-        kernel = rng.standard_normal(case.kernel_shape).astype(np.float32)
+        x = rng.standard_normal(case.x_shape).astype(args.dtype)
+        kernel = rng.standard_normal(case.kernel_shape).astype(args.dtype)
         problem = deconv.Conv2DTranspose(kernel, case.strides, case.padding,
                                          backend="direct").plan_for(x).problem
         for group in groups:
@@ -74,7 +78,7 @@ def main():
     seconds = median_seconds([call for group in groups for *_, call in calls[group]],
                              args.rounds).reshape(len(groups), -1)
     level = _simd.core.isa_name()
-    base = _cost.DEFAULT_PROFILE["direct_madds_per_thread"]["narrow"][level]["4"]
+    base = _cost.DEFAULT_PROFILE["direct_madds_per_thread"]["narrow"][level][str(item)]
     for group, measured in zip(groups, seconds):
         madds, known, _ = zip(*calls[group])
         coefficients, ratios = fit_constants([[m] for m in madds], measured, known)
@@ -82,7 +86,7 @@ def main():
         print(f"groups of {group}: {rate:.3g} multiply-adds/s per thread; measured / fitted "
               f"median {np.median(ratios):.2f}, range {ratios.min():.2f}-{ratios.max():.2f}")
         if group != 4:
-            print(f'"direct_narrow_group{group}_speedup": {rate / base:.3g},')
+            print(f'"direct_narrow_group{group}_speedup.{item}": {rate / base:.3g},')
 
 
 if __name__ == "__main__":
