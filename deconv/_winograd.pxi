@@ -405,7 +405,14 @@ cdef int _check_winograd_taps(const floating[:, :, :, :, ::1] taps,
     return 0
 
 
-def winograd_products(const floating[:, :, :] v, const floating[:, :, :, :, ::1] taps,
+def winograd_tap_group(Py_ssize_t tap_bytes):
+    """Blocks of packed taps (``tap_bytes`` each) that :func:`winograd_products`
+    holds in cache at once: about half an L2 cache (256 KB), at least one."""
+    return max(1, WINOGRAD_GROUP_BYTES // max(1, tap_bytes))
+
+
+def winograd_products(const floating[:, :, :] v, const floating[:, :, :, :] kernel,
+                      floating[:, :, :, :, ::1] taps, floating[:, :, :, :, :, ::1] tap_slots,
                       const floating[:, ::1] weights, floating[:, :, :, :, ::1] panels,
                       tables, floating[:, :, :] m, floating[:, ::1] stages,
                       Py_ssize_t positions_per_check, int num_threads):
@@ -413,26 +420,32 @@ def winograd_products(const floating[:, :, :] v, const floating[:, :, :, :, ::1]
     (``v`` (positions, columns, Cin), ``m`` (positions, columns, Cout)), with
     the transformed kernel U computed as it is used, never whole in memory.
 
-    ``taps`` is the phase's sub-kernel as :func:`pack_wide_panels` packs it
-    (blocks, Kr, Kc, Cin, block) and ``weights[xi, u * Kc + w]`` is
-    G_rows[i, u] * G_cols[j, w]: U[xi] of a block is the weighted sum of its
-    taps, written into the one row of a ``panels`` slot (slots, 1, 1, Cin,
-    block), which the wide kernel's products then read (``tables``: the
-    ``deconv._winograd.product_tables`` whose rows all read kernel row 0), so
-    a slot is one block of one position, the same memory for every unit.
+    ``kernel`` is the phase's sub-kernel (Kr, Kc, Cout, Cin; any strides),
+    packed as :func:`pack_wide_panels` packs it (blocks, Kr, Kc, Cin, block),
+    and ``weights[xi, u * Kc + w]`` is G_rows[i, u] * G_cols[j, w]: U[xi] of
+    a block is the weighted sum of its taps, written into the one row of a
+    ``panels`` slot (slots, 1, 1, Cin, block), which the wide kernel's
+    products then read (``tables``: the ``deconv._winograd.product_tables``
+    whose rows all read kernel row 0), so a slot is one block of one
+    position, the same memory for every unit.
 
     The (block, position) work units are split into ``num_threads`` equal
     contiguous ranges, one per slot, in block-major or position-major order,
     whichever reads less: a thread reads every V[xi] of its blocks, or
     every block's taps for its positions. A range is run a group of blocks
-    at a time (their taps held in cache), position by position (each V[xi]
-    read once per group, not once per block). Which slot runs a unit does
-    not change its result: results do not depend on the thread count.
-    Signals are looked at after every ``positions_per_check`` positions."""
+    (:func:`winograd_tap_group`) at a time, their taps held in cache,
+    position by position (each V[xi] read once per group, not once per
+    block). Block-major, each thread packs a group's taps into its slot of
+    ``tap_slots`` (threads, group, Kr, Kc, Cin, block) as it comes to it,
+    so the packed sub-kernel never passes through memory; position-major,
+    every block is packed into ``taps`` (blocks, Kr, Kc, Cin, block) first.
+    Which slot runs a unit does not change its result: results do not
+    depend on the thread count. Signals are looked at after every
+    ``positions_per_check`` positions."""
     cdef Py_ssize_t positions = v.shape[0], columns = v.shape[1], cin = v.shape[2]
     cdef Py_ssize_t cout = m.shape[2], block = panels.shape[4]
     cdef Py_ssize_t blocks = taps.shape[0], count = taps.shape[1] * taps.shape[2]
-    cdef Py_ssize_t first = 0, last, slot
+    cdef Py_ssize_t first = 0, last, slot, unit
     cdef Taps rows = _taps(tables.rows, positions), cols = _taps(tables.cols, columns)
     cdef const Py_ssize_t[::1] class_start = tables.classes.start
     cdef const Py_ssize_t[::1] class_columns = tables.classes.columns
@@ -445,6 +458,11 @@ def winograd_products(const floating[:, :, :] v, const floating[:, :, :, :, ::1]
     cdef floating[:, :, :, :] m_image = m[None]
     _check_winograd_taps(taps, weights, block, "winograd_products")
     if (m.shape[0] != positions or m.shape[1] != columns
+            or kernel.shape[0] != taps.shape[1] or kernel.shape[1] != taps.shape[2]
+            or kernel.shape[2] != cout or kernel.shape[3] != cin
+            or tap_slots.shape[0] < num_threads or tap_slots.shape[1] < 1
+            or tap_slots.shape[2] != taps.shape[1] or tap_slots.shape[3] != taps.shape[2]
+            or tap_slots.shape[4] != cin or tap_slots.shape[5] != block
             or not _matrices_contiguous(v) or not _matrices_contiguous(m)
             or blocks != (cout + block - 1) // block or taps.shape[3] != cin
             or weights.shape[0] != positions or panels.shape[0] < num_threads
@@ -454,10 +472,11 @@ def winograd_products(const floating[:, :, :] v, const floating[:, :, :, :, ::1]
             or column_shift.shape[0] != columns
             or not _taps_fit(&rows, positions, 1, positions)
             or not _classes_fit(&cols, class_start, class_columns, column_shift, 1, columns)):
-        raise ValueError(f"winograd_products: v {tuple(v.shape)[:3]}, taps "
-                         f"{tuple(taps.shape)[:5]}, weights {tuple(weights.shape)[:2]}, panels "
-                         f"{tuple(panels.shape)[:5]}, m {tuple(m.shape)[:3]}, tables and "
-                         f"scratch do not agree")
+        raise ValueError(f"winograd_products: v {tuple(v.shape)[:3]}, kernel "
+                         f"{tuple(kernel.shape)[:4]}, taps {tuple(taps.shape)[:5]}, tap slots "
+                         f"{tuple(tap_slots.shape)[:6]}, weights {tuple(weights.shape)[:2]}, "
+                         f"panels {tuple(panels.shape)[:5]}, m {tuple(m.shape)[:3]}, tables "
+                         f"and scratch do not agree")
     if positions * columns * cout == 0:
         return
     classes.start = &class_start[0]
@@ -467,7 +486,7 @@ def winograd_products(const floating[:, :, :] v, const floating[:, :, :, :, ::1]
     # Blocks whose taps fill about half an L2 cache (256 KB): reread from it
     # at every position.
     tap_bytes = count * cin * block * <Py_ssize_t> sizeof(floating)
-    group = max(1, WINOGRAD_GROUP_BYTES // max(1, tap_bytes))
+    group = min(winograd_tap_group(tap_bytes), tap_slots.shape[1])
     # Bytes a thread reads: block-major, all of V once per group of its own
     # blocks, and the taps of its blocks; position-major, its share of V
     # once per group of all blocks, and every block's taps.
@@ -476,12 +495,17 @@ def winograd_products(const floating[:, :, :] v, const floating[:, :, :, :, ::1]
     all_groups = (blocks + group - 1) // group
     position_major = (v_bytes // num_threads * all_groups + blocks * tap_bytes
                       < v_bytes * own_groups + blocks * tap_bytes // num_threads)
+    if position_major:
+        for unit in prange(blocks * count, nogil=True, schedule="static",
+                           num_threads=num_threads):
+            _pack_panel_tap(kernel, taps[unit // count], unit // count, unit % count)
     while first < positions:  # stretches between looks for signals
         last = min(positions, first + positions_per_check)
         for slot in prange(num_threads, nogil=True, schedule="static", chunksize=1,
                            num_threads=num_threads):
-            _winograd_products_range(v_image, taps, weights, panels[slot], &rows, &cols,
-                                     &classes, m_image, &stages[slot, 0],
+            _winograd_products_range(v_image, kernel, taps, tap_slots[slot], weights,
+                                     panels[slot], &rows, &cols, &classes, m_image,
+                                     &stages[slot, 0],
                                      blocks * positions * slot // num_threads,
                                      blocks * positions * (slot + 1) // num_threads,
                                      position_major, first, last, group)
@@ -490,7 +514,8 @@ def winograd_products(const floating[:, :, :] v, const floating[:, :, :, :, ::1]
 
 
 cdef void _winograd_products_range(
-        const floating[:, :, :, :] v, const floating[:, :, :, :, ::1] taps,
+        const floating[:, :, :, :] v, const floating[:, :, :, :] kernel,
+        const floating[:, :, :, :, ::1] taps, floating[:, :, :, :, ::1] tap_slot,
         const floating[:, ::1] weights, floating[:, :, :, ::1] panel, const Taps* rows,
         const Taps* cols, const Classes* classes, floating[:, :, :, :] m, floating* stage,
         const Py_ssize_t start, const Py_ssize_t stop, const bint position_major,
@@ -498,10 +523,12 @@ cdef void _winograd_products_range(
         const Py_ssize_t group) noexcept nogil:
     """The work units ``start`` to ``stop`` (in block-major or position-major
     order) whose positions lie in [first_position, last_position) (see
-    :func:`winograd_products`)."""
+    :func:`winograd_products`); block-major, each group's taps packed into
+    ``tap_slot`` first."""
     cdef Py_ssize_t positions = v.shape[1], blocks = taps.shape[0]
+    cdef Py_ssize_t count = taps.shape[1] * taps.shape[2]
     cdef Py_ssize_t low_block = 0, high_block = blocks, low = 0, high = positions
-    cdef Py_ssize_t g0, b, xi, unit
+    cdef Py_ssize_t g0, g1, b, t, xi, unit
     if start >= stop:
         return
     if position_major:
@@ -509,13 +536,23 @@ cdef void _winograd_products_range(
     else:
         low_block, high_block = start // positions, (stop - 1) // positions + 1
     low, high = max(low, first_position), min(high, last_position)
+    if low >= high:
+        return
     g0 = low_block
     while g0 < high_block:
+        g1 = min(g0 + group, high_block)
+        if not position_major:
+            for b in range(g0, g1):
+                for t in range(count):
+                    _pack_panel_tap(kernel, tap_slot[b - g0], b, t)
         for xi in range(low, high):
-            for b in range(g0, min(g0 + group, high_block)):
+            for b in range(g0, g1):
                 unit = xi * blocks + b if position_major else b * positions + xi
                 if start <= unit < stop:
-                    _winograd_position_panel(taps, weights, panel, b, xi, 0)
+                    if position_major:
+                        _winograd_position_panel(taps, weights, panel, b, xi, 0)
+                    else:
+                        _winograd_position_panel(tap_slot, weights, panel, b - g0, xi, 0)
                     _output_row_block(v, panel, rows, cols, classes, m, stage, xi, b, False)
         g0 += group
 

@@ -222,13 +222,23 @@ class WinogradTables(NamedTuple):
     """Every phase of a problem: ``products``, the :class:`ProductPlan` of
     the phases with taps, and ``zeros``, the index of the outputs of each
     phase without (zeros); and the items of the scratch arrays a call
-    needs, the largest over ``products``: transformed inputs, products and
-    a function call's packed sub-kernel."""
+    needs, the largest over ``products``: transformed inputs, products, a
+    function call's packed sub-kernel, and each thread's slot for the
+    group of its blocks (:func:`tap_group`) that a function call packs as
+    it goes."""
     products: tuple
     zeros: tuple
     input_items: int
     product_items: int
     tap_items: int
+    tap_slot_items: int
+
+
+def tap_group(run, itemsize):
+    """Blocks of a :class:`ProductPlan`'s packed sub-kernel that the products
+    of a function call hold in cache at once (``deconv._core.winograd_tap_group``)."""
+    blocks, *block_shape = run.taps_shape
+    return min(blocks, _simd.core.winograd_tap_group(math.prod(block_shape) * itemsize))
 
 
 @bounded_cache(64)
@@ -371,7 +381,9 @@ def winograd_tables(problem):
         tuple(products), tuple(zeros),
         max((run.positions * run.input_stride for run in products), default=0),
         max((run.positions * run.product_stride for run in products), default=0),
-        max((math.prod(run.taps_shape) for run in products), default=0))
+        max((math.prod(run.taps_shape) for run in products), default=0),
+        max((tap_group(run, problem.dtype.itemsize) * math.prod(run.taps_shape[1:])
+             for run in products), default=0))
 
 
 def winograd_work(problem, tables):
@@ -517,9 +529,10 @@ def run_winograd(problem, plan, x, kernel, packed, y):
     products of an operator read its ``packed`` transformed kernel (the
     wide kernel's panels); a function call's transform the kernel as they
     go, position by position, from its sub-kernel packed as the wide kernel
-    packs it (``deconv._core.winograd_products``): the transformed kernel,
-    up to ``alpha * alpha' / (K * K')`` times the sub-kernel, never passes
-    through memory."""
+    packs it, a group of blocks at a time by the thread that uses them
+    (``deconv._core.winograd_products``): the transformed kernel, up to
+    ``alpha * alpha' / (K * K')`` times the sub-kernel, never passes through
+    memory, nor (block by block) does the packed sub-kernel."""
     core = _simd.core
     threads, tables = plan.num_threads, plan.tables
     cin, cout, dtype = x.shape[3], y.shape[3], y.dtype
@@ -543,11 +556,12 @@ def run_winograd(problem, plan, x, kernel, packed, y):
     blocks = -(-cout // block)
     on_demand = packed is None
     panel_items = threads * cin * block if on_demand else 0
-    inputs, products, tap_buffer, panel_buffer, stages, no_blocks, unused_kernel = \
+    inputs, products, tap_buffer, slot_buffer, panel_buffer, stages, no_blocks, unused_kernel = \
         scratch_arrays(((tables.input_items,), dtype), ((tables.product_items,), dtype),
-                       ((tables.tap_items if on_demand else 0,), dtype), ((panel_items,), dtype),
-                       ((threads, 1), dtype), ((0,), np.intp), ((1, 1, 1, 1), dtype),
-                       slot="winograd")
+                       ((tables.tap_items if on_demand else 0,), dtype),
+                       ((threads * tables.tap_slot_items if on_demand else 0,), dtype),
+                       ((panel_items,), dtype), ((threads, 1), dtype), ((0,), np.intp),
+                       ((1, 1, 1, 1), dtype), slot="winograd")
     for index, run in enumerate(tables.products):
         positions, columns = run.positions, run.columns
         v = by_position(inputs, positions, columns, cin, run.input_stride)
@@ -560,10 +574,12 @@ def run_winograd(problem, plan, x, kernel, packed, y):
                                 v[:, phase.tiles], threads)
         if on_demand:
             shape = run.taps_shape
-            sub_taps = _pack_taps(run, kernel, tap_buffer[:math.prod(shape)].reshape(shape),
-                                  threads)
+            slots_shape = (threads, tap_group(run, y.itemsize), *shape[1:])
             panels = panel_buffer.reshape(threads, 1, 1, cin, block)
-            core.winograd_products(v, sub_taps, run.tap_weights, panels,
+            core.winograd_products(v, kernel[run.sub_kernel],
+                                   tap_buffer[:math.prod(shape)].reshape(shape),
+                                   slot_buffer[:math.prod(slots_shape)].reshape(slots_shape),
+                                   run.tap_weights, panels,
                                    product_tables(positions, columns, one_kernel_row=True), m,
                                    stages, max(1, run.units_per_check // blocks), threads)
         else:

@@ -130,6 +130,32 @@ def test_bitwise_identical_for_any_thread_count(dtype, rng, monkeypatch):
     deconv.clear_caches()
 
 
+@pytest.mark.parametrize("x_shape", [(1, 4, 4, 200), (12, 8, 8, 8)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_function_calls_pack_the_taps_in_either_work_order(x_shape, dtype, rng, monkeypatch):
+    # One image of 200 channels (large taps, little transformed input) runs
+    # block-major: each thread packs its blocks' taps, two at a time, as it
+    # comes to them, and at 3 threads a block is split between two. Twelve
+    # images of 8 channels (many tiles, small taps) run position-major: every
+    # block packed first. Either way the bits are the operator's (whose
+    # products read its whole transformed kernel) at every thread count.
+    monkeypatch.setattr(_direct, "SECONDS_PER_THREAD", 0)  # every requested thread works
+    deconv.clear_caches()
+    x = rng.standard_normal(x_shape)
+    kernel = rng.standard_normal((4, 4, 100, x_shape[3]))
+    expected = conv2d_transpose_oracle(x, kernel, (2 * x_shape[1], 2 * x_shape[2]), (2, 2),
+                                       "same", (1, 1))
+    x, kernel = x.astype(dtype), kernel.astype(dtype)
+    for threads in (1, 2, 3):
+        operator = deconv.Conv2DTranspose(kernel, strides=2, padding="same",
+                                          backend="winograd", num_threads=threads)
+        result = deconv.conv2d_transpose(x, kernel, strides=2, padding="same",
+                                         backend="winograd", num_threads=threads)
+        assert np.array_equal(result, operator(x))
+        assert_close(result, expected, dtype)
+    deconv.clear_caches()
+
+
 def test_operators_pack_once_per_tile_layout(rng):
     kernel = rng.standard_normal((4, 4, 8, 6)).astype(np.float32)
     operator = deconv.Conv2DTranspose(kernel, strides=2, padding="same", backend="winograd")
@@ -237,28 +263,40 @@ def test_the_transforms_reject_what_does_not_fit(rng):
     tables = _winograd.product_tables(9, 5, one_kernel_row=True)
     v, m = np.zeros((9, 5, 3), np.float32), np.zeros((9, 5, block), np.float32)
     panels, stages = np.zeros((2, 1, 1, 3, block), np.float32), np.zeros((2, 1), np.float32)
-    core.winograd_products(v, taps, weights, panels, tables, m, stages, 1, 2)
+    # The sub-kernel (Kr, Kc, Cout, Cin), and each thread's slot for a group
+    # of its packed blocks.
+    kernel, slots = np.zeros((2, 2, block, 3), np.float32), np.zeros((2, 1, 2, 2, 3, block),
+                                                                    np.float32)
+    core.winograd_products(v, kernel, taps, slots, weights, panels, tables, m, stages, 1, 2)
     with pytest.raises(ValueError, match="winograd_products: v .* do not agree"):
-        core.winograd_products(v, taps, weights, panels, tables, m, stages, 1, 3)
+        core.winograd_products(v, kernel, taps, slots, weights, panels, tables, m, stages, 1, 3)
+    # Every thread needs a slot of packed taps, of the sub-kernel's shape.
+    with pytest.raises(ValueError, match=r"winograd_products: v .* kernel \(2, 2, \d+, 3\), "
+                                         r"taps .* tap slots \(1, 1, 2, 2, 3, \d+\), .* do not"):
+        core.winograd_products(v, kernel, taps, slots[:1], weights, panels, tables, m, stages,
+                               1, 2)
+    with pytest.raises(ValueError, match=r"winograd_products: v .* kernel \(2, 2, \d+, 4\)"):
+        core.winograd_products(v, np.zeros((2, 2, block, 4), np.float32), taps, slots, weights,
+                               panels, tables, m, stages, 1, 2)
     # A slot is one position's panel: not a panel of every position, not the
     # tables of packed panels (row xi reading kernel row xi).
     with pytest.raises(ValueError, match="winograd_products: v .* do not agree"):
-        core.winograd_products(v, taps, weights, np.zeros((2, 9, 1, 3, block), np.float32),
-                               tables, m, stages, 1, 2)
+        core.winograd_products(v, kernel, taps, slots, weights,
+                               np.zeros((2, 9, 1, 3, block), np.float32), tables, m, stages, 1, 2)
     with pytest.raises(ValueError, match="winograd_products: v .* do not agree"):
-        core.winograd_products(v, taps, weights, panels, _winograd.product_tables(9, 5), m,
-                               stages, 1, 2)
+        core.winograd_products(v, kernel, taps, slots, weights, panels,
+                               _winograd.product_tables(9, 5), m, stages, 1, 2)
     with pytest.raises(ValueError, match="a tap table for 4 indices has arrays of shapes"):
-        core.winograd_products(np.zeros((9, 4, 3), np.float32), taps, weights, panels, tables,
-                               np.zeros((9, 4, block), np.float32), stages, 1, 2)
+        core.winograd_products(np.zeros((9, 4, 3), np.float32), kernel, taps, slots, weights,
+                               panels, tables, np.zeros((9, 4, block), np.float32), stages, 1, 2)
     with pytest.raises(ValueError, match="winograd_products: taps .* do not agree"):
-        core.winograd_products(v, np.zeros((1, 2, 2, 3, 1), np.float32), weights, panels,
-                               tables, m, stages, 1, 2)
+        core.winograd_products(v, kernel, np.zeros((1, 2, 2, 3, 1), np.float32), slots,
+                               weights, panels, tables, m, stages, 1, 2)
     # Positions may be any stride apart, but each position's (columns,
     # channels) matrix must be contiguous.
     gappy = np.zeros((9, 5, 6), np.float32)[:, :, :3]
     with pytest.raises(ValueError, match="winograd_products: v .* do not agree"):
-        core.winograd_products(gappy, taps, weights, panels, tables, m, stages, 1, 2)
+        core.winograd_products(gappy, kernel, taps, slots, weights, panels, tables, m, stages, 1, 2)
     with pytest.raises(ValueError, match="winograd_input: x .* do not agree"):
         core.winograd_input(x, bt, bt, 0, 1, 2, 0, 1, 2, np.zeros((9, 4, 4), np.float32)[
             :, :, :2], 1)
