@@ -135,7 +135,10 @@ DEFAULT_PROFILE = {
     # range 0.27-1.66. A term for transformed items spilling past a core's
     # cache between the steps fitted to zero. The kernel item's cost is
     # measured: a call's time less an operator's on the same layer (dcgan1,
-    # dcgan2, dcgan3, n1_c512_k4s2), over the items, at 2 threads; and
+    # dcgan2, dcgan3, n1_c512_k4s2), over the items, at 2 threads (0.09 ns
+    # while a call packed its whole sub-kernel first; 0.046-0.057 ns on the
+    # two large kernels, 0.04-0.17 on the others, since each thread packs
+    # its blocks' taps as it comes to them); and
     # channels-first data's copies to and from channels-last, per item:
     # dcgan3_nchw's x and y, alone, at 2 threads (0.27 ms for 1.5M items,
     # copied a run of pixels at a time). A refit with
@@ -151,7 +154,7 @@ DEFAULT_PROFILE = {
     "winograd_phase_s": 28e-6,
     "winograd_position_s": 26e-9,
     "winograd_item_s": 0.29e-9,
-    "winograd_kernel_item_s": 0.09e-9,
+    "winograd_kernel_item_s": 0.055e-9,
     "winograd_strided_item_s": 0.36e-9,
 }
 
