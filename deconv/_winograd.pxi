@@ -445,7 +445,7 @@ def winograd_products(const floating[:, :, :] v, const floating[:, :, :, :] kern
     cdef Py_ssize_t positions = v.shape[0], columns = v.shape[1], cin = v.shape[2]
     cdef Py_ssize_t cout = m.shape[2], block = panels.shape[4]
     cdef Py_ssize_t blocks = taps.shape[0], count = taps.shape[1] * taps.shape[2]
-    cdef Py_ssize_t first = 0, last, slot, unit
+    cdef Py_ssize_t first = 0, last, slot
     cdef Taps rows = _taps(tables.rows, positions), cols = _taps(tables.cols, columns)
     cdef const Py_ssize_t[::1] class_start = tables.classes.start
     cdef const Py_ssize_t[::1] class_columns = tables.classes.columns
@@ -496,9 +496,7 @@ def winograd_products(const floating[:, :, :] v, const floating[:, :, :, :] kern
     position_major = (v_bytes // num_threads * all_groups + blocks * tap_bytes
                       < v_bytes * own_groups + blocks * tap_bytes // num_threads)
     if position_major:
-        for unit in prange(blocks * count, nogil=True, schedule="static",
-                           num_threads=num_threads):
-            _pack_panel_tap(kernel, taps[unit // count], unit // count, unit % count)
+        pack_wide_panels(kernel, taps, num_threads)
     while first < positions:  # stretches between looks for signals
         last = min(positions, first + positions_per_check)
         for slot in prange(num_threads, nogil=True, schedule="static", chunksize=1,
