@@ -750,6 +750,10 @@ cdef void _output_row_block(
     cdef Py_ssize_t out_width = y.shape[2], y_col_stride = y.strides[2] // item
     cdef bint staged = y.strides[3] != item
     cdef floating* y_row
+    cdef floating* y_image
+    cdef Py_ssize_t x_image
+    cdef Py_ssize_t y_pixel_step = block if staged else y_col_stride
+    cdef Py_ssize_t y_image_step = out_width * block if staged else y.strides[0] // item
     cdef Py_ssize_t pixels = _tile_pixels(&x[0, 0, 0, 0])
     cdef Py_ssize_t short = _short_pixels(pixels), middle = _middle_pixels(pixels)
     cdef Py_ssize_t pixel_offset[DECONV_MAX_PIXELS]
@@ -785,14 +789,15 @@ cdef void _output_row_block(
         filled = 0
         n = 0
         column = 0
+        # Image n's x and its output row, moved image by image (the pixel
+        # setup is a share of a short tile's time).
+        x_image = 0
+        y_image = stage if staged else &y[0, r, 0, o0]
         for t in range(batch * n_columns):  # the class's columns, image by image
             q = classes.columns[first + column]
             column += 1
-            pixel_offset[filled] = n * x_image_stride + classes.shift[q] * x_col_stride
-            if staged:
-                y_pixel[filled] = stage + (n * out_width + q) * block
-            else:
-                y_pixel[filled] = &y[n, r, q, o0]
+            pixel_offset[filled] = x_image + classes.shift[q] * x_col_stride
+            y_pixel[filled] = y_image + q * y_pixel_step
             filled += 1
             if filled == pixels or t == batch * n_columns - 1:
                 for t_pad in range(filled, pixels):
@@ -839,6 +844,9 @@ cdef void _output_row_block(
             if column == n_columns:
                 column = 0
                 n += 1
+                if n < batch:
+                    x_image += x_image_stride
+                    y_image += y_image_step
     if staged:
         for n in range(batch):
             for o in range(n_out):
