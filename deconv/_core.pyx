@@ -326,8 +326,8 @@ cdef inline void _output_tile(
     (DECONV_WIDE_HALF): half the multiply-adds, in vector types. With
     ``stream`` (float32, every pixel's block whole aligned lines), whole
     tiles are stored past the caches and their lines not prefetched. Whole
-    blocks run in the vector tiles of DECONV_WIDE_FULL where there are
-    (AVX-512), the same multiply-adds in the same order."""
+    float32 blocks run in the vector tiles of DECONV_WIDE_FULL where there
+    are (AVX-512), the same multiply-adds in the same order."""
     cdef floating acc[DECONV_MAX_TILE]
     cdef float half_acc[16 * DECONV_MAX_PIXELS]
     cdef Py_ssize_t block = _tile_channels(x_origin)
@@ -360,12 +360,6 @@ cdef inline void _output_tile(
                                      n_row_taps, row_kernel, row_input, n_col_taps, col_kernel,
                                      col_input, y_pixel, n_pixels, n_out,
                                      stream and n_pixels == pixels and n_out == block):
-            return
-    else:
-        if deconv_wide_full_tile_f64(pixels, x_origin, pixel_offset, x_row_stride,
-                                     x_col_stride, x_channel_stride, cin, w_block, kw,
-                                     n_row_taps, row_kernel, row_input, n_col_taps, col_kernel,
-                                     col_input, y_pixel, n_pixels, n_out, False):
             return
     for p in range(pixels * block):
         acc[p] = 0
@@ -531,11 +525,10 @@ cdef extern from *:
         float* acc) noexcept nogil
 
 
-
 cdef extern from *:
     """
-    /* A whole-block wide tile on AVX-512 in vector types: PIXELS pixels x
-       VECTORS vectors of output channels (the block). The same multiply-adds
+    /* A whole-block float32 wide tile on AVX-512 in vector types: PIXELS
+       pixels x VECTORS vectors of output channels (the block). The same multiply-adds
        in the same order as the plain loops of _output_tile (pairs of input
        channels where PAIRS): the same bits. Two differences:
        - the accumulators live in registers only: the plain loops keep an
@@ -545,10 +538,11 @@ cdef extern from *:
        - the next tile's inputs are fetched while this one computes
          (unet_up2 0.90x the time; see ``ahead`` below).
        Stores the first n_pixels pixels and n_out channels at y_pixel[p];
-       whole tiles past the caches with ``stream`` (float32 only). Elsewhere
-       (other SIMD levels, where GCC splits these vector loads through the
-       stack, or other compilers) DECONV_WIDE_FULL is 0 and the plain loops
-       run. */
+       whole tiles past the caches with ``stream``. Elsewhere the plain
+       loops run: float64 (its 6-pixel tiles measured 0.97-1.05x the plain
+       loops' time), other SIMD levels (GCC splits these vector loads through
+       the stack at AVX2: 4-5x slower) and other compilers
+       (DECONV_WIDE_FULL is 0). */
     #if defined(__GNUC__) && DECONV_VECTOR_BYTES == 64 && !defined(__clang__)
     #define DECONV_WIDE_FULL 1
     /* Loops over a tile's pixels and vectors, unrolled whole so that the
@@ -628,11 +622,12 @@ cdef extern from *:
                 }                                                                     \\
             return;                                                                   \\
         }                                                                             \\
-        DECONV_UNROLL for (p = 0; p < (PIXELS) && p < n_pixels; p++)                  \\
-            DECONV_UNROLL for (v = 0; v < (VECTORS) && v * LANES < n_out; v++) {      \\
+        DECONV_UNROLL for (p = 0; p < (PIXELS); p++)                                  \\
+            DECONV_UNROLL for (v = 0; v < (VECTORS); v++) {                           \\
                 const Py_ssize_t left = n_out - v * LANES;                            \\
-                memcpy(y_pixel[p] + v * LANES, &a[p][v],                              \\
-                       (left < LANES ? left : LANES) * sizeof(T));                    \\
+                if (p < n_pixels && left > 0)                                         \\
+                    memcpy(y_pixel[p] + v * LANES, &a[p][v],                          \\
+                           (left < LANES ? left : LANES) * sizeof(T));                \\
             }                                                                         \\
     }
     static DECONV_ALWAYS_INLINE void deconv_stream_vf32(float* target, deconv_vf32 value) {
@@ -642,11 +637,7 @@ cdef extern from *:
         memcpy(target, &value, sizeof value);
     #endif
     }
-    static DECONV_ALWAYS_INLINE void deconv_stream_vf64(double* target, deconv_vf64 value) {
-        memcpy(target, &value, sizeof value);  /* float64 is never streamed */
-    }
     #define DECONV_F32_VECTORS (DECONV_F32_CHANNELS * 4 / DECONV_VECTOR_BYTES)
-    #define DECONV_F64_VECTORS (DECONV_F64_CHANNELS * 8 / DECONV_VECTOR_BYTES)
     /* The tile sizes of tile_pixel_sizes: whole, two thirds and a third of
        a tile of 6 or more pixels (the same pixels, three times, below 6). */
     #define DECONV_MIDDLE(P) ((P) >= 6 ? (P) - (P) / 3 : (P))
@@ -659,52 +650,40 @@ cdef extern from *:
     DECONV_WIDE_FULL_TILE(deconv_wide_short_f32, float, deconv_vf32,
                           DECONV_SHORT(DECONV_F32_PIXELS), DECONV_F32_VECTORS,
                           DECONV_F32_PAIRS, deconv_stream_vf32)
-    DECONV_WIDE_FULL_TILE(deconv_wide_full_f64, double, deconv_vf64, DECONV_F64_PIXELS,
-                          DECONV_F64_VECTORS, DECONV_F64_PAIRS, deconv_stream_vf64)
-    DECONV_WIDE_FULL_TILE(deconv_wide_middle_f64, double, deconv_vf64,
-                          DECONV_MIDDLE(DECONV_F64_PIXELS), DECONV_F64_VECTORS,
-                          DECONV_F64_PAIRS, deconv_stream_vf64)
-    DECONV_WIDE_FULL_TILE(deconv_wide_short_f64, double, deconv_vf64,
-                          DECONV_SHORT(DECONV_F64_PIXELS), DECONV_F64_VECTORS,
-                          DECONV_F64_PAIRS, deconv_stream_vf64)
     #else
     #define DECONV_WIDE_FULL 0
     #endif
-    /* The whole-block tile of ``pixels`` (a constant at each call site: the
-       choice folds away); returns 0 where there is none. */
-    #define DECONV_WIDE_FULL_DISPATCH(NAME, T, SUFFIX, P)                             \\
-    static DECONV_ALWAYS_INLINE int NAME(                                             \\
-            Py_ssize_t pixels, const T* x_origin, const Py_ssize_t* pixel_offset,     \\
-            Py_ssize_t x_row_stride, Py_ssize_t x_col_stride,                         \\
-            Py_ssize_t x_channel_stride, Py_ssize_t cin, const T* w_block,            \\
-            Py_ssize_t kw, Py_ssize_t n_row_taps, const Py_ssize_t* row_kernel,       \\
-            const Py_ssize_t* row_input, Py_ssize_t n_col_taps,                       \\
-            const Py_ssize_t* col_kernel, const Py_ssize_t* col_input,                \\
-            T* const* y_pixel, Py_ssize_t n_pixels, Py_ssize_t n_out, int stream) {   \\
-        DECONV_WIDE_FULL_BODY(SUFFIX, P)                                              \\
-    }
-    #if DECONV_WIDE_FULL
+    /* The whole-block float32 tile of ``pixels`` (a constant at each call
+       site: the choice folds away); returns 0 where there is none. */
+    static DECONV_ALWAYS_INLINE int deconv_wide_full_tile_f32(
+            Py_ssize_t pixels, const float* x_origin, const Py_ssize_t* pixel_offset,
+            Py_ssize_t x_row_stride, Py_ssize_t x_col_stride, Py_ssize_t x_channel_stride,
+            Py_ssize_t cin, const float* w_block, Py_ssize_t kw, Py_ssize_t n_row_taps,
+            const Py_ssize_t* row_kernel, const Py_ssize_t* row_input, Py_ssize_t n_col_taps,
+            const Py_ssize_t* col_kernel, const Py_ssize_t* col_input, float* const* y_pixel,
+            Py_ssize_t n_pixels, Py_ssize_t n_out, int stream) {
     #define DECONV_WIDE_FULL_CALL(NAME)                                               \\
         NAME(x_origin, pixel_offset, x_row_stride, x_col_stride, x_channel_stride,    \\
              cin, w_block, kw, n_row_taps, row_kernel, row_input, n_col_taps,         \\
              col_kernel, col_input, y_pixel, n_pixels, n_out, stream)
-    #define DECONV_WIDE_FULL_BODY(SUFFIX, P)                                          \\
-        if (pixels == (P)) DECONV_WIDE_FULL_CALL(deconv_wide_full_##SUFFIX);          \\
-        else if (pixels == DECONV_MIDDLE(P)) DECONV_WIDE_FULL_CALL(deconv_wide_middle_##SUFFIX); \\
-        else if (pixels == DECONV_SHORT(P)) DECONV_WIDE_FULL_CALL(deconv_wide_short_##SUFFIX); \\
-        else return 0;                                                                \\
+    #if DECONV_WIDE_FULL
+        if (pixels == DECONV_F32_PIXELS) DECONV_WIDE_FULL_CALL(deconv_wide_full_f32);
+        else if (pixels == DECONV_MIDDLE(DECONV_F32_PIXELS))
+            DECONV_WIDE_FULL_CALL(deconv_wide_middle_f32);
+        else if (pixels == DECONV_SHORT(DECONV_F32_PIXELS))
+            DECONV_WIDE_FULL_CALL(deconv_wide_short_f32);
+        else return 0;
         return 1;
     #else
-    #define DECONV_WIDE_FULL_BODY(SUFFIX, P)                                          \\
-        (void)pixels; (void)x_origin; (void)pixel_offset; (void)x_row_stride;         \\
-        (void)x_col_stride; (void)x_channel_stride; (void)cin; (void)w_block;         \\
-        (void)kw; (void)n_row_taps; (void)row_kernel; (void)row_input;                \\
-        (void)n_col_taps; (void)col_kernel; (void)col_input; (void)y_pixel;           \\
-        (void)n_pixels; (void)n_out; (void)stream;                                    \\
+        (void)pixels; (void)x_origin; (void)pixel_offset; (void)x_row_stride;
+        (void)x_col_stride; (void)x_channel_stride; (void)cin; (void)w_block; (void)kw;
+        (void)n_row_taps; (void)row_kernel; (void)row_input; (void)n_col_taps;
+        (void)col_kernel; (void)col_input; (void)y_pixel; (void)n_pixels; (void)n_out;
+        (void)stream;
         return 0;
     #endif
-    DECONV_WIDE_FULL_DISPATCH(deconv_wide_full_tile_f32, float, f32, DECONV_F32_PIXELS)
-    DECONV_WIDE_FULL_DISPATCH(deconv_wide_full_tile_f64, double, f64, DECONV_F64_PIXELS)
+    #undef DECONV_WIDE_FULL_CALL
+    }
     """
     bint deconv_wide_full_tile_f32(
         Py_ssize_t pixels, const float* x_origin, const Py_ssize_t* pixel_offset,
@@ -713,13 +692,7 @@ cdef extern from *:
         const Py_ssize_t* row_kernel, const Py_ssize_t* row_input, Py_ssize_t n_col_taps,
         const Py_ssize_t* col_kernel, const Py_ssize_t* col_input, float** y_pixel,
         Py_ssize_t n_pixels, Py_ssize_t n_out, bint stream) noexcept nogil
-    bint deconv_wide_full_tile_f64(
-        Py_ssize_t pixels, const double* x_origin, const Py_ssize_t* pixel_offset,
-        Py_ssize_t x_row_stride, Py_ssize_t x_col_stride, Py_ssize_t x_channel_stride,
-        Py_ssize_t cin, const double* w_block, Py_ssize_t kw, Py_ssize_t n_row_taps,
-        const Py_ssize_t* row_kernel, const Py_ssize_t* row_input, Py_ssize_t n_col_taps,
-        const Py_ssize_t* col_kernel, const Py_ssize_t* col_input, double** y_pixel,
-        Py_ssize_t n_pixels, Py_ssize_t n_out, bint stream) noexcept nogil
+
 
 cdef void _output_row_block(
         const floating[:, :, :, :] x, const floating[:, :, :, ::1] panel,
