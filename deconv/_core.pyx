@@ -528,9 +528,9 @@ cdef extern from *:
 cdef extern from *:
     """
     /* A whole-block float32 wide tile on AVX-512 in vector types: PIXELS
-       pixels x VECTORS vectors of output channels (the block). The same multiply-adds
-       in the same order as the plain loops of _output_tile (pairs of input
-       channels where PAIRS): the same bits. Two differences:
+       pixels x the block's output channels. The same multiply-adds in the
+       same order as the plain loops of _output_tile (pairs of input channels
+       where DECONV_F32_PAIRS): the same bits. Two differences:
        - the accumulators live in registers only: the plain loops keep an
          array on the stack around the loop (zeroed by rep stos, stored and
          reloaded at the end), which costs small layers of many short tiles
@@ -548,26 +548,27 @@ cdef extern from *:
     /* Loops over a tile's pixels and vectors, unrolled whole so that the
        accumulators stay in registers. */
     #define DECONV_UNROLL _Pragma("GCC unroll 64")
-    #define DECONV_WIDE_FULL_TILE(NAME, T, V, PIXELS, VECTORS, PAIRS, STREAM_V)       \\
+    #define DECONV_WIDE_FULL_TILE(NAME, PIXELS)                                       \\
     static inline void NAME(                                                          \\
-            const T* x_origin, const Py_ssize_t* pixel_offset,                        \\
+            const float* x_origin, const Py_ssize_t* pixel_offset,                    \\
             Py_ssize_t x_row_stride, Py_ssize_t x_col_stride,                         \\
-            Py_ssize_t x_channel_stride, Py_ssize_t cin, const T* w_block,            \\
+            Py_ssize_t x_channel_stride, Py_ssize_t cin, const float* w_block,        \\
             Py_ssize_t kw, Py_ssize_t n_row_taps, const Py_ssize_t* row_kernel,       \\
             const Py_ssize_t* row_input, Py_ssize_t n_col_taps,                       \\
             const Py_ssize_t* col_kernel, const Py_ssize_t* col_input,                \\
-            T* const* y_pixel, Py_ssize_t n_pixels, Py_ssize_t n_out, int stream) {   \\
-        enum { LANES = (int)(sizeof(V) / sizeof(T)), BLOCK = (VECTORS) * LANES };     \\
-        V a[PIXELS][VECTORS];                                                         \\
+            float* const* y_pixel, Py_ssize_t n_pixels, Py_ssize_t n_out, int stream) { \\
+        enum { LANES = DECONV_VECTOR_BYTES / 4, VECTORS = DECONV_F32_CHANNELS / LANES, \\
+               BLOCK = DECONV_F32_CHANNELS };                                         \\
+        deconv_vf32 a[PIXELS][VECTORS];                                               \\
         Py_ssize_t ta, tb, c;                                                         \\
         int p, v;                                                                     \\
         DECONV_UNROLL for (p = 0; p < (PIXELS); p++)                                  \\
-            DECONV_UNROLL for (v = 0; v < (VECTORS); v++) a[p][v] = (V){0};           \\
+            DECONV_UNROLL for (v = 0; v < (VECTORS); v++) a[p][v] = (deconv_vf32){0}; \\
         for (ta = 0; ta < n_row_taps; ta++)                                           \\
             for (tb = 0; tb < n_col_taps; tb++) {                                     \\
-                const T* xp = x_origin + row_input[ta] * x_row_stride                 \\
+                const float* xp = x_origin + row_input[ta] * x_row_stride             \\
                               + col_input[tb] * x_col_stride;                         \\
-                const T* wp = w_block + (row_kernel[ta] * kw + col_kernel[tb])        \\
+                const float* wp = w_block + (row_kernel[ta] * kw + col_kernel[tb])    \\
                               * cin * BLOCK;                                          \\
                 /* The next tile's inputs (its PIXELS columns follow these,           \\
                    channels contiguous: a run of PIXELS * cin items), a line          \\
@@ -577,11 +578,11 @@ cdef extern from *:
                                                   + (PIXELS) * x_col_stride);         \\
                 const Py_ssize_t ahead_bytes =                                        \\
                     (ta == 0 && tb == 0 && x_channel_stride == 1 && x_col_stride == cin) \\
-                    ? (PIXELS) * cin * (Py_ssize_t)sizeof(T) : 0;                     \\
+                    ? (PIXELS) * cin * (Py_ssize_t)sizeof(float) : 0;                 \\
                 c = 0;                                                                \\
-                if (PAIRS)                                                            \\
+                if (DECONV_F32_PAIRS)                                                 \\
                     for (; c + 1 < cin; c += 2) {                                     \\
-                        V w[VECTORS], w_next[VECTORS];                                \\
+                        deconv_vf32 w[VECTORS], w_next[VECTORS];                      \\
                         if (64 * c < ahead_bytes) {                                   \\
                             __builtin_prefetch(ahead + 64 * c);                       \\
                             __builtin_prefetch(ahead + 64 * c + 64);                  \\
@@ -591,8 +592,8 @@ cdef extern from *:
                             memcpy(&w_next[v], wp + BLOCK + v * LANES, sizeof w[v]);  \\
                         }                                                             \\
                         DECONV_UNROLL for (p = 0; p < (PIXELS); p++) {                \\
-                            const T xv = xp[pixel_offset[p]];                         \\
-                            const T xv_next = xp[pixel_offset[p] + x_channel_stride]; \\
+                            const float xv = xp[pixel_offset[p]];                     \\
+                            const float xv_next = xp[pixel_offset[p] + x_channel_stride]; \\
                             DECONV_UNROLL for (v = 0; v < (VECTORS); v++) {           \\
                                 a[p][v] += xv * w[v];                                 \\
                                 a[p][v] += xv_next * w_next[v];                       \\
@@ -602,12 +603,12 @@ cdef extern from *:
                         wp += 2 * BLOCK;                                              \\
                     }                                                                 \\
                 for (; c < cin; c++) {                                                \\
-                    V w[VECTORS];                                                     \\
+                    deconv_vf32 w[VECTORS];                                           \\
                     if (64 * c < ahead_bytes) __builtin_prefetch(ahead + 64 * c);     \\
                     DECONV_UNROLL for (v = 0; v < (VECTORS); v++)                     \\
                         memcpy(&w[v], wp + v * LANES, sizeof w[v]);                   \\
                     DECONV_UNROLL for (p = 0; p < (PIXELS); p++) {                    \\
-                        const T xv = xp[pixel_offset[p]];                             \\
+                        const float xv = xp[pixel_offset[p]];                         \\
                         DECONV_UNROLL for (v = 0; v < (VECTORS); v++) a[p][v] += xv * w[v]; \\
                     }                                                                 \\
                     xp += x_channel_stride;                                           \\
@@ -617,7 +618,8 @@ cdef extern from *:
         if (n_pixels == (PIXELS) && n_out == BLOCK) {                                 \\
             DECONV_UNROLL for (p = 0; p < (PIXELS); p++)                              \\
                 DECONV_UNROLL for (v = 0; v < (VECTORS); v++) {                       \\
-                    if (stream) STREAM_V(y_pixel[p] + v * LANES, a[p][v]);            \\
+                    if (stream) deconv_stream_line_f32(y_pixel[p] + v * LANES,        \\
+                                                    (const float*)&a[p][v]);          \\
                     else memcpy(y_pixel[p] + v * LANES, &a[p][v], sizeof a[p][v]);    \\
                 }                                                                     \\
             return;                                                                   \\
@@ -627,29 +629,16 @@ cdef extern from *:
                 const Py_ssize_t left = n_out - v * LANES;                            \\
                 if (p < n_pixels && left > 0)                                         \\
                     memcpy(y_pixel[p] + v * LANES, &a[p][v],                          \\
-                           (left < LANES ? left : LANES) * sizeof(T));                \\
+                           (left < LANES ? left : LANES) * sizeof(float));            \\
             }                                                                         \\
     }
-    static DECONV_ALWAYS_INLINE void deconv_stream_vf32(float* target, deconv_vf32 value) {
-    #if DECONV_STREAM_STORES
-        _mm512_stream_ps(target, (__m512)value);
-    #else
-        memcpy(target, &value, sizeof value);
-    #endif
-    }
-    #define DECONV_F32_VECTORS (DECONV_F32_CHANNELS * 4 / DECONV_VECTOR_BYTES)
     /* The tile sizes of tile_pixel_sizes: whole, two thirds and a third of
        a tile of 6 or more pixels (the same pixels, three times, below 6). */
     #define DECONV_MIDDLE(P) ((P) >= 6 ? (P) - (P) / 3 : (P))
     #define DECONV_SHORT(P) ((P) >= 6 ? (P) / 3 : (P))
-    DECONV_WIDE_FULL_TILE(deconv_wide_full_f32, float, deconv_vf32, DECONV_F32_PIXELS,
-                          DECONV_F32_VECTORS, DECONV_F32_PAIRS, deconv_stream_vf32)
-    DECONV_WIDE_FULL_TILE(deconv_wide_middle_f32, float, deconv_vf32,
-                          DECONV_MIDDLE(DECONV_F32_PIXELS), DECONV_F32_VECTORS,
-                          DECONV_F32_PAIRS, deconv_stream_vf32)
-    DECONV_WIDE_FULL_TILE(deconv_wide_short_f32, float, deconv_vf32,
-                          DECONV_SHORT(DECONV_F32_PIXELS), DECONV_F32_VECTORS,
-                          DECONV_F32_PAIRS, deconv_stream_vf32)
+    DECONV_WIDE_FULL_TILE(deconv_wide_full_f32, DECONV_F32_PIXELS)
+    DECONV_WIDE_FULL_TILE(deconv_wide_middle_f32, DECONV_MIDDLE(DECONV_F32_PIXELS))
+    DECONV_WIDE_FULL_TILE(deconv_wide_short_f32, DECONV_SHORT(DECONV_F32_PIXELS))
     #else
     #define DECONV_WIDE_FULL 0
     #endif
