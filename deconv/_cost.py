@@ -31,21 +31,47 @@ DEFAULT_PROFILE = {
     # grid's), seeds 5, 7 and 8: its kernels to 15 alone had put the tap
     # visits at twice their cost, and the grid's 19x19-21x21 kernels with
     # 1-3 channels went to the FFT at up to 2.3x the narrow kernel's time.
-    # AVX2 and baseline rates are the earlier rougher measurements, scaled
-    # like the AVX-512 ones.
+    # The tap and output costs are per SIMD level, like the rates: each
+    # level's kernels are compiled for it, and the AVX2 kernels ran 2.2-3.8x
+    # faster than the AVX-512 fits with the earlier AVX2 rates said. The
+    # AVX2 constants are those scaled by what ``python -m deconv tune``
+    # measured with DECONV_SIMD=avx2 on this machine kind (measured /
+    # estimated time per path, on the layers of ``CALIBRATION``), twice on
+    # one day: wide 0.36, 0.36 (float64 0.33, 0.34), narrow 0.26, 0.26
+    # (0.45, 0.46), dot 0.41, 0.41 (0.42, 0.41). On tune's held-out grid the
+    # unscaled constants chose within 15% of the fastest backend on 73-78%
+    # of the layers, at worst 3.3-3.6x slower; scaled, on 95%, at worst
+    # 1.5-1.65x. At AVX-512 tune measured 0.73-0.89 of the estimates (0.67
+    # for float64's dot tiles) on its layers, but those scaled constants
+    # send n1_k4s2 and dilated_k3d2 to the direct kernel at 1.17x and 1.33x
+    # the Winograd backend's time: the direct estimates of the suite's
+    # small layers, like the grid's, hold as they are. The baseline
+    # constants are the earlier rougher measurements (scaled by tune's
+    # ratios there, 0.29-1.26 by path, they dispatched worse on its
+    # held-out grid: 82% against 90%).
     "direct_madds_per_thread": {
-        "wide": {"avx512": {"4": 54e9, "8": 26e9}, "avx2": {"4": 20e9, "8": 7e9},
+        "wide": {"avx512": {"4": 54e9, "8": 26e9}, "avx2": {"4": 55.6e9, "8": 20.9e9},
                  "baseline": {"4": 4.7e9, "8": 3.5e9}},
-        "narrow": {"avx512": {"4": 55e9, "8": 27e9}, "avx2": {"4": 6e9, "8": 5e9},
+        "narrow": {"avx512": {"4": 55e9, "8": 27e9}, "avx2": {"4": 23e9, "8": 11e9},
                    "baseline": {"4": 4.5e9, "8": 3e9}},
-        "dot": {"avx512": {"4": 17.5e9, "8": 11e9}, "avx2": {"4": 9e9, "8": 5.5e9},
+        "dot": {"avx512": {"4": 17.5e9, "8": 11e9}, "avx2": {"4": 22e9, "8": 13.3e9},
                 "baseline": {"4": 4.5e9, "8": 2.8e9}},
     },
-    "direct_tile_tap_s": {"wide": 1.4e-9, "narrow": 0.8e-9, "dot": 2.7e-9, "small": 2.4e-9},
-    "direct_output_s": {"wide": 0.3e-9, "narrow": 0.6e-9, "dot": 2.5e-9, "small": 0.13e-9},
+    "direct_tile_tap_s": {
+        "wide": {"avx512": 1.4e-9, "avx2": 0.5e-9, "baseline": 1.4e-9},
+        "narrow": {"avx512": 0.8e-9, "avx2": 0.21e-9, "baseline": 0.8e-9},
+        "dot": {"avx512": 2.7e-9, "avx2": 1.1e-9, "baseline": 2.7e-9},
+        "small": {"avx512": 2.4e-9, "avx2": 2.4e-9, "baseline": 2.4e-9},
+    },
+    "direct_output_s": {
+        "wide": {"avx512": 0.3e-9, "avx2": 0.108e-9, "baseline": 0.3e-9},
+        "narrow": {"avx512": 0.6e-9, "avx2": 0.156e-9, "baseline": 0.6e-9},
+        "dot": {"avx512": 2.5e-9, "avx2": 1.03e-9, "baseline": 2.5e-9},
+        "small": {"avx512": 0.13e-9, "avx2": 0.13e-9, "baseline": 0.13e-9},
+    },
     # direct, narrow kernel: the cost of copying one input item into a
     # thread's planar window (fitted with the narrow variant's constants).
-    "direct_narrow_copy_s": 0.55e-9,
+    "direct_narrow_copy_s": {"avx512": 0.55e-9, "avx2": 0.143e-9, "baseline": 0.55e-9},
     # direct, narrow kernel: how much faster each (padded) multiply-add runs
     # in tiles of 8 channels (AVX-512) than in tiles of 4, per item size;
     # and in float32 squares of 16 channels x 16 pixels (AVX-512): ``python
@@ -111,14 +137,16 @@ DEFAULT_PROFILE = {
     # was 0.51-3.9, strided layers with few output channels running up to
     # 2.6x slower than estimated. Refitted once the contraction took one to
     # four output channels a column at a time: the cost per image phase
-    # fell from 20 to 6 us.
-    "fft_flops_per_thread": 11.4e9,
-    "fft_contraction_per_thread": 3.47e9,
-    "fft_overhead_s": 67e-6,
-    "fft_phase_overhead_s": 21e-6,
-    "fft_image_phase_s": 6.1e-6,
-    "fft_spectrum_read_s": 1.64e-9,
-    "fft_output_item_s": 1.08e-9,
+    # fell from 20 to 6 us. Per SIMD level (the transforms and the
+    # contraction are compiled for each): at AVX2, the fits scaled by what
+    # tune measured there (see the direct constants), 0.93 and 0.92.
+    "fft_flops_per_thread": {"avx512": 11.4e9, "avx2": 12.3e9, "baseline": 11.4e9},
+    "fft_contraction_per_thread": {"avx512": 3.47e9, "avx2": 3.75e9, "baseline": 3.47e9},
+    "fft_overhead_s": {"avx512": 67e-6, "avx2": 62e-6, "baseline": 67e-6},
+    "fft_phase_overhead_s": {"avx512": 21e-6, "avx2": 19.4e-6, "baseline": 21e-6},
+    "fft_image_phase_s": {"avx512": 6.1e-6, "avx2": 5.64e-6, "baseline": 6.1e-6},
+    "fft_spectrum_read_s": {"avx512": 1.64e-9, "avx2": 1.52e-9, "baseline": 1.64e-9},
+    "fft_output_item_s": {"avx512": 1.08e-9, "avx2": 1.0e-9, "baseline": 1.08e-9},
     # winograd: the position-by-position products run on the wide kernel
     # and cost what its formula says (rates, tile taps, stores of the
     # products); on top, a fixed cost per call and per phase, per tile
@@ -194,16 +222,16 @@ def direct_seconds(variant, work, itemsize, num_threads, profile, level):
         # tap values, each (input pixel, tap) pair's additions, the zeroing.
         return (profile["direct_small_overhead_s"]
                 + work.padded_madds / profile["direct_small_madds_per_s"]
-                + work.tile_taps * profile["direct_tile_tap_s"]["small"]
-                + work.outputs * profile["direct_output_s"]["small"])
+                + work.tile_taps * profile["direct_tile_tap_s"]["small"][level]
+                + work.outputs * profile["direct_output_s"]["small"][level])
     rate = profile["direct_madds_per_thread"][variant][level][str(itemsize)]
     if variant == "narrow" and work.group > 4:
         rate *= profile[f"direct_narrow_group{work.group}_speedup"][str(itemsize)]
     threads = max(1, min(num_threads, work.units))
     seconds = ((work.padded_madds + work.half_madds * (1 / profile["direct_wide_half_rate"] - 1))
-               / rate + work.tile_taps * profile["direct_tile_tap_s"][variant]
-               + work.outputs * profile["direct_output_s"][variant]
-               + work.copied * profile["direct_narrow_copy_s"])
+               / rate + work.tile_taps * profile["direct_tile_tap_s"][variant][level]
+               + work.outputs * profile["direct_output_s"][variant][level]
+               + work.copied * profile["direct_narrow_copy_s"][level])
     return profile["direct_overhead_s"] + seconds / threads
 
 
@@ -230,20 +258,28 @@ class FFTWork(NamedTuple):
     output_items: float = 0.0
 
 
-def fft_seconds(work, num_threads, profile):
-    """Seconds of an FFT plan: rates per thread plus fixed costs per call and phase."""
+# The FFT path's constants: each a table by SIMD level.
+_FFT_CONSTANTS = ("fft_flops_per_thread", "fft_contraction_per_thread", "fft_overhead_s",
+                  "fft_phase_overhead_s", "fft_image_phase_s", "fft_spectrum_read_s",
+                  "fft_output_item_s")
+
+
+def fft_seconds(work, num_threads, profile, level):
+    """Seconds of an FFT plan at SIMD ``level``: rates per thread plus fixed
+    costs per call and phase."""
     threads = max(1, num_threads)
-    return (profile["fft_overhead_s"] + work.phases * profile["fft_phase_overhead_s"]
-            + work.transform_flops / (profile["fft_flops_per_thread"] * threads)
-            + work.complex_madds / (profile["fft_contraction_per_thread"] * threads)
-            + (work.image_phases * profile["fft_image_phase_s"]
-               + work.spectrum_reads * profile["fft_spectrum_read_s"]
-               + work.output_items * profile["fft_output_item_s"]) / threads)
+    constant = {name: profile[name][level] for name in _FFT_CONSTANTS}
+    return (constant["fft_overhead_s"] + work.phases * constant["fft_phase_overhead_s"]
+            + work.transform_flops / (constant["fft_flops_per_thread"] * threads)
+            + work.complex_madds / (constant["fft_contraction_per_thread"] * threads)
+            + (work.image_phases * constant["fft_image_phase_s"]
+               + work.spectrum_reads * constant["fft_spectrum_read_s"]
+               + work.output_items * constant["fft_output_item_s"]) / threads)
 
 
-def fft_minimum_seconds(profile):
+def fft_minimum_seconds(profile, level):
     """A lower bound of :func:`fft_seconds`: one phase's fixed costs."""
-    return profile["fft_overhead_s"] + profile["fft_phase_overhead_s"]
+    return profile["fft_overhead_s"][level] + profile["fft_phase_overhead_s"][level]
 
 
 class WinogradWork(NamedTuple):
@@ -364,18 +400,20 @@ CALIBRATION = [
 # SIMD level in use. tune and the tools/fit_*_cost.py scripts read this table.
 TUNED_CONSTANTS = {
     "direct_wide_4": {"rates": ["direct_madds_per_thread.wide.{level}.4"],
-                      "costs": ["direct_tile_tap_s.wide", "direct_output_s.wide"]},
+                      "costs": ["direct_tile_tap_s.wide.{level}", "direct_output_s.wide.{level}"]},
     "direct_wide_8": {"rates": ["direct_madds_per_thread.wide.{level}.8"], "costs": []},
     "direct_narrow_4": {"rates": ["direct_madds_per_thread.narrow.{level}.4"],
-                        "costs": ["direct_tile_tap_s.narrow", "direct_output_s.narrow",
-                                  "direct_narrow_copy_s"]},
+                        "costs": ["direct_tile_tap_s.narrow.{level}",
+                                  "direct_output_s.narrow.{level}",
+                                  "direct_narrow_copy_s.{level}"]},
     "direct_narrow_8": {"rates": ["direct_madds_per_thread.narrow.{level}.8"], "costs": []},
     "direct_dot_4": {"rates": ["direct_madds_per_thread.dot.{level}.4"],
-                     "costs": ["direct_tile_tap_s.dot", "direct_output_s.dot"]},
+                     "costs": ["direct_tile_tap_s.dot.{level}", "direct_output_s.dot.{level}"]},
     "direct_dot_8": {"rates": ["direct_madds_per_thread.dot.{level}.8"], "costs": []},
-    "fft": {"rates": ["fft_flops_per_thread", "fft_contraction_per_thread"],
-            "costs": ["fft_overhead_s", "fft_phase_overhead_s", "fft_image_phase_s",
-                      "fft_spectrum_read_s", "fft_output_item_s"]},
+    "fft": {"rates": ["fft_flops_per_thread.{level}", "fft_contraction_per_thread.{level}"],
+            "costs": ["fft_overhead_s.{level}", "fft_phase_overhead_s.{level}",
+                      "fft_image_phase_s.{level}", "fft_spectrum_read_s.{level}",
+                      "fft_output_item_s.{level}"]},
     "reference": {"rates": ["reference_madds_per_s"],
                   "costs": ["reference_row_product_s", "reference_overhead_s",
                             "reference_item_s", "reference_product_item_s"]},

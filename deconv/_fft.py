@@ -414,10 +414,12 @@ class FFTBackend(Backend):
         if _simd.core is None or pointwise_phases(problem):
             return None
         return _cost.fft_seconds(self.plan(problem, num_threads).work, num_threads,
-                                 _profile.current_profile())
+                                 _profile.current_profile(), _simd.core.isa_name())
 
     def minimum_seconds(self, problem, num_threads):
-        return _cost.fft_minimum_seconds(_profile.current_profile())
+        if _simd.core is None:
+            return 0.0
+        return _cost.fft_minimum_seconds(_profile.current_profile(), _simd.core.isa_name())
 
     def run(self, problem, plan, x, kernel, packed, y):
         fft_conv2d_transpose(plan.tables, x, kernel, y, plan.num_threads)

@@ -42,16 +42,17 @@ THREADS = 2
 MODELS = {
     "wide": (("overhead", "padded_madds", "tile_taps", "outputs"),
              ("direct_overhead_s", "1 / direct_madds_per_thread.wide.{level}.{item}",
-              "direct_tile_tap_s.wide", "direct_output_s.wide")),
+              "direct_tile_tap_s.wide.{level}", "direct_output_s.wide.{level}")),
     "narrow": (("overhead", "padded_madds", "tile_taps", "outputs", "copied"),
                ("direct_overhead_s", "1 / direct_madds_per_thread.narrow.{level}.{item}",
-                "direct_tile_tap_s.narrow", "direct_output_s.narrow", "direct_narrow_copy_s")),
+                "direct_tile_tap_s.narrow.{level}", "direct_output_s.narrow.{level}",
+                "direct_narrow_copy_s.{level}")),
     "dot": (("overhead", "padded_madds", "tile_taps", "outputs"),
             ("direct_overhead_s", "1 / direct_madds_per_thread.dot.{level}.{item}",
-             "direct_tile_tap_s.dot", "direct_output_s.dot")),
+             "direct_tile_tap_s.dot.{level}", "direct_output_s.dot.{level}")),
     "small": (("overhead", "padded_madds", "tile_taps", "outputs"),
               ("direct_small_overhead_s", "1 / direct_small_madds_per_s",
-               "direct_tile_tap_s.small", "direct_output_s.small")),
+               "direct_tile_tap_s.small.{level}", "direct_output_s.small.{level}")),
 }
 # Where each variant competes: the layers drawn for it (deconv._grid's
 # ranges otherwise, up to 3e8 multiply-adds).

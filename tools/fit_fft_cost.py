@@ -27,6 +27,7 @@ from cost_fit import (  # tools/ is the script's directory
 )
 
 import deconv
+from deconv import _simd
 from deconv._cost import TUNED_CONSTANTS
 from deconv._grid import random_cases
 
@@ -54,7 +55,8 @@ def main():
         fit_constants(rows, seconds)
     report(layers, seconds, ratios)
     rates, costs = TUNED_CONSTANTS["fft"]["rates"], TUNED_CONSTANTS["fft"]["costs"]
-    for name, value in zip(rates + costs,
+    level = _simd.core.isa_name()
+    for name, value in zip((name.format(level=level) for name in rates + costs),
                            (1 / per_flop, 1 / per_madd, overhead, phase, per_image_phase,
                             per_read, per_output)):
         print(f'"{name}": {value:.3g},')

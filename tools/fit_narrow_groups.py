@@ -39,16 +39,16 @@ OUTPUT_CHANNELS = (5, 32)
 def group_call(problem, x, kernel, group):
     """The narrow plan of ``problem`` in groups of ``group`` at THREADS threads,
     the part of its estimate the other constants make, and a function running it."""
-    profile = _cost.DEFAULT_PROFILE
+    profile, level = _cost.DEFAULT_PROFILE, _simd.core.isa_name()
     backend = DirectBackend()
     plan = _narrow_plan_of_group(problem, group)._replace(num_threads=THREADS)
     packed = backend.pack(problem, plan, kernel)
     y = np.empty(problem.output_shape, problem.dtype)
     work = plan.work
     known = profile["direct_overhead_s"] + (
-        work.tile_taps * profile["direct_tile_tap_s"]["narrow"]
-        + work.outputs * profile["direct_output_s"]["narrow"]
-        + work.copied * profile["direct_narrow_copy_s"]) / THREADS
+        work.tile_taps * profile["direct_tile_tap_s"]["narrow"][level]
+        + work.outputs * profile["direct_output_s"]["narrow"][level]
+        + work.copied * profile["direct_narrow_copy_s"][level]) / THREADS
     return (work.padded_madds / THREADS, known,
             functools.partial(backend.run, problem, plan, x, kernel, packed, y))
 
