@@ -167,6 +167,11 @@ cdef extern from *:
         Py_ssize_t pixel_offset[DECONV_DOT_ACCUMULATORS];                               \
         T* y_pixel[DECONV_DOT_ACCUMULATORS];                                            \
         Py_ssize_t cls, p;                                                              \
+        if (row_taps == 0 && y_channel_stride == 1 && y_col_stride == cout) {           \
+            /* A row no tap reaches, its items contiguous: one run of zeros. */         \
+            memset(y_row, 0, (class_start[classes] - class_start[0]) * cout * sizeof(T)); \
+            return;                                                                     \
+        }                                                                               \
         for (cls = 0; cls < classes; cls++) {                                           \
             Py_ssize_t first = class_start[cls];                                        \
             Py_ssize_t n_columns = class_start[cls + 1] - first;                        \

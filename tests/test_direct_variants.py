@@ -326,6 +326,27 @@ def test_dot_kernel_is_bitwise_identical_for_any_thread_count(dtype, cin, dot, s
         assert np.array_equal(results[0], other)
 
 
+@pytest.mark.parametrize("cout", [1, 3])
+def test_dot_kernel_zero_rows_stay_inside_the_output(cout, dot, simd_level, rng):
+    # A 1x1 kernel at stride 3: two rows of three take no tap. Channels-last,
+    # a row's items are contiguous and zeroed as one run, which must end at
+    # the output's last item (here followed by more of the same buffer);
+    # channels-first, item by item.
+    x = rng.standard_normal((2, 5, 7, 19))
+    kernel = rng.standard_normal((1, 1, cout, 19))
+    expected = conv2d_transpose_oracle(x, kernel, (15, 21), (3, 3), "same", (1, 1))
+    buffer = np.full((3, 15, 21, cout), 7.0)
+    for threads in (1, 3):
+        y = deconv.conv2d_transpose(x, kernel, strides=3, padding="same", out=buffer[:2],
+                                    backend="direct", num_threads=threads)
+        assert_close(y, expected, np.float64)
+        assert np.all(buffer[2] == 7.0)
+        first = deconv.conv2d_transpose(x.transpose(0, 3, 1, 2), kernel, strides=3,
+                                        padding="same", data_format="channels_first",
+                                        backend="direct", num_threads=threads)
+        assert_close(first.transpose(0, 2, 3, 1), expected, np.float64)
+
+
 def test_dot_kernel_places_nan_and_inf_like_the_oracle(dot, rng):
     # The lanes past Cin are zeros in x and the kernel alike: they add 0 * 0,
     # never 0 * inf, whatever surrounds the data in memory.
