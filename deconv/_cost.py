@@ -38,17 +38,18 @@ DEFAULT_PROFILE = {
     # measured with DECONV_SIMD=avx2 on this machine kind (measured /
     # estimated time per path, on the layers of ``CALIBRATION``), twice on
     # one day: wide 0.36, 0.36 (float64 0.33, 0.34), narrow 0.26, 0.26
-    # (0.45, 0.46), dot 0.41, 0.41 (0.42, 0.41). On tune's held-out grid the
-    # unscaled constants chose within 15% of the fastest backend on 73-78%
-    # of the layers, at worst 3.3-3.6x slower; scaled, on 95%, at worst
-    # 1.5-1.65x. At AVX-512 tune measured 0.73-0.89 of the estimates (0.67
-    # for float64's dot tiles) on its layers, but those scaled constants
-    # send n1_k4s2 and dilated_k3d2 to the direct kernel at 1.17x and 1.33x
-    # the Winograd backend's time: the direct estimates of the suite's
-    # small layers, like the grid's, hold as they are. The baseline
-    # constants are the earlier rougher measurements (scaled by tune's
-    # ratios there, 0.29-1.26 by path, they dispatched worse on its
-    # held-out grid: 82% against 90%).
+    # (0.45, 0.46), dot 0.41, 0.41 (0.42, 0.41). On the dispatch grid at
+    # AVX2 (``DECONV_SIMD=avx2 python -m deconv bench --grid 50 --seed S``,
+    # seeds 1-4) these choose within 15% of the fastest backend on 95.5% of
+    # the layers, at worst 2.04x slower; the unscaled ones, on the same
+    # timings, on 76.5%, at worst 3.42x. At AVX-512 tune measured 0.73-0.89
+    # of the estimates (0.67 for float64's dot tiles) on its layers, but
+    # those scaled constants send n1_k4s2 and dilated_k3d2 to the direct
+    # kernel at 1.17x and 1.33x the Winograd backend's time: the direct
+    # estimates of the suite's small layers, like the grid's, hold as they
+    # are. The baseline constants are the earlier rougher measurements
+    # (scaled by tune's ratios there, 0.29-1.26 by path, they dispatched
+    # worse on its held-out grid: 82% against 90%).
     "direct_madds_per_thread": {
         "wide": {"avx512": {"4": 54e9, "8": 26e9}, "avx2": {"4": 55.6e9, "8": 20.9e9},
                  "baseline": {"4": 4.7e9, "8": 3.5e9}},
