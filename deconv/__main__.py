@@ -63,6 +63,10 @@ def main(argv=None):
                        help="comma-separated peers to time in the same run: torch,tensorflow")
     bench.add_argument("--repeats", type=_count(1), default=15,
                        help="rounds per layer (short layers get up to ten times as many)")
+    bench.add_argument("--passes", type=_count(1), default=1,
+                       help="time the whole list of layers this many times over, the medians "
+                            "pooling every pass's turns (a slow spell of a shared machine "
+                            "then touches one pass; default 1)")
     bench.add_argument("--no-gemm", action="store_true", help="skip the GEMM-rate measurement")
     bench.add_argument("--json", metavar="FILE", help="also write the results to FILE as JSON")
     bench.add_argument("--op", choices=OPS, default="conv2d_transpose",
@@ -144,7 +148,8 @@ def main(argv=None):
                          f"{list_backends()}")
         run_bench(layers=names(args.layers), backends=backends,
                   compare=names(args.compare), threads=args.threads, repeats=args.repeats,
-                  gemm=not args.no_gemm, json_path=args.json, op=args.op, extra=args.extra)
+                  gemm=not args.no_gemm, json_path=args.json, op=args.op, extra=args.extra,
+                  passes=args.passes)
         return 0
     if args.command in (None, "demo"):
         return run_demo(batch=getattr(args, "batch", 16), repeats=getattr(args, "repeats", 5),

@@ -5,7 +5,12 @@ backends in one, each peer in another), so that no library's thread pools,
 allocator state or BLAS threads live in another's process. The contenders
 take turns on the same layer with the same thread count, in a new random
 order every round, so that a noisy neighbour slows them all alike; the table
-reports medians.
+reports medians. With ``passes`` the whole list of layers is timed that many
+times over, one pass after another, and each median is over the turns of
+every pass: a slow spell of this shared machine (a minute or two in which
+the layers that stream memory, Winograd's and the FFT's, ran up to twice
+their usual time while PyTorch's barely moved) then touches one pass of a
+layer rather than all its turns.
 
 A turn is a burst of calls, back to back, of at least ``TURN_SECONDS``: an
 OpenMP pool keeps spinning for about 8 ms after its last parallel region
@@ -331,11 +336,15 @@ class LibraryProcess:
 
 
 def run_bench(layers=None, backends=("auto",), compare=(), threads=None, repeats=15,
-              gemm=True, out=sys.stdout, json_path=None, op="conv2d_transpose", extra=False):
+              gemm=True, out=sys.stdout, json_path=None, op="conv2d_transpose", extra=False,
+              passes=1):
     """Time ``op`` (one of ``OPS``) on ``layers`` (names from the suite or
     its extra layers; by default the suite, and with ``extra`` the extra
-    layers too), each library in its own :class:`LibraryProcess`; print the
-    table."""
+    layers too), each library in its own :class:`LibraryProcess`, in
+    ``passes`` passes over the layers of ``repeats`` rounds of turns each;
+    print the table."""
+    if isinstance(passes, bool) or not isinstance(passes, int) or passes < 1:
+        raise ValueError(f"passes must be an int >= 1; got {passes!r}")
     threads = resolve_num_threads(threads)
     known = SUITE + EXTRA
     if layers:
@@ -357,45 +366,51 @@ def run_bench(layers=None, backends=("auto",), compare=(), threads=None, repeats
                 libraries.append(library)
             else:
                 print(f"note: {name} is not importable here; skipping it", file=out)
-        rows = []
-        for index, layer in enumerate(selected):
-            _progress(index, len(selected), layer.name)
-            rows.append(_time_layer(layer, index, libraries, backends, repeats))
+        labels, times = {}, {layer.name: {} for layer in selected}
+        for turn_pass in range(passes):
+            for index, layer in enumerate(selected):
+                _progress(turn_pass * len(selected) + index, passes * len(selected), layer.name)
+                labels[layer.name], turns = _time_layer(layer, [index, turn_pass], libraries,
+                                                        repeats)
+                for name, seconds in turns.items():
+                    times[layer.name].setdefault(name, []).extend(seconds)
     finally:
         for library in libraries:
             library.close()
-    _progress(len(selected), len(selected), "done")
+    _progress(passes * len(selected), passes * len(selected), "done")
+    rows = [(layer, {backend: labels[layer.name][backend] for backend in backends},
+             {name: float(np.median(seconds)) for name, seconds in times[layer.name].items()})
+            for layer in selected]
     peers = [library.library for library in libraries[1:]]
     gemm_rate = gemm_gflops() if gemm else None
-    _print_table(rows, backends, peers, threads, repeats, gemm_rate, out, op)
+    _print_table(rows, backends, peers, threads, repeats, passes, gemm_rate, out, op)
     if json_path:
-        _write_json(json_path, rows, backends, peers, threads, repeats, gemm_rate, op)
+        _write_json(json_path, rows, backends, peers, threads, repeats, passes, gemm_rate, op)
     return rows, gemm_rate
 
 
-def _time_layer(layer, index, libraries, backends, repeats):
-    """(layer, labels of deconv's backends, median seconds per contender) of
-    ``layer`` over ``repeats`` rounds of turns."""
+def _time_layer(layer, seed, libraries, repeats):
+    """(label per contender, counted seconds per contender) of ``layer`` over
+    ``repeats`` rounds of turns, in an order drawn from ``seed``."""
     owner, labels = {}, {}
     for library in libraries:
         for name, label in library.load(layer).items():
             owner[name] = library
             labels[name] = label
     times = {name: [] for name in owner}
-    shuffler = np.random.default_rng(index)
+    shuffler = np.random.default_rng(seed)
     for _ in range(repeats):
         for name in shuffler.permutation(list(owner)):
             times[name] += owner[name].turn(name)
-    medians = {name: float(np.median(t)) for name, t in times.items()}
-    return layer, {backend: labels[backend] for backend in backends}, medians
+    return labels, times
 
 
-def _write_json(path, rows, backends, peers, threads, repeats, gemm_rate, op):
+def _write_json(path, rows, backends, peers, threads, repeats, passes, gemm_rate, op):
     from . import __version__
     record = {
         "op": op, "deconv": __version__, "machine": platform.machine(),
         "processor": platform.processor(),
-        "threads": threads, "repeats": repeats, "gemm_gflops": gemm_rate,
+        "threads": threads, "repeats": repeats, "passes": passes, "gemm_gflops": gemm_rate,
         "turn_seconds": TURN_SECONDS, "settle_seconds": SETTLE_SECONDS,
         "backends": list(backends), "peers": peers,
         "layers": [{"name": layer.name, "dtype": layer.dtype, "data_format": layer.data_format,
@@ -408,10 +423,12 @@ def _write_json(path, rows, backends, peers, threads, repeats, gemm_rate, op):
         json.dump(record, handle, indent=1)
 
 
-def _print_table(rows, backends, peers, threads, repeats, gemm_rate, out, op):
+def _print_table(rows, backends, peers, threads, repeats, passes, gemm_rate, out, op):
     what = "each layer" if op == "conv2d_transpose" else "each layer's output shape"
+    turns = f"{repeats} turns" if passes == 1 else \
+        f"{passes} passes over the layers of {repeats} turns"
     print(f"\n{op} on {what}. Each library in its own process, {threads} threads each; "
-          f"medians over {repeats} turns of each contender (at least {TURN_SECONDS * 1e3:.0f} "
+          f"medians over {turns} of each contender (at least {TURN_SECONDS * 1e3:.0f} "
           f"ms of calls each, those of its first {SETTLE_SECONDS * 1e3:.0f} ms not counted); "
           f"GFLOP/s are nominal "
           f"(2*N*h*w*Cin*Cout*kh*kw); ratio = deconv time / best peer time (< 1: deconv faster).",

@@ -1,5 +1,6 @@
 """python -m deconv: its subcommands run and print what they say."""
 import importlib.util
+import io
 import json
 import os
 import subprocess
@@ -29,13 +30,45 @@ def test_demo_with_a_loop():
 
 def test_bench_one_layer_to_json(tmp_path):
     path = tmp_path / "bench.json"
-    done = deconv_command("bench", "--layers", "tiny", "--repeats", "1", "--no-gemm",
-                          "--json", str(path))
+    done = deconv_command("bench", "--layers", "tiny", "--repeats", "1", "--passes", "2",
+                          "--no-gemm", "--json", str(path))
     assert done.returncode == 0, done.stderr
-    assert "tiny" in done.stdout
+    assert "tiny" in done.stdout and "2 passes over the layers of 1 turns" in done.stdout
     record = json.loads(path.read_text())
     assert [layer["name"] for layer in record["layers"]] == ["tiny"]
     assert record["layers"][0]["median_seconds"]["auto"] > 0
+    assert record["passes"] == 2
+
+
+def test_bench_medians_pool_the_turns_of_every_pass(monkeypatch):
+    from deconv import _bench
+
+    class Library:
+        """Answers a turn with the number of times its layer was loaded: the pass."""
+        def __init__(self, library, backends, threads, op):
+            self.library, self.available, self.loads = library, True, 0
+
+        def load(self, layer):
+            self.loads += 1
+            return {"auto": "auto:direct"} if self.library == "deconv" else \
+                {self.library: self.library}
+
+        def turn(self, contender):
+            return [float(self.loads)]
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(_bench, "LibraryProcess", Library)
+    monkeypatch.setitem(_bench.PEERS, "fake", None)
+    rows, _ = _bench.run_bench(layers=["tiny"], compare=("fake",), repeats=2, passes=3,
+                               gemm=False, out=io.StringIO())
+    (layer, labels, medians), = rows
+    assert labels == {"auto": "auto:direct"}
+    assert medians == {"auto": 2.0, "fake": 2.0}  # the median of 1, 1, 2, 2, 3, 3
+    for passes in (0, 1.5, True):
+        with pytest.raises(ValueError, match=f"passes must be an int >= 1; got {passes!r}"):
+            _bench.run_bench(layers=["tiny"], passes=passes)
 
 
 @pytest.mark.parametrize("op", ["conv2d", "kernel_gradient"])
