@@ -33,11 +33,14 @@ def main():
                              layer["chosen"][backend], f"{seconds[backend] * 1e3:.3f}",
                              *[f"{seconds[peer] * 1e3:.3f}" for peer in peers], f"{ratio:.2f}"])
     geomean = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
+    passes = record.get("passes", 1)  # runs recorded before bench --passes made one
+    turns = f"{record['repeats']} turns" if passes == 1 else \
+        f"{passes} passes over the layers of {record['repeats']} turns"
     with open(os.path.join(DOCS, "_generated", "suite_summary.txt"), "w") as handle:
         handle.write(f"Geometric-mean ratio (deconv ``{backend}`` time / best of "
                      f"{' and '.join(peers)}): **{geomean:.2f}**; worst layer "
                      f"{max(ratios):.2f}; {record['threads']} threads each, each library in "
-                     f"its own process, medians over {record['repeats']} turns of each "
+                     f"its own process, medians over {turns} of each "
                      f"contender ({record['turn_seconds'] * 1e3:.0f} ms of calls or more, the "
                      f"first {record['settle_seconds'] * 1e3:.0f} ms of each not counted); "
                      f"NumPy float32 GEMM in the same run: "
