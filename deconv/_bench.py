@@ -423,13 +423,17 @@ def _write_json(path, rows, backends, peers, threads, repeats, passes, gemm_rate
         json.dump(record, handle, indent=1)
 
 
+def turns_description(repeats, passes):
+    """What a median is taken over, in words: "15 turns", "3 passes of 15 turns"."""
+    return f"{repeats} turns" if passes == 1 else f"{passes} passes of {repeats} turns"
+
+
 def _print_table(rows, backends, peers, threads, repeats, passes, gemm_rate, out, op):
     what = "each layer" if op == "conv2d_transpose" else "each layer's output shape"
-    turns = f"{repeats} turns" if passes == 1 else \
-        f"{passes} passes over the layers of {repeats} turns"
     print(f"\n{op} on {what}. Each library in its own process, {threads} threads each; "
-          f"medians over {turns} of each contender (at least {TURN_SECONDS * 1e3:.0f} "
-          f"ms of calls each, those of its first {SETTLE_SECONDS * 1e3:.0f} ms not counted); "
+          f"medians over {turns_description(repeats, passes)} of each contender (at least "
+          f"{TURN_SECONDS * 1e3:.0f} ms of calls each, those of its first "
+          f"{SETTLE_SECONDS * 1e3:.0f} ms not counted); "
           f"GFLOP/s are nominal "
           f"(2*N*h*w*Cin*Cout*kh*kw); ratio = deconv time / best peer time (< 1: deconv faster).",
           file=out)

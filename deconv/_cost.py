@@ -259,23 +259,19 @@ class FFTWork(NamedTuple):
     output_items: float = 0.0
 
 
-# The FFT path's constants: each a table by SIMD level.
-_FFT_CONSTANTS = ("fft_flops_per_thread", "fft_contraction_per_thread", "fft_overhead_s",
-                  "fft_phase_overhead_s", "fft_image_phase_s", "fft_spectrum_read_s",
-                  "fft_output_item_s")
-
-
 def fft_seconds(work, num_threads, profile, level):
     """Seconds of an FFT plan at SIMD ``level``: rates per thread plus fixed
     costs per call and phase."""
     threads = max(1, num_threads)
-    constant = {name: profile[name][level] for name in _FFT_CONSTANTS}
-    return (constant["fft_overhead_s"] + work.phases * constant["fft_phase_overhead_s"]
-            + work.transform_flops / (constant["fft_flops_per_thread"] * threads)
-            + work.complex_madds / (constant["fft_contraction_per_thread"] * threads)
-            + (work.image_phases * constant["fft_image_phase_s"]
-               + work.spectrum_reads * constant["fft_spectrum_read_s"]
-               + work.output_items * constant["fft_output_item_s"]) / threads)
+
+    def constant(name):  # each FFT constant is a table by level
+        return profile[name][level]
+    return (constant("fft_overhead_s") + work.phases * constant("fft_phase_overhead_s")
+            + work.transform_flops / (constant("fft_flops_per_thread") * threads)
+            + work.complex_madds / (constant("fft_contraction_per_thread") * threads)
+            + (work.image_phases * constant("fft_image_phase_s")
+               + work.spectrum_reads * constant("fft_spectrum_read_s")
+               + work.output_items * constant("fft_output_item_s")) / threads)
 
 
 def fft_minimum_seconds(profile, level):

@@ -33,7 +33,7 @@ def test_bench_one_layer_to_json(tmp_path):
     done = deconv_command("bench", "--layers", "tiny", "--repeats", "1", "--passes", "2",
                           "--no-gemm", "--json", str(path))
     assert done.returncode == 0, done.stderr
-    assert "tiny" in done.stdout and "2 passes over the layers of 1 turns" in done.stdout
+    assert "tiny" in done.stdout and "2 passes of 1 turns" in done.stdout
     record = json.loads(path.read_text())
     assert [layer["name"] for layer in record["layers"]] == ["tiny"]
     assert record["layers"][0]["median_seconds"]["auto"] > 0

@@ -10,6 +10,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from deconv._bench import turns_description  # noqa: E402
+
 DOCS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -33,9 +35,7 @@ def main():
                              layer["chosen"][backend], f"{seconds[backend] * 1e3:.3f}",
                              *[f"{seconds[peer] * 1e3:.3f}" for peer in peers], f"{ratio:.2f}"])
     geomean = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
-    passes = record.get("passes", 1)  # runs recorded before bench --passes made one
-    turns = f"{record['repeats']} turns" if passes == 1 else \
-        f"{passes} passes over the layers of {record['repeats']} turns"
+    turns = turns_description(record["repeats"], record["passes"])
     with open(os.path.join(DOCS, "_generated", "suite_summary.txt"), "w") as handle:
         handle.write(f"Geometric-mean ratio (deconv ``{backend}`` time / best of "
                      f"{' and '.join(peers)}): **{geomean:.2f}**; worst layer "
