@@ -13,9 +13,11 @@
 # sub-kernel's taps packed as the wide kernel packs them, built as the
 # products go (function calls) or once (operators), by the same routine.
 # The data transforms are separable: rows first, then columns. A
-# tile's channels are transformed in chunks of WINOGRAD_CHANNELS through
-# stack buffers, the channel loop innermost (contiguous, so it vectorizes,
-# one broadcast coefficient per pass); zero coefficients are skipped. Each
+# tile's channels are transformed in chunks through stack buffers (the
+# widest of 64, 32 or 16 channels that the channels left fill, then a last
+# partial chunk of 16, zero-padded), the channel loop innermost (contiguous,
+# so it vectorizes, one broadcast coefficient per pass); zero coefficients
+# are skipped. A channel's result does not depend on its chunk. Each
 # tile is computed by one thread, in a fixed order: results do not depend on
 # the thread count.
 
@@ -24,7 +26,8 @@ cdef enum:
     WINOGRAD_MAX_INPUTS = 8
     # Channels transformed together: stack buffers of 8 x 8 x 64 items.
     WINOGRAD_CHANNELS = 64
-    # The chunk of layers with few channels (one AVX-512 float32 vector).
+    # The narrower chunks of the channels that do not fill a whole one.
+    WINOGRAD_MEDIUM_CHANNELS = 32
     WINOGRAD_NARROW_CHANNELS = 16
     # The most taps per phase and axis (deconv._winograd.MAX_PHASE_TAPS).
     WINOGRAD_MAX_TAPS = 4
@@ -113,12 +116,16 @@ cdef inline void _combine(floating* out, const floating** sources, const Py_ssiz
                            &coefficients[row * terms.width], terms.count[row], n)
 
 
-# The two channel chunk widths as types, so that each fused specialization
+# The channel chunk widths as types, so that each fused specialization
 # of the transforms has its width as a compile-time constant (sizeof): its
 # passes are then fixed-length vector loops whether or not the compiler
 # inlines them, never loops of runtime length (scalar remainders, memset).
 cdef struct NarrowChunk:
     char items[WINOGRAD_NARROW_CHANNELS]
+
+
+cdef struct MediumChunk:
+    char items[WINOGRAD_MEDIUM_CHANNELS]
 
 
 cdef struct WideChunk:
@@ -127,7 +134,21 @@ cdef struct WideChunk:
 
 ctypedef fused chunk_width:
     NarrowChunk
+    MediumChunk
     WideChunk
+
+
+cdef inline Py_ssize_t _chunk_channels(const Py_ssize_t remaining) noexcept nogil:
+    """Channels of the next chunk of a tile with ``remaining`` channels
+    left: the widest chunk they fill, or a partial narrow one. A partial
+    chunk is copied into a zero-padded buffer and its padding computed for
+    nothing: one 64-wide chunk for 32 channels (a float64 layer of 32 was
+    the case) copied every pixel and doubled the vector work."""
+    if remaining >= WINOGRAD_CHANNELS:
+        return WINOGRAD_CHANNELS
+    if remaining >= WINOGRAD_MEDIUM_CHANNELS:
+        return WINOGRAD_MEDIUM_CHANNELS
+    return WINOGRAD_NARROW_CHANNELS
 
 
 cdef inline void _winograd_input_tile(
@@ -136,64 +157,90 @@ cdef inline void _winograd_input_tile(
         const Py_ssize_t cin, const Py_ssize_t row0, const Py_ssize_t col0,
         const TransformTerms* bt_rows, const floating* bt_row_values, const Py_ssize_t ah,
         const TransformTerms* bt_cols, const floating* bt_col_values, const Py_ssize_t aw,
-        floating* v, const Py_ssize_t v_position_stride,
-        const chunk_width* chunk_tag) noexcept nogil:
+        floating* v, const Py_ssize_t v_position_stride) noexcept nogil:
     """V of one tile: the ah x aw patch of x (image ``x_image``, strides in
     bytes) from row ``row0`` and column ``col0`` (zeros outside x),
     transformed by the two axes' BT (their nonzero terms and values), into
-    ``v`` (position xi at ``xi * v_position_stride`` items),
-    ``sizeof(chunk_width)`` channels at a time (``chunk_tag`` is not read).
-    A whole chunk of contiguous channels inside x is read where it lies; a
-    pixel outside x, a last partial chunk or strided channels are first
-    copied into a zero-padded patch."""
+    ``v`` (position xi at ``xi * v_position_stride`` items), a chunk of
+    channels at a time (:func:`_chunk_channels`)."""
+    cdef Py_ssize_t c0 = 0, chunk
+    while c0 < cin:
+        chunk = _chunk_channels(cin - c0)
+        if chunk == WINOGRAD_CHANNELS:
+            _winograd_input_chunk(x_image, x_row_stride, x_col_stride, x_channel_stride,
+                                  height, width, cin, c0, row0, col0, bt_rows, bt_row_values,
+                                  ah, bt_cols, bt_col_values, aw, v, v_position_stride,
+                                  <WideChunk*> NULL)
+        elif chunk == WINOGRAD_MEDIUM_CHANNELS:
+            _winograd_input_chunk(x_image, x_row_stride, x_col_stride, x_channel_stride,
+                                  height, width, cin, c0, row0, col0, bt_rows, bt_row_values,
+                                  ah, bt_cols, bt_col_values, aw, v, v_position_stride,
+                                  <MediumChunk*> NULL)
+        else:
+            _winograd_input_chunk(x_image, x_row_stride, x_col_stride, x_channel_stride,
+                                  height, width, cin, c0, row0, col0, bt_rows, bt_row_values,
+                                  ah, bt_cols, bt_col_values, aw, v, v_position_stride,
+                                  <NarrowChunk*> NULL)
+        c0 += chunk
+
+
+cdef inline void _winograd_input_chunk(
+        const char* x_image, const Py_ssize_t x_row_stride, const Py_ssize_t x_col_stride,
+        const Py_ssize_t x_channel_stride, const Py_ssize_t height, const Py_ssize_t width,
+        const Py_ssize_t cin, const Py_ssize_t c0, const Py_ssize_t row0,
+        const Py_ssize_t col0, const TransformTerms* bt_rows, const floating* bt_row_values,
+        const Py_ssize_t ah, const TransformTerms* bt_cols, const floating* bt_col_values,
+        const Py_ssize_t aw, floating* v, const Py_ssize_t v_position_stride,
+        const chunk_width* chunk_tag) noexcept nogil:
+    """Channels ``c0`` to ``c0 + sizeof(chunk_width)`` (those below ``cin``)
+    of :func:`_winograd_input_tile` (``chunk_tag`` is not read). A whole
+    chunk of contiguous channels inside x is read where it lies; a pixel
+    outside x, a last partial chunk or strided channels are first copied
+    into a zero-padded patch."""
     cdef floating patch[WINOGRAD_MAX_INPUTS * WINOGRAD_MAX_INPUTS * WINOGRAD_CHANNELS]
     cdef floating by_rows[WINOGRAD_MAX_INPUTS * WINOGRAD_MAX_INPUTS * WINOGRAD_CHANNELS]
     cdef floating out[WINOGRAD_CHANNELS]
     cdef const floating* source[WINOGRAD_MAX_INPUTS * WINOGRAD_MAX_INPUTS]
     cdef const floating* rows_of[WINOGRAD_MAX_INPUTS * WINOGRAD_MAX_INPUTS]
     cdef Py_ssize_t chunk = sizeof(chunk_width)
-    cdef Py_ssize_t c0, nc, a, b, i, j, c, xi, xj
+    cdef Py_ssize_t nc = min(chunk, cin - c0), a, b, i, j, c, xi, xj
     cdef floating* dst
     cdef const floating* pixel
-    c0 = 0
-    while c0 < cin:
-        nc = min(chunk, cin - c0)
-        for a in range(ah):
-            i = row0 + a
-            for b in range(aw):
-                j = col0 + b
-                dst = &patch[(a * aw + b) * chunk]
-                source[a * aw + b] = dst
-                if 0 <= i < height and 0 <= j < width:
-                    pixel = <const floating*> (x_image + i * x_row_stride + j * x_col_stride
-                                               + c0 * x_channel_stride)
-                    if x_channel_stride == sizeof(floating) and nc == chunk:
-                        source[a * aw + b] = pixel
-                        continue
-                    for c in range(nc):
-                        dst[c] = (<const floating*> (<const char*> pixel
-                                                     + c * x_channel_stride))[0]
-                    for c in range(nc, chunk):
-                        dst[c] = 0
-                else:
-                    for c in range(chunk):
-                        dst[c] = 0
-        for b in range(ah * aw):
-            rows_of[b] = &by_rows[b * chunk]
-        for xi in range(ah):
-            for b in range(aw):
-                _combine(&by_rows[(xi * aw + b) * chunk], &source[b], aw, bt_rows,
-                         bt_row_values, xi, chunk)
-        for xi in range(ah):
-            for xj in range(aw):
-                dst = v + (xi * aw + xj) * v_position_stride + c0
-                if nc == chunk:  # straight into V
-                    _combine(dst, &rows_of[xi * aw], 1, bt_cols, bt_col_values, xj, chunk)
-                else:
-                    _combine(out, &rows_of[xi * aw], 1, bt_cols, bt_col_values, xj, chunk)
-                    for c in range(nc):
-                        dst[c] = out[c]
-        c0 += chunk
+    for a in range(ah):
+        i = row0 + a
+        for b in range(aw):
+            j = col0 + b
+            dst = &patch[(a * aw + b) * chunk]
+            source[a * aw + b] = dst
+            if 0 <= i < height and 0 <= j < width:
+                pixel = <const floating*> (x_image + i * x_row_stride + j * x_col_stride
+                                           + c0 * x_channel_stride)
+                if x_channel_stride == sizeof(floating) and nc == chunk:
+                    source[a * aw + b] = pixel
+                    continue
+                for c in range(nc):
+                    dst[c] = (<const floating*> (<const char*> pixel
+                                                 + c * x_channel_stride))[0]
+                for c in range(nc, chunk):
+                    dst[c] = 0
+            else:
+                for c in range(chunk):
+                    dst[c] = 0
+    for b in range(ah * aw):
+        rows_of[b] = &by_rows[b * chunk]
+    for xi in range(ah):
+        for b in range(aw):
+            _combine(&by_rows[(xi * aw + b) * chunk], &source[b], aw, bt_rows,
+                     bt_row_values, xi, chunk)
+    for xi in range(ah):
+        for xj in range(aw):
+            dst = v + (xi * aw + xj) * v_position_stride + c0
+            if nc == chunk:  # straight into V
+                _combine(dst, &rows_of[xi * aw], 1, bt_cols, bt_col_values, xj, chunk)
+            else:
+                _combine(out, &rows_of[xi * aw], 1, bt_cols, bt_col_values, xj, chunk)
+                for c in range(nc):
+                    dst[c] = out[c]
 
 
 def winograd_input(const floating[:, :, :, :] x, const floating[:, ::1] bt_rows,
@@ -228,21 +275,12 @@ def winograd_input(const floating[:, :, :, :] x, const floating[:, ::1] bt_rows,
     for unit in prange(batch * tiles, nogil=True, schedule="static", num_threads=num_threads):
         n = unit // tiles
         t = unit % tiles
-        # Few channels take the narrow chunk (one vector): no padding lanes.
-        if cin <= WINOGRAD_NARROW_CHANNELS:
-            _winograd_input_tile(x_base + n * x.strides[0], x.strides[1], x.strides[2],
-                                 x.strides[3], x.shape[1], x.shape[2], cin,
-                                 row_base + (t // col_tiles) * row_tile,
-                                 col_base + (t % col_tiles) * col_tile, &row_terms,
-                                 row_values, ah, &col_terms, col_values, aw, &v[0, unit, 0],
-                                 v.strides[0] // sizeof(floating), <NarrowChunk*> NULL)
-        else:
-            _winograd_input_tile(x_base + n * x.strides[0], x.strides[1], x.strides[2],
-                                 x.strides[3], x.shape[1], x.shape[2], cin,
-                                 row_base + (t // col_tiles) * row_tile,
-                                 col_base + (t % col_tiles) * col_tile, &row_terms,
-                                 row_values, ah, &col_terms, col_values, aw, &v[0, unit, 0],
-                                 v.strides[0] // sizeof(floating), <WideChunk*> NULL)
+        _winograd_input_tile(x_base + n * x.strides[0], x.strides[1], x.strides[2],
+                             x.strides[3], x.shape[1], x.shape[2], cin,
+                             row_base + (t // col_tiles) * row_tile,
+                             col_base + (t % col_tiles) * col_tile, &row_terms, row_values, ah,
+                             &col_terms, col_values, aw, &v[0, unit, 0],
+                             v.strides[0] // sizeof(floating))
     PyErr_CheckSignals()
 
 
@@ -260,52 +298,75 @@ cdef inline void _winograd_output_tile(
         const Py_ssize_t rows, const TransformTerms* at_cols, const floating* at_col_values,
         const Py_ssize_t aw, const Py_ssize_t cols,
         char* y, const Py_ssize_t y_row_step, const Py_ssize_t y_col_step,
-        const Py_ssize_t y_channel_stride, const chunk_width* chunk_tag) noexcept nogil:
+        const Py_ssize_t y_channel_stride) noexcept nogil:
     """The first ``rows`` x ``cols`` outputs of one tile, from its products
     ``m`` (position xi at ``xi * m_position_stride`` items), into ``y``
-    (output (i, j) at ``i * y_row_step + j * y_col_step`` bytes),
-    ``sizeof(chunk_width)`` channels at a time (as for the input;
-    whole chunks read from ``m`` where they lie, a last partial one copied
-    into a zero-padded buffer first)."""
+    (output (i, j) at ``i * y_row_step + j * y_col_step`` bytes), a chunk
+    of channels at a time (:func:`_chunk_channels`)."""
+    cdef Py_ssize_t c0 = 0, chunk
+    while c0 < cout:
+        chunk = _chunk_channels(cout - c0)
+        if chunk == WINOGRAD_CHANNELS:
+            _winograd_output_chunk(m, m_position_stride, cout, c0, at_rows, at_row_values, ah,
+                                   rows, at_cols, at_col_values, aw, cols, y, y_row_step,
+                                   y_col_step, y_channel_stride, <WideChunk*> NULL)
+        elif chunk == WINOGRAD_MEDIUM_CHANNELS:
+            _winograd_output_chunk(m, m_position_stride, cout, c0, at_rows, at_row_values, ah,
+                                   rows, at_cols, at_col_values, aw, cols, y, y_row_step,
+                                   y_col_step, y_channel_stride, <MediumChunk*> NULL)
+        else:
+            _winograd_output_chunk(m, m_position_stride, cout, c0, at_rows, at_row_values, ah,
+                                   rows, at_cols, at_col_values, aw, cols, y, y_row_step,
+                                   y_col_step, y_channel_stride, <NarrowChunk*> NULL)
+        c0 += chunk
+
+
+cdef inline void _winograd_output_chunk(
+        const floating* m, const Py_ssize_t m_position_stride, const Py_ssize_t cout,
+        const Py_ssize_t c0, const TransformTerms* at_rows, const floating* at_row_values,
+        const Py_ssize_t ah, const Py_ssize_t rows, const TransformTerms* at_cols,
+        const floating* at_col_values, const Py_ssize_t aw, const Py_ssize_t cols,
+        char* y, const Py_ssize_t y_row_step, const Py_ssize_t y_col_step,
+        const Py_ssize_t y_channel_stride, const chunk_width* chunk_tag) noexcept nogil:
+    """Channels ``c0`` to ``c0 + sizeof(chunk_width)`` (those below ``cout``)
+    of :func:`_winograd_output_tile` (``chunk_tag`` is not read): a whole
+    chunk read from ``m`` where it lies, a last partial one copied into a
+    zero-padded buffer first."""
     cdef floating products[WINOGRAD_MAX_INPUTS * WINOGRAD_MAX_INPUTS * WINOGRAD_CHANNELS]
     cdef floating by_rows[WINOGRAD_MAX_INPUTS * WINOGRAD_MAX_INPUTS * WINOGRAD_CHANNELS]
     cdef floating out[WINOGRAD_CHANNELS]
     cdef const floating* source[WINOGRAD_MAX_INPUTS * WINOGRAD_MAX_INPUTS]
     cdef const floating* rows_of[WINOGRAD_MAX_INPUTS * WINOGRAD_MAX_INPUTS]
     cdef Py_ssize_t chunk = sizeof(chunk_width)
-    cdef Py_ssize_t c0, nc, i, j, xi, xj, c
+    cdef Py_ssize_t nc = min(chunk, cout - c0), i, j, xi, xj, c
     cdef floating* dst
     cdef const floating* src
     cdef floating* pixel
-    c0 = 0
-    while c0 < cout:
-        nc = min(chunk, cout - c0)
-        for xi in range(ah * aw):
-            src = m + xi * m_position_stride + c0
-            source[xi] = src
-            if nc < chunk:
-                dst = &products[xi * chunk]
-                for c in range(nc):
-                    dst[c] = src[c]
-                for c in range(nc, chunk):
-                    dst[c] = 0
-                source[xi] = dst
-        for xi in range(rows * aw):
-            rows_of[xi] = &by_rows[xi * chunk]
-        for i in range(rows):
-            for xj in range(aw):
-                _combine(&by_rows[(i * aw + xj) * chunk], &source[xj], aw, at_rows,
-                         at_row_values, i, chunk)
-        for i in range(rows):
-            for j in range(cols):
-                pixel = <floating*> (y + i * y_row_step + j * y_col_step + c0 * y_channel_stride)
-                if y_channel_stride == sizeof(floating) and nc == chunk:
-                    _combine(pixel, &rows_of[i * aw], 1, at_cols, at_col_values, j, chunk)
-                    continue
-                _combine(out, &rows_of[i * aw], 1, at_cols, at_col_values, j, chunk)
-                for c in range(nc):
-                    (<floating*> (<char*> pixel + c * y_channel_stride))[0] = out[c]
-        c0 += chunk
+    for xi in range(ah * aw):
+        src = m + xi * m_position_stride + c0
+        source[xi] = src
+        if nc < chunk:
+            dst = &products[xi * chunk]
+            for c in range(nc):
+                dst[c] = src[c]
+            for c in range(nc, chunk):
+                dst[c] = 0
+            source[xi] = dst
+    for xi in range(rows * aw):
+        rows_of[xi] = &by_rows[xi * chunk]
+    for i in range(rows):
+        for xj in range(aw):
+            _combine(&by_rows[(i * aw + xj) * chunk], &source[xj], aw, at_rows,
+                     at_row_values, i, chunk)
+    for i in range(rows):
+        for j in range(cols):
+            pixel = <floating*> (y + i * y_row_step + j * y_col_step + c0 * y_channel_stride)
+            if y_channel_stride == sizeof(floating) and nc == chunk:
+                _combine(pixel, &rows_of[i * aw], 1, at_cols, at_col_values, j, chunk)
+                continue
+            _combine(out, &rows_of[i * aw], 1, at_cols, at_col_values, j, chunk)
+            for c in range(nc):
+                (<floating*> (<char*> pixel + c * y_channel_stride))[0] = out[c]
 
 
 def winograd_output(const floating[:, :, :] m, const floating[:, ::1] at_rows,
@@ -350,24 +411,13 @@ def winograd_output(const floating[:, :, :] m, const floating[:, ::1] at_rows,
         t = unit % tiles
         i = (t // col_tiles) * tile_rows
         j = (t % col_tiles) * tile_cols
-        if cout <= WINOGRAD_NARROW_CHANNELS:
-            _winograd_output_tile(&m[0, unit, 0], m.strides[0] // sizeof(floating), cout, &row_terms,
-                                  row_values, ah, min(tile_rows, rows - i), &col_terms,
-                                  col_values, aw, min(tile_cols, cols - j),
-                                  y_base + n * y.strides[0]
-                                  + (first_row + i * row_step) * y.strides[1]
-                                  + (first_col + j * col_step) * y.strides[2],
-                                  row_step * y.strides[1], col_step * y.strides[2],
-                                  y.strides[3], <NarrowChunk*> NULL)
-        else:
-            _winograd_output_tile(&m[0, unit, 0], m.strides[0] // sizeof(floating), cout, &row_terms,
-                                  row_values, ah, min(tile_rows, rows - i), &col_terms,
-                                  col_values, aw, min(tile_cols, cols - j),
-                                  y_base + n * y.strides[0]
-                                  + (first_row + i * row_step) * y.strides[1]
-                                  + (first_col + j * col_step) * y.strides[2],
-                                  row_step * y.strides[1], col_step * y.strides[2],
-                                  y.strides[3], <WideChunk*> NULL)
+        _winograd_output_tile(&m[0, unit, 0], m.strides[0] // sizeof(floating), cout,
+                              &row_terms, row_values, ah, min(tile_rows, rows - i), &col_terms,
+                              col_values, aw, min(tile_cols, cols - j),
+                              y_base + n * y.strides[0]
+                              + (first_row + i * row_step) * y.strides[1]
+                              + (first_col + j * col_step) * y.strides[2],
+                              row_step * y.strides[1], col_step * y.strides[2], y.strides[3])
     PyErr_CheckSignals()
 
 

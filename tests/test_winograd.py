@@ -66,6 +66,51 @@ def test_matches_the_oracle_within_the_spec(k, s, padding, dtype, rng):
         assert_close(result, expected, dtype)
 
 
+# Channel counts whose transforms take every sequence of chunks: whole
+# chunks of 64, 32 and 16, then a last partial one (zero-padded).
+CHUNKED_CHANNELS = [(16, 5), (17, 31), (32, 33), (48, 47), (63, 64), (65, 96), (117, 112)]
+
+
+@pytest.mark.parametrize("cin,cout", CHUNKED_CHANNELS)
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_every_sequence_of_channel_chunks_matches_the_oracle(cin, cout, data_format, dtype,
+                                                             rng):
+    x = rng.standard_normal((2, 6, 5, cin))
+    kernel = rng.standard_normal((4, 3, cout, cin))
+    expected = conv2d_transpose_oracle(x, kernel, (12, 5), (2, 1), "same", (1, 1))
+    data = x.astype(dtype)
+    if data_format == "channels_first":  # strided channels: copied into the patch
+        data = np.ascontiguousarray(data.transpose(0, 3, 1, 2))
+    result = deconv.conv2d_transpose(data, kernel.astype(dtype), strides=(2, 1), padding="same",
+                                     data_format=data_format, backend="winograd")
+    if data_format == "channels_first":
+        result = result.transpose(0, 2, 3, 1)
+    assert_close(result, expected, dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_channels_transform_does_not_depend_on_its_chunk(dtype, rng):
+    # 117 channels take chunks of 64, 32, 16 and a partial one; 48 of them
+    # take 32 and 16; 5 a partial chunk: the first 5 and 48 channels must
+    # come out with the same bits either way.
+    core = _simd.core
+    bt, _, at = _toom_cook.minimal_filter(4, 2).arrays(dtype)
+    x = rng.standard_normal((2, 9, 9, 117)).astype(dtype)
+    m = rng.standard_normal((25, 2 * 3 * 3, 117)).astype(dtype)
+    v_all, y_all = np.zeros((25, 18, 117), dtype), np.zeros((2, 12, 12, 117), dtype)
+    core.winograd_input(x, bt, bt, -1, 4, 3, -1, 4, 3, v_all, 2)
+    core.winograd_output(m, at, at, 0, 1, 12, 0, 1, 12, y_all, 2)
+    for channels in (5, 48):
+        v, y = np.zeros((25, 18, channels), dtype), np.zeros((2, 12, 12, channels), dtype)
+        core.winograd_input(np.ascontiguousarray(x[..., :channels]), bt, bt, -1, 4, 3, -1, 4, 3,
+                            v, 2)
+        core.winograd_output(np.ascontiguousarray(m[..., :channels]), at, at, 0, 1, 12, 0, 1,
+                             12, y, 2)
+        assert np.array_equal(v, v_all[..., :channels])
+        assert np.array_equal(y, y_all[..., :channels])
+
+
 @pytest.mark.parametrize("k,d,padding", list(itertools.product((2, 3, 4), (2, 3),
                                                                 ("same", "valid"))))
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
