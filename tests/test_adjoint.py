@@ -5,6 +5,7 @@ thread invariance, non-finite values, the operators and every error."""
 import functools
 import itertools
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -208,7 +209,9 @@ def test_operators(rng):
     np.testing.assert_array_equal(up.kernel_gradient(x, y),
                                   deconv.conv2d_transpose_kernel_gradient(
                                       x, y, 4, 2, "same", backend="direct"))
-    assert repr(down.plan_for(y)) == "AdjointPlan(output (3, 5, 6, 5), gather on direct (wide))"
+    # The strategy and the kernel variant depend on the SIMD level's costs.
+    assert re.fullmatch(r"AdjointPlan\(output \(3, 5, 6, 5\), (gather|4 phase\(s\)) on "
+                        r"direct \(\w+\)(, direct \(\w+\))*\)", repr(down.plan_for(y)))
     assert repr(down).startswith("Conv2D(kernel (4, 4, 6, 5) float32, strides=(2, 2)")
 
 

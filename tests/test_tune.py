@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import deconv
-from deconv import _cost, _grid, _profile, _tune
+from deconv import _cost, _grid, _profile, _simd, _tune
 
 TINY_CALIBRATION = [_cost.CalibrationLayer(*layer) for layer in [
     ("direct_wide_4", "direct", (2, 4, 4, 32), (3, 3, 40, 32), 2, "same", "float32", "wide"),
@@ -78,7 +78,8 @@ def test_the_held_out_grid_scores_each_profile_on_the_same_timings(monkeypatch):
     monkeypatch.setattr(_grid, "time_backends", fake_times)
     # a profile whose direct rates are absurdly low sends everything elsewhere
     slow_direct = _cost.scaled_profile(_cost.DEFAULT_PROFILE, {
-        path: 1e6 for path in _cost.TUNED_CONSTANTS if path.startswith("direct")}, "avx512")
+        path: 1e6 for path in _cost.TUNED_CONSTANTS if path.startswith("direct")},
+        _simd.core.isa_name())
     result = _tune.held_out_scores({"shipped": _cost.DEFAULT_PROFILE, "slow": slow_direct},
                                    threads=2, shapes=8)
     assert len(timed) == 8

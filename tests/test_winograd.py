@@ -372,16 +372,18 @@ def test_cost_model_counts_the_kernel_transform():
     # Four phases of 2x2 taps on 8 outputs per axis: tiles of 4, 5x5 positions.
     assert work.phases == 4 and work.positions == 4 * 25 * 8 * 2 * 2
     # F(4, 2)'s G has 1, 2, 2, 2, 1 nonzero entries per row: 8 * 8 weighted
-    # taps per phase, plus its 2 x 2 taps packed.
-    assert work.kernel_items == 4 * (64 + 4) * 64 * 64
+    # taps per phase, plus its 2 x 2 taps packed, in whole blocks of outputs.
+    block = _simd.core.channel_block(4)
+    assert work.kernel_items == 4 * (64 + 4) * (-(-64 // block) * block) * 64
     assert {run.layout[1::2] for run in plan.tables.products} == {(4, 4)}
     # Products into 40 channels: a half block where the build has half tiles.
     problem40 = deconv.Conv2DTranspose(np.zeros((4, 4, 40, 64), np.float32), strides=2,
                                        padding="same").plan_for(
         np.zeros((8, 8, 8, 64), np.float32)).problem
     work40 = _winograd.WinogradBackend().plan(problem40, 2).work.products
-    half = _simd.core.computed_channels(40, 4) % _simd.core.channel_block(4)
-    assert work40.half_madds == work40.padded_madds * half // (32 + half) and half in (0, 16)
+    computed = _simd.core.computed_channels(40, 4)
+    half = computed % block
+    assert work40.half_madds == work40.padded_madds * half // computed and half in (0, 16)
 
 
 # Whole 16 x 16 squares (transposed in registers on AVX-512) each way, runs
