@@ -142,8 +142,7 @@ cdef inline Py_ssize_t _chunk_channels(const Py_ssize_t remaining) noexcept nogi
     """Channels of the next chunk of a tile with ``remaining`` channels
     left: the widest chunk they fill, or a partial narrow one. A partial
     chunk is copied into a zero-padded buffer and its padding computed for
-    nothing: one 64-wide chunk for 32 channels (a float64 layer of 32 was
-    the case) copied every pixel and doubled the vector work."""
+    nothing, so it is kept to the last 15 channels at most."""
     if remaining >= WINOGRAD_CHANNELS:
         return WINOGRAD_CHANNELS
     if remaining >= WINOGRAD_MEDIUM_CHANNELS:
