@@ -83,6 +83,21 @@ def is_integer(value):
             and not isinstance(value, (bool, np.bool_)))
 
 
+def check_count(name, value, least):
+    """ValueError unless ``value`` is an int (not a bool) of at least ``least``.
+
+    Examples
+    --------
+    >>> from deconv._arguments import check_count
+    >>> check_count("passes", 0, 1)
+    Traceback (most recent call last):
+    ...
+    ValueError: passes must be an int >= 1; got 0
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise ValueError(f"{name} must be an int >= {least}; got {value!r}")
+
+
 def integer_pair(value, name):
     """Parse strides / dilation_rate: an int or two ints, each >= 1."""
     if type(value) is int and value >= 1:  # the common cases, checked quickly

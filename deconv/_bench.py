@@ -33,6 +33,7 @@ import traceback
 import numpy as np
 
 from ._api import choose_backend, conv2d, conv2d_transpose, conv2d_transpose_kernel_gradient
+from ._arguments import check_count
 from ._suite import EXTRA, SUITE
 from ._threads import resolve_num_threads
 
@@ -343,8 +344,7 @@ def run_bench(layers=None, backends=("auto",), compare=(), threads=None, repeats
     layers too), each library in its own :class:`LibraryProcess`, in
     ``passes`` passes over the layers of ``repeats`` rounds of turns each;
     print the table."""
-    if isinstance(passes, bool) or not isinstance(passes, int) or passes < 1:
-        raise ValueError(f"passes must be an int >= 1; got {passes!r}")
+    check_count("passes", passes, 1)
     threads = resolve_num_threads(threads)
     known = SUITE + EXTRA
     if layers:

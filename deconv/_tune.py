@@ -23,6 +23,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _cost, _direct, _grid, _profile, _simd
+from ._arguments import check_count
 from ._operator import Conv2DTranspose
 from ._registry import get_backend
 from ._threads import resolve_num_threads
@@ -44,16 +45,11 @@ class TuneResult(NamedTuple):
     tuned: _grid.DispatchScore
 
 
-def _check_count(name, value, least):
-    if isinstance(value, bool) or not isinstance(value, int) or value < least:
-        raise ValueError(f"{name} must be an int >= {least}; got {value!r}")
-
-
 def measure_ratios(threads, repeats=7, calibration=_cost.CALIBRATION, progress=None):
     """Geometric mean of measured / estimated seconds, per path. Each layer
     runs at its backend, planned and packed once (and on its pinned
     variant), so the times are the path's own."""
-    _check_count("repeats", repeats, 1)
+    check_count("repeats", repeats, 1)
     rng = np.random.default_rng(0)
     logs = {}
     for index, layer in enumerate(calibration):
@@ -105,7 +101,7 @@ def run_tune(threads=None, repeats=7, calibration=_cost.CALIBRATION,
     """Measure this machine, check the candidate profile on the held-out
     grid, store it if it dispatches no worse than the shipped constants, and
     report; returns a :class:`TuneResult`."""
-    _check_count("validation_shapes", validation_shapes, 1)
+    check_count("validation_shapes", validation_shapes, 1)
     if _simd.core is None:
         raise RuntimeError(_simd.unavailable_reason)
     threads = resolve_num_threads(threads)
