@@ -34,6 +34,7 @@ import numpy as np
 
 from ._api import choose_backend, conv2d, conv2d_transpose, conv2d_transpose_kernel_gradient
 from ._arguments import check_count
+from ._config import processor_name
 from ._suite import EXTRA, SUITE
 from ._threads import resolve_num_threads
 
@@ -409,7 +410,7 @@ def _write_json(path, rows, backends, peers, threads, repeats, passes, gemm_rate
     from . import __version__
     record = {
         "op": op, "deconv": __version__, "machine": platform.machine(),
-        "processor": platform.processor(),
+        "processor": processor_name(),
         "threads": threads, "repeats": repeats, "passes": passes, "gemm_gflops": gemm_rate,
         "turn_seconds": TURN_SECONDS, "settle_seconds": SETTLE_SECONDS,
         "backends": list(backends), "peers": peers,
@@ -466,5 +467,5 @@ def _print_table(rows, backends, peers, threads, repeats, passes, gemm_rate, out
         print(f"geometric-mean ratio {geomean:.3f}, worst {max(ratios):.2f} "
               f"({backends[0]} vs best of {', '.join(peers)})", file=out)
     if gemm_rate is not None:
-        print(f"NumPy float32 GEMM (4096^2, {threads} threads available): {gemm_rate:.0f} GFLOP/s",
-              file=out)
+        print(f"NumPy float32 GEMM (4096^2, {threads} threads available): {gemm_rate:.0f} GFLOP/s "
+              f"on {processor_name()}", file=out)

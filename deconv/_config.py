@@ -12,6 +12,36 @@ from ._threads import resolve_num_threads
 from ._version import __version__
 
 
+def processor_name(cpuinfo="/proc/cpuinfo"):
+    """The processor's model, for telling apart the machines a benchmark ran
+    on: on Linux its ``model name`` with its family and model numbers (a
+    virtual machine's name can be as vague as "AMD EPYC", and the numbers
+    tell one generation from the next), elsewhere :func:`platform.processor`,
+    "unknown" if neither says.
+
+    Examples
+    --------
+    >>> from deconv._config import processor_name
+    >>> isinstance(processor_name(), str)
+    True
+    """
+    try:
+        with open(cpuinfo, encoding="utf-8", errors="replace") as handle:
+            text = handle.read()
+    except OSError:
+        return platform.processor() or "unknown"
+    fields = {}
+    for line in text.splitlines():
+        if not line.strip():  # the first processor's entry is enough
+            break
+        key, _, value = line.partition(":")
+        fields[key.strip()] = value.strip()
+    name = fields.get("model name") or platform.processor() or "unknown"
+    if "cpu family" in fields and "model" in fields:
+        name += f" (family {fields['cpu family']}, model {fields['model']})"
+    return name
+
+
 def config():
     """The facts :func:`show_config` prints, as a dict."""
     core = _simd.core
@@ -19,6 +49,7 @@ def config():
         "version": __version__,
         "python": sys.version.split()[0],
         "platform": f"{platform.system()} {platform.machine()}",
+        "processor": processor_name(),
         "numpy": np.__version__,
         "scipy": scipy.__version__,
         "extension": ("MISSING: " + _simd.unavailable_reason if core is None else
@@ -60,6 +91,7 @@ def show_config(file=None):
     lines = [
         f"deconv {facts['version']} (Python {facts['python']}, numpy {facts['numpy']}, "
         f"scipy {facts['scipy']}, {facts['platform']})",
+        f"  processor          : {facts['processor']}",
         f"  compiled extension : {facts['extension']}",
         f"  OpenMP             : {openmp}",
         f"  threads per call   : {facts['threads']} (num_threads=None; OMP_NUM_THREADS "

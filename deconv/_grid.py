@@ -16,6 +16,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ._api import choose_backend, conv2d_transpose
+from ._config import processor_name
 from ._timing import timings
 
 # The backends "auto" chooses among.
@@ -167,8 +168,8 @@ def run_grid(shapes=50, seed=1, threads=2, out=print, json_path=None):
     if json_path:
         import json
         with open(json_path, "w") as handle:
-            json.dump({"seed": seed, "threads": threads, "score": result._asdict(),
-                       "rows": rows}, handle, indent=1)
+            json.dump({"seed": seed, "threads": threads, "processor": processor_name(),
+                       "score": result._asdict(), "rows": rows}, handle, indent=1)
     return result
 
 

@@ -33,6 +33,7 @@ import time
 
 import numpy as np
 
+from ._config import processor_name
 from ._generator import FIRST_SIZE, LATENT_SIZE, Generator
 from ._threads import resolve_num_threads
 from ._timing import timings
@@ -159,8 +160,8 @@ def run_pipeline_bench(threads=None, rounds=5, runs=20, batch=16, out=None, json
     _print_pipeline(summary, threads, rounds, runs, batch, out)
     if json_path:
         with open(json_path, "w") as handle:
-            json.dump({"threads": threads, "rounds": rounds, "runs": runs, "batch": batch,
-                       "contenders": summary}, handle, indent=1)
+            json.dump({"threads": threads, "processor": processor_name(), "rounds": rounds,
+                       "runs": runs, "batch": batch, "contenders": summary}, handle, indent=1)
     return summary
 
 

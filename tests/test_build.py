@@ -10,7 +10,7 @@ import sys
 import pytest
 
 import deconv
-from deconv import _simd
+from deconv import _config, _simd
 
 
 def test_extension_is_built():
@@ -51,3 +51,21 @@ def test_show_config_reports_build():
     text = buffer.getvalue()
     assert "OpenMP" in text and "SIMD level in use" in text and "threads per call" in text
     assert deconv.__version__ in text and "direct" in text
+    assert f"processor          : {_config.processor_name()}" in text
+
+
+def test_processor_name_comes_from_the_first_cpuinfo_entry(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\n"
+                       "model\t\t: 17\nmodel name\t: AMD EPYC\n\n"
+                       "processor\t: 1\nmodel name\t: Other\n")
+    assert _config.processor_name(str(cpuinfo)) == "AMD EPYC (family 25, model 17)"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: Some CPU\n")
+    assert _config.processor_name(str(cpuinfo)) == "Some CPU"
+
+
+def test_processor_name_without_cpuinfo(tmp_path, monkeypatch):
+    monkeypatch.setattr(_config.platform, "processor", lambda: "")
+    assert _config.processor_name(str(tmp_path / "missing")) == "unknown"
+    monkeypatch.setattr(_config.platform, "processor", lambda: "arm")
+    assert _config.processor_name(str(tmp_path / "missing")) == "arm"

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from deconv._config import processor_name
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -41,6 +43,7 @@ def test_bench_one_layer_to_json(tmp_path):
     assert [layer["name"] for layer in record["layers"]] == ["tiny"]
     assert record["layers"][0]["median_seconds"]["auto"] > 0
     assert record["passes"] == 2
+    assert record["processor"] == processor_name()
 
 
 def test_bench_medians_pool_the_turns_of_every_pass(monkeypatch):
@@ -95,6 +98,7 @@ def test_bench_a_dispatch_grid(tmp_path):
     assert "seed 7, 3 shapes, 2 threads: auto within 15% of the fastest on" in done.stdout
     record = json.loads(path.read_text())
     assert record["seed"] == 7 and len(record["rows"]) == 3
+    assert record["processor"] == processor_name()
     assert all(row["ratio"] >= 1 and row["auto"] in row["seconds"] for row in record["rows"])
     bad = deconv_command("bench", "--grid", "0")
     assert bad.returncode == 2 and "--grid: must be an int >= 1" in bad.stderr

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from deconv import _pipeline
+from deconv._config import processor_name
 from deconv._generator import LATENT_SIZE, Generator
 
 from oracle import conv2d_transpose_oracle
@@ -73,6 +74,7 @@ def test_the_pipeline_bench_runs_each_contender_in_its_own_process(tmp_path, cap
     assert "layer 1:" in out and "alone" in out
     record = json.loads(path.read_text())
     assert record["contenders"]["deconv"]["total"] > 0 and record["batch"] == 1
+    assert record["processor"] == processor_name()
 
 
 def test_a_failing_child_is_reported():
