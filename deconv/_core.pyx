@@ -1041,12 +1041,22 @@ def conv2d_transpose_wide(
 cdef void _pack_panel_tap(const floating[:, :, :, :] kernel, floating[:, :, :, ::1] panel,
                           const Py_ssize_t out_block, const Py_ssize_t tap) noexcept nogil:
     """Copy one tap of one output-channel block of ``kernel`` (kh, kw, Cout, Cin)
-    into ``panel`` (kh, kw, Cin, block): output channels contiguous, those
-    past Cout written as zeros. The panel is written in order (it may be fresh
-    memory, so this also touches its pages in order)."""
-    cdef Py_ssize_t kw = kernel.shape[1], cout = kernel.shape[2], cin = kernel.shape[3]
+    into ``panel`` (kh, kw, Cin, block) (see :func:`_pack_kernel_tap`)."""
+    cdef Py_ssize_t kw = kernel.shape[1]
+    _pack_kernel_tap(kernel, tap // kw, tap % kw, panel, tap // kw, tap % kw, out_block)
+
+
+cdef void _pack_kernel_tap(const floating[:, :, :, :] kernel, const Py_ssize_t ka,
+                           const Py_ssize_t kb, floating[:, :, :, ::1] panel,
+                           const Py_ssize_t a, const Py_ssize_t b,
+                           const Py_ssize_t out_block) noexcept nogil:
+    """Copy tap (ka, kb) of one output-channel block of ``kernel`` (kh, kw,
+    Cout, Cin) into tap (a, b) of ``panel`` (taps, taps, Cin, block): output
+    channels contiguous, those past Cout written as zeros. The panel is
+    written in order (it may be fresh memory, so this also touches its pages
+    in order)."""
+    cdef Py_ssize_t cout = kernel.shape[2], cin = kernel.shape[3]
     cdef Py_ssize_t block = panel.shape[3], item = sizeof(floating)
-    cdef Py_ssize_t a = tap // kw, b = tap % kw
     cdef Py_ssize_t c, c0, nc, lane, o
     cdef Py_ssize_t n_out = max(0, min(block, cout - out_block * block))
     cdef Py_ssize_t channel_stride = kernel.strides[3] // item
@@ -1067,14 +1077,14 @@ cdef void _pack_panel_tap(const floating[:, :, :, :] kernel, floating[:, :, :, :
             lane = 0
             while lane < block:
                 deconv_transpose_square_f32(
-                    <const float*> &kernel[a, b, out_block * block + lane, c0], out_stride,
+                    <const float*> &kernel[ka, kb, out_block * block + lane, c0], out_stride,
                     <float*> &panel[a, b, c0, lane], block, False)
                 lane += PACK_CHANNELS
             c0 += PACK_CHANNELS
             continue
         for lane in range(n_out):
             o = out_block * block + lane
-            src = &kernel[a, b, o, c0]
+            src = &kernel[ka, kb, o, c0]
             # A whole line's copy has a constant length: vector moves, not
             # a call of memmove.
             if channel_stride == 1 and nc == PACK_CHANNELS:

@@ -281,7 +281,8 @@ def fft_minimum_seconds(profile, level):
 
 class WinogradWork(NamedTuple):
     """What a Winograd plan's time grows with: its ``products`` (the wide
-    kernel's :class:`DirectWork`, all phases), its ``phases``, the tile
+    kernel's :class:`DirectWork`, all phases), its ``phases`` (each a few
+    calls, save when they all run in one: then 1), the tile
     ``positions`` transformed, the items of its input and output transforms
     and of its transformed kernel; and the items of channels-first data
     copied to and from channels-last."""

@@ -670,3 +670,216 @@ cdef void _winograd_position_panel(
                     for i in range(length):
                         dst[i] = dst[i] + w0 * s0[i] + w1 * s1[i] + w2 * s2[i] + w3 * s3[i]
                 first += 4
+
+
+cdef enum:
+    # The columns of a run in winograd_by_run's table: input row and column
+    # of the first tile's patch, first output row and column, output rows and
+    # columns, then the sub-kernel's kernel rows and kernel columns.
+    RUN_ROW_BASE = 0
+    RUN_COL_BASE = 1
+    RUN_FIRST_ROW = 2
+    RUN_FIRST_COL = 3
+    RUN_ROWS = 4
+    RUN_COLS = 5
+    RUN_ROW_TAPS = 6
+    RUN_COL_TAPS = 6 + WINOGRAD_MAX_TAPS
+    RUN_FIELDS = 6 + 2 * WINOGRAD_MAX_TAPS
+
+
+cdef struct RunTransforms:
+    # What every run of winograd_by_run shares: the transforms' nonzero
+    # terms (their values are kept beside, in the compute type), and the
+    # tiles: sizes, counts and the output steps between tiles.
+    TransformTerms bt_rows
+    TransformTerms bt_cols
+    TransformTerms at_rows
+    TransformTerms at_cols
+    Py_ssize_t ah, aw, tile_rows, tile_cols, row_tiles, col_tiles, row_step, col_step
+
+
+def winograd_by_run(const floating[:, :, :, :] x, const floating[:, :, :, :] kernel,
+                    const Py_ssize_t[:, ::1] runs, const floating[:, ::1] bt_rows,
+                    const floating[:, ::1] bt_cols, const floating[:, ::1] at_rows,
+                    const floating[:, ::1] at_cols, Py_ssize_t row_step, Py_ssize_t col_step,
+                    floating[:, :, :, :] v, floating[:, :, :, :] m,
+                    const floating[:, :, :, :, :, ::1] packed,
+                    floating[:, :, :, :, :, ::1] tap_slots, const floating[:, ::1] weights,
+                    floating[:, :, :, :, ::1] panel_slots, tables, floating[:, :, :, :] y,
+                    floating[:, ::1] stages, int num_threads):
+    """Every product plan of one phase each (``runs``, one row per run: see
+    RUN_FIELDS), all of the same shape, each run whole by one thread: its
+    tiles' input transforms into ``v[run]`` (positions, N * row tiles *
+    column tiles, Cin), their products into ``m[run]`` (positions, columns,
+    Cout), and the output transforms into its phase of ``y`` (N, H, W, Cout;
+    any strides). What a thread writes it reads back itself, from its own
+    caches, and the whole call is one parallel region.
+
+    The products read an operator's ``packed`` transformed kernel (runs,
+    blocks, positions, 1, Cin, block), with ``tables`` the
+    ``deconv._winograd.product_tables`` of the positions and columns;
+    or, when ``packed`` is empty (a function call), the thread packs the
+    run's taps of ``kernel`` (kh, kw, Cout, Cin; any strides) into its slot
+    of ``tap_slots`` (threads, blocks, Kr, Kc, Cin, block) and transforms
+    them position by position into its slot of ``panel_slots`` (threads, 1,
+    1, Cin, block) by ``weights`` (positions, Kr * Kc), with ``tables``
+    whose rows all read kernel row 0. (The slots of an operator's call may
+    be empty but one per thread.) Each run's arithmetic is that of
+    :func:`winograd_input`, :func:`winograd_products` (or the wide kernel on
+    packed panels) and :func:`winograd_output`: the same bits, whatever the
+    thread count."""
+    cdef Py_ssize_t n_runs = runs.shape[0], batch = x.shape[0], cin = x.shape[3]
+    cdef Py_ssize_t cout = y.shape[3], item = sizeof(floating)
+    cdef bint on_demand = packed.shape[0] == 0
+    cdef Py_ssize_t block = tap_slots.shape[5] if on_demand else packed.shape[5]
+    cdef Py_ssize_t blocks = (cout + block - 1) // block
+    cdef Py_ssize_t positions = v.shape[1], columns = v.shape[2], r, k
+    cdef RunTransforms shape
+    cdef floating bt_row_values[WINOGRAD_MAX_INPUTS * WINOGRAD_MAX_INPUTS]
+    cdef floating bt_col_values[WINOGRAD_MAX_INPUTS * WINOGRAD_MAX_INPUTS]
+    cdef floating at_row_values[WINOGRAD_MAX_INPUTS * WINOGRAD_MAX_INPUTS]
+    cdef floating at_col_values[WINOGRAD_MAX_INPUTS * WINOGRAD_MAX_INPUTS]
+    cdef Taps rows = _taps(tables.rows, positions), cols = _taps(tables.cols, columns)
+    cdef const Py_ssize_t[::1] class_start = tables.classes.start
+    cdef const Py_ssize_t[::1] class_columns = tables.classes.columns
+    cdef const Py_ssize_t[::1] column_shift = tables.classes.shift
+    cdef Classes classes
+    cdef const char* x_base
+    shape.ah, shape.aw = bt_rows.shape[0], bt_cols.shape[0]
+    shape.tile_rows, shape.tile_cols = at_rows.shape[0], at_cols.shape[0]
+    shape.row_step, shape.col_step = row_step, col_step
+    shape.row_tiles = shape.col_tiles = 0
+    if n_runs > 0 and shape.tile_rows > 0 and shape.tile_cols > 0:
+        shape.row_tiles = (runs[0, RUN_ROWS] + shape.tile_rows - 1) // shape.tile_rows
+        shape.col_tiles = (runs[0, RUN_COLS] + shape.tile_cols - 1) // shape.tile_cols
+    if (n_runs < 1 or runs.shape[1] != RUN_FIELDS or num_threads < 1
+            or not 1 <= shape.ah <= WINOGRAD_MAX_INPUTS
+            or not 1 <= shape.aw <= WINOGRAD_MAX_INPUTS
+            or bt_rows.shape[1] != shape.ah or bt_cols.shape[1] != shape.aw
+            or at_rows.shape[1] != shape.ah or at_cols.shape[1] != shape.aw
+            or not 1 <= shape.tile_rows <= shape.ah or not 1 <= shape.tile_cols <= shape.aw
+            or row_step < 1 or col_step < 1
+            or v.shape[0] != n_runs or m.shape[0] != n_runs
+            or positions != shape.ah * shape.aw or m.shape[1] != positions
+            or columns != batch * shape.row_tiles * shape.col_tiles or m.shape[2] != columns
+            or v.shape[3] != cin or m.shape[3] != cout or batch * cin * cout == 0
+            or v.strides[3] != item or m.strides[3] != item
+            or (columns > 1 and (v.strides[2] != cin * item or m.strides[2] != cout * item))
+            or stages.shape[0] < num_threads or tap_slots.shape[0] < num_threads
+            or panel_slots.shape[0] < num_threads
+            or (on_demand and (tap_slots.shape[1] != blocks or tap_slots.shape[4] != cin
+                               or weights.shape[0] != positions
+                               or panel_slots.shape[1] != 1 or panel_slots.shape[2] != 1
+                               or panel_slots.shape[3] != cin or panel_slots.shape[4] != block
+                               or kernel.shape[2] != cout or kernel.shape[3] != cin))
+            or (not on_demand and (packed.shape[0] != n_runs or packed.shape[1] != blocks
+                                   or packed.shape[2] != positions or packed.shape[3] != 1
+                                   or packed.shape[4] != cin
+                                   or block != _tile_channels(<const floating*> NULL)))
+            or class_columns.shape[0] != columns or column_shift.shape[0] != columns
+            or not _taps_fit(&rows, positions, 1 if on_demand else positions, positions)
+            or not _classes_fit(&cols, class_start, class_columns, column_shift, 1, columns)):
+        raise ValueError(f"winograd_by_run: x {tuple(x.shape)[:4]}, runs "
+                         f"{tuple(runs.shape)[:2]}, transforms {shape.ah}x{shape.aw}, v "
+                         f"{tuple(v.shape)[:4]}, m {tuple(m.shape)[:4]}, packed "
+                         f"{tuple(packed.shape)[:6]}, tap slots {tuple(tap_slots.shape)[:6]}, "
+                         f"y {tuple(y.shape)[:4]}, tables and scratch do not agree")
+    if on_demand:
+        _check_winograd_taps(tap_slots[0], weights, block, "winograd_by_run")
+    for r in range(n_runs):
+        # The kernels trust every index: each run's tiles, outputs and taps.
+        if ((runs[r, RUN_ROWS] + shape.tile_rows - 1) // shape.tile_rows != shape.row_tiles
+                or (runs[r, RUN_COLS] + shape.tile_cols - 1) // shape.tile_cols
+                != shape.col_tiles
+                or not 0 <= runs[r, RUN_FIRST_ROW] <= runs[r, RUN_FIRST_ROW]
+                + (runs[r, RUN_ROWS] - 1) * row_step < y.shape[1]
+                or not 0 <= runs[r, RUN_FIRST_COL] <= runs[r, RUN_FIRST_COL]
+                + (runs[r, RUN_COLS] - 1) * col_step < y.shape[2]):
+            raise ValueError(f"winograd_by_run: run {r} {tuple(runs[r])} does not fit y "
+                             f"{tuple(y.shape)[:4]} in {shape.row_tiles}x{shape.col_tiles} "
+                             f"tiles of {shape.tile_rows}x{shape.tile_cols}")
+        if on_demand:
+            for k in range(tap_slots.shape[2]):
+                if not 0 <= runs[r, RUN_ROW_TAPS + k] < kernel.shape[0]:
+                    raise ValueError(f"winograd_by_run: run {r}'s kernel rows are outside "
+                                     f"the kernel {tuple(kernel.shape)[:4]}")
+            for k in range(tap_slots.shape[3]):
+                if not 0 <= runs[r, RUN_COL_TAPS + k] < kernel.shape[1]:
+                    raise ValueError(f"winograd_by_run: run {r}'s kernel columns are "
+                                     f"outside the kernel {tuple(kernel.shape)[:4]}")
+    _transform_terms(bt_rows, &shape.bt_rows, bt_row_values)
+    _transform_terms(bt_cols, &shape.bt_cols, bt_col_values)
+    _transform_terms(at_rows, &shape.at_rows, at_row_values)
+    _transform_terms(at_cols, &shape.at_cols, at_col_values)
+    classes.start = &class_start[0]
+    classes.columns = &class_columns[0]
+    classes.shift = &column_shift[0]
+    classes.count = class_start.shape[0] - 1
+    x_base = <const char*> &x[0, 0, 0, 0] if x.shape[1] * x.shape[2] > 0 else NULL
+    for r in prange(n_runs, nogil=True, schedule="static", num_threads=num_threads):
+        _winograd_run(x, x_base, kernel, &runs[r, 0], &shape, bt_row_values, bt_col_values,
+                      at_row_values, at_col_values, v, m, r, packed, tap_slots[threadid()],
+                      weights, panel_slots[threadid()], &rows, &cols, &classes, y,
+                      &stages[threadid(), 0], on_demand, blocks)
+    PyErr_CheckSignals()
+
+
+cdef void _winograd_run(
+        const floating[:, :, :, :] x, const char* x_base, const floating[:, :, :, :] kernel,
+        const Py_ssize_t* run, const RunTransforms* shape, const floating* bt_row_values,
+        const floating* bt_col_values, const floating* at_row_values,
+        const floating* at_col_values, floating[:, :, :, :] v, floating[:, :, :, :] m,
+        const Py_ssize_t r, const floating[:, :, :, :, :, ::1] packed,
+        floating[:, :, :, :, ::1] tap_slot, const floating[:, ::1] weights,
+        floating[:, :, :, ::1] panel_slot, const Taps* rows, const Taps* cols,
+        const Classes* classes, floating[:, :, :, :] y, floating* stage,
+        const bint on_demand, const Py_ssize_t blocks) noexcept nogil:
+    """Run ``r`` of :func:`winograd_by_run`, whole, on this thread."""
+    cdef Py_ssize_t batch = x.shape[0], cin = x.shape[3], cout = m.shape[3]
+    cdef Py_ssize_t tiles = shape.row_tiles * shape.col_tiles, positions = v.shape[1]
+    cdef Py_ssize_t v_stride = v.strides[1] // sizeof(floating)
+    cdef Py_ssize_t m_stride = m.strides[1] // sizeof(floating)
+    cdef Py_ssize_t unit, n, t, i, j, b, u, w, xi
+    cdef char* y_base = <char*> &y[0, 0, 0, 0]
+    # The run's V and M as the wide kernel sees them: one image of
+    # ``positions`` rows.
+    cdef const floating[:, :, :, :] v_image = v[r:r + 1]
+    cdef floating[:, :, :, :] m_image = m[r:r + 1]
+    for unit in range(batch * tiles):
+        n = unit // tiles
+        t = unit % tiles
+        _winograd_input_tile(x_base + n * x.strides[0], x.strides[1], x.strides[2],
+                             x.strides[3], x.shape[1], x.shape[2], cin,
+                             run[RUN_ROW_BASE] + (t // shape.col_tiles) * shape.tile_rows,
+                             run[RUN_COL_BASE] + (t % shape.col_tiles) * shape.tile_cols,
+                             &shape.bt_rows, bt_row_values, shape.ah, &shape.bt_cols,
+                             bt_col_values, shape.aw, &v[r, 0, unit, 0], v_stride)
+    if on_demand:
+        for b in range(blocks):
+            for u in range(tap_slot.shape[1]):
+                for w in range(tap_slot.shape[2]):
+                    _pack_kernel_tap(kernel, run[RUN_ROW_TAPS + u], run[RUN_COL_TAPS + w],
+                                     tap_slot[b], u, w, b)
+    # Position by position, every block: V[xi] read from the cache once.
+    for xi in range(positions):
+        for b in range(blocks):
+            if on_demand:
+                _winograd_position_panel(tap_slot, weights, panel_slot, b, xi, 0)
+                _output_row_block(v_image, panel_slot, rows, cols, classes, m_image, stage,
+                                  xi, b, False)
+            else:
+                _output_row_block(v_image, packed[r, b], rows, cols, classes, m_image, stage,
+                                  xi, b, False)
+    for unit in range(batch * tiles):
+        n = unit // tiles
+        t = unit % tiles
+        i = (t // shape.col_tiles) * shape.tile_rows
+        j = (t % shape.col_tiles) * shape.tile_cols
+        _winograd_output_tile(&m[r, 0, unit, 0], m_stride, cout, &shape.at_rows, at_row_values,
+                              shape.ah, min(shape.tile_rows, run[RUN_ROWS] - i), &shape.at_cols,
+                              at_col_values, shape.aw, min(shape.tile_cols, run[RUN_COLS] - j),
+                              y_base + n * y.strides[0]
+                              + (run[RUN_FIRST_ROW] + i * shape.row_step) * y.strides[1]
+                              + (run[RUN_FIRST_COL] + j * shape.col_step) * y.strides[2],
+                              shape.row_step * y.strides[1], shape.col_step * y.strides[2],
+                              y.strides[3])

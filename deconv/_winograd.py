@@ -47,6 +47,12 @@ own output count (small images get one tile across), the transforms are
 derived exactly from interpolation points rather than tabulated, and the
 products run on the same register-tiled kernel as the direct backend.
 
+Small phases of one shape (the four of a stride-2 4x4 kernel on a small
+image: :func:`runs_by_thread`) run one per thread instead, each whole --
+input transforms, products, output transforms -- in one compiled call for
+them all: a thread reads back what it wrote from its own cache, and a call
+costs one compiled call rather than three per phase.
+
 Results depend only on the shapes, never on the thread count (each tile is
 transformed by one thread; the products are the wide kernel's). A NaN or
 inf input would be spread by the transforms over its tile (inf - inf), so
@@ -71,6 +77,20 @@ MAX_TILE_INPUTS = 5
 # tiles of MAX_TILE_INPUTS inputs has MAX_TILE_INPUTS - K + 1 outputs, and
 # past 4 taps the saving is too small to pay for the transforms.
 MAX_PHASE_TAPS = 4
+# The columns of a row of by_run_table (deconv._core's RUN_FIELDS): input
+# row and column of the first tile, first output row and column, output
+# rows and columns, the sub-kernel's kernel rows, then its kernel columns.
+RUN_FIELDS = 6 + 2 * MAX_PHASE_TAPS
+# The most bytes a product plan's products read and write -- transformed
+# inputs, products, transformed kernel -- for the plans to run one per
+# thread (runs_by_thread): about a core's L2 cache (1 MB on the Zen 4
+# measured), where they stay from the transforms through the products and
+# back. Measured at 2 threads against the stage-by-stage calls: n1_k4s2
+# (1.17 MB) 0.81x the time, asym_s21 (1.13 MB) 0.84x, sr_x4_k8 (1.06 MB)
+# 0.95x; where the transformed kernel streams from memory, one plan per
+# thread lost as often as it won (dcgan1, n1_c512_k4s2, 13.7 MB:
+# 0.97-1.13x), and where the rest does (dcgan3, 5.5 MB), 1.2x.
+BY_RUN_BYTES = 5 << 18
 
 
 class AxisPhase(NamedTuple):
@@ -225,13 +245,16 @@ class WinogradTables(NamedTuple):
     needs, the largest over ``products``: transformed inputs, products, a
     function call's packed sub-kernel, and each thread's slot for the
     group of its blocks (:func:`tap_group`) that a function call packs as
-    it goes."""
+    it goes. ``by_run`` is the table of ``deconv._core.winograd_by_run``
+    when the product plans can run one per thread (:func:`by_run_table`),
+    else None."""
     products: tuple
     zeros: tuple
     input_items: int
     product_items: int
     tap_items: int
     tap_slot_items: int
+    by_run: object
 
 
 def tap_group(run, itemsize):
@@ -383,7 +406,54 @@ def winograd_tables(problem):
         max((run.positions * run.product_stride for run in products), default=0),
         max((math.prod(run.taps_shape) for run in products), default=0),
         max((tap_group(run, problem.dtype.itemsize) * math.prod(run.taps_shape[1:])
-             for run in products), default=0))
+             for run in products), default=0),
+        by_run_table(products))
+
+
+def by_run_table(products):
+    """The table of ``deconv._core.winograd_by_run`` for ``products`` (a
+    read-only intp array, a row of RUN_FIELDS per :class:`ProductPlan`), or
+    None unless each runs whole on one thread: two plans or more, each of
+    one phase that reads x itself (not a dilated sub-grid), all of the same
+    shape -- the same transforms, tiles, positions and taps per axis; only
+    the taps themselves and where the tiles lie differ (the four phases of a
+    stride-2 4x4 kernel, say).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from deconv._problem import make_problem
+    >>> from deconv._winograd import winograd_tables
+    >>> problem = make_problem((1, 8, 8, 3), np.float32, (4, 4, 5, 3), np.float32, None,
+    ...                        (2, 2), (1, 1), "same", "channels_last")
+    >>> winograd_tables(problem).by_run[:, :6]  # one row per output phase
+    array([[-1, -1,  0,  0,  8,  8],
+           [-1,  0,  0,  1,  8,  8],
+           [ 0, -1,  1,  0,  8,  8],
+           [ 0,  0,  1,  1,  8,  8]])
+    """
+    def shape(run):
+        (phase,) = run.phases
+        return (run.positions, run.columns, run.taps_shape, run.input_stride,
+                run.product_stride, phase.rows.tile, phase.rows.tiles, phase.rows.step,
+                phase.cols.tile, phase.cols.tiles, phase.cols.step)
+
+    if len(products) < 2 or any(
+            len(run.phases) != 1 or any(axis.input_step != 1 or axis.first_input != 0
+                                        for axis in (run.phases[0].rows, run.phases[0].cols))
+            for run in products):
+        return None
+    if len({shape(run) for run in products}) != 1:
+        return None
+    table = np.zeros((len(products), RUN_FIELDS), np.intp)
+    for row, run in zip(table, products):
+        rows, cols = run.phases[0].rows, run.phases[0].cols
+        row[:6] = (rows.input_base, cols.input_base, rows.first_output, cols.first_output,
+                   rows.outputs, cols.outputs)
+        row[6:6 + len(rows.taps)] = rows.taps
+        row[6 + MAX_PHASE_TAPS:6 + MAX_PHASE_TAPS + len(cols.taps)] = cols.taps
+    table.flags.writeable = False
+    return table
 
 
 def winograd_work(problem, tables):
@@ -436,6 +506,9 @@ class WinogradBackend(Backend):
         seconds = _cost.winograd_seconds(work, problem.dtype.itemsize, 1, profile,
                                          _simd.core.isa_name()) - profile["winograd_overhead_s"]
         threads = _direct.threads_for_seconds(seconds, num_threads)
+        if runs_by_thread(tables, threads, problem.input_shape):
+            # One compiled call for every phase: one phase's fixed cost.
+            work = work._replace(phases=1)
         # The packed kernel depends on each phase's taps and tiles (and so on
         # the output size): an operator packs once per such layout.
         packing = ("winograd", tuple(run.layout for run in tables.products))
@@ -452,19 +525,26 @@ class WinogradBackend(Backend):
         return _profile.current_profile()["winograd_overhead_s"]
 
     def pack(self, problem, plan, kernel):
-        """The transformed kernel of every phase, as the wide kernel's panels."""
+        """The transformed kernel of every phase, as the wide kernel's panels
+        (a :class:`TransformedKernel`)."""
         if plan.packing[0] == "direct":
             return _DIRECT.pack(problem, _direct_plan(plan), kernel)
         core = _simd.core
         block = core.channel_block(kernel.itemsize)
+        products = plan.tables.products
+        shapes = [_panels_shape(run, kernel.shape, block) for run in products]
+        # Plans that run one per thread read their panels as one array.
+        stacked = (aligned_empty((len(products), *shapes[0]), kernel.dtype)
+                   if plan.tables.by_run is not None else None)
         packed = []
-        for run in plan.tables.products:
+        for index, run in enumerate(products):
             taps = _pack_taps(run, kernel, aligned_empty(run.taps_shape, kernel.dtype),
                               plan.num_threads)
-            panels = aligned_empty(_panels_shape(run, kernel.shape, block), kernel.dtype)
+            panels = (aligned_empty(shapes[index], kernel.dtype) if stacked is None
+                      else stacked[index])
             core.winograd_pack(taps, run.tap_weights, panels, plan.num_threads)
             packed.append(panels)
-        return tuple(packed)
+        return TransformedKernel(tuple(packed), stacked)
 
     def run(self, problem, plan, x, kernel, packed, y):
         if plan.variant.startswith("direct "):
@@ -475,6 +555,15 @@ class WinogradBackend(Backend):
 
 # Runs what minimal filtering cannot help (see winograd_reason).
 _DIRECT = _direct.DirectBackend()
+
+
+class TransformedKernel(NamedTuple):
+    """An operator's packed kernel: ``panels``, the transformed kernel of
+    each :class:`ProductPlan` (blocks, positions, 1, Cin, block); when the
+    plans run one per thread (``WinogradTables.by_run``), these are views of
+    ``stacked`` (plans, blocks, positions, 1, Cin, block), else it is None."""
+    panels: tuple
+    stacked: object
 
 
 def _direct_plan(plan):
@@ -517,9 +606,16 @@ def position_stride(columns, channels, dtype):
 def by_position(buffer, positions, columns, channels, stride):
     """A (positions, columns, channels) view of ``buffer`` whose positions
     are ``stride`` items apart (:func:`position_stride`)."""
+    return runs_by_position(buffer, 1, positions, columns, channels, stride)[0]
+
+
+def runs_by_position(buffer, runs, positions, columns, channels, stride):
+    """A (runs, positions, columns, channels) view of ``buffer``: ``runs``
+    of :func:`by_position`'s views, one after the other."""
     item = buffer.itemsize
-    return np.ndarray((positions, columns, channels), buffer.dtype,
-                      buffer[:positions * stride], 0, (stride * item, channels * item, item))
+    return np.ndarray((runs, positions, columns, channels), buffer.dtype,
+                      buffer[:runs * positions * stride], 0,
+                      (positions * stride * item, stride * item, channels * item, item))
 
 
 def run_winograd(problem, plan, x, kernel, packed, y):
@@ -532,7 +628,9 @@ def run_winograd(problem, plan, x, kernel, packed, y):
     packs it, a group of blocks at a time by the thread that uses them
     (``deconv._core.winograd_products``): the transformed kernel, up to
     ``alpha * alpha' / (K * K')`` times the sub-kernel, never passes through
-    memory, nor (block by block) does the packed sub-kernel."""
+    memory, nor (block by block) does the packed sub-kernel. Plans that run
+    one per thread (:func:`runs_by_thread`) go through one compiled call
+    that runs each whole, to the same bits."""
     core = _simd.core
     threads, tables = plan.num_threads, plan.tables
     cin, cout, dtype = x.shape[3], y.shape[3], y.dtype
@@ -552,6 +650,11 @@ def run_winograd(problem, plan, x, kernel, packed, y):
     out = y_staged if y_staged.size else y
     for outputs in tables.zeros:
         out[outputs] = 0
+    if runs_by_thread(tables, threads, x.shape):
+        _run_by_thread(tables, x, kernel, packed, out, threads)
+        if out is not y:
+            core.copy_layout(out, y, threads)
+        return
     block = core.channel_block(y.itemsize)
     blocks = -(-cout // block)
     on_demand = packed is None
@@ -583,7 +686,7 @@ def run_winograd(problem, plan, x, kernel, packed, y):
                                    product_tables(positions, columns, one_kernel_row=True), m,
                                    stages, max(1, run.units_per_check // blocks), threads)
         else:
-            core.conv2d_transpose_wide(v[None], unused_kernel, packed[index], no_blocks,
+            core.conv2d_transpose_wide(v[None], unused_kernel, packed.panels[index], no_blocks,
                                        product_tables(positions, columns), m[None], stages,
                                        False, run.units_per_check, threads)
         for phase in run.phases:
@@ -594,3 +697,43 @@ def run_winograd(problem, plan, x, kernel, packed, y):
                                  threads)
     if out is not y:
         core.copy_layout(out, y, threads)
+
+
+def runs_by_thread(tables, threads, x_shape):
+    """Whether a call runs its product plans one per thread
+    (``deconv._core.winograd_by_run``): they allow it (``tables.by_run``),
+    the threads share them out evenly, x has data, and what a plan's
+    products read and write -- its transformed inputs, products and
+    transformed kernel -- is at most BY_RUN_BYTES."""
+    if tables.by_run is None or len(tables.products) % threads or 0 in x_shape:
+        return False
+    run = tables.products[0]
+    blocks, _, _, cin, block = run.taps_shape
+    items = run.positions * (run.input_stride + run.product_stride + blocks * cin * block)
+    return items * run.tap_weights.itemsize <= BY_RUN_BYTES
+
+
+def _run_by_thread(tables, x, kernel, packed, y, threads):
+    """:func:`run_winograd`'s products plan by plan, each whole on one thread."""
+    core = _simd.core
+    run = tables.products[0]
+    runs, positions, columns = len(tables.products), run.positions, run.columns
+    cin, cout, dtype = x.shape[3], y.shape[3], y.dtype
+    block = core.channel_block(y.itemsize)
+    on_demand = packed is None
+    inputs, products, tap_slots, panel_slots, stages, no_panels, no_kernel = scratch_arrays(
+        ((runs * positions * run.input_stride,), dtype),
+        ((runs * positions * run.product_stride,), dtype),
+        ((threads, *run.taps_shape) if on_demand else (threads, 0, 0, 0, 0, block), dtype),
+        ((threads, 1, 1, cin, block) if on_demand else (threads, 0, 0, 0, block), dtype),
+        ((threads, 1), dtype), ((0, 0, 0, 0, 0, block), dtype), ((1, 1, 1, 1), dtype),
+        slot="winograd")
+    phase = run.phases[0]
+    core.winograd_by_run(
+        x, kernel if on_demand else no_kernel, tables.by_run, run.row_transforms.input,
+        run.col_transforms.input, run.row_transforms.output, run.col_transforms.output,
+        phase.rows.step, phase.cols.step,
+        runs_by_position(inputs, runs, positions, columns, cin, run.input_stride),
+        runs_by_position(products, runs, positions, columns, cout, run.product_stride),
+        no_panels if on_demand else packed.stacked, tap_slots, run.tap_weights, panel_slots,
+        product_tables(positions, columns, one_kernel_row=on_demand), y, stages, threads)

@@ -201,6 +201,142 @@ def test_function_calls_pack_the_taps_in_either_work_order(x_shape, dtype, rng, 
     deconv.clear_caches()
 
 
+def _problem(x_shape, kernel_shape, strides, padding, dilation=(1, 1), dtype=np.float32):
+    return deconv.Conv2DTranspose(np.zeros(kernel_shape, dtype), strides=strides,
+                                  padding=padding, dilation_rate=dilation).plan_for(
+        np.zeros(x_shape, dtype)).problem
+
+
+def test_phases_of_one_shape_make_a_table_to_run_one_per_thread():
+    table = _winograd.winograd_tables(_problem((1, 8, 8, 3), (4, 4, 5, 3), 2, "same")).by_run
+    # Per phase: first tile's input row and column, first output row and
+    # column, output rows and columns, kernel rows, kernel columns.
+    taps = _winograd.MAX_PHASE_TAPS
+    assert table.shape == (4, _winograd.RUN_FIELDS) and not table.flags.writeable
+    assert table[:, :6].tolist() == [[-1, -1, 0, 0, 8, 8], [-1, 0, 0, 1, 8, 8],
+                                     [0, -1, 1, 0, 8, 8], [0, 0, 1, 1, 8, 8]]
+    assert table[:, 6:8].tolist() == [[3, 1], [3, 1], [2, 0], [2, 0]]
+    assert table[:, 6 + taps:8 + taps].tolist() == [[3, 1], [2, 0], [3, 1], [2, 0]]
+    # Phases of unlike shapes (2x2, 2x1, 1x2, 1x1 taps; 3 and 2 taps), one
+    # phase (stride 1), sub-grids that share a transformed kernel
+    # (dilation): none.
+    for args in [((2, 7, 7, 3), (3, 3, 5, 3), 2, "same"), ((1, 9, 8, 3), (5, 5, 5, 3), 2, "valid"),
+                 ((1, 8, 8, 3), (3, 3, 5, 3), 1, "same"),
+                 ((1, 8, 8, 3), (3, 3, 5, 3), 1, "same", (2, 2))]:
+        assert _winograd.winograd_tables(_problem(*args)).by_run is None
+
+
+# Layers whose phases all have one shape: four of a 4x4 kernel at stride 2
+# (odd and even sizes, "valid"), nine of 6x6 at stride 3, sixteen of 8x8 at
+# stride 4; one and many images; channels past a block and a chunk.
+BY_RUN_LAYERS = [((1, 8, 8, 64), (4, 4, 64, 64), 2, "same"),
+                 ((2, 9, 7, 5), (4, 4, 3, 5), 2, "valid"),
+                 ((3, 6, 5, 70), (4, 4, 40, 70), 2, "same"),
+                 ((1, 5, 5, 3), (6, 6, 2, 3), 3, "same"),
+                 ((2, 4, 6, 1), (8, 8, 33, 1), 4, "same")]
+
+
+@pytest.mark.parametrize("x_shape,kernel_shape,strides,padding", BY_RUN_LAYERS)
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_phases_run_one_per_thread_with_the_bits_of_phase_by_phase(
+        x_shape, kernel_shape, strides, padding, data_format, dtype, rng, monkeypatch):
+    # One call in which each thread runs its phases whole -- transforms,
+    # products, output -- when the threads share the phases out evenly;
+    # otherwise the stages one after the other, phase by phase. The same
+    # bits either way, for function calls and operators alike.
+    monkeypatch.setattr(_direct, "SECONDS_PER_THREAD", 0)  # every requested thread works
+    deconv.clear_caches()
+    x = rng.standard_normal(x_shape)
+    kernel = rng.standard_normal(kernel_shape)
+    out_hw = [size * strides for size in x_shape[1:3]] if padding == "same" else [
+        (size - 1) * strides + k for size, k in zip(x_shape[1:3], kernel_shape)]
+    expected = conv2d_transpose_oracle(x, kernel, out_hw, (strides, strides), padding, (1, 1))
+    x, kernel = x.astype(dtype), kernel.astype(dtype)
+    if data_format == "channels_first":
+        x, expected = x.transpose(0, 3, 1, 2).copy(), expected.transpose(0, 3, 1, 2)
+    tables = _winograd.winograd_tables(_problem(x_shape, kernel_shape, strides, padding,
+                                                dtype=dtype))
+    runs = len(tables.products)
+    results = []
+    for threads in (1, 2, 3, 4):
+        for by_run in (True, False):
+            monkeypatch.setattr(_winograd, "BY_RUN_BYTES", 1 << 40 if by_run else 0)
+            assert _winograd.runs_by_thread(tables, threads, x_shape) == (
+                by_run and runs % threads == 0)
+            operator = deconv.Conv2DTranspose(kernel, strides=strides, padding=padding,
+                                              data_format=data_format, backend="winograd",
+                                              num_threads=threads)
+            results += [operator(x), deconv.conv2d_transpose(
+                x, kernel, strides=strides, padding=padding, data_format=data_format,
+                backend="winograd", num_threads=threads)]
+    assert_close(results[0], expected, dtype)
+    for result in results[1:]:
+        assert np.array_equal(result, results[0])
+    deconv.clear_caches()
+
+
+def test_running_one_phase_per_thread_takes_small_phases_only():
+    # What a phase's products read and write: its transformed inputs and
+    # products, and its transformed kernel.
+    small = _winograd.winograd_tables(_problem((1, 32, 32, 64), (4, 4, 64, 64), 2, "same"))
+    large = _winograd.winograd_tables(_problem((16, 4, 4, 512), (4, 4, 256, 512), 2, "same"))
+    assert _winograd.runs_by_thread(small, 2, (1, 32, 32, 64))
+    assert not _winograd.runs_by_thread(small, 3, (1, 32, 32, 64))  # 4 phases, 3 threads
+    assert not _winograd.runs_by_thread(small, 2, (1, 0, 32, 64))
+    assert not _winograd.runs_by_thread(large, 2, (16, 4, 4, 512))
+
+
+def test_running_one_phase_per_thread_rejects_what_does_not_fit(rng):
+    core = _simd.core
+    problem = _problem((1, 8, 8, 3), (4, 4, 5, 3), 2, "same")
+    tables = _winograd.winograd_tables(problem)
+    run = tables.products[0]
+    block = core.channel_block(4)
+    x, kernel = np.zeros((1, 8, 8, 3), np.float32), np.zeros((4, 4, 5, 3), np.float32)
+    y = np.zeros((1, 16, 16, 5), np.float32)
+    bt, at = run.row_transforms.input, run.row_transforms.output
+
+    def call(runs=tables.by_run, v_runs=4, y=y, kernel=kernel, slots=2, threads=2):
+        v = np.zeros((v_runs, 25, 4, 3), np.float32)
+        m = np.zeros((v_runs, 25, 4, 5), np.float32)
+        core.winograd_by_run(
+            x, kernel, runs, bt, bt, at, at, 2, 2, v, m, np.zeros((0,) * 5 + (block,), np.float32),
+            np.zeros((slots, 1, 2, 2, 3, block), np.float32), run.tap_weights,
+            np.zeros((slots, 1, 1, 3, block), np.float32),
+            _winograd.product_tables(25, 4, one_kernel_row=True), y,
+            np.zeros((slots, 1), np.float32), threads)
+
+    call()
+    with pytest.raises(ValueError, match=r"winograd_by_run: x \(1, 8, 8, 3\), runs \(4, 14\), "
+                                         r"transforms 5x5, v \(3, 25, 4, 3\).* do not agree"):
+        call(v_runs=3)
+    with pytest.raises(ValueError, match=r"winograd_by_run: .* tap slots \(1, .* do not agree"):
+        call(slots=1)
+    with pytest.raises(ValueError, match=r"winograd_by_run: x .* y \(1, 16, 16, 4\)"):
+        call(y=np.zeros((1, 16, 16, 4), np.float32))
+    # Every run's outputs inside y, its tiles as many as the others', its
+    # taps inside the kernel.
+    with pytest.raises(ValueError, match=r"winograd_by_run: run 2 \(0, -1, 1, 0, 8, 8, .*\) "
+                                         r"does not fit y \(1, 15, 16, 5\) in 2x2 tiles of 4x4"):
+        call(y=np.zeros((1, 15, 16, 5), np.float32))
+    shifted = tables.by_run.copy()
+    shifted[1, 4] = 4  # its output rows: one tile, not two
+    with pytest.raises(ValueError, match=r"winograd_by_run: run 1 .* does not fit"):
+        call(runs=shifted)
+    outside = tables.by_run.copy()
+    outside[3, 6] = 4
+    with pytest.raises(ValueError, match=r"winograd_by_run: run 3's kernel rows are outside "
+                                         r"the kernel \(4, 4, 5, 3\)"):
+        call(runs=outside)
+    outside = tables.by_run.copy()
+    outside[0, 6 + _winograd.MAX_PHASE_TAPS] = -1
+    with pytest.raises(ValueError, match=r"winograd_by_run: run 0's kernel columns are outside"):
+        call(runs=outside)
+    with pytest.raises(ValueError, match=r"winograd_by_run: .* runs \(4, 13\)"):
+        call(runs=np.ascontiguousarray(tables.by_run[:, :13]))
+
+
 def test_operators_pack_once_per_tile_layout(rng):
     kernel = rng.standard_normal((4, 4, 8, 6)).astype(np.float32)
     operator = deconv.Conv2DTranspose(kernel, strides=2, padding="same", backend="winograd")
@@ -369,8 +505,12 @@ def test_cost_model_counts_the_kernel_transform():
         np.zeros((8, 8, 8, 64), np.float32)).problem
     plan = _winograd.WinogradBackend().plan(problem, 2)
     work = plan.work
-    # Four phases of 2x2 taps on 8 outputs per axis: tiles of 4, 5x5 positions.
-    assert work.phases == 4 and work.positions == 4 * 25 * 8 * 2 * 2
+    # Four phases of 2x2 taps on 8 outputs per axis: tiles of 4, 5x5 positions,
+    # one per thread in one call (the fixed cost of one phase); on three
+    # threads, which cannot share them out evenly, phase by phase.
+    assert work.phases == 1 and work.positions == 4 * 25 * 8 * 2 * 2
+    assert _winograd.WinogradBackend().plan(problem, 3).work._replace(phases=1) == work
+    assert _winograd.WinogradBackend().plan(problem, 3).work.phases == 4
     # F(4, 2)'s G has 1, 2, 2, 2, 1 nonzero entries per row: 8 * 8 weighted
     # taps per phase, plus its 2 x 2 taps packed, in whole blocks of outputs.
     block = _simd.core.channel_block(4)
