@@ -709,11 +709,12 @@ def winograd_by_run(const floating[:, :, :, :] x, const floating[:, :, :, :] ker
                     floating[:, ::1] stages, int num_threads):
     """Every product plan of one phase each (``runs``, one row per run: see
     RUN_FIELDS), all of the same shape, each run whole by one thread: its
-    tiles' input transforms into ``v[run]`` (positions, N * row tiles *
-    column tiles, Cin), their products into ``m[run]`` (positions, columns,
-    Cout), and the output transforms into its phase of ``y`` (N, H, W, Cout;
-    any strides). What a thread writes it reads back itself, from its own
-    caches, and the whole call is one parallel region.
+    tiles' input transforms into the thread's slot of ``v`` (threads,
+    positions, N * row tiles * column tiles, Cin), their products into its
+    slot of ``m`` (threads, positions, columns, Cout), and the output
+    transforms into its phase of ``y`` (N, H, W, Cout; any strides). What a
+    thread writes it reads back itself, from its own caches, and the whole
+    call is one parallel region.
 
     The products read an operator's ``packed`` transformed kernel (runs,
     blocks, positions, 1, Cin, block), with ``tables`` the
@@ -759,7 +760,7 @@ def winograd_by_run(const floating[:, :, :, :] x, const floating[:, :, :, :] ker
             or at_rows.shape[1] != shape.ah or at_cols.shape[1] != shape.aw
             or not 1 <= shape.tile_rows <= shape.ah or not 1 <= shape.tile_cols <= shape.aw
             or row_step < 1 or col_step < 1
-            or v.shape[0] != n_runs or m.shape[0] != n_runs
+            or v.shape[0] < num_threads or m.shape[0] < num_threads
             or positions != shape.ah * shape.aw or m.shape[1] != positions
             or columns != batch * shape.row_tiles * shape.col_tiles or m.shape[2] != columns
             or v.shape[3] != cin or m.shape[3] != cout or batch * cin * cout == 0
@@ -818,7 +819,8 @@ def winograd_by_run(const floating[:, :, :, :] x, const floating[:, :, :, :] ker
     x_base = <const char*> &x[0, 0, 0, 0] if x.shape[1] * x.shape[2] > 0 else NULL
     for r in prange(n_runs, nogil=True, schedule="static", num_threads=num_threads):
         _winograd_run(x, x_base, kernel, &runs[r, 0], &shape, bt_row_values, bt_col_values,
-                      at_row_values, at_col_values, v, m, r, packed, tap_slots[threadid()],
+                      at_row_values, at_col_values, v, m, threadid(), r, packed,
+                      tap_slots[threadid()],
                       weights, panel_slots[threadid()], &rows, &cols, &classes, y,
                       &stages[threadid(), 0], on_demand, blocks)
     PyErr_CheckSignals()
@@ -829,12 +831,12 @@ cdef void _winograd_run(
         const Py_ssize_t* run, const RunTransforms* shape, const floating* bt_row_values,
         const floating* bt_col_values, const floating* at_row_values,
         const floating* at_col_values, floating[:, :, :, :] v, floating[:, :, :, :] m,
-        const Py_ssize_t r, const floating[:, :, :, :, :, ::1] packed,
+        const Py_ssize_t slot, const Py_ssize_t r, const floating[:, :, :, :, :, ::1] packed,
         floating[:, :, :, :, ::1] tap_slot, const floating[:, ::1] weights,
         floating[:, :, :, ::1] panel_slot, const Taps* rows, const Taps* cols,
         const Classes* classes, floating[:, :, :, :] y, floating* stage,
         const bint on_demand, const Py_ssize_t blocks) noexcept nogil:
-    """Run ``r`` of :func:`winograd_by_run`, whole, on this thread."""
+    """Run ``r`` of :func:`winograd_by_run`, whole, on the thread of ``slot``."""
     cdef Py_ssize_t batch = x.shape[0], cin = x.shape[3], cout = m.shape[3]
     cdef Py_ssize_t tiles = shape.row_tiles * shape.col_tiles, positions = v.shape[1]
     cdef Py_ssize_t v_stride = v.strides[1] // sizeof(floating)
@@ -843,8 +845,8 @@ cdef void _winograd_run(
     cdef char* y_base = <char*> &y[0, 0, 0, 0]
     # The run's V and M as the wide kernel sees them: one image of
     # ``positions`` rows.
-    cdef const floating[:, :, :, :] v_image = v[r:r + 1]
-    cdef floating[:, :, :, :] m_image = m[r:r + 1]
+    cdef const floating[:, :, :, :] v_image = v[slot:slot + 1]
+    cdef floating[:, :, :, :] m_image = m[slot:slot + 1]
     for unit in range(batch * tiles):
         n = unit // tiles
         t = unit % tiles
@@ -853,7 +855,7 @@ cdef void _winograd_run(
                              run[RUN_ROW_BASE] + (t // shape.col_tiles) * shape.tile_rows,
                              run[RUN_COL_BASE] + (t % shape.col_tiles) * shape.tile_cols,
                              &shape.bt_rows, bt_row_values, shape.ah, &shape.bt_cols,
-                             bt_col_values, shape.aw, &v[r, 0, unit, 0], v_stride)
+                             bt_col_values, shape.aw, &v[slot, 0, unit, 0], v_stride)
     if on_demand:
         for b in range(blocks):
             for u in range(tap_slot.shape[1]):
@@ -875,7 +877,7 @@ cdef void _winograd_run(
         t = unit % tiles
         i = (t // shape.col_tiles) * shape.tile_rows
         j = (t % shape.col_tiles) * shape.tile_cols
-        _winograd_output_tile(&m[r, 0, unit, 0], m_stride, cout, &shape.at_rows, at_row_values,
+        _winograd_output_tile(&m[slot, 0, unit, 0], m_stride, cout, &shape.at_rows, at_row_values,
                               shape.ah, min(shape.tile_rows, run[RUN_ROWS] - i), &shape.at_cols,
                               at_col_values, shape.aw, min(shape.tile_cols, run[RUN_COLS] - j),
                               y_base + n * y.strides[0]

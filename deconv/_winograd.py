@@ -86,8 +86,8 @@ RUN_FIELDS = 6 + 2 * MAX_PHASE_TAPS
 # thread (runs_by_thread): about a core's L2 cache (1 MB on the Zen 4
 # measured), where they stay from the transforms through the products and
 # back. Measured at 2 threads against the stage-by-stage calls: n1_k4s2
-# (1.17 MB) 0.81x the time, asym_s21 (1.13 MB) 0.84x, sr_x4_k8 (1.06 MB)
-# 0.95x; where the transformed kernel streams from memory, one plan per
+# (1.17 MB) 0.80x the time, asym_s21 (1.13 MB) 0.78x, sr_x4_k8 (1.06 MB)
+# 0.75x; where the transformed kernel streams from memory, one plan per
 # thread lost as often as it won (dcgan1, n1_c512_k4s2, 13.7 MB:
 # 0.97-1.13x), and where the rest does (dcgan3, 5.5 MB), 1.2x.
 BY_RUN_BYTES = 5 << 18
@@ -606,15 +606,15 @@ def position_stride(columns, channels, dtype):
 def by_position(buffer, positions, columns, channels, stride):
     """A (positions, columns, channels) view of ``buffer`` whose positions
     are ``stride`` items apart (:func:`position_stride`)."""
-    return runs_by_position(buffer, 1, positions, columns, channels, stride)[0]
+    return slots_by_position(buffer, 1, positions, columns, channels, stride)[0]
 
 
-def runs_by_position(buffer, runs, positions, columns, channels, stride):
-    """A (runs, positions, columns, channels) view of ``buffer``: ``runs``
+def slots_by_position(buffer, slots, positions, columns, channels, stride):
+    """A (slots, positions, columns, channels) view of ``buffer``: ``slots``
     of :func:`by_position`'s views, one after the other."""
     item = buffer.itemsize
-    return np.ndarray((runs, positions, columns, channels), buffer.dtype,
-                      buffer[:runs * positions * stride], 0,
+    return np.ndarray((slots, positions, columns, channels), buffer.dtype,
+                      buffer[:slots * positions * stride], 0,
                       (positions * stride * item, stride * item, channels * item, item))
 
 
@@ -717,13 +717,14 @@ def _run_by_thread(tables, x, kernel, packed, y, threads):
     """:func:`run_winograd`'s products plan by plan, each whole on one thread."""
     core = _simd.core
     run = tables.products[0]
-    runs, positions, columns = len(tables.products), run.positions, run.columns
+    positions, columns = run.positions, run.columns
     cin, cout, dtype = x.shape[3], y.shape[3], y.dtype
     block = core.channel_block(y.itemsize)
     on_demand = packed is None
+    # Each thread's transformed inputs and products, reused run after run.
     inputs, products, tap_slots, panel_slots, stages, no_panels, no_kernel = scratch_arrays(
-        ((runs * positions * run.input_stride,), dtype),
-        ((runs * positions * run.product_stride,), dtype),
+        ((threads * positions * run.input_stride,), dtype),
+        ((threads * positions * run.product_stride,), dtype),
         ((threads, *run.taps_shape) if on_demand else (threads, 0, 0, 0, 0, block), dtype),
         ((threads, 1, 1, cin, block) if on_demand else (threads, 0, 0, 0, block), dtype),
         ((threads, 1), dtype), ((0, 0, 0, 0, 0, block), dtype), ((1, 1, 1, 1), dtype),
@@ -733,7 +734,7 @@ def _run_by_thread(tables, x, kernel, packed, y, threads):
         x, kernel if on_demand else no_kernel, tables.by_run, run.row_transforms.input,
         run.col_transforms.input, run.row_transforms.output, run.col_transforms.output,
         phase.rows.step, phase.cols.step,
-        runs_by_position(inputs, runs, positions, columns, cin, run.input_stride),
-        runs_by_position(products, runs, positions, columns, cout, run.product_stride),
+        slots_by_position(inputs, threads, positions, columns, cin, run.input_stride),
+        slots_by_position(products, threads, positions, columns, cout, run.product_stride),
         no_panels if on_demand else packed.stacked, tap_slots, run.tap_weights, panel_slots,
         product_tables(positions, columns, one_kernel_row=on_demand), y, stages, threads)

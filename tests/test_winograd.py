@@ -297,9 +297,9 @@ def test_running_one_phase_per_thread_rejects_what_does_not_fit(rng):
     y = np.zeros((1, 16, 16, 5), np.float32)
     bt, at = run.row_transforms.input, run.row_transforms.output
 
-    def call(runs=tables.by_run, v_runs=4, y=y, kernel=kernel, slots=2, threads=2):
-        v = np.zeros((v_runs, 25, 4, 3), np.float32)
-        m = np.zeros((v_runs, 25, 4, 5), np.float32)
+    def call(runs=tables.by_run, v_slots=2, y=y, kernel=kernel, slots=2, threads=2):
+        v = np.zeros((v_slots, 25, 4, 3), np.float32)
+        m = np.zeros((v_slots, 25, 4, 5), np.float32)
         core.winograd_by_run(
             x, kernel, runs, bt, bt, at, at, 2, 2, v, m, np.zeros((0,) * 5 + (block,), np.float32),
             np.zeros((slots, 1, 2, 2, 3, block), np.float32), run.tap_weights,
@@ -309,8 +309,8 @@ def test_running_one_phase_per_thread_rejects_what_does_not_fit(rng):
 
     call()
     with pytest.raises(ValueError, match=r"winograd_by_run: x \(1, 8, 8, 3\), runs \(4, 14\), "
-                                         r"transforms 5x5, v \(3, 25, 4, 3\).* do not agree"):
-        call(v_runs=3)
+                                         r"transforms 5x5, v \(1, 25, 4, 3\).* do not agree"):
+        call(v_slots=1)  # a slot per thread
     with pytest.raises(ValueError, match=r"winograd_by_run: .* tap slots \(1, .* do not agree"):
         call(slots=1)
     with pytest.raises(ValueError, match=r"winograd_by_run: x .* y \(1, 16, 16, 4\)"):
