@@ -242,6 +242,60 @@ cdef inline void _winograd_input_chunk(
                     dst[c] = out[c]
 
 
+cdef struct PhaseTiling:
+    # A phase's tiles: the transforms' nonzero terms (their values are kept
+    # beside, in the compute type; a pass fills those it uses), inputs per
+    # tile (ah x aw), outputs per tile, tiles per image, and the output
+    # steps between outputs. Tile ``unit`` is image unit // tiles, tile row
+    # (unit % tiles) // col_tiles, tile column (unit % tiles) % col_tiles.
+    TransformTerms bt_rows
+    TransformTerms bt_cols
+    TransformTerms at_rows
+    TransformTerms at_cols
+    Py_ssize_t ah, aw, tile_rows, tile_cols, row_tiles, col_tiles, row_step, col_step
+
+
+cdef inline void _input_unit(const floating[:, :, :, :] x, const char* x_base,
+                             const PhaseTiling* tiling, const floating* row_values,
+                             const floating* col_values, const Py_ssize_t row_base,
+                             const Py_ssize_t col_base, const Py_ssize_t unit, floating* v,
+                             const Py_ssize_t v_stride) noexcept nogil:
+    """The input transform of tile ``unit`` of ``tiling``, whose first tile's
+    patch starts at row ``row_base`` and column ``col_base`` of x, into
+    ``v`` (its column of V; positions ``v_stride`` items apart)."""
+    cdef Py_ssize_t tiles = tiling.row_tiles * tiling.col_tiles
+    cdef Py_ssize_t n = unit // tiles, t = unit % tiles
+    _winograd_input_tile(x_base + n * x.strides[0], x.strides[1], x.strides[2], x.strides[3],
+                         x.shape[1], x.shape[2], x.shape[3],
+                         row_base + (t // tiling.col_tiles) * tiling.tile_rows,
+                         col_base + (t % tiling.col_tiles) * tiling.tile_cols,
+                         &tiling.bt_rows, row_values, tiling.ah, &tiling.bt_cols, col_values,
+                         tiling.aw, v, v_stride)
+
+
+cdef inline void _output_unit(const floating* m, const Py_ssize_t m_stride,
+                              const PhaseTiling* tiling, const floating* row_values,
+                              const floating* col_values, const Py_ssize_t first_row,
+                              const Py_ssize_t rows, const Py_ssize_t first_col,
+                              const Py_ssize_t cols, const Py_ssize_t unit,
+                              floating[:, :, :, :] y, char* y_base) noexcept nogil:
+    """The outputs of tile ``unit`` of ``tiling`` from its products ``m``
+    (positions ``m_stride`` items apart), into the phase of ``y`` whose
+    ``rows`` x ``cols`` outputs start at (first_row, first_col)."""
+    cdef Py_ssize_t tiles = tiling.row_tiles * tiling.col_tiles
+    cdef Py_ssize_t n = unit // tiles, t = unit % tiles
+    cdef Py_ssize_t i = (t // tiling.col_tiles) * tiling.tile_rows
+    cdef Py_ssize_t j = (t % tiling.col_tiles) * tiling.tile_cols
+    _winograd_output_tile(m, m_stride, y.shape[3], &tiling.at_rows, row_values, tiling.ah,
+                          min(tiling.tile_rows, rows - i), &tiling.at_cols, col_values,
+                          tiling.aw, min(tiling.tile_cols, cols - j),
+                          y_base + n * y.strides[0]
+                          + (first_row + i * tiling.row_step) * y.strides[1]
+                          + (first_col + j * tiling.col_step) * y.strides[2],
+                          tiling.row_step * y.strides[1], tiling.col_step * y.strides[2],
+                          y.strides[3])
+
+
 def winograd_input(const floating[:, :, :, :] x, const floating[:, ::1] bt_rows,
                    const floating[:, ::1] bt_cols, Py_ssize_t row_base, Py_ssize_t row_tile,
                    Py_ssize_t row_tiles, Py_ssize_t col_base, Py_ssize_t col_tile,
@@ -254,9 +308,9 @@ def winograd_input(const floating[:, :, :, :] x, const floating[:, ::1] bt_rows,
     (aw x aw) are the two axes' input transforms."""
     cdef Py_ssize_t ah = bt_rows.shape[0], aw = bt_cols.shape[0]
     cdef Py_ssize_t batch = x.shape[0], cin = x.shape[3], tiles = row_tiles * col_tiles
-    cdef Py_ssize_t unit, n, t
-    cdef char* x_base
-    cdef TransformTerms row_terms, col_terms
+    cdef Py_ssize_t unit
+    cdef const char* x_base
+    cdef PhaseTiling tiling
     cdef floating row_values[WINOGRAD_MAX_INPUTS * WINOGRAD_MAX_INPUTS]
     cdef floating col_values[WINOGRAD_MAX_INPUTS * WINOGRAD_MAX_INPUTS]
     if (row_tiles < 1 or col_tiles < 1 or bt_rows.shape[1] != ah or bt_cols.shape[1] != aw
@@ -268,18 +322,14 @@ def winograd_input(const floating[:, :, :, :] x, const floating[:, ::1] bt_rows,
                          f"agree")
     if batch * cin == 0:
         return
-    _transform_terms(bt_rows, &row_terms, row_values)
-    _transform_terms(bt_cols, &col_terms, col_values)
-    x_base = <char*> &x[0, 0, 0, 0] if x.shape[1] * x.shape[2] > 0 else NULL
+    _transform_terms(bt_rows, &tiling.bt_rows, row_values)
+    _transform_terms(bt_cols, &tiling.bt_cols, col_values)
+    tiling.ah, tiling.aw, tiling.tile_rows, tiling.tile_cols = ah, aw, row_tile, col_tile
+    tiling.row_tiles, tiling.col_tiles = row_tiles, col_tiles
+    x_base = <const char*> &x[0, 0, 0, 0] if x.shape[1] * x.shape[2] > 0 else NULL
     for unit in prange(batch * tiles, nogil=True, schedule="static", num_threads=num_threads):
-        n = unit // tiles
-        t = unit % tiles
-        _winograd_input_tile(x_base + n * x.strides[0], x.strides[1], x.strides[2],
-                             x.strides[3], x.shape[1], x.shape[2], cin,
-                             row_base + (t // col_tiles) * row_tile,
-                             col_base + (t % col_tiles) * col_tile, &row_terms, row_values, ah,
-                             &col_terms, col_values, aw, &v[0, unit, 0],
-                             v.strides[0] // sizeof(floating))
+        _input_unit(x, x_base, &tiling, row_values, col_values, row_base, col_base, unit,
+                    &v[0, unit, 0], v.strides[0] // sizeof(floating))
     PyErr_CheckSignals()
 
 
@@ -380,9 +430,9 @@ def winograd_output(const floating[:, :, :] m, const floating[:, ::1] at_rows,
     cdef Py_ssize_t tile_rows = at_rows.shape[0], ah = at_rows.shape[1]
     cdef Py_ssize_t tile_cols = at_cols.shape[0], aw = at_cols.shape[1]
     cdef Py_ssize_t batch = y.shape[0], cout = y.shape[3]
-    cdef Py_ssize_t row_tiles, col_tiles, tiles, unit, n, t, i, j
+    cdef Py_ssize_t row_tiles, col_tiles, tiles, unit
     cdef char* y_base
-    cdef TransformTerms row_terms, col_terms
+    cdef PhaseTiling tiling
     cdef floating row_values[WINOGRAD_MAX_INPUTS * WINOGRAD_MAX_INPUTS]
     cdef floating col_values[WINOGRAD_MAX_INPUTS * WINOGRAD_MAX_INPUTS]
     if rows < 1 or cols < 1 or tile_rows < 1 or tile_cols < 1 or row_step < 1 or col_step < 1:
@@ -402,21 +452,15 @@ def winograd_output(const floating[:, :, :] m, const floating[:, ::1] at_rows,
                          f"{tuple(y.shape)[:4]} do not agree")
     if batch * cout == 0:
         return
-    _transform_terms(at_rows, &row_terms, row_values)
-    _transform_terms(at_cols, &col_terms, col_values)
+    _transform_terms(at_rows, &tiling.at_rows, row_values)
+    _transform_terms(at_cols, &tiling.at_cols, col_values)
+    tiling.ah, tiling.aw, tiling.tile_rows, tiling.tile_cols = ah, aw, tile_rows, tile_cols
+    tiling.row_tiles, tiling.col_tiles = row_tiles, col_tiles
+    tiling.row_step, tiling.col_step = row_step, col_step
     y_base = <char*> &y[0, 0, 0, 0]
     for unit in prange(batch * tiles, nogil=True, schedule="static", num_threads=num_threads):
-        n = unit // tiles
-        t = unit % tiles
-        i = (t // col_tiles) * tile_rows
-        j = (t % col_tiles) * tile_cols
-        _winograd_output_tile(&m[0, unit, 0], m.strides[0] // sizeof(floating), cout,
-                              &row_terms, row_values, ah, min(tile_rows, rows - i), &col_terms,
-                              col_values, aw, min(tile_cols, cols - j),
-                              y_base + n * y.strides[0]
-                              + (first_row + i * row_step) * y.strides[1]
-                              + (first_col + j * col_step) * y.strides[2],
-                              row_step * y.strides[1], col_step * y.strides[2], y.strides[3])
+        _output_unit(&m[0, unit, 0], m.strides[0] // sizeof(floating), &tiling, row_values,
+                     col_values, first_row, rows, first_col, cols, unit, y, y_base)
     PyErr_CheckSignals()
 
 
@@ -687,17 +731,6 @@ cdef enum:
     RUN_FIELDS = 6 + 2 * WINOGRAD_MAX_TAPS
 
 
-cdef struct RunTransforms:
-    # What every run of winograd_by_run shares: the transforms' nonzero
-    # terms (their values are kept beside, in the compute type), and the
-    # tiles: sizes, counts and the output steps between tiles.
-    TransformTerms bt_rows
-    TransformTerms bt_cols
-    TransformTerms at_rows
-    TransformTerms at_cols
-    Py_ssize_t ah, aw, tile_rows, tile_cols, row_tiles, col_tiles, row_step, col_step
-
-
 def winograd_by_run(const floating[:, :, :, :] x, const floating[:, :, :, :] kernel,
                     const Py_ssize_t[:, ::1] runs, const floating[:, ::1] bt_rows,
                     const floating[:, ::1] bt_cols, const floating[:, ::1] at_rows,
@@ -735,7 +768,7 @@ def winograd_by_run(const floating[:, :, :, :] x, const floating[:, :, :, :] ker
     cdef Py_ssize_t block = tap_slots.shape[5] if on_demand else packed.shape[5]
     cdef Py_ssize_t blocks = (cout + block - 1) // block
     cdef Py_ssize_t positions = v.shape[1], columns = v.shape[2], r, k
-    cdef RunTransforms shape
+    cdef PhaseTiling tiling
     cdef floating bt_row_values[WINOGRAD_MAX_INPUTS * WINOGRAD_MAX_INPUTS]
     cdef floating bt_col_values[WINOGRAD_MAX_INPUTS * WINOGRAD_MAX_INPUTS]
     cdef floating at_row_values[WINOGRAD_MAX_INPUTS * WINOGRAD_MAX_INPUTS]
@@ -746,23 +779,23 @@ def winograd_by_run(const floating[:, :, :, :] x, const floating[:, :, :, :] ker
     cdef const Py_ssize_t[::1] column_shift = tables.classes.shift
     cdef Classes classes
     cdef const char* x_base
-    shape.ah, shape.aw = bt_rows.shape[0], bt_cols.shape[0]
-    shape.tile_rows, shape.tile_cols = at_rows.shape[0], at_cols.shape[0]
-    shape.row_step, shape.col_step = row_step, col_step
-    shape.row_tiles = shape.col_tiles = 0
-    if n_runs > 0 and shape.tile_rows > 0 and shape.tile_cols > 0:
-        shape.row_tiles = (runs[0, RUN_ROWS] + shape.tile_rows - 1) // shape.tile_rows
-        shape.col_tiles = (runs[0, RUN_COLS] + shape.tile_cols - 1) // shape.tile_cols
+    tiling.ah, tiling.aw = bt_rows.shape[0], bt_cols.shape[0]
+    tiling.tile_rows, tiling.tile_cols = at_rows.shape[0], at_cols.shape[0]
+    tiling.row_step, tiling.col_step = row_step, col_step
+    tiling.row_tiles = tiling.col_tiles = 0
+    if n_runs > 0 and tiling.tile_rows > 0 and tiling.tile_cols > 0:
+        tiling.row_tiles = (runs[0, RUN_ROWS] + tiling.tile_rows - 1) // tiling.tile_rows
+        tiling.col_tiles = (runs[0, RUN_COLS] + tiling.tile_cols - 1) // tiling.tile_cols
     if (n_runs < 1 or runs.shape[1] != RUN_FIELDS or num_threads < 1
-            or not 1 <= shape.ah <= WINOGRAD_MAX_INPUTS
-            or not 1 <= shape.aw <= WINOGRAD_MAX_INPUTS
-            or bt_rows.shape[1] != shape.ah or bt_cols.shape[1] != shape.aw
-            or at_rows.shape[1] != shape.ah or at_cols.shape[1] != shape.aw
-            or not 1 <= shape.tile_rows <= shape.ah or not 1 <= shape.tile_cols <= shape.aw
+            or not 1 <= tiling.ah <= WINOGRAD_MAX_INPUTS
+            or not 1 <= tiling.aw <= WINOGRAD_MAX_INPUTS
+            or bt_rows.shape[1] != tiling.ah or bt_cols.shape[1] != tiling.aw
+            or at_rows.shape[1] != tiling.ah or at_cols.shape[1] != tiling.aw
+            or not 1 <= tiling.tile_rows <= tiling.ah or not 1 <= tiling.tile_cols <= tiling.aw
             or row_step < 1 or col_step < 1
             or v.shape[0] < num_threads or m.shape[0] < num_threads
-            or positions != shape.ah * shape.aw or m.shape[1] != positions
-            or columns != batch * shape.row_tiles * shape.col_tiles or m.shape[2] != columns
+            or positions != tiling.ah * tiling.aw or m.shape[1] != positions
+            or columns != batch * tiling.row_tiles * tiling.col_tiles or m.shape[2] != columns
             or v.shape[3] != cin or m.shape[3] != cout or batch * cin * cout == 0
             or v.strides[3] != item or m.strides[3] != item
             or (columns > 1 and (v.strides[2] != cin * item or m.strides[2] != cout * item))
@@ -781,7 +814,7 @@ def winograd_by_run(const floating[:, :, :, :] x, const floating[:, :, :, :] ker
             or not _taps_fit(&rows, positions, 1 if on_demand else positions, positions)
             or not _classes_fit(&cols, class_start, class_columns, column_shift, 1, columns)):
         raise ValueError(f"winograd_by_run: x {tuple(x.shape)[:4]}, runs "
-                         f"{tuple(runs.shape)[:2]}, transforms {shape.ah}x{shape.aw}, v "
+                         f"{tuple(runs.shape)[:2]}, transforms {tiling.ah}x{tiling.aw}, v "
                          f"{tuple(v.shape)[:4]}, m {tuple(m.shape)[:4]}, packed "
                          f"{tuple(packed.shape)[:6]}, tap slots {tuple(tap_slots.shape)[:6]}, "
                          f"y {tuple(y.shape)[:4]}, tables and scratch do not agree")
@@ -789,16 +822,16 @@ def winograd_by_run(const floating[:, :, :, :] x, const floating[:, :, :, :] ker
         _check_winograd_taps(tap_slots[0], weights, block, "winograd_by_run")
     for r in range(n_runs):
         # The kernels trust every index: each run's tiles, outputs and taps.
-        if ((runs[r, RUN_ROWS] + shape.tile_rows - 1) // shape.tile_rows != shape.row_tiles
-                or (runs[r, RUN_COLS] + shape.tile_cols - 1) // shape.tile_cols
-                != shape.col_tiles
+        if ((runs[r, RUN_ROWS] + tiling.tile_rows - 1) // tiling.tile_rows != tiling.row_tiles
+                or (runs[r, RUN_COLS] + tiling.tile_cols - 1) // tiling.tile_cols
+                != tiling.col_tiles
                 or not 0 <= runs[r, RUN_FIRST_ROW] <= runs[r, RUN_FIRST_ROW]
                 + (runs[r, RUN_ROWS] - 1) * row_step < y.shape[1]
                 or not 0 <= runs[r, RUN_FIRST_COL] <= runs[r, RUN_FIRST_COL]
                 + (runs[r, RUN_COLS] - 1) * col_step < y.shape[2]):
             raise ValueError(f"winograd_by_run: run {r} {tuple(runs[r])} does not fit y "
-                             f"{tuple(y.shape)[:4]} in {shape.row_tiles}x{shape.col_tiles} "
-                             f"tiles of {shape.tile_rows}x{shape.tile_cols}")
+                             f"{tuple(y.shape)[:4]} in {tiling.row_tiles}x{tiling.col_tiles} "
+                             f"tiles of {tiling.tile_rows}x{tiling.tile_cols}")
         if on_demand:
             for k in range(tap_slots.shape[2]):
                 if not 0 <= runs[r, RUN_ROW_TAPS + k] < kernel.shape[0]:
@@ -808,17 +841,17 @@ def winograd_by_run(const floating[:, :, :, :] x, const floating[:, :, :, :] ker
                 if not 0 <= runs[r, RUN_COL_TAPS + k] < kernel.shape[1]:
                     raise ValueError(f"winograd_by_run: run {r}'s kernel columns are "
                                      f"outside the kernel {tuple(kernel.shape)[:4]}")
-    _transform_terms(bt_rows, &shape.bt_rows, bt_row_values)
-    _transform_terms(bt_cols, &shape.bt_cols, bt_col_values)
-    _transform_terms(at_rows, &shape.at_rows, at_row_values)
-    _transform_terms(at_cols, &shape.at_cols, at_col_values)
+    _transform_terms(bt_rows, &tiling.bt_rows, bt_row_values)
+    _transform_terms(bt_cols, &tiling.bt_cols, bt_col_values)
+    _transform_terms(at_rows, &tiling.at_rows, at_row_values)
+    _transform_terms(at_cols, &tiling.at_cols, at_col_values)
     classes.start = &class_start[0]
     classes.columns = &class_columns[0]
     classes.shift = &column_shift[0]
     classes.count = class_start.shape[0] - 1
     x_base = <const char*> &x[0, 0, 0, 0] if x.shape[1] * x.shape[2] > 0 else NULL
     for r in prange(n_runs, nogil=True, schedule="static", num_threads=num_threads):
-        _winograd_run(x, x_base, kernel, &runs[r, 0], &shape, bt_row_values, bt_col_values,
+        _winograd_run(x, x_base, kernel, &runs[r, 0], &tiling, bt_row_values, bt_col_values,
                       at_row_values, at_col_values, v, m, threadid(), r, packed,
                       tap_slots[threadid()],
                       weights, panel_slots[threadid()], &rows, &cols, &classes, y,
@@ -828,7 +861,7 @@ def winograd_by_run(const floating[:, :, :, :] x, const floating[:, :, :, :] ker
 
 cdef void _winograd_run(
         const floating[:, :, :, :] x, const char* x_base, const floating[:, :, :, :] kernel,
-        const Py_ssize_t* run, const RunTransforms* shape, const floating* bt_row_values,
+        const Py_ssize_t* run, const PhaseTiling* tiling, const floating* bt_row_values,
         const floating* bt_col_values, const floating* at_row_values,
         const floating* at_col_values, floating[:, :, :, :] v, floating[:, :, :, :] m,
         const Py_ssize_t slot, const Py_ssize_t r, const floating[:, :, :, :, :, ::1] packed,
@@ -837,25 +870,17 @@ cdef void _winograd_run(
         const Classes* classes, floating[:, :, :, :] y, floating* stage,
         const bint on_demand, const Py_ssize_t blocks) noexcept nogil:
     """Run ``r`` of :func:`winograd_by_run`, whole, on the thread of ``slot``."""
-    cdef Py_ssize_t batch = x.shape[0], cin = x.shape[3], cout = m.shape[3]
-    cdef Py_ssize_t tiles = shape.row_tiles * shape.col_tiles, positions = v.shape[1]
+    cdef Py_ssize_t tiles = x.shape[0] * tiling.row_tiles * tiling.col_tiles
     cdef Py_ssize_t v_stride = v.strides[1] // sizeof(floating)
     cdef Py_ssize_t m_stride = m.strides[1] // sizeof(floating)
-    cdef Py_ssize_t unit, n, t, i, j, b, u, w, xi
-    cdef char* y_base = <char*> &y[0, 0, 0, 0]
+    cdef Py_ssize_t unit, b, u, w, xi
     # The run's V and M as the wide kernel sees them: one image of
     # ``positions`` rows.
     cdef const floating[:, :, :, :] v_image = v[slot:slot + 1]
     cdef floating[:, :, :, :] m_image = m[slot:slot + 1]
-    for unit in range(batch * tiles):
-        n = unit // tiles
-        t = unit % tiles
-        _winograd_input_tile(x_base + n * x.strides[0], x.strides[1], x.strides[2],
-                             x.strides[3], x.shape[1], x.shape[2], cin,
-                             run[RUN_ROW_BASE] + (t // shape.col_tiles) * shape.tile_rows,
-                             run[RUN_COL_BASE] + (t % shape.col_tiles) * shape.tile_cols,
-                             &shape.bt_rows, bt_row_values, shape.ah, &shape.bt_cols,
-                             bt_col_values, shape.aw, &v[slot, 0, unit, 0], v_stride)
+    for unit in range(tiles):
+        _input_unit(x, x_base, tiling, bt_row_values, bt_col_values, run[RUN_ROW_BASE],
+                    run[RUN_COL_BASE], unit, &v[slot, 0, unit, 0], v_stride)
     if on_demand:
         for b in range(blocks):
             for u in range(tap_slot.shape[1]):
@@ -863,7 +888,7 @@ cdef void _winograd_run(
                     _pack_kernel_tap(kernel, run[RUN_ROW_TAPS + u], run[RUN_COL_TAPS + w],
                                      tap_slot[b], u, w, b)
     # Position by position, every block: V[xi] read from the cache once.
-    for xi in range(positions):
+    for xi in range(v.shape[1]):
         for b in range(blocks):
             if on_demand:
                 _winograd_position_panel(tap_slot, weights, panel_slot, b, xi, 0)
@@ -872,16 +897,7 @@ cdef void _winograd_run(
             else:
                 _output_row_block(v_image, packed[r, b], rows, cols, classes, m_image, stage,
                                   xi, b, False)
-    for unit in range(batch * tiles):
-        n = unit // tiles
-        t = unit % tiles
-        i = (t // shape.col_tiles) * shape.tile_rows
-        j = (t % shape.col_tiles) * shape.tile_cols
-        _winograd_output_tile(&m[slot, 0, unit, 0], m_stride, cout, &shape.at_rows, at_row_values,
-                              shape.ah, min(shape.tile_rows, run[RUN_ROWS] - i), &shape.at_cols,
-                              at_col_values, shape.aw, min(shape.tile_cols, run[RUN_COLS] - j),
-                              y_base + n * y.strides[0]
-                              + (run[RUN_FIRST_ROW] + i * shape.row_step) * y.strides[1]
-                              + (run[RUN_FIRST_COL] + j * shape.col_step) * y.strides[2],
-                              shape.row_step * y.strides[1], shape.col_step * y.strides[2],
-                              y.strides[3])
+    for unit in range(tiles):
+        _output_unit(&m[slot, 0, unit, 0], m_stride, tiling, at_row_values, at_col_values,
+                     run[RUN_FIRST_ROW], run[RUN_ROWS], run[RUN_FIRST_COL], run[RUN_COLS], unit,
+                     y, <char*> &y[0, 0, 0, 0])
