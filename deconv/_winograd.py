@@ -714,7 +714,8 @@ def runs_by_thread(tables, threads, x_shape):
 
 
 def _run_by_thread(tables, x, kernel, packed, y, threads):
-    """:func:`run_winograd`'s products plan by plan, each whole on one thread."""
+    """:func:`run_winograd` with its product plans one per thread, each
+    whole (``deconv._core.winograd_by_run``), in ``threads`` slots of scratch."""
     core = _simd.core
     run = tables.products[0]
     positions, columns = run.positions, run.columns
