@@ -84,7 +84,7 @@ def is_integer(value):
 
 
 def check_count(name, value, least):
-    """ValueError unless ``value`` is an int (not a bool) of at least ``least``.
+    """ValueError unless ``value`` is an integer (not a bool) of at least ``least``.
 
     Examples
     --------
@@ -94,7 +94,7 @@ def check_count(name, value, least):
     ...
     ValueError: passes must be an int >= 1; got 0
     """
-    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+    if not is_integer(value) or value < least:
         raise ValueError(f"{name} must be an int >= {least}; got {value!r}")
 
 

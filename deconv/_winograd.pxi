@@ -874,6 +874,7 @@ cdef void _winograd_run(
     cdef Py_ssize_t v_stride = v.strides[1] // sizeof(floating)
     cdef Py_ssize_t m_stride = m.strides[1] // sizeof(floating)
     cdef Py_ssize_t unit, b, u, w, xi
+    cdef char* y_base = <char*> &y[0, 0, 0, 0]
     # The run's V and M as the wide kernel sees them: one image of
     # ``positions`` rows.
     cdef const floating[:, :, :, :] v_image = v[slot:slot + 1]
@@ -900,4 +901,4 @@ cdef void _winograd_run(
     for unit in range(tiles):
         _output_unit(&m[slot, 0, unit, 0], m_stride, tiling, at_row_values, at_col_values,
                      run[RUN_FIRST_ROW], run[RUN_ROWS], run[RUN_FIRST_COL], run[RUN_COLS], unit,
-                     y, <char*> &y[0, 0, 0, 0])
+                     y, y_base)

@@ -434,9 +434,9 @@ def by_run_table(products):
     """
     def shape(run):
         (phase,) = run.phases
-        return (run.positions, run.columns, run.taps_shape, run.input_stride,
-                run.product_stride, phase.rows.tile, phase.rows.tiles, phase.rows.step,
-                phase.cols.tile, phase.cols.tiles, phase.cols.step)
+        return (run.positions, run.columns, run.taps_shape, phase.rows.tile,
+                phase.rows.tiles, phase.rows.step, phase.cols.tile, phase.cols.tiles,
+                phase.cols.step)
 
     if len(products) < 2 or any(
             len(run.phases) != 1 or any(axis.input_step != 1 or axis.first_input != 0
@@ -652,9 +652,17 @@ def run_winograd(problem, plan, x, kernel, packed, y):
         out[outputs] = 0
     if runs_by_thread(tables, threads, x.shape):
         _run_by_thread(tables, x, kernel, packed, out, threads)
-        if out is not y:
-            core.copy_layout(out, y, threads)
-        return
+    else:
+        _run_by_stage(tables, x, kernel, packed, out, threads)
+    if out is not y:
+        core.copy_layout(out, y, threads)
+
+
+def _run_by_stage(tables, x, kernel, packed, y, threads):
+    """:func:`run_winograd` product plan by product plan, each stage split
+    between the threads: input transforms, products, output transforms."""
+    core = _simd.core
+    cin, cout, dtype = x.shape[3], y.shape[3], y.dtype
     block = core.channel_block(y.itemsize)
     blocks = -(-cout // block)
     on_demand = packed is None
@@ -693,10 +701,8 @@ def run_winograd(problem, plan, x, kernel, packed, y):
             rows, cols = phase.rows, phase.cols
             core.winograd_output(m[:, phase.tiles], run.row_transforms.output,
                                  run.col_transforms.output, rows.first_output, rows.step,
-                                 rows.outputs, cols.first_output, cols.step, cols.outputs, out,
+                                 rows.outputs, cols.first_output, cols.step, cols.outputs, y,
                                  threads)
-    if out is not y:
-        core.copy_layout(out, y, threads)
 
 
 def runs_by_thread(tables, threads, x_shape):
