@@ -25,6 +25,11 @@ BACKENDS = ("direct", "fft", "reference", "winograd")
 TOLERANCE = 1.15
 # Long enough for the idle threads of OpenMP to stop spinning.
 QUIET_SECONDS = 0.1
+# Each backend's share of a round: a fast call runs in a burst of about this
+# long, every call timed. A 20 us call timed five times, once a round, once
+# took 58 us at the median against 21 us timed again (a 2.7x "miss" of the
+# grid); the median of a burst is a spike's only if most of it is.
+BURST_SECONDS = 0.002
 # After the reference backend's products: OpenBLAS's idle threads spin for
 # about 2**28 cycles, but a direct call timed 0.1 s after them still took
 # 4-8 ms (one or two of the scheduler's ticks) instead of 0.1.
@@ -96,12 +101,14 @@ def time_backends(case, threads, repeats=5):
     pause of QUIET_SECONDS (the first calls after a pause are the slowest:
     a 0.1 ms call once took a scheduler tick, 4 ms). A backend whose faster
     first timing was five times the best's is not run again; the others
-    are timed ``repeats - 2`` more times, in interleaved rounds: the
-    machine's speed drifts over seconds, so each round compares the
-    backends at the same moment. The reference backend is timed after all
-    that, all at once, and followed by a pause of BLAS_QUIET_SECONDS: its
-    products leave OpenBLAS's threads spinning, which slows down whatever
-    is timed next several times over."""
+    are timed in ``repeats - 2`` more interleaved rounds: the machine's
+    speed drifts over seconds, so each round compares the backends at the
+    same moment. In a round, a backend whose first timings were shorter
+    than BURST_SECONDS runs a burst of calls that long, each timed. The
+    reference backend is timed after all that, all at once (as many calls
+    as its rounds would have taken), and followed by a pause of
+    BLAS_QUIET_SECONDS: its products leave OpenBLAS's threads spinning,
+    which slows down whatever is timed next several times over."""
     x, kernel = case.arrays()
     estimates = choose_backend(x, kernel, strides=case.strides, padding=case.padding,
                                num_threads=threads).estimates
@@ -118,16 +125,24 @@ def time_backends(case, threads, repeats=5):
         seconds[backend] = timings(call, 2)
     best = min((min(times) for times in seconds.values()), default=math.inf)
     live = [backend for backend in calls if min(seconds[backend]) <= 5 * best]
+    bursts = {backend: _burst(seconds[backend]) for backend in live}
     for _ in range(repeats - 2):
         for backend in live:
-            seconds[backend] += timings(calls[backend], 1, warmup=False)
+            seconds[backend] += timings(calls[backend], bursts[backend], warmup=False)
     if reference is not None:
         time.sleep(QUIET_SECONDS)
         seconds["reference"] = timings(reference, 2)
         if min(seconds["reference"]) <= 5 * best:
-            seconds["reference"] += timings(reference, repeats - 2, warmup=False)
+            seconds["reference"] += timings(
+                reference, (repeats - 2) * _burst(seconds["reference"]), warmup=False)
         time.sleep(BLAS_QUIET_SECONDS)
     return {backend: float(np.median(times)) for backend, times in seconds.items()}
+
+
+def _burst(first_seconds):
+    """Calls in a backend's share of a round: about BURST_SECONDS of them,
+    going by its faster first timing; one for a call that long or longer."""
+    return max(1, min(1000, int(BURST_SECONDS / max(min(first_seconds), 1e-9))))
 
 
 def chosen_backend(case, threads):

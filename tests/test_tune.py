@@ -141,3 +141,28 @@ def test_the_grid_times_the_backends_in_interleaved_rounds(monkeypatch):
     reference = ["pause", "reference", "untimed", "reference", "reference", "reference",
                  "pause"]
     assert calls == first + ["direct", "fft"] + reference
+
+
+def test_the_grid_times_fast_calls_in_bursts(monkeypatch):
+    # A call of 0.1 ms runs 20 times a round (BURST_SECONDS, 2 ms), each
+    # call timed (a call of 2 ms or more runs once: the test above).
+    calls = []
+    monkeypatch.setattr(_grid, "conv2d_transpose",
+                        lambda *args, backend, **kwargs: calls.append(backend))
+    monkeypatch.setattr(_grid.time, "sleep", lambda seconds: None)
+    durations = {"direct": 1e-4, "fft": 4e-4, "reference": 2e-4, "winograd": 5e-4}
+
+    def fake_timings(call, repeats, warmup=True):
+        if warmup:
+            call()
+        times = []
+        for _ in range(repeats):
+            call()
+            times.append(durations[calls[-1]])
+        return times
+    monkeypatch.setattr(_grid, "timings", fake_timings)
+    case = _grid.GridCase((1, 8, 8, 4), (4, 4, 4, 4), 2, "same", 0)
+    assert _grid.time_backends(case, 2, repeats=5) == durations
+    # Untimed, twice timed, then 3 rounds of a burst (the reference's all at once).
+    assert {name: calls.count(name) for name in durations} == {
+        "direct": 3 + 3 * 20, "fft": 3 + 3 * 5, "reference": 3 + 3 * 10, "winograd": 3 + 3 * 4}
