@@ -102,14 +102,12 @@ DEFAULT_PROFILE = {
     # within 15% on 98/96/96/94% (worst 1.51x) against 99/90/95/91% (2.64x).
     "direct_overhead_s": 30e-6,
     # direct, calls under TRIVIAL_MADDS (one thread, no planning): a fixed
-    # cost, a whole function call's as the reference path's constants are
-    # (fitted on whole calls): 4.4-4.8 us from 1x1x1x1 (1x1) to 1x4x4x2
-    # (2x2), 2 threads, since calls lost most of their overhead (it was
-    # 9.6 us, and "auto" sent 1-tap single-channel layers to the reference
-    # path at twice the direct kernel's time: 11.2 against 5.2 us); the
-    # multiply-adds of each input pixel's padded tap values per second; and
-    # above, "small", each (input pixel, tap) pair's additions and each
-    # output item zeroed. ``python tools/fit_direct_cost.py --variant small
+    # cost, a whole function call's, as the reference path's constants
+    # (fitted on whole calls) count it: 4.4-4.8 us from 1x1x1x1 (1x1) to
+    # 1x4x4x2 (2x2) at 2 threads, against the reference path's 11.2-11.6 us
+    # on 1x1 kernels; the multiply-adds of each input pixel's padded tap
+    # values per second; and above, "small", each (input pixel, tap) pair's
+    # additions and each output item zeroed. ``python tools/fit_direct_cost.py --variant small
     # --layers 80 --rounds 5``, seeds 5 and 6: 1.05-1.23e10 per second,
     # 2.1-2.7 ns, 0.11-0.15 ns (measured / fitted: median 1.14-1.19); the
     # fixed cost is the call's, which the fit (at the backend) leaves out.

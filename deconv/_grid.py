@@ -26,9 +26,9 @@ TOLERANCE = 1.15
 # Long enough for the idle threads of OpenMP to stop spinning.
 QUIET_SECONDS = 0.1
 # Each backend's share of a round: a fast call runs in a burst of about this
-# long, every call timed. A 20 us call timed five times, once a round, once
-# took 58 us at the median against 21 us timed again (a 2.7x "miss" of the
-# grid); the median of a burst is a spike's only if most of it is.
+# long (at most 1000 calls), every call timed. A 20 us call timed five
+# times, once a round, once had a median of 58 us (28 us in bursts): the
+# median of a burst is a spike's only if most of the burst is.
 BURST_SECONDS = 0.002
 # After the reference backend's products: OpenBLAS's idle threads spin for
 # about 2**28 cycles, but a direct call timed 0.1 s after them still took
@@ -140,8 +140,9 @@ def time_backends(case, threads, repeats=5):
 
 
 def _burst(first_seconds):
-    """Calls in a backend's share of a round: about BURST_SECONDS of them,
-    going by its faster first timing; one for a call that long or longer."""
+    """Calls in a backend's share of a round: about BURST_SECONDS of them
+    (at most 1000), going by its faster first timing; one for a call that
+    long or longer."""
     return max(1, min(1000, int(BURST_SECONDS / max(min(first_seconds), 1e-9))))
 
 

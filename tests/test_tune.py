@@ -108,12 +108,14 @@ def test_the_grid_draws_narrow_layers_and_scores_them():
     assert GOOD.no_worse_than(BAD) and not BAD.no_worse_than(GOOD)
 
 
-def test_the_grid_times_the_backends_in_interleaved_rounds(monkeypatch):
+def _fake_grid_clock(monkeypatch, durations):
+    """The grid's calls, pauses and timings replaced by a log of them: each
+    backend's call appends its name ("untimed" after a warm-up call, "pause"
+    for a pause) and takes ``durations[name]`` seconds. Returns the log."""
     calls = []
     monkeypatch.setattr(_grid, "conv2d_transpose",
                         lambda *args, backend, **kwargs: calls.append(backend))
     monkeypatch.setattr(_grid.time, "sleep", lambda seconds: calls.append("pause"))
-    durations = {"direct": 1.0, "fft": 2.0, "reference": 3.0, "winograd": 6.0}
 
     def fake_timings(call, repeats, warmup=True):
         if warmup:
@@ -125,6 +127,12 @@ def test_the_grid_times_the_backends_in_interleaved_rounds(monkeypatch):
             times.append(durations[calls[-1]])
         return times
     monkeypatch.setattr(_grid, "timings", fake_timings)
+    return calls
+
+
+def test_the_grid_times_the_backends_in_interleaved_rounds(monkeypatch):
+    durations = {"direct": 1.0, "fft": 2.0, "reference": 3.0, "winograd": 6.0}
+    calls = _fake_grid_clock(monkeypatch, durations)
     case = _grid.GridCase((1, 8, 8, 4), (4, 4, 4, 4), 2, "same", 0)
     x, kernel = case.arrays()
     considered = [name for name, seconds in deconv.choose_backend(
@@ -146,21 +154,8 @@ def test_the_grid_times_the_backends_in_interleaved_rounds(monkeypatch):
 def test_the_grid_times_fast_calls_in_bursts(monkeypatch):
     # A call of 0.1 ms runs 20 times a round (BURST_SECONDS, 2 ms), each
     # call timed (a call of 2 ms or more runs once: the test above).
-    calls = []
-    monkeypatch.setattr(_grid, "conv2d_transpose",
-                        lambda *args, backend, **kwargs: calls.append(backend))
-    monkeypatch.setattr(_grid.time, "sleep", lambda seconds: None)
     durations = {"direct": 1e-4, "fft": 4e-4, "reference": 2e-4, "winograd": 5e-4}
-
-    def fake_timings(call, repeats, warmup=True):
-        if warmup:
-            call()
-        times = []
-        for _ in range(repeats):
-            call()
-            times.append(durations[calls[-1]])
-        return times
-    monkeypatch.setattr(_grid, "timings", fake_timings)
+    calls = _fake_grid_clock(monkeypatch, durations)
     case = _grid.GridCase((1, 8, 8, 4), (4, 4, 4, 4), 2, "same", 0)
     assert _grid.time_backends(case, 2, repeats=5) == durations
     # Untimed, twice timed, then 3 rounds of a burst (the reference's all at once).
