@@ -8,7 +8,10 @@ Each phase is therefore a linear convolution of the input with a small
 grid, so dilation costs nothing). The input's spectrum is computed once and
 shared by all phases; per phase the kernel spectra are multiplied in and
 summed over input channels (Cython, OpenMP), transformed back and the
-phase's rows and columns are written into the cropped output.
+phase's rows and columns are written into the cropped output. With several
+phases to share out, each runs whole on one thread, from its taps to its
+output (``_core.fft_phases``); otherwise one after the other, each step
+split between the threads.
 
 The images are transformed by ``_core``'s own FFTs (planar Stockham
 passes of radix 4, 2, 3 and 5, OpenMP over row pairs and column blocks,
@@ -184,13 +187,31 @@ def transform_plan(shape, sign, dtype):
                          *fft_plan(shape[0], sign, dtype))
 
 
+class PhaseTable(NamedTuple):
+    """The phases of a plan as ``deconv._core.fft_phases`` reads them:
+    ``fields``, a row of PHASE_FIELDS per :class:`PhasePlan` (the tap grid's
+    shape, its taps at even positions, offsets into ``tap_indices`` -- kernel
+    rows, kernel columns -- and into ``twiddles`` -- width cos and sin, height
+    cos and sin -- and the rows' and columns' placement). Read-only."""
+    fields: np.ndarray
+    tap_indices: np.ndarray
+    twiddles: np.ndarray
+
+
+# The columns of a row of PhaseTable.fields (deconv._core's PHASE_* columns).
+PHASE_FIELDS = ("tap_rows", "tap_cols", "even_rows", "even_cols", "row_taps", "col_taps",
+                "width_twiddles", "height_twiddles", "row_start", "row_stop", "row_first",
+                "col_start", "col_stop", "col_first")
+
+
 class FFTPlan(NamedTuple):
     """What a problem's geometry and dtype decide for the FFT path: the
     transform ``shape`` (Lh, Lw), the output rows and columns nothing reaches
     (set to 0 after the transforms: the phases' inverse transforms leave
     rounding noise there, or nothing at all), the forward and inverse
-    :class:`TransformPlan`, the inverse's ``scale`` and the phases
-    (:class:`PhasePlan`); none if no tap reaches the output."""
+    :class:`TransformPlan`, the inverse's ``scale``, the phases
+    (:class:`PhasePlan`) and their :class:`PhaseTable`; none if no tap
+    reaches the output."""
     shape: tuple
     unreached_rows: np.ndarray
     unreached_cols: np.ndarray
@@ -198,6 +219,7 @@ class FFTPlan(NamedTuple):
     inverse: TransformPlan
     scale: np.floating
     phases: tuple
+    table: PhaseTable = None
 
 
 @bounded_cache(32)
@@ -231,7 +253,41 @@ def fft_conv_plan(rows, cols, dtype):
                 Placement(col.start, col.stop, col.first, cols.stride)))
     forward, inverse = transform_plan(shape, -1, dtype), transform_plan(shape, 1, dtype)
     return FFTPlan(shape, *unreached, forward, inverse,
-                   dtype.type(1 / (shape[0] * shape[1])), tuple(phases))
+                   dtype.type(1 / (shape[0] * shape[1])), tuple(phases),
+                   phase_table(phases, row_phases, col_phases, dtype))
+
+
+def phase_table(phases, row_phases, col_phases, dtype):
+    """The :class:`PhaseTable` of ``phases`` (:class:`PhasePlan`, row phase by
+    row phase, column phases inside), whose tap rows and columns are those
+    of ``row_phases`` and ``col_phases`` (``deconv._geometry`` phases), even
+    positions first."""
+    indices, tables, fields = [], [], []
+
+    def offset(parts, chunks):  # where the concatenated chunks start
+        start = sum(chunk.size for chunk in parts)
+        parts.extend(chunks)
+        return start
+
+    row_offsets = [offset(indices, [row.taps[_even_first(row.positions)[0]]])
+                   for row in row_phases]
+    col_offsets = [offset(indices, [col.taps[_even_first(col.positions)[0]]])
+                   for col in col_phases]
+    heights = {}
+    for index, phase in enumerate(phases):
+        row, col = divmod(index, len(col_phases))
+        if row not in heights:
+            heights[row] = offset(tables, [phase.height_cos.ravel(), phase.height_sin.ravel()])
+        fields.append((*phase.taps_shape, phase.even_rows, phase.even_cols, row_offsets[row],
+                       col_offsets[col],
+                       offset(tables, [phase.width_cos.ravel(), phase.width_sin.ravel()]),
+                       heights[row], *phase.rows[:3], *phase.cols[:3]))
+    table = PhaseTable(np.array(fields, np.intp).reshape(len(phases), len(PHASE_FIELDS)),
+                       np.concatenate(indices).astype(np.intp),
+                       np.concatenate(tables).astype(dtype))
+    for array in table:
+        array.flags.writeable = False
+    return table
 
 
 def phase_kernel(kernel_io, phase, width_length, taps_buffer, width_spectra, num_threads):
@@ -302,31 +358,56 @@ def fft_conv2d_transpose(plan, x, kernel, y, num_threads):
 
 
 def _fill_phases(plan, x, kernel, y, num_threads):
-    """Every phase's rows and columns of y, by FFTs."""
+    """Every phase's rows and columns of y, by FFTs: the phases one per
+    thread when :func:`phases_by_thread` says so, else one after the other,
+    each split between the threads."""
     shape = plan.shape
     batch, _, _, cin = x.shape
     cout = y.shape[3]
     half = shape[1] // 2 + 1
     real = x.dtype
-    per_image = 2 * shape[0] * half * (cin + cout) * x.itemsize
+    by_thread = phases_by_thread(len(plan.phases), num_threads)
+    # Each thread's own product spectra, when the phases run one per thread.
+    product_copies = num_threads if by_thread else 1
+    per_image = 2 * shape[0] * half * (cin + product_copies * cout) * x.itemsize
     chunk = max(1, min(batch, (MEMORY_BUDGET_BYTES // 2) // per_image))
+    row_floats = padded_row(cin * cout, x.itemsize)
+    taps_floats = max(math.prod(phase.taps_shape) for phase in plan.phases) * row_floats
+    width_floats = max(half * 2 * phase.taps_shape[0] * row_floats for phase in plan.phases)
+    kernel_io = kernel.transpose(0, 1, 3, 2)
+    x_spectra, work, scratch = scratch_arrays(
+        ((chunk, shape[0], 2, half, cin), real),
+        ((num_threads, _simd.core.fft_work_floats(max(shape))), real),
+        ((num_threads, 4 * min(GROUPS_PER_BLOCK, shape[0] // 2 + 1), 2, row_floats), real),
+        slot="fft")
+    if by_thread:
+        y_spectra, taps, width_spectra = scratch_arrays(
+            ((num_threads, chunk, shape[0], 2, half, cout), real),
+            ((num_threads, taps_floats), real), ((num_threads, width_floats), real),
+            slot="fft phases")
+        table = plan.table
+        for start in range(0, batch, chunk):
+            count = min(chunk, batch - start)
+            _simd.core.image_spectra(x[start:start + count], x_spectra[:count], plan.forward,
+                                     work, num_threads)
+            _simd.core.fft_phases(x_spectra[:count], kernel_io, table.fields, table.tap_indices,
+                                  table.twiddles, plan.phases[0].rows.step,
+                                  plan.phases[0].cols.step, plan.scale, plan.inverse,
+                                  y[start:start + count], taps, width_spectra, scratch,
+                                  y_spectra[:, :count], work, num_threads)
+        return
     # With several chunks of images, each phase kernel's width spectra are
     # prepared once if they all fit in half the budget; otherwise (and with
     # one chunk, where each is used once) they take turns in one buffer,
     # which stays in cache.
-    row_floats = padded_row(cin * cout, x.itemsize)
     kernel_shapes = [(half, 2, phase.taps_shape[0], row_floats) for phase in plan.phases]
     keep_kernels = chunk < batch and (sum(math.prod(shape) for shape in kernel_shapes)
                                       * x.itemsize <= MEMORY_BUDGET_BYTES // 2)
     if not keep_kernels:
         kernel_shapes = [max(kernel_shapes)]
-    taps_floats = max(math.prod(phase.taps_shape) for phase in plan.phases) * row_floats
-    x_spectra, y_spectra, work, scratch, taps_buffer, *kernel_buffers = scratch_arrays(
-        ((chunk, shape[0], 2, half, cin), real), ((chunk, shape[0], 2, half, cout), real),
-        ((num_threads, _simd.core.fft_work_floats(max(shape))), real),
-        ((num_threads, 4 * min(GROUPS_PER_BLOCK, shape[0] // 2 + 1), 2, row_floats), real),
-        ((taps_floats,), real), *[((math.prod(shape),), real) for shape in kernel_shapes])
-    kernel_io = kernel.transpose(0, 1, 3, 2)
+    y_spectra, taps_buffer, *kernel_buffers = scratch_arrays(
+        ((chunk, shape[0], 2, half, cout), real), ((taps_floats,), real),
+        *[((math.prod(shape),), real) for shape in kernel_shapes], slot="fft phases")
     kernels = {}
 
     for start in range(0, batch, chunk):
@@ -346,6 +427,16 @@ def _fill_phases(plan, x, kernel, y, num_threads):
                                         scratch, num_threads)
             _simd.core.cropped_image(y_spectra[:count], y[start:start + count], phase.rows,
                                      phase.cols, plan.scale, plan.inverse, work, num_threads)
+
+
+def phases_by_thread(phases, num_threads):
+    """Whether a call runs its ``phases`` one per thread, each whole
+    (``deconv._core.fft_phases``), rather than one after the other, each
+    split between the threads: when there are several threads and the
+    phases share out evenly, or at least twice over. Stage by stage, each
+    phase's three steps start and end their threads together and spend
+    their Python between them: at 2 threads, 1.4x the speed of one."""
+    return num_threads > 1 and (phases % num_threads == 0 or phases >= 2 * num_threads)
 
 
 def pointwise_phases(problem):

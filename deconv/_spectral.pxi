@@ -13,10 +13,41 @@
 cdef enum:
     SPECTRA_CHUNK = 32          # output channels a product step takes
     SPECTRA_FEW = 4             # output channels taken a column at a time
+    FEW_JOBS = 4                # products of few columns computed at once
     MAX_WIDTH_IN_REGISTERS = 2  # width DFT: frequencies (and their mirrors) summed at once
     WIDTH_BLOCK = 8             # width DFT: frequencies (and mirrors) a thread's unit takes
     DFT_CHUNK_BYTES = 128       # kernels' DFTs: bytes of kernels a step takes (_dft_lanes)
     DFT_CHUNK_MAX = 32          # kernels' DFTs: most kernels a step takes (float32)
+
+
+cdef struct PlanarLayout:
+    # Strides in items of planar spectra (N, Lh, 2, V, C), channels contiguous.
+    Py_ssize_t image
+    Py_ssize_t frequency
+    Py_ssize_t imag
+    Py_ssize_t column
+
+
+cdef struct Crop:
+    # Where a phase's kept rows and columns of an inverse transform go (two
+    # deconv._fft.Placement): row_start <= r < row_stop goes to output row
+    # row_first + (r - row_start) * row_step; likewise columns.
+    Py_ssize_t row_start
+    Py_ssize_t row_stop
+    Py_ssize_t row_first
+    Py_ssize_t row_step
+    Py_ssize_t col_start
+    Py_ssize_t col_stop
+    Py_ssize_t col_first
+    Py_ssize_t col_step
+
+
+cdef struct OutLayout:
+    # Strides in items of an (N, H, W, C) output of any strides.
+    Py_ssize_t image
+    Py_ssize_t row
+    Py_ssize_t col
+    Py_ssize_t channel
 
 
 def kernel_width_spectra(const floating[:, :, :] taps, const floating[:, ::1] width_cos,
@@ -36,12 +67,9 @@ def kernel_width_spectra(const floating[:, :, :] taps, const floating[:, ::1] wi
     """
     cdef Py_ssize_t rows = taps.shape[0], cols = taps.shape[1], count = taps.shape[2]
     cdef Py_ssize_t half = width_length // 2 + 1
-    cdef bint halves = width_length % 2 == 0
-    cdef Py_ssize_t bases = width_length // 4 + 1 if halves else half
-    cdef Py_ssize_t blocks = (bases + WIDTH_BLOCK - 1) // WIDTH_BLOCK
-    cdef Py_ssize_t unit, a, first
+    cdef Py_ssize_t unit
     if ((count > 1 and taps.strides[2] != sizeof(floating))
-            or taps.strides[1] % sizeof(floating) != 0
+            or taps.strides[0] % sizeof(floating) != 0 or taps.strides[1] % sizeof(floating) != 0
             or width_cos.shape[0] != half or width_cos.shape[1] != cols
             or width_sin.shape[0] != half or width_sin.shape[1] != cols
             or not 0 <= even_cols <= cols or partial.shape[0] != half
@@ -49,13 +77,43 @@ def kernel_width_spectra(const floating[:, :, :] taps, const floating[:, ::1] wi
         raise ValueError(f"kernel_width_spectra: taps {tuple(taps.shape)[:3]}, twiddles "
                          f"{tuple(width_cos.shape)[:2]} of width {width_length}, even columns "
                          f"{even_cols} and partial {tuple(partial.shape)[:4]} do not agree")
-    for unit in prange(rows * blocks, nogil=True, schedule="static", num_threads=num_threads):
+    for unit in prange(rows * _width_blocks(width_length), nogil=True, schedule="static",
+                       num_threads=num_threads):
+        _width_spectra_units(&taps[0, 0, 0], taps.strides[0] // sizeof(floating),
+                             taps.strides[1] // sizeof(floating), &width_cos[0, 0],
+                             &width_sin[0, 0], rows, cols, even_cols, count, width_length,
+                             &partial[0, 0, 0, 0], partial.shape[3], unit, unit + 1)
+
+
+cdef inline Py_ssize_t _width_blocks(const Py_ssize_t width_length) noexcept nogil:
+    """Blocks of WIDTH_BLOCK frequencies the width DFT of one tap row takes:
+    v <= Lw / 4 (with their mirrors Lw / 2 - v) for an even Lw, else v <= Lw / 2."""
+    cdef Py_ssize_t bases = width_length // 4 + 1 if width_length % 2 == 0 else width_length // 2 + 1
+    return (bases + WIDTH_BLOCK - 1) // WIDTH_BLOCK
+
+
+cdef inline void _width_spectra_units(
+        const floating* taps, const Py_ssize_t row_stride, const Py_ssize_t col_stride,
+        const floating* width_cos, const floating* width_sin, const Py_ssize_t rows,
+        const Py_ssize_t cols, const Py_ssize_t even_cols, const Py_ssize_t count,
+        const Py_ssize_t width_length, floating* partial, const Py_ssize_t partial_row,
+        const Py_ssize_t first_unit, const Py_ssize_t last_unit) noexcept nogil:
+    """Units ``first_unit`` to ``last_unit`` of :func:`kernel_width_spectra`,
+    its arrays given by their first items and strides in items (``partial``
+    by its rows' length): unit ``a * blocks + j`` is tap row a at the j-th
+    block of frequencies (:func:`_width_blocks`)."""
+    cdef bint halves = width_length % 2 == 0
+    cdef Py_ssize_t bases = width_length // 4 + 1 if halves else width_length // 2 + 1
+    cdef Py_ssize_t blocks = _width_blocks(width_length)
+    cdef Py_ssize_t unit, a, first
+    for unit in range(first_unit, last_unit):
         a = unit // blocks
         first = unit % blocks * WIDTH_BLOCK
-        _width_dft(&taps[a, 0, 0], taps.strides[1] // sizeof(floating), &width_cos[first, 0],
-                   &width_sin[first, 0], cols, even_cols, count, first,
+        _width_dft(taps + a * row_stride, col_stride, width_cos + first * cols,
+                   width_sin + first * cols, cols, even_cols, count, first,
                    min(first + WIDTH_BLOCK, bases), width_length, halves,
-                   &partial[0, 0, a, 0], &partial[0, 1, a, 0], 2 * rows * partial.shape[3])
+                   partial + a * partial_row, partial + (rows + a) * partial_row,
+                   2 * rows * partial_row)
 
 
 def spectral_product(const floating[:, :, :, ::1] partial, const floating[:, ::1] height_cos,
@@ -81,17 +139,15 @@ def spectral_product(const floating[:, :, :, ::1] partial, const floating[:, ::1
     """
     cdef Py_ssize_t half = partial.shape[0], rows = partial.shape[2]
     cdef Py_ssize_t length = height_cos.shape[0], batch = x_spectra.shape[0]
-    cdef Py_ssize_t cin = x_spectra.shape[4], cout = y_spectra.shape[4], count = cin * cout
-    cdef Py_ssize_t plane = scratch.shape[3]
-    cdef bint quads = length % 2 == 0
-    cdef Py_ssize_t groups = length // 4 + 1 if quads else length // 2 + 1
-    cdef Py_ssize_t block = scratch.shape[1] // 4, blocks
-    cdef Py_ssize_t unit, v, first, last, g, slot, frequency, n, thread
-    cdef floating* spectra
-    if (partial.shape[1] != 2 or partial.shape[3] < count or height_cos.shape[1] != rows
+    cdef Py_ssize_t cin = x_spectra.shape[4], cout = y_spectra.shape[4]
+    cdef Py_ssize_t block = scratch.shape[1] // 4
+    cdef PlanarLayout x_layout = _planar_layout(x_spectra), y_layout = _planar_layout(y_spectra)
+    cdef Py_ssize_t unit, thread
+    if (partial.shape[1] != 2 or partial.shape[3] < cin * cout or height_cos.shape[1] != rows
             or height_sin.shape[0] != length or height_sin.shape[1] != rows
             or not 0 <= even_rows <= rows or scratch.shape[0] < num_threads or block < 1
-            or scratch.shape[1] != 4 * block or scratch.shape[2] != 2 or plane < count
+            or scratch.shape[1] != 4 * block or scratch.shape[2] != 2
+            or scratch.shape[3] < cin * cout or batch < 1
             or x_spectra.shape[1] != length or x_spectra.shape[2] != 2
             or x_spectra.shape[3] != half or y_spectra.shape[0] != batch
             or y_spectra.shape[1] != length or y_spectra.shape[2] != 2
@@ -100,29 +156,75 @@ def spectral_product(const floating[:, :, :, ::1] partial, const floating[:, ::1
                          f"{tuple(height_cos.shape)[:2]}, even rows {even_rows}, x "
                          f"{tuple(x_spectra.shape)[:5]}, y {tuple(y_spectra.shape)[:5]} and "
                          f"scratch {tuple(scratch.shape)[:4]} do not agree")
-    blocks = (groups + block - 1) // block
-    # A unit takes a block of frequency groups at one v, so each chunk of
-    # taps is read from memory once for the block.
-    for unit in prange(half * blocks, nogil=True, schedule="static", num_threads=num_threads):
+    for unit in prange(half * _product_blocks(length, block), nogil=True, schedule="static",
+                       num_threads=num_threads):
         thread = threadid()
+        _product_units(&partial[0, 0, 0, 0], partial.shape[3], rows, &height_cos[0, 0],
+                       &height_sin[0, 0], even_rows, length, half,
+                       &x_spectra[0, 0, 0, 0, 0], x_layout, cin, &y_spectra[0, 0, 0, 0, 0],
+                       y_layout, cout, batch,
+                       &scratch[thread, 0, 0, 0], scratch.shape[3], block, unit, unit + 1)
+
+
+cdef inline PlanarLayout _planar_layout(const floating[:, :, :, :, ::1] spectra) noexcept:
+    cdef PlanarLayout layout
+    layout.image = spectra.strides[0] // sizeof(floating)
+    layout.frequency = spectra.strides[1] // sizeof(floating)
+    layout.imag = spectra.strides[2] // sizeof(floating)
+    layout.column = spectra.strides[3] // sizeof(floating)
+    return layout
+
+
+cdef inline Py_ssize_t _product_blocks(const Py_ssize_t length, const Py_ssize_t block) noexcept nogil:
+    """Blocks of ``block`` frequency groups (:func:`_height_dft_groups`) of Lh = ``length``."""
+    cdef Py_ssize_t groups = length // 4 + 1 if length % 2 == 0 else length // 2 + 1
+    return (groups + block - 1) // block
+
+
+cdef inline void _product_units(
+        const floating* partial, const Py_ssize_t partial_row, const Py_ssize_t rows,
+        const floating* height_cos, const floating* height_sin, const Py_ssize_t even_rows,
+        const Py_ssize_t length, const Py_ssize_t half, const floating* x,
+        const PlanarLayout x_layout, const Py_ssize_t cin, floating* y,
+        const PlanarLayout y_layout, const Py_ssize_t cout, const Py_ssize_t batch,
+        floating* spectra, const Py_ssize_t plane, const Py_ssize_t block,
+        const Py_ssize_t first_unit, const Py_ssize_t last_unit) noexcept nogil:
+    """Units ``first_unit`` to ``last_unit`` of :func:`spectral_product`, its
+    arrays given by their first items and layouts (``partial`` by its rows'
+    length, the thread's scratch ``spectra`` by its planes'): unit
+    ``v * blocks + j`` is width frequency v at the j-th block of ``block``
+    frequency groups (:func:`_product_blocks`), so each chunk of taps is read
+    from memory once for the block."""
+    cdef bint quads = length % 2 == 0
+    cdef Py_ssize_t groups = length // 4 + 1 if quads else length // 2 + 1
+    cdef Py_ssize_t blocks = _product_blocks(length, block)
+    cdef Py_ssize_t unit, v, first, last, g, slot, frequency, n
+    cdef const floating* x_at
+    cdef floating* y_at
+    for unit in range(first_unit, last_unit):
         v = unit // blocks
         first = unit % blocks * block
         last = min(first + block, groups)
-        spectra = &scratch[thread, 0, 0, 0]
-        _height_dft_groups(&partial[v, 0, 0, 0], &partial[v, 1, 0, 0], partial.shape[3],
-                           &height_cos[first, 0], &height_sin[first, 0], rows, even_rows,
-                           count, first, last, quads, spectra, plane)
+        _height_dft_groups(partial + 2 * v * rows * partial_row,
+                           partial + (2 * v + 1) * rows * partial_row, partial_row,
+                           height_cos + first * rows, height_sin + first * rows, rows,
+                           even_rows, cin * cout, first, last, quads, spectra, plane)
+        if cout <= SPECTRA_FEW:
+            _few_columns_groups(x + v * x_layout.column, x_layout, y + v * y_layout.column,
+                                y_layout, spectra, plane, first, last, length, quads, batch,
+                                cin, cout)
+            continue
         for g in range(first, last):
             for slot in range(4 if quads else 2):
                 frequency = _group_frequency(g, slot, length)
                 if _repeats_in_group(g, slot, length):
                     continue
                 for n in range(batch):
+                    x_at = x + n * x_layout.image + frequency * x_layout.frequency + v * x_layout.column
+                    y_at = y + n * y_layout.image + frequency * y_layout.frequency + v * y_layout.column
                     _complex_vector_times_matrix(
-                        &x_spectra[n, frequency, 0, v, 0], &x_spectra[n, frequency, 1, v, 0],
-                        spectra + (8 * (g - first) + 2 * slot) * plane, plane,
-                        &y_spectra[n, frequency, 0, v, 0], &y_spectra[n, frequency, 1, v, 0],
-                        cin, cout)
+                        x_at, x_at + x_layout.imag, spectra + (8 * (g - first) + 2 * slot) * plane,
+                        plane, y_at, y_at + y_layout.imag, cin, cout)
 
 
 cdef inline Py_ssize_t _group_frequency(const Py_ssize_t group, const Py_ssize_t slot,
@@ -154,14 +256,10 @@ cdef inline void _complex_vector_times_matrix(
         const Py_ssize_t imag_offset, floating* out_real, floating* out_imag,
         const Py_ssize_t rows, const Py_ssize_t width) noexcept nogil:
     """``out = vector @ matrix`` for complex numbers held as real and
-    imaginary parts: ``vector`` (rows), ``out`` (width), ``matrix`` (rows,
-    width) a row-major real plane with its imaginary plane ``imag_offset``
-    further on; rows are summed in order."""
+    imaginary parts: ``vector`` (rows), ``out`` (width > SPECTRA_FEW),
+    ``matrix`` (rows, width) a row-major real plane with its imaginary plane
+    ``imag_offset`` further on; rows are summed in order."""
     cdef Py_ssize_t chunk, start, count
-    if width <= SPECTRA_FEW:
-        _vector_times_few_columns(vector_real, vector_imag, matrix, imag_offset, rows, width,
-                                  out_real, out_imag)
-        return
     for chunk in range((width + SPECTRA_CHUNK - 1) // SPECTRA_CHUNK):
         start = chunk * SPECTRA_CHUNK
         count = min(SPECTRA_CHUNK, width - start)
@@ -174,27 +272,104 @@ cdef inline void _complex_vector_times_matrix(
                                        width, rows, count, out_real + start, out_imag + start)
 
 
-cdef inline void _vector_times_few_columns(
-        const floating* vector_real, const floating* vector_imag, const floating* matrix,
-        const Py_ssize_t imag_offset, const Py_ssize_t rows, const Py_ssize_t width,
-        floating* out_real, floating* out_imag) noexcept nogil:
-    """:func:`_complex_vector_times_matrix` for up to SPECTRA_FEW columns
-    (contiguous rows): a column at a time, its four sums in registers. The
-    chunk loop's stack arrays and vector passes cost more than the
-    multiply-adds of one to four output channels."""
-    cdef floating real_real, imag_imag, real_imag, imag_real, a, b
-    cdef Py_ssize_t r, m
+cdef inline void _few_columns_groups(
+        const floating* x, const PlanarLayout x_layout, floating* y,
+        const PlanarLayout y_layout, const floating* spectra,
+        const Py_ssize_t plane, const Py_ssize_t first, const Py_ssize_t last,
+        const Py_ssize_t length, const bint quads, const Py_ssize_t batch,
+        const Py_ssize_t rows, const Py_ssize_t width) noexcept nogil:
+    """:func:`spectral_product`'s products at one width frequency for the
+    frequency groups ``first`` to ``last`` (kernel spectra in ``spectra``, as
+    there) when there are up to SPECTRA_FEW output channels: every (frequency,
+    image) product is a job, and jobs go FEW_JOBS at a time to
+    :func:`_few_columns_jobs`. ``x`` and ``y`` point at image 0, frequency 0,
+    real part, of the planar spectra at the width frequency."""
+    cdef const floating* x_at[FEW_JOBS]
+    cdef const floating* matrix_at[FEW_JOBS]
+    cdef floating* y_at[FEW_JOBS]
+    cdef Py_ssize_t jobs = 0, g, slot, frequency, n
+    for g in range(first, last):
+        for slot in range(4 if quads else 2):
+            if _repeats_in_group(g, slot, length):
+                continue
+            frequency = _group_frequency(g, slot, length)
+            for n in range(batch):
+                x_at[jobs] = x + n * x_layout.image + frequency * x_layout.frequency
+                y_at[jobs] = y + n * y_layout.image + frequency * y_layout.frequency
+                matrix_at[jobs] = spectra + (8 * (g - first) + 2 * slot) * plane
+                jobs += 1
+                if jobs == FEW_JOBS:
+                    _few_columns_jobs(x_at, x_layout.imag, matrix_at, plane, y_at, y_layout.imag, rows,
+                          width)
+                    jobs = 0
+    if jobs:
+        # The last jobs again in the free places: the same sums stored twice.
+        for n in range(jobs, FEW_JOBS):
+            x_at[n], matrix_at[n], y_at[n] = x_at[jobs - 1], matrix_at[jobs - 1], y_at[jobs - 1]
+        _few_columns_jobs(x_at, x_layout.imag, matrix_at, plane, y_at, y_layout.imag, rows,
+                          width)
+
+
+cdef inline void _few_columns_jobs(
+        const floating** x, const Py_ssize_t x_imag, const floating** matrix,
+        const Py_ssize_t imag_offset, floating** y, const Py_ssize_t y_imag,
+        const Py_ssize_t rows, const Py_ssize_t width) noexcept nogil:
+    """``y[j] = x[j] @ matrix[j]`` for FEW_JOBS (four) jobs j at once, each
+    as in :func:`_complex_vector_times_matrix` (real parts at ``x[j]``,
+    imaginary ones ``x_imag`` items further on; likewise ``y[j]``) with up
+    to SPECTRA_FEW columns: a column at a time, rows summed in order. One
+    job's four sums are four chains of rows dependent multiply-adds, which
+    leave the FMA units idle most of the time; four jobs' sixteen keep them
+    busy (each sum is the same, so the bits are too)."""
+    cdef const floating* x0 = x[0]
+    cdef const floating* x1 = x[1]
+    cdef const floating* x2 = x[2]
+    cdef const floating* x3 = x[3]
+    cdef const floating* m0 = matrix[0]
+    cdef const floating* m1 = matrix[1]
+    cdef const floating* m2 = matrix[2]
+    cdef const floating* m3 = matrix[3]
+    cdef floating rr0, ii0, ri0, ir0, rr1, ii1, ri1, ir1
+    cdef floating rr2, ii2, ri2, ir2, rr3, ii3, ri3, ir3
+    cdef floating a0, b0, a1, b1, a2, b2, a3, b3
+    cdef Py_ssize_t r, m, at
     for m in range(width):
-        real_real = imag_imag = real_imag = imag_real = 0
+        rr0 = ii0 = ri0 = ir0 = rr1 = ii1 = ri1 = ir1 = 0
+        rr2 = ii2 = ri2 = ir2 = rr3 = ii3 = ri3 = ir3 = 0
         for r in range(rows):
-            a = matrix[r * width + m]
-            b = matrix[imag_offset + r * width + m]
-            real_real = real_real + vector_real[r] * a
-            imag_imag = imag_imag + vector_imag[r] * b
-            real_imag = real_imag + vector_real[r] * b
-            imag_real = imag_real + vector_imag[r] * a
-        out_real[m] = real_real - imag_imag
-        out_imag[m] = real_imag + imag_real
+            at = r * width + m
+            a0 = m0[at]
+            b0 = m0[imag_offset + at]
+            a1 = m1[at]
+            b1 = m1[imag_offset + at]
+            a2 = m2[at]
+            b2 = m2[imag_offset + at]
+            a3 = m3[at]
+            b3 = m3[imag_offset + at]
+            rr0 = rr0 + x0[r] * a0
+            ii0 = ii0 + x0[x_imag + r] * b0
+            ri0 = ri0 + x0[r] * b0
+            ir0 = ir0 + x0[x_imag + r] * a0
+            rr1 = rr1 + x1[r] * a1
+            ii1 = ii1 + x1[x_imag + r] * b1
+            ri1 = ri1 + x1[r] * b1
+            ir1 = ir1 + x1[x_imag + r] * a1
+            rr2 = rr2 + x2[r] * a2
+            ii2 = ii2 + x2[x_imag + r] * b2
+            ri2 = ri2 + x2[r] * b2
+            ir2 = ir2 + x2[x_imag + r] * a2
+            rr3 = rr3 + x3[r] * a3
+            ii3 = ii3 + x3[x_imag + r] * b3
+            ri3 = ri3 + x3[r] * b3
+            ir3 = ir3 + x3[x_imag + r] * a3
+        y[0][m] = rr0 - ii0
+        y[0][y_imag + m] = ri0 + ir0
+        y[1][m] = rr1 - ii1
+        y[1][y_imag + m] = ri1 + ir1
+        y[2][m] = rr2 - ii2
+        y[2][y_imag + m] = ri2 + ir2
+        y[3][m] = rr3 - ii3
+        y[3][y_imag + m] = ri3 + ir3
 
 
 cdef inline void _vector_times_matrix_chunk(
@@ -747,42 +922,84 @@ def cropped_image(floating[:, :, :, :, ::1] spectra, floating[:, :, :, :] out, r
     cdef const floating[:, ::1] height_twiddles = transform.height_twiddles
     cdef Py_ssize_t count = spectra.shape[0], length = spectra.shape[1]
     cdef Py_ssize_t half = spectra.shape[3], channels = spectra.shape[4]
-    cdef Py_ssize_t row_start = rows.start, row_stop = rows.stop, row_first = rows.first
-    cdef Py_ssize_t row_step = rows.step, col_start = cols.start, col_stop = cols.stop
-    cdef Py_ssize_t col_first = cols.first, col_step = cols.step
-    cdef Py_ssize_t block = min(channels, FFT_RUN), group = max(1, FFT_RUN // block)
-    cdef Py_ssize_t pairs = (row_stop - row_start + 1) // 2, groups = (pairs + group - 1) // group
-    cdef Py_ssize_t blocks = (channels + block - 1) // block
-    cdef Py_ssize_t unit, n, first, start, thread
+    cdef Crop crop = _crop(rows, cols)
+    cdef OutLayout out_layout = _out_layout(out)
+    cdef Py_ssize_t unit, thread
     if (out.shape[0] != count or spectra.shape[2] != 2 or half != width_length // 2 + 1
             or out.shape[3] != channels or work.shape[0] < num_threads
             or work.shape[1] < fft_work_floats(max(length, width_length))
-            or not 0 <= row_start < row_stop <= length or row_step < 1 or row_first < 0
-            or row_first + (row_stop - row_start - 1) * row_step >= out.shape[1]
-            or not 0 <= col_start < col_stop <= width_length or col_step < 1 or col_first < 0
-            or col_first + (col_stop - col_start - 1) * col_step >= out.shape[2]):
+            or not 0 <= crop.row_start < crop.row_stop <= length or crop.row_step < 1
+            or crop.row_first < 0
+            or crop.row_first + (crop.row_stop - crop.row_start - 1) * crop.row_step >= out.shape[1]
+            or not 0 <= crop.col_start < crop.col_stop <= width_length or crop.col_step < 1
+            or crop.col_first < 0
+            or crop.col_first + (crop.col_stop - crop.col_start - 1) * crop.col_step >= out.shape[2]):
         raise ValueError(f"cropped_image: spectra {tuple(spectra.shape)[:5]} of width "
                          f"{width_length}, out {tuple(out.shape)[:4]}, rows {rows}, cols "
                          f"{cols} and work {tuple(work.shape)[:2]} do not agree")
     _check_plan(width_radices, width_twiddles, width_length, "cropped_image")
     _check_plan(height_radices, height_twiddles, length, "cropped_image")
-    _height_ffts(spectra, length, row_start, row_stop, height_radices, height_twiddles, 1, work,
-                 num_threads)
-    for unit in prange(count * groups * blocks, nogil=True, schedule="static",
+    _height_ffts(spectra, length, crop.row_start, crop.row_stop, height_radices, height_twiddles,
+                 1, work, num_threads)
+    for unit in prange(count * _cropped_units(channels, crop), nogil=True, schedule="static",
                        num_threads=num_threads):
         thread = threadid()
+        _cropped_rows_units(&spectra[0, 0, 0, 0, 0], spectra.strides[0] // sizeof(floating),
+                            channels, half, &out[0, 0, 0, 0], out_layout, crop, scale,
+                            width_length, &work[thread, 0], &width_radices[0],
+                            &width_twiddles[0, 0], unit, unit + 1)
+
+
+cdef Crop _crop(rows, cols):
+    cdef Crop crop
+    crop.row_start, crop.row_stop, crop.row_first, crop.row_step = rows
+    crop.col_start, crop.col_stop, crop.col_first, crop.col_step = cols
+    return crop
+
+
+cdef inline OutLayout _out_layout(floating[:, :, :, :] out) noexcept:
+    cdef OutLayout layout
+    layout.image = out.strides[0] // sizeof(floating)
+    layout.row = out.strides[1] // sizeof(floating)
+    layout.col = out.strides[2] // sizeof(floating)
+    layout.channel = out.strides[3] // sizeof(floating)
+    return layout
+
+
+cdef inline Py_ssize_t _cropped_units(const Py_ssize_t channels, const Crop crop) noexcept nogil:
+    """Units of :func:`_cropped_rows_units` per image: groups of row pairs
+    times blocks of channels (FFT_RUN columns a transform)."""
+    cdef Py_ssize_t block = min(channels, FFT_RUN), group = max(1, FFT_RUN // block)
+    cdef Py_ssize_t pairs = (crop.row_stop - crop.row_start + 1) // 2
+    return (pairs + group - 1) // group * ((channels + block - 1) // block)
+
+
+cdef inline void _cropped_rows_units(
+        const floating* spectra, const Py_ssize_t image_stride, const Py_ssize_t channels,
+        const Py_ssize_t half, floating* out, const OutLayout out_layout, const Crop crop,
+        const floating scale, const Py_ssize_t width_length, floating* work,
+        const Py_ssize_t* radices, const floating* twiddles, const Py_ssize_t first_unit,
+        const Py_ssize_t last_unit) noexcept nogil:
+    """Units ``first_unit`` to ``last_unit`` of :func:`cropped_image`'s
+    inverse width transforms (after the height ones), its arrays given by
+    their first items and strides in items: unit ``(n * groups + i) * blocks
+    + j`` is image n's i-th group of row pairs at the j-th block of channels."""
+    cdef Py_ssize_t block = min(channels, FFT_RUN), group = max(1, FFT_RUN // block)
+    cdef Py_ssize_t pairs = (crop.row_stop - crop.row_start + 1) // 2
+    cdef Py_ssize_t groups = (pairs + group - 1) // group
+    cdef Py_ssize_t blocks = (channels + block - 1) // block
+    cdef Py_ssize_t unit, n, first, start
+    for unit in range(first_unit, last_unit):
         n = unit // (groups * blocks)
         first = (unit // blocks) % groups * group
         start = unit % blocks * block
-        _half_spectra_to_rows(&spectra[n, 0, 0, 0, 0], channels, start,
-                              min(block, channels - start), block, row_start + 2 * first,
-                              min(group, pairs - first), row_stop, width_length, half,
-                              &out[n, 0, 0, 0], out.strides[1] // sizeof(floating),
-                              out.strides[2] // sizeof(floating),
-                              out.strides[3] // sizeof(floating),
-                              row_first + 2 * first * row_step,
-                              row_step, col_start, col_stop, col_first, col_step, scale,
-                              &work[thread, 0], &width_radices[0], &width_twiddles[0, 0])
+        _half_spectra_to_rows(spectra + n * image_stride, channels, start,
+                              min(block, channels - start), block, crop.row_start + 2 * first,
+                              min(group, pairs - first), crop.row_stop, width_length, half,
+                              out + n * out_layout.image, out_layout.row, out_layout.col,
+                              out_layout.channel, crop.row_first + 2 * first * crop.row_step,
+                              crop.row_step, crop.col_start, crop.col_stop, crop.col_first,
+                              crop.col_step, scale, work, radices, twiddles)
 
 
 cdef void _height_ffts(floating[:, :, :, :, ::1] spectra, const Py_ssize_t rows_in,
@@ -791,18 +1008,30 @@ cdef void _height_ffts(floating[:, :, :, :, ::1] spectra, const Py_ssize_t rows_
                        const floating sign, floating[:, ::1] work, int num_threads):
     """:func:`_columns_fft` of every image's spectra (N, Lh, 2, V, C), in
     column blocks of FFT_RUN shared out over the threads."""
-    cdef Py_ssize_t count = spectra.shape[0], length = spectra.shape[1]
     cdef Py_ssize_t columns = spectra.shape[3] * spectra.shape[4]
-    cdef Py_ssize_t column_blocks = (columns + FFT_RUN - 1) // FFT_RUN
-    cdef Py_ssize_t unit, n, start, thread
-    for unit in prange(count * column_blocks, nogil=True, schedule="static",
-                       num_threads=num_threads):
+    cdef Py_ssize_t unit, thread
+    for unit in prange(spectra.shape[0] * _round_up(columns, FFT_RUN) // FFT_RUN, nogil=True,
+                       schedule="static", num_threads=num_threads):
         thread = threadid()
-        n = unit // column_blocks
+        _height_fft_units(&spectra[0, 0, 0, 0, 0], spectra.strides[0] // sizeof(floating),
+                          spectra.shape[1], columns, rows_in, first_out, stop_out,
+                          &work[thread, 0], &radices[0], &twiddles[0, 0], sign, unit, unit + 1)
+
+
+cdef inline void _height_fft_units(
+        floating* spectra, const Py_ssize_t image_stride, const Py_ssize_t length,
+        const Py_ssize_t columns, const Py_ssize_t rows_in, const Py_ssize_t first_out,
+        const Py_ssize_t stop_out, floating* work, const Py_ssize_t* radices,
+        const floating* twiddles, const floating sign, const Py_ssize_t first_unit,
+        const Py_ssize_t last_unit) noexcept nogil:
+    """Units ``first_unit`` to ``last_unit`` of :func:`_height_ffts`: unit
+    ``n * blocks + j`` is image n's j-th block of FFT_RUN columns."""
+    cdef Py_ssize_t column_blocks = _round_up(columns, FFT_RUN) // FFT_RUN, unit, start
+    for unit in range(first_unit, last_unit):
         start = unit % column_blocks * FFT_RUN
-        _columns_fft(&spectra[n, 0, 0, 0, 0], length, columns, start,
-                     min(FFT_RUN, columns - start), rows_in, first_out, stop_out,
-                     &work[thread, 0], &radices[0], &twiddles[0, 0], sign)
+        _columns_fft(spectra + unit // column_blocks * image_stride, length, columns, start,
+                     min(FFT_RUN, columns - start), rows_in, first_out, stop_out, work,
+                     radices, twiddles, sign)
 
 
 cdef void _columns_fft(floating* spectra, const Py_ssize_t length, const Py_ssize_t columns,
@@ -945,3 +1174,176 @@ cdef void _half_spectra_to_rows(const floating* spectra, const Py_ssize_t channe
                 for c in range(block):
                     out[target + c * out_channel_stride] = \
                         scale * result[plane + w * run + g * lanes + c]
+
+
+# The phases of a strided layer whole on one thread each: fft_phases.
+cdef enum:
+    # Columns of fft_phases' phase table (deconv._fft.PhaseTable).
+    PHASE_TAP_ROWS, PHASE_TAP_COLS, PHASE_EVEN_ROWS, PHASE_EVEN_COLS
+    PHASE_ROW_TAPS, PHASE_COL_TAPS, PHASE_WIDTH_TWIDDLES, PHASE_HEIGHT_TWIDDLES
+    PHASE_ROW_START, PHASE_ROW_STOP, PHASE_ROW_FIRST
+    PHASE_COL_START, PHASE_COL_STOP, PHASE_COL_FIRST
+    PHASE_FIELDS
+
+
+def fft_phases(const floating[:, :, :, :, ::1] x_spectra, const floating[:, :, :, :] kernel_io,
+               const Py_ssize_t[:, ::1] phases, const Py_ssize_t[::1] tap_indices,
+               const floating[::1] twiddles, const Py_ssize_t row_step,
+               const Py_ssize_t col_step, const floating scale, transform,
+               floating[:, :, :, :] out, floating[:, ::1] taps, floating[:, ::1] partial,
+               floating[:, :, :, ::1] scratch, floating[:, :, :, :, :, ::1] y_spectra,
+               floating[:, ::1] work, int num_threads):
+    """Every phase of the FFT backend for the images of ``x_spectra`` (see
+    :func:`image_spectra`), each whole on one thread, the phases shared out in
+    contiguous runs: its taps copied from ``kernel_io`` (kh, kw, Cin, Cout;
+    any strides), :func:`kernel_width_spectra`, :func:`spectral_product` and
+    :func:`cropped_image` into ``out`` (N, H, W, Cout; any strides), one
+    after the other on the thread's own buffers (row t of ``taps``,
+    ``partial``, ``work``; ``scratch[t]``, ``y_spectra[t]``), to the same
+    bits as those calls.
+
+    Row p of ``phases`` describes phase p in the columns PHASE_*: the shape
+    of its tap grid and its taps at even positions, where ``tap_indices``
+    holds its kernel rows and columns (even positions first), where
+    ``twiddles`` holds its width DFT's cos then sin tables (Lw / 2 + 1, Tw)
+    and its height DFT's (Lh, Th), and its rows' and columns' placement
+    (``row_step`` and ``col_step`` apart). ``transform`` is the inverse
+    ``deconv._fft.TransformPlan``; each tap grid row is ``scratch.shape[3]``
+    items long (see ``deconv._fft.padded_row``).
+    """
+    cdef Py_ssize_t width_length = transform.width_length
+    cdef const Py_ssize_t[::1] width_radices = transform.width_radices
+    cdef const floating[:, ::1] width_twiddles = transform.width_twiddles
+    cdef const Py_ssize_t[::1] height_radices = transform.height_radices
+    cdef const floating[:, ::1] height_twiddles = transform.height_twiddles
+    cdef Py_ssize_t batch = x_spectra.shape[0], length = x_spectra.shape[1]
+    cdef Py_ssize_t half = x_spectra.shape[3], cin = x_spectra.shape[4]
+    cdef Py_ssize_t cout = y_spectra.shape[5], row_floats = scratch.shape[3]
+    cdef Py_ssize_t block = scratch.shape[1] // 4
+    cdef PlanarLayout x_layout = _planar_layout(x_spectra), y_layout
+    cdef OutLayout out_layout = _out_layout(out)
+    cdef Py_ssize_t p, thread
+    if (kernel_io.shape[2] != cin or kernel_io.shape[3] != cout or phases.shape[1] != PHASE_FIELDS
+            or batch < 1 or x_spectra.shape[2] != 2 or half != width_length // 2 + 1
+            or out.shape[0] != batch or out.shape[3] != cout or row_step < 1 or col_step < 1
+            or row_floats < cin * cout or block < 1 or scratch.shape[1] != 4 * block
+            or scratch.shape[2] != 2 or y_spectra.shape[1] != batch
+            or y_spectra.shape[2] != length or y_spectra.shape[3] != 2
+            or y_spectra.shape[4] != half
+            or work.shape[1] < fft_work_floats(max(length, width_length))
+            or min(taps.shape[0], partial.shape[0], scratch.shape[0], y_spectra.shape[0],
+                   work.shape[0]) < num_threads):
+        raise ValueError(f"fft_phases: x spectra {tuple(x_spectra.shape)[:5]} of width "
+                         f"{width_length}, kernel {tuple(kernel_io.shape)[:4]}, out "
+                         f"{tuple(out.shape)[:4]}, steps {row_step}, {col_step} and buffers "
+                         f"{tuple(taps.shape)[:2]}, {tuple(partial.shape)[:2]}, "
+                         f"{tuple(scratch.shape)[:4]}, {tuple(y_spectra.shape)[:6]}, "
+                         f"{tuple(work.shape)[:2]} do not agree")
+    _check_plan(width_radices, width_twiddles, width_length, "fft_phases")
+    _check_plan(height_radices, height_twiddles, length, "fft_phases")
+    for p in range(phases.shape[0]):
+        _check_phase(phases[p], tap_indices, twiddles, kernel_io, length, width_length, out,
+                     row_step, col_step, row_floats, taps.shape[1], partial.shape[1])
+    # Each thread's product spectra (N, Lh, 2, V, Cout), contiguous.
+    y_layout.image = y_spectra.strides[1] // sizeof(floating)
+    y_layout.frequency = y_spectra.strides[2] // sizeof(floating)
+    y_layout.imag = y_spectra.strides[3] // sizeof(floating)
+    y_layout.column = y_spectra.strides[4] // sizeof(floating)
+    for p in prange(phases.shape[0], nogil=True, schedule="static", num_threads=num_threads):
+        thread = threadid()
+        _run_phase(&phases[p, 0], &tap_indices[0], &twiddles[0], &kernel_io[0, 0, 0, 0],
+                   kernel_io.strides[0] // sizeof(floating),
+                   kernel_io.strides[1] // sizeof(floating),
+                   kernel_io.strides[2] // sizeof(floating),
+                   kernel_io.strides[3] // sizeof(floating), &x_spectra[0, 0, 0, 0, 0],
+                   x_layout, cin, batch, length, width_length, row_step, col_step, scale,
+                   &height_radices[0], &height_twiddles[0, 0], &width_radices[0],
+                   &width_twiddles[0, 0], &out[0, 0, 0, 0], out_layout, &taps[thread, 0],
+                   &partial[thread, 0], &scratch[thread, 0, 0, 0], row_floats, block,
+                   &y_spectra[thread, 0, 0, 0, 0, 0], y_layout, cout, &work[thread, 0])
+
+
+cdef void _check_phase(const Py_ssize_t[::1] phase, const Py_ssize_t[::1] tap_indices,
+                       const floating[::1] twiddles, const floating[:, :, :, :] kernel_io,
+                       const Py_ssize_t length, const Py_ssize_t width_length,
+                       floating[:, :, :, :] out, const Py_ssize_t row_step,
+                       const Py_ssize_t col_step, const Py_ssize_t row_floats,
+                       const Py_ssize_t taps_items, const Py_ssize_t partial_items) except *:
+    """Raise ValueError unless one row of :func:`fft_phases`' phase table
+    stays within its arrays (the phase kernel in ``kernel_io``, the tables
+    in theirs, the placement in ``out``, the buffers of one thread)."""
+    cdef Py_ssize_t rows = phase[PHASE_TAP_ROWS], cols = phase[PHASE_TAP_COLS]
+    cdef Py_ssize_t row_taps = phase[PHASE_ROW_TAPS], col_taps = phase[PHASE_COL_TAPS]
+    cdef Py_ssize_t width = phase[PHASE_WIDTH_TWIDDLES], height = phase[PHASE_HEIGHT_TWIDDLES]
+    cdef Py_ssize_t half = width_length // 2 + 1, i
+    cdef bint fits = (
+        rows >= 1 and cols >= 1 and 0 <= phase[PHASE_EVEN_ROWS] <= rows
+        and 0 <= phase[PHASE_EVEN_COLS] <= cols
+        and 0 <= row_taps and row_taps + rows <= tap_indices.shape[0]
+        and 0 <= col_taps and col_taps + cols <= tap_indices.shape[0]
+        and 0 <= width and width + 2 * half * cols <= twiddles.shape[0]
+        and 0 <= height and height + 2 * length * rows <= twiddles.shape[0]
+        and rows * cols * row_floats <= taps_items and 2 * half * rows * row_floats <= partial_items
+        and 0 <= phase[PHASE_ROW_START] < phase[PHASE_ROW_STOP] <= length
+        and 0 <= phase[PHASE_ROW_FIRST] and phase[PHASE_ROW_FIRST] + (
+            phase[PHASE_ROW_STOP] - phase[PHASE_ROW_START] - 1) * row_step < out.shape[1]
+        and 0 <= phase[PHASE_COL_START] < phase[PHASE_COL_STOP] <= width_length
+        and 0 <= phase[PHASE_COL_FIRST] and phase[PHASE_COL_FIRST] + (
+            phase[PHASE_COL_STOP] - phase[PHASE_COL_START] - 1) * col_step < out.shape[2])
+    for i in range(rows if fits else 0):
+        fits = fits and 0 <= tap_indices[row_taps + i] < kernel_io.shape[0]
+    for i in range(cols if fits else 0):
+        fits = fits and 0 <= tap_indices[col_taps + i] < kernel_io.shape[1]
+    if not fits:
+        raise ValueError(f"fft_phases: phase {list(phase)} does not fit kernel "
+                         f"{tuple(kernel_io.shape)[:4]}, out {tuple(out.shape)[:4]} or "
+                         f"the tables and buffers")
+
+
+cdef void _run_phase(const Py_ssize_t* phase, const Py_ssize_t* tap_indices,
+                     const floating* twiddles, const floating* kernel_io,
+                     const Py_ssize_t kernel_row, const Py_ssize_t kernel_col,
+                     const Py_ssize_t kernel_in, const Py_ssize_t kernel_out,
+                     const floating* x, const PlanarLayout x_layout, const Py_ssize_t cin,
+                     const Py_ssize_t batch, const Py_ssize_t length,
+                     const Py_ssize_t width_length, const Py_ssize_t row_step,
+                     const Py_ssize_t col_step, const floating scale,
+                     const Py_ssize_t* height_radices, const floating* height_twiddles,
+                     const Py_ssize_t* width_radices, const floating* width_twiddles,
+                     floating* out, const OutLayout out_layout, floating* taps,
+                     floating* partial, floating* scratch, const Py_ssize_t row_floats,
+                     const Py_ssize_t block, floating* y, const PlanarLayout y_layout,
+                     const Py_ssize_t cout, floating* work) noexcept nogil:
+    """One phase of :func:`fft_phases` on the calling thread."""
+    cdef Py_ssize_t rows = phase[PHASE_TAP_ROWS], cols = phase[PHASE_TAP_COLS]
+    cdef Py_ssize_t half = width_length // 2 + 1
+    cdef const floating* width_cos = twiddles + phase[PHASE_WIDTH_TWIDDLES]
+    cdef const floating* height_cos = twiddles + phase[PHASE_HEIGHT_TWIDDLES]
+    cdef const floating* source
+    cdef floating* row
+    cdef Crop crop
+    cdef Py_ssize_t a, b, c, o
+    crop.row_start, crop.row_stop = phase[PHASE_ROW_START], phase[PHASE_ROW_STOP]
+    crop.row_first, crop.row_step = phase[PHASE_ROW_FIRST], row_step
+    crop.col_start, crop.col_stop = phase[PHASE_COL_START], phase[PHASE_COL_STOP]
+    crop.col_first, crop.col_step = phase[PHASE_COL_FIRST], col_step
+    for a in range(rows):  # the phase kernel's taps, each a (Cin, Cout) row
+        for b in range(cols):
+            source = (kernel_io + tap_indices[phase[PHASE_ROW_TAPS] + a] * kernel_row
+                      + tap_indices[phase[PHASE_COL_TAPS] + b] * kernel_col)
+            row = taps + (a * cols + b) * row_floats
+            for c in range(cin):
+                for o in range(cout):
+                    row[c * cout + o] = source[c * kernel_in + o * kernel_out]
+    _width_spectra_units(taps, cols * row_floats, row_floats, width_cos, width_cos + half * cols,
+                         rows, cols, phase[PHASE_EVEN_COLS], cin * cout, width_length, partial,
+                         row_floats, 0, rows * _width_blocks(width_length))
+    _product_units(partial, row_floats, rows, height_cos, height_cos + length * rows,
+                   phase[PHASE_EVEN_ROWS], length, half, x, x_layout, cin, y, y_layout, cout,
+                   batch, scratch, row_floats, block, 0, half * _product_blocks(length, block))
+    _height_fft_units(y, y_layout.image, length, half * cout, length, crop.row_start,
+                      crop.row_stop, work, height_radices, height_twiddles, 1, 0,
+                      batch * (_round_up(half * cout, FFT_RUN) // FFT_RUN))
+    _cropped_rows_units(y, y_layout.image, cout, half, out, out_layout, crop, scale,
+                        width_length, work, width_radices, width_twiddles, 0,
+                        batch * _cropped_units(cout, crop))
