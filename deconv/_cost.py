@@ -143,10 +143,21 @@ DEFAULT_PROFILE = {
     # fell from 20 to 6 us. Per SIMD level (the transforms and the
     # contraction are compiled for each): at AVX2, the fits scaled by what
     # tune measured there (see the direct constants), 0.93 and 0.92.
+    # Phases run one per thread (deconv._fft.phases_by_thread) cost 2.5 us
+    # each, measured on calls of one 1-channel 8x8 image at 2 threads:
+    # 26.5 us with 4 phases, 33.4 with 9, 41.1 with 16 (one after the
+    # other: 77.9, 152 and 257 us; 35.1 with one phase). The fits with that
+    # term (the tool then drawing a quarter more small layers, seeds 3-5,
+    # and 360 layers at seed 3, on a machine in and out of slow spells)
+    # spread 0.53-2.96 (medians 1.08-1.15) and traded the fixed costs
+    # against each other (per call 0-119 us); scored on the timings of the
+    # dispatch grid (docs/backends.rst), each dispatched worse than the
+    # constants above with this one added, which are kept.
     "fft_flops_per_thread": {"avx512": 11.4e9, "avx2": 12.3e9, "baseline": 11.4e9},
     "fft_contraction_per_thread": {"avx512": 3.47e9, "avx2": 3.75e9, "baseline": 3.47e9},
     "fft_overhead_s": {"avx512": 67e-6, "avx2": 62e-6, "baseline": 67e-6},
     "fft_phase_overhead_s": {"avx512": 21e-6, "avx2": 19.4e-6, "baseline": 21e-6},
+    "fft_thread_phase_s": {"avx512": 2.5e-6, "avx2": 2.3e-6, "baseline": 2.5e-6},
     "fft_image_phase_s": {"avx512": 6.1e-6, "avx2": 5.64e-6, "baseline": 6.1e-6},
     "fft_spectrum_read_s": {"avx512": 1.64e-9, "avx2": 1.52e-9, "baseline": 1.64e-9},
     "fft_output_item_s": {"avx512": 1.08e-9, "avx2": 1.0e-9, "baseline": 1.08e-9},
@@ -251,24 +262,34 @@ class FFTWork(NamedTuple):
     image (each a pass of its own over that image's spectra and output);
     the ``spectrum_reads``, input-spectrum items read by the contraction
     (once per phase: with few output channels, each read takes few
-    multiply-adds, and the reads are what costs); and the ``output_items``
-    written (each phase's every stride-th one: strided stores)."""
+    multiply-adds, and the reads are what costs); the ``output_items``
+    written (each phase's every stride-th one: strided stores); and whether
+    the phases run one per thread (``deconv._fft.phases_by_thread``)."""
     phases: int
     transform_flops: float
     complex_madds: float
     image_phases: int = 0
     spectrum_reads: float = 0.0
     output_items: float = 0.0
+    phases_by_thread: bool = False
 
 
 def fft_seconds(work, num_threads, profile, level):
     """Seconds of an FFT plan at SIMD ``level``: rates per thread plus fixed
-    costs per call and phase."""
+    costs per call and phase. Phases run one after the other each pay a
+    fixed cost on the critical path; phases run one per thread pay their own
+    (smaller) one in parallel, and the busiest thread's share of the phases
+    sets the parallel speed-up of all the work."""
     threads = max(1, num_threads)
 
     def constant(name):  # each FFT constant is a table by level
         return profile[name][level]
-    return (constant("fft_overhead_s") + work.phases * constant("fft_phase_overhead_s")
+    if work.phases_by_thread and threads > 1:
+        threads = work.phases / -(-work.phases // threads)
+        phases = work.phases * constant("fft_thread_phase_s") / threads
+    else:
+        phases = work.phases * constant("fft_phase_overhead_s")
+    return (constant("fft_overhead_s") + phases
             + work.transform_flops / (constant("fft_flops_per_thread") * threads)
             + work.complex_madds / (constant("fft_contraction_per_thread") * threads)
             + (work.image_phases * constant("fft_image_phase_s")
@@ -277,8 +298,8 @@ def fft_seconds(work, num_threads, profile, level):
 
 
 def fft_minimum_seconds(profile, level):
-    """A lower bound of :func:`fft_seconds`: one phase's fixed costs."""
-    return profile["fft_overhead_s"][level] + profile["fft_phase_overhead_s"][level]
+    """A lower bound of :func:`fft_seconds`: its fixed cost per call."""
+    return profile["fft_overhead_s"][level]
 
 
 class WinogradWork(NamedTuple):
@@ -412,8 +433,8 @@ TUNED_CONSTANTS = {
     "direct_dot_8": {"rates": ["direct_madds_per_thread.dot.{level}.8"], "costs": []},
     "fft": {"rates": ["fft_flops_per_thread.{level}", "fft_contraction_per_thread.{level}"],
             "costs": ["fft_overhead_s.{level}", "fft_phase_overhead_s.{level}",
-                      "fft_image_phase_s.{level}", "fft_spectrum_read_s.{level}",
-                      "fft_output_item_s.{level}"]},
+                      "fft_thread_phase_s.{level}", "fft_image_phase_s.{level}",
+                      "fft_spectrum_read_s.{level}", "fft_output_item_s.{level}"]},
     "reference": {"rates": ["reference_madds_per_s"],
                   "costs": ["reference_row_product_s", "reference_overhead_s",
                             "reference_item_s", "reference_product_item_s"]},

@@ -459,9 +459,9 @@ def pointwise_phases(problem):
                for axis in (problem.rows, problem.cols))
 
 
-def fft_work(problem, plan):
+def fft_work(problem, plan, num_threads):
     """The :class:`deconv._cost.FFTWork` of ``problem``, counted on its
-    :class:`FFTPlan`."""
+    :class:`FFTPlan`, on ``num_threads``."""
     if not plan.phases:
         return _cost.FFTWork(0, 0.0, 0.0)
     shape = plan.shape
@@ -482,7 +482,8 @@ def fft_work(problem, plan):
     reads = len(plan.phases) * batch * cin * shape[0] * half
     return _cost.FFTWork(len(plan.phases), fft_flops * scale, products * scale,
                          batch * len(plan.phases), reads * scale,
-                         math.prod(problem.output_shape) * scale)
+                         math.prod(problem.output_shape) * scale,
+                         phases_by_thread(len(plan.phases), num_threads))
 
 
 class FFTBackend(Backend):
@@ -499,7 +500,7 @@ class FFTBackend(Backend):
 
     def plan(self, problem, num_threads):
         plan = fft_conv_plan(problem.rows, problem.cols, problem.dtype)
-        return BackendPlan("fft", None, plan, num_threads, fft_work(problem, plan))
+        return BackendPlan("fft", None, plan, num_threads, fft_work(problem, plan, num_threads))
 
     def estimate_seconds(self, problem, num_threads):
         if _simd.core is None or pointwise_phases(problem):

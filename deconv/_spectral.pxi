@@ -85,11 +85,15 @@ def kernel_width_spectra(const floating[:, :, :] taps, const floating[:, ::1] wi
                              &partial[0, 0, 0, 0], partial.shape[3], unit, unit + 1)
 
 
+cdef inline Py_ssize_t _width_bases(const Py_ssize_t width_length) noexcept nogil:
+    """Frequencies the width DFT sums: v <= Lw / 4 (with their mirrors Lw / 2
+    - v) for an even Lw, else v <= Lw / 2."""
+    return width_length // 4 + 1 if width_length % 2 == 0 else width_length // 2 + 1
+
+
 cdef inline Py_ssize_t _width_blocks(const Py_ssize_t width_length) noexcept nogil:
-    """Blocks of WIDTH_BLOCK frequencies the width DFT of one tap row takes:
-    v <= Lw / 4 (with their mirrors Lw / 2 - v) for an even Lw, else v <= Lw / 2."""
-    cdef Py_ssize_t bases = width_length // 4 + 1 if width_length % 2 == 0 else width_length // 2 + 1
-    return (bases + WIDTH_BLOCK - 1) // WIDTH_BLOCK
+    """Blocks of WIDTH_BLOCK frequencies the width DFT of one tap row takes."""
+    return (_width_bases(width_length) + WIDTH_BLOCK - 1) // WIDTH_BLOCK
 
 
 cdef inline void _width_spectra_units(
@@ -103,8 +107,7 @@ cdef inline void _width_spectra_units(
     by its rows' length): unit ``a * blocks + j`` is tap row a at the j-th
     block of frequencies (:func:`_width_blocks`)."""
     cdef bint halves = width_length % 2 == 0
-    cdef Py_ssize_t bases = width_length // 4 + 1 if halves else width_length // 2 + 1
-    cdef Py_ssize_t blocks = _width_blocks(width_length)
+    cdef Py_ssize_t bases = _width_bases(width_length), blocks = _width_blocks(width_length)
     cdef Py_ssize_t unit, a, first
     for unit in range(first_unit, last_unit):
         a = unit // blocks
@@ -175,7 +178,8 @@ cdef inline PlanarLayout _planar_layout(const floating[:, :, :, :, ::1] spectra)
     return layout
 
 
-cdef inline Py_ssize_t _product_blocks(const Py_ssize_t length, const Py_ssize_t block) noexcept nogil:
+cdef inline Py_ssize_t _product_blocks(const Py_ssize_t length,
+                                       const Py_ssize_t block) noexcept nogil:
     """Blocks of ``block`` frequency groups (:func:`_height_dft_groups`) of Lh = ``length``."""
     cdef Py_ssize_t groups = length // 4 + 1 if length % 2 == 0 else length // 2 + 1
     return (groups + block - 1) // block
@@ -220,8 +224,10 @@ cdef inline void _product_units(
                 if _repeats_in_group(g, slot, length):
                     continue
                 for n in range(batch):
-                    x_at = x + n * x_layout.image + frequency * x_layout.frequency + v * x_layout.column
-                    y_at = y + n * y_layout.image + frequency * y_layout.frequency + v * y_layout.column
+                    x_at = (x + n * x_layout.image + frequency * x_layout.frequency
+                            + v * x_layout.column)
+                    y_at = (y + n * y_layout.image + frequency * y_layout.frequency
+                            + v * y_layout.column)
                     _complex_vector_times_matrix(
                         x_at, x_at + x_layout.imag, spectra + (8 * (g - first) + 2 * slot) * plane,
                         plane, y_at, y_at + y_layout.imag, cin, cout)
@@ -299,8 +305,8 @@ cdef inline void _few_columns_groups(
                 matrix_at[jobs] = spectra + (8 * (g - first) + 2 * slot) * plane
                 jobs += 1
                 if jobs == FEW_JOBS:
-                    _few_columns_jobs(x_at, x_layout.imag, matrix_at, plane, y_at, y_layout.imag, rows,
-                          width)
+                    _few_columns_jobs(x_at, x_layout.imag, matrix_at, plane, y_at,
+                                      y_layout.imag, rows, width)
                     jobs = 0
     if jobs:
         # The last jobs again in the free places: the same sums stored twice.
@@ -933,7 +939,8 @@ def cropped_image(floating[:, :, :, :, ::1] spectra, floating[:, :, :, :] out, r
             or crop.row_first + (crop.row_stop - crop.row_start - 1) * crop.row_step >= out.shape[1]
             or not 0 <= crop.col_start < crop.col_stop <= width_length or crop.col_step < 1
             or crop.col_first < 0
-            or crop.col_first + (crop.col_stop - crop.col_start - 1) * crop.col_step >= out.shape[2]):
+            or (crop.col_first + (crop.col_stop - crop.col_start - 1) * crop.col_step
+                >= out.shape[2])):
         raise ValueError(f"cropped_image: spectra {tuple(spectra.shape)[:5]} of width "
                          f"{width_length}, out {tuple(out.shape)[:4]}, rows {rows}, cols "
                          f"{cols} and work {tuple(work.shape)[:2]} do not agree")

@@ -59,6 +59,20 @@ def test_fft_formula(level):
     assert math.isclose(_cost.fft_seconds(work, 2, PROFILE, level), expected)
     assert (_cost.fft_minimum_seconds(PROFILE, level)
             <= _cost.fft_seconds(work, 64, PROFILE, level))
+    # Nine phases one per thread on two: the busier thread takes five.
+    by_thread = work._replace(phases=9, phases_by_thread=True)
+    parallel = 9 / 5
+    expected = (constant["fft_overhead_s"] + 9 * constant["fft_thread_phase_s"] / parallel
+                + 3e9 / (parallel * constant["fft_flops_per_thread"])
+                + 2e9 / (parallel * constant["fft_contraction_per_thread"])
+                + (8 * constant["fft_image_phase_s"] + 5e6 * constant["fft_spectrum_read_s"]
+                   + 7e6 * constant["fft_output_item_s"]) / parallel)
+    assert math.isclose(_cost.fft_seconds(by_thread, 2, PROFILE, level), expected)
+    assert math.isclose(_cost.fft_seconds(by_thread, 1, PROFILE, level),
+                        _cost.fft_seconds(by_thread._replace(phases_by_thread=False), 1,
+                                          PROFILE, level))
+    assert (_cost.fft_minimum_seconds(PROFILE, level)
+            <= _cost.fft_seconds(by_thread, 64, PROFILE, level))
 
 
 def test_reference_formula():

@@ -53,6 +53,47 @@ def test_batch_chunks_under_a_small_budget(budget, monkeypatch, rng):
     np.testing.assert_allclose(chunked, whole, rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("cout", [1, 2, 3, 4, 9])
+@pytest.mark.parametrize("strides", [(1, 1), (2, 3), (4, 4)])
+def test_phases_one_per_thread_give_the_bits_of_phases_one_after_the_other(
+        cout, strides, monkeypatch, rng):
+    # Three images: with one to four output channels the products go four
+    # at a time, and 3 * (2 or 4) frequencies of a group leave some over.
+    x = rng.standard_normal((3, 9, 8, 5)).astype(np.float32)
+    kernel = rng.standard_normal((9, 7, cout, 5)).astype(np.float32)
+    plan = deconv.Conv2DTranspose(kernel, strides, "same", backend="fft").plan_for(x)
+    assert _fft.phases_by_thread(len(plan.backend_plan.tables.phases), 2) == (strides != (1, 1))
+    by_thread = fft(x, kernel, strides, "same", 1, 2)
+    expected = conv2d_transpose_oracle(x.astype(np.float64), kernel.astype(np.float64),
+                                       by_thread.shape[1:3], strides, "same", (1, 1))
+    assert_close(by_thread, expected, np.float32)
+    assert np.array_equal(by_thread, fft(x, kernel, strides, "same", 1, 1))
+    monkeypatch.setattr(_fft, "phases_by_thread", lambda phases, threads: False)
+    assert np.array_equal(by_thread, fft(x, kernel, strides, "same", 1, 2))
+
+
+def test_phases_one_per_thread_check_their_table(rng):
+    x = rng.standard_normal((2, 9, 8, 3)).astype(np.float32)
+    kernel = rng.standard_normal((9, 7, 2, 3)).astype(np.float32)
+    tables = deconv.Conv2DTranspose(kernel, 2, "same", backend="fft").plan_for(
+        x).backend_plan.tables
+    y = np.zeros((2, 18, 16, 2), np.float32)
+    fields = tables.table.fields.copy()
+    fields[1, _fft.PHASE_FIELDS.index("row_taps")] = tables.table.tap_indices.size
+    with pytest.raises(ValueError, match=r"fft_phases: phase \[.*\] does not fit kernel "
+                                         r"\(9, 7, 3, 2\), out \(2, 18, 16, 2\)"):
+        _fft.fft_conv2d_transpose(tables._replace(table=tables.table._replace(fields=fields)),
+                                  x, kernel, y, 2)
+    fields = tables.table.fields.copy()
+    fields[3, _fft.PHASE_FIELDS.index("row_first")] = 17
+    with pytest.raises(ValueError, match=r"fft_phases: phase .* does not fit"):
+        _fft.fft_conv2d_transpose(tables._replace(table=tables.table._replace(fields=fields)),
+                                  x, kernel, y, 2)
+    with pytest.raises(ValueError, match=r"fft_phases: .* do not agree"):
+        _fft.fft_conv2d_transpose(tables._replace(table=tables.table._replace(
+            fields=np.ascontiguousarray(tables.table.fields[:, :-1]))), x, kernel, y, 2)
+
+
 def test_transform_length_only_avoids_wrap_around_where_the_output_lands():
     # 64 inputs, 15 taps: the full linear convolution has 78 points, but a
     # "same" crop keeps 7..70, which a 72-point circular convolution leaves exact.
