@@ -475,8 +475,12 @@ def fft_work(problem, plan, num_threads):
     # them, as do u, Lh - u and Lh/2 -+ u (even lengths)
     width_frequencies = shape[1] // 4 + 1 if shape[1] % 2 == 0 else half
     height_groups = shape[0] // 4 + 1 if shape[0] % 2 == 0 else shape[0] // 2 + 1
-    kernel_dfts = cin * cout * sum(rows * (width_frequencies * cols / 2 + half * height_groups)
-                                   for rows, cols in (phase.taps_shape for phase in plan.phases))
+    # The kernels' DFTs take a step of kernel_dft_lanes kernels at a time,
+    # whole or not.
+    lanes = _simd.core.kernel_dft_lanes(problem.dtype.itemsize)
+    kernels = -(-cin * cout // lanes) * lanes
+    kernel_dfts = kernels * sum(rows * (width_frequencies * cols / 2 + half * height_groups)
+                                for rows, cols in (phase.taps_shape for phase in plan.phases))
     products = len(plan.phases) * batch * cin * cout * shape[0] * half + kernel_dfts
     scale = problem.dtype.itemsize / 4
     reads = len(plan.phases) * batch * cin * shape[0] * half

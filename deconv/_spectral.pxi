@@ -411,6 +411,12 @@ cdef inline void _vector_times_matrix_chunk(
         out_imag[m] = real_imag[m] + imag_real[m]
 
 
+def kernel_dft_lanes(Py_ssize_t itemsize):
+    """Kernels a step of the kernels' DFTs takes at once for items of
+    ``itemsize`` bytes (:func:`_dft_lanes`): fewer kernels cost as much."""
+    return DFT_CHUNK_BYTES // itemsize
+
+
 cdef inline Py_ssize_t _dft_lanes(const floating* data) noexcept nogil:
     """Kernels a step of the kernels' DFTs takes: 128 bytes of them, so a
     step's eight sums (two frequencies of the width DFT, a group of the

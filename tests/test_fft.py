@@ -266,6 +266,23 @@ def test_work_counts_spectrum_reads_and_outputs():
     assert work.output_items == 5 * 40 * 40 * 2
 
 
+def test_work_counts_the_kernels_dfts_in_whole_steps():
+    # One to 32 float32 kernels (Cin * Cout) take one step of the kernels'
+    # DFTs, at the same cost; 33 take two.
+    assert _simd.core.kernel_dft_lanes(4) == 32 and _simd.core.kernel_dft_lanes(8) == 16
+    x = np.zeros((1, 20, 20, 1), np.float32)
+
+    def kernel_dfts(cout):
+        plan = deconv.Conv2DTranspose(np.zeros((9, 9, cout, 1), np.float32), 2, "same",
+                                      backend="fft").plan_for(x).backend_plan
+        rows, cols = plan.tables.shape
+        products = len(plan.tables.phases) * cout * rows * (cols // 2 + 1)
+        return plan.work.complex_madds - products
+
+    assert kernel_dfts(1) == kernel_dfts(2) == kernel_dfts(32) > 0
+    assert kernel_dfts(33) == 2 * kernel_dfts(1)
+
+
 def test_auto_leaves_out_the_fft_where_every_phase_is_one_tap():
     x = np.ones((2, 16, 16, 3), np.float32)
     for kernel_size, stride, dilation, pointwise in ((2, 2, 1, True), (1, 4, 1, True),
