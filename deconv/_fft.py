@@ -47,6 +47,17 @@ from ._caches import bounded_cache
 from ._workspace import scratch_arrays
 
 MEMORY_BUDGET_BYTES = 512 * 2 ** 20
+# The most bytes of input and product spectra (a thread's share when its
+# phases run one per thread) for the phases to run one per thread
+# (phases_by_thread): about a core's L2 cache (1 MB on the Zen 4
+# measured). Each thread then reads all the input spectra and writes all
+# its product spectra every phase; one after the other, each phase's
+# threads take half of them. Measured at 2 threads, one per thread against
+# one after the other: x(4, 32, 32, 32) k12 stride 2 (1.3 MB) 0.93x the
+# time, x(2..11, 55, 55, 3) k20 (0.16-0.88 MB) 0.95-1.00x; x(16, 55, 55, 3)
+# (1.3 MB) 1.04x, x(22, 55, 55, 3) (1.8 MB) 1.06x, x(16, 32, 32, 32) k12
+# (5.3 MB) 1.12x.
+BY_THREAD_BYTES = 5 << 18
 # Groups of frequencies (u, Lh - u, Lh/2 -+ u) whose kernel spectra
 # spectral_product computes together at one v: each chunk of taps is then
 # read from memory once for up to sixteen frequencies.
@@ -366,10 +377,11 @@ def _fill_phases(plan, x, kernel, y, num_threads):
     cout = y.shape[3]
     half = shape[1] // 2 + 1
     real = x.dtype
-    by_thread = phases_by_thread(len(plan.phases), num_threads)
+    by_thread = phases_by_thread(len(plan.phases), num_threads,
+                                 spectra_bytes(shape, batch, cin, cout, x.itemsize))
     # Each thread's own product spectra, when the phases run one per thread.
     product_copies = num_threads if by_thread else 1
-    per_image = 2 * shape[0] * half * (cin + product_copies * cout) * x.itemsize
+    per_image = spectra_bytes(shape, 1, cin, product_copies * cout, x.itemsize)
     chunk = max(1, min(batch, (MEMORY_BUDGET_BYTES // 2) // per_image))
     row_floats = padded_row(cin * cout, x.itemsize)
     taps_floats = max(math.prod(phase.taps_shape) for phase in plan.phases) * row_floats
@@ -429,14 +441,23 @@ def _fill_phases(plan, x, kernel, y, num_threads):
                                      phase.cols, plan.scale, plan.inverse, work, num_threads)
 
 
-def phases_by_thread(phases, num_threads):
+def phases_by_thread(phases, num_threads, spectra):
     """Whether a call runs its ``phases`` one per thread, each whole
     (``deconv._core.fft_phases``), rather than one after the other, each
-    split between the threads: when there are several threads and the
-    phases share out evenly, or at least twice over. Stage by stage, each
-    phase's three steps start and end their threads together and spend
-    their Python between them: at 2 threads, 1.4x the speed of one."""
-    return num_threads > 1 and (phases % num_threads == 0 or phases >= 2 * num_threads)
+    split between the threads: when there are several threads, the phases
+    share out evenly, or at least twice over, and the input and product
+    spectra take at most BY_THREAD_BYTES (``spectra``, from
+    :func:`spectra_bytes`). Stage by stage, each phase's three steps start
+    and end their threads together and spend their Python between them: at
+    2 threads, 1.4x the speed of one."""
+    return (num_threads > 1 and (phases % num_threads == 0 or phases >= 2 * num_threads)
+            and spectra <= BY_THREAD_BYTES)
+
+
+def spectra_bytes(shape, batch, cin, cout, itemsize):
+    """Bytes of the input and product spectra of ``batch`` images in
+    transforms of ``shape`` (Lh, Lw)."""
+    return batch * 2 * shape[0] * (shape[1] // 2 + 1) * (cin + cout) * itemsize
 
 
 def pointwise_phases(problem):
@@ -487,7 +508,9 @@ def fft_work(problem, plan, num_threads):
     return _cost.FFTWork(len(plan.phases), fft_flops * scale, products * scale,
                          batch * len(plan.phases), reads * scale,
                          math.prod(problem.output_shape) * scale,
-                         phases_by_thread(len(plan.phases), num_threads))
+                         phases_by_thread(len(plan.phases), num_threads,
+                                          spectra_bytes(shape, batch, cin, cout,
+                                                        problem.dtype.itemsize)))
 
 
 class FFTBackend(Backend):

@@ -61,15 +61,29 @@ def test_phases_one_per_thread_give_the_bits_of_phases_one_after_the_other(
     # at a time, and 3 * (2 or 4) frequencies of a group leave some over.
     x = rng.standard_normal((3, 9, 8, 5)).astype(np.float32)
     kernel = rng.standard_normal((9, 7, cout, 5)).astype(np.float32)
-    plan = deconv.Conv2DTranspose(kernel, strides, "same", backend="fft").plan_for(x)
-    assert _fft.phases_by_thread(len(plan.backend_plan.tables.phases), 2) == (strides != (1, 1))
+    plan = deconv.Conv2DTranspose(kernel, strides, "same", backend="fft",
+                                  num_threads=2).plan_for(x)
+    assert plan.backend_plan.work.phases_by_thread == (strides != (1, 1))
     by_thread = fft(x, kernel, strides, "same", 1, 2)
     expected = conv2d_transpose_oracle(x.astype(np.float64), kernel.astype(np.float64),
                                        by_thread.shape[1:3], strides, "same", (1, 1))
     assert_close(by_thread, expected, np.float32)
     assert np.array_equal(by_thread, fft(x, kernel, strides, "same", 1, 1))
-    monkeypatch.setattr(_fft, "phases_by_thread", lambda phases, threads: False)
+    monkeypatch.setattr(_fft, "phases_by_thread", lambda *arguments: False)
     assert np.array_equal(by_thread, fft(x, kernel, strides, "same", 1, 2))
+
+
+def test_phases_run_one_per_thread_when_their_spectra_fit_a_cache():
+    assert _fft.phases_by_thread(4, 2, _fft.BY_THREAD_BYTES)
+    assert not _fft.phases_by_thread(4, 2, _fft.BY_THREAD_BYTES + 1)
+    assert not _fft.phases_by_thread(4, 1, 0)
+    assert not _fft.phases_by_thread(3, 2, 0) and _fft.phases_by_thread(9, 2, 0)
+    # 64 images of 20x16 transforms with 16 + 8 channels: 2.2 MB of spectra.
+    kernel = np.zeros((9, 9, 8, 16), np.float32)
+    for batch, by_thread in ((1, True), (64, False)):
+        work = deconv.Conv2DTranspose(kernel, 2, "same", backend="fft", num_threads=2).plan_for(
+            np.zeros((batch, 16, 16, 16), np.float32)).backend_plan.work
+        assert work.phases_by_thread == by_thread
 
 
 def test_phases_one_per_thread_check_their_table(rng):
