@@ -146,8 +146,13 @@ DEFAULT_PROFILE = {
     # Phases run one per thread (deconv._fft.phases_by_thread) cost 2.5 us
     # each, measured on calls of one 1-channel 8x8 image at 2 threads:
     # 26.5 us with 4 phases, 33.4 with 9, 41.1 with 16 (one after the
-    # other: 77.9, 152 and 257 us; 35.1 with one phase). The fits with that
-    # term (the tool then drawing a quarter more small layers, seeds 3-5,
+    # other: 77.9, 152 and 257 us; 35.1 with one phase), and 1 us per
+    # phase of each image: 8x8 images at 4, 9 and 16 phases took 0.5-1.3
+    # us more per image phase from 1 to 16 images (multiply-adds and
+    # transforms included), where those run one after the other pay 6.1.
+    # With 6.1 there too, "auto" sent x(4, 8, 8, 9) k23 stride 3 to the
+    # direct kernel at 1.68x the FFT's time (estimate 219 us, 95 measured).
+    # The fits with those terms (the tool then drawing a quarter more small layers, seeds 3-5,
     # and 360 layers at seed 3, on a machine in and out of slow spells)
     # spread 0.53-2.96 (medians 1.08-1.15) and traded the fixed costs
     # against each other (per call 0-119 us); scored on the timings of the
@@ -168,6 +173,7 @@ DEFAULT_PROFILE = {
     "fft_phase_overhead_s": {"avx512": 21e-6, "avx2": 19.4e-6, "baseline": 21e-6},
     "fft_thread_phase_s": {"avx512": 2.5e-6, "avx2": 2.3e-6, "baseline": 2.5e-6},
     "fft_image_phase_s": {"avx512": 6.1e-6, "avx2": 5.64e-6, "baseline": 6.1e-6},
+    "fft_thread_image_phase_s": {"avx512": 1e-6, "avx2": 0.92e-6, "baseline": 1e-6},
     "fft_spectrum_read_s": {"avx512": 1.64e-9, "avx2": 1.52e-9, "baseline": 1.64e-9},
     "fft_output_item_s": {"avx512": 1.08e-9, "avx2": 1.0e-9, "baseline": 1.08e-9},
     # winograd: the position-by-position products run on the wide kernel
@@ -296,12 +302,14 @@ def fft_seconds(work, num_threads, profile, level):
     if work.phases_by_thread and threads > 1:
         threads = work.phases / -(-work.phases // threads)
         phases = work.phases * constant("fft_thread_phase_s") / threads
+        image_phase = constant("fft_thread_image_phase_s")
     else:
         phases = work.phases * constant("fft_phase_overhead_s")
+        image_phase = constant("fft_image_phase_s")
     return (constant("fft_overhead_s") + phases
             + work.transform_flops / (constant("fft_flops_per_thread") * threads)
             + work.complex_madds / (constant("fft_contraction_per_thread") * threads)
-            + (work.image_phases * constant("fft_image_phase_s")
+            + (work.image_phases * image_phase
                + work.spectrum_reads * constant("fft_spectrum_read_s")
                + work.output_items * constant("fft_output_item_s")) / threads)
 
@@ -443,7 +451,8 @@ TUNED_CONSTANTS = {
     "fft": {"rates": ["fft_flops_per_thread.{level}", "fft_contraction_per_thread.{level}"],
             "costs": ["fft_overhead_s.{level}", "fft_phase_overhead_s.{level}",
                       "fft_thread_phase_s.{level}", "fft_image_phase_s.{level}",
-                      "fft_spectrum_read_s.{level}", "fft_output_item_s.{level}"]},
+                      "fft_thread_image_phase_s.{level}", "fft_spectrum_read_s.{level}",
+                      "fft_output_item_s.{level}"]},
     "reference": {"rates": ["reference_madds_per_s"],
                   "costs": ["reference_row_product_s", "reference_overhead_s",
                             "reference_item_s", "reference_product_item_s"]},

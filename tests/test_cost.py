@@ -65,7 +65,8 @@ def test_fft_formula(level):
     expected = (constant["fft_overhead_s"] + 9 * constant["fft_thread_phase_s"] / parallel
                 + 3e9 / (parallel * constant["fft_flops_per_thread"])
                 + 2e9 / (parallel * constant["fft_contraction_per_thread"])
-                + (8 * constant["fft_image_phase_s"] + 5e6 * constant["fft_spectrum_read_s"]
+                + (8 * constant["fft_thread_image_phase_s"]
+                   + 5e6 * constant["fft_spectrum_read_s"]
                    + 7e6 * constant["fft_output_item_s"]) / parallel)
     assert math.isclose(_cost.fft_seconds(by_thread, 2, PROFILE, level), expected)
     assert math.isclose(_cost.fft_seconds(by_thread, 1, PROFILE, level),

@@ -15,9 +15,9 @@ over the plan's deconv._cost.FFTWork::
     + image_phases * image_phase + spectrum_reads * read + outputs * output) / threads
 
 where, for layers whose phases run one per thread (deconv._fft.phases_by_thread),
-the phases' fixed cost is ``phases * thread_phase / threads`` instead and
-``threads`` is the phases over the busiest thread's share of them. The eight
-constants are a nonnegative least-squares fit of the *relative*
+the phases' fixed cost is ``phases * thread_phase / threads`` instead, each
+image phase costs ``thread_image_phase``, and ``threads`` is the phases over
+the busiest thread's share of them. The nine constants are a nonnegative least-squares fit of the *relative*
 error; the script prints them with the fit's median and worst
 measured/estimated ratios.
 """
@@ -60,20 +60,21 @@ def main():
         rows.append([1.0, 0.0 if terms.phases_by_thread else terms.phases,
                      terms.phases / threads if terms.phases_by_thread else 0.0,
                      terms.transform_flops / threads, terms.complex_madds / threads,
-                     terms.image_phases / threads, terms.spectrum_reads / threads,
-                     terms.output_items / threads])
+                     0.0 if terms.phases_by_thread else terms.image_phases / threads,
+                     terms.image_phases / threads if terms.phases_by_thread else 0.0,
+                     terms.spectrum_reads / threads, terms.output_items / threads])
         calls.append(functools.partial(deconv.conv2d_transpose, x, kernel, strides=strides,
                                        padding=padding, backend="fft", num_threads=THREADS))
         layers.append(f"{x_shape} k{k_shape[0]} Cout {k_shape[2]:2} s{strides} {padding:5}")
     seconds = median_seconds(calls, args.rounds)
-    (overhead, phase, thread_phase, per_flop, per_madd, per_image_phase, per_read,
-     per_output), ratios = fit_constants(rows, seconds)
+    (overhead, phase, thread_phase, per_flop, per_madd, per_image_phase,
+     per_thread_image_phase, per_read, per_output), ratios = fit_constants(rows, seconds)
     report(layers, seconds, ratios)
     rates, costs = TUNED_CONSTANTS["fft"]["rates"], TUNED_CONSTANTS["fft"]["costs"]
     level = _simd.core.isa_name()
     for name, value in zip((name.format(level=level) for name in rates + costs),
                            (1 / per_flop, 1 / per_madd, overhead, phase, thread_phase,
-                            per_image_phase, per_read, per_output)):
+                            per_image_phase, per_thread_image_phase, per_read, per_output)):
         print(f'"{name}": {value:.3g},')
 
 
