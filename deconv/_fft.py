@@ -47,10 +47,9 @@ from ._caches import bounded_cache
 from ._workspace import scratch_arrays
 
 MEMORY_BUDGET_BYTES = 512 * 2 ** 20
-# The most bytes of input and product spectra (a thread's share when its
-# phases run one per thread) for the phases to run one per thread
-# (phases_by_thread): about a core's L2 cache (1 MB on the Zen 4
-# measured). Each thread then reads all the input spectra and writes all
+# The most bytes of input and product spectra (spectra_bytes) for the
+# phases to run one per thread (phases_by_thread): about a core's L2 cache
+# (1 MB on the Zen 4 measured). Each thread then reads all the input spectra and writes all
 # its product spectra every phase; one after the other, each phase's
 # threads take half of them. Measured at 2 threads, one per thread against
 # one after the other: x(4, 32, 32, 32) k12 stride 2 (1.3 MB) 0.93x the
@@ -164,12 +163,11 @@ class PhaseKernel(NamedTuple):
 
 class PhasePlan(NamedTuple):
     """One output phase (a row phase with a column phase), as far as shapes
-    decide it: the kernel taps it takes, copied by ``tap_copies`` (pairs of
-    (target, source) index tuples) into a (Th, Tw) grid with the taps at even
-    positions first, ``even_rows`` and ``even_cols`` of them (the DFTs sum
-    those apart from the odd ones); the DFTs' cos and sin tables in that
-    order; and where the phase's rows and columns land."""
-    tap_copies: tuple
+    decide it: the shape of its (Th, Tw) grid of kernel taps (the taps
+    themselves in the plan's :class:`PhaseTable`), at even positions first,
+    ``even_rows`` and ``even_cols`` of them (the DFTs sum those apart from
+    the odd ones); the DFTs' cos and sin tables in that order; and where the
+    phase's rows and columns land."""
     taps_shape: tuple
     even_rows: int
     even_cols: int
@@ -252,13 +250,8 @@ def fft_conv_plan(rows, cols, dtype):
             col_order, even_cols = _even_first(col.positions)
             width_cos, width_sin = _twiddles(tuple(col.positions[col_order].tolist()),
                                              shape[1], shape[1] // 2 + 1, dtype)
-            copies = tuple(((slice(*rows_to), slice(*cols_to)),
-                            (_as_slice(row.taps[row_order[slice(*rows_to)]]),
-                             _as_slice(col.taps[col_order[slice(*cols_to)]])))
-                           for rows_to in ((0, even_rows), (even_rows, len(row.taps)))
-                           for cols_to in ((0, even_cols), (even_cols, len(col.taps))))
             phases.append(PhasePlan(
-                copies, (len(row.taps), len(col.taps)), even_rows, even_cols,
+                (len(row.taps), len(col.taps)), even_rows, even_cols,
                 width_cos, width_sin, height_cos, height_sin,
                 Placement(row.start, row.stop, row.first, rows.stride),
                 Placement(col.start, col.stop, col.first, cols.stride)))
@@ -301,21 +294,21 @@ def phase_table(phases, row_phases, col_phases, dtype):
     return table
 
 
-def phase_kernel(kernel_io, phase, width_length, taps_buffer, width_spectra, num_threads):
-    """Prepare one phase kernel (:class:`PhasePlan`) for the product: its taps
-    copied into ``taps_buffer``, each tap column an odd number of cache lines
-    long (see :func:`padded_row`), then a DFT along the width of length
-    ``width_length`` over the taps only, not an FFT over padding, into
-    ``width_spectra`` (Lw/2+1, 2, Th, >= Cin * Cout)."""
+def phase_kernel(kernel_io, plan, index, taps_buffer, width_spectra, num_threads):
+    """Prepare phase ``index`` of ``plan`` (:class:`FFTPlan`) for the
+    product: its taps copied into ``taps_buffer``, each tap an odd number of
+    cache lines long (see :func:`padded_row`), then a DFT along the width
+    over the taps only, not an FFT over padding, into ``width_spectra``
+    (Lw/2+1, 2, Th, >= Cin * Cout)."""
     cin, cout = kernel_io.shape[2:]
+    phase = plan.phases[index]
     rows, cols = phase.taps_shape
     row_floats = padded_row(cin * cout, kernel_io.itemsize)
-    taps = taps_buffer[:rows * cols * row_floats].reshape(rows, cols, row_floats)[..., :cin * cout]
-    by_channel = taps.reshape(rows, cols, cin, cout)  # a view: only the last axis splits
-    for target, source in phase.tap_copies:
-        by_channel[target] = kernel_io[source]
-    _simd.core.kernel_width_spectra(taps, phase.width_cos, phase.width_sin, phase.even_cols,
-                                    width_length, width_spectra, num_threads)
+    taps = taps_buffer[:rows * cols * row_floats].reshape(rows, cols, row_floats)
+    _simd.core.phase_taps(kernel_io, plan.table.fields, index, plan.table.tap_indices, taps)
+    _simd.core.kernel_width_spectra(taps[..., :cin * cout], phase.width_cos, phase.width_sin,
+                                    phase.even_cols, plan.shape[1], width_spectra,
+                                    num_threads)
     return PhaseKernel(width_spectra, phase.height_cos, phase.height_sin, phase.even_rows)
 
 
@@ -335,15 +328,6 @@ def padded_row(count, itemsize):
     speed at 1024 kernels."""
     per_line = 64 // itemsize
     return (-(-count // per_line) | 1) * per_line
-
-
-def _as_slice(taps):
-    """Taps in an arithmetic progression as a slice (basic indexing copies the
-    kernel ten times faster than fancy indexing); empty for no taps."""
-    if len(taps) == 0:
-        return slice(0, 0)
-    step = int(taps[1] - taps[0]) if len(taps) > 1 else 1
-    return slice(int(taps[0]), int(taps[-1]) + 1, step)
 
 
 def transform_flops(rows_in, shape):
@@ -431,7 +415,7 @@ def _fill_phases(plan, x, kernel, y, num_threads):
             if kernel is None:
                 needed = (half, 2, phase.taps_shape[0], row_floats)
                 buffer = kernel_buffers[index if keep_kernels else 0][:math.prod(needed)]
-                kernel = phase_kernel(kernel_io, phase, shape[1], taps_buffer,
+                kernel = phase_kernel(kernel_io, plan, index, taps_buffer,
                                       buffer.reshape(needed), num_threads)
                 if keep_kernels:
                     kernels[index] = kernel

@@ -1276,6 +1276,69 @@ def fft_phases(const floating[:, :, :, :, ::1] x_spectra, const floating[:, :, :
                    &y_spectra[thread, 0, 0, 0, 0, 0], y_layout, cout, &work[thread, 0])
 
 
+def phase_taps(const floating[:, :, :, :] kernel_io, const Py_ssize_t[:, ::1] phases,
+               const Py_ssize_t p, const Py_ssize_t[::1] tap_indices, floating[:, :, ::1] taps):
+    """Copy the taps of phase ``p`` of :func:`fft_phases`' phase table from
+    ``kernel_io`` (kh, kw, Cin, Cout; any strides) into ``taps`` (Th, Tw, >=
+    Cin * Cout), each tap's (Cin, Cout) kernels a row, even positions first."""
+    cdef Py_ssize_t cin = kernel_io.shape[2], cout = kernel_io.shape[3]
+    if (not 0 <= p < phases.shape[0] or phases.shape[1] != PHASE_FIELDS
+            or not _phase_taps_fit(phases[p], tap_indices, kernel_io)
+            or taps.shape[0] != phases[p, PHASE_TAP_ROWS]
+            or taps.shape[1] != phases[p, PHASE_TAP_COLS] or taps.shape[2] < cin * cout):
+        raise ValueError(f"phase_taps: phase {p} of {tuple(phases.shape)[:2]}, kernel "
+                         f"{tuple(kernel_io.shape)[:4]} and taps {tuple(taps.shape)[:3]} do "
+                         f"not agree")
+    _copy_phase_taps(&phases[p, 0], &tap_indices[0], &kernel_io[0, 0, 0, 0],
+                     kernel_io.strides[0] // sizeof(floating),
+                     kernel_io.strides[1] // sizeof(floating),
+                     kernel_io.strides[2] // sizeof(floating),
+                     kernel_io.strides[3] // sizeof(floating), cin, cout, &taps[0, 0, 0],
+                     taps.shape[2])
+
+
+cdef bint _phase_taps_fit(const Py_ssize_t[::1] phase, const Py_ssize_t[::1] tap_indices,
+                          const floating[:, :, :, :] kernel_io):
+    """Whether a row of :func:`fft_phases`' phase table names kernel rows and
+    columns within ``tap_indices`` and ``kernel_io``."""
+    cdef Py_ssize_t rows = phase[PHASE_TAP_ROWS], cols = phase[PHASE_TAP_COLS]
+    cdef Py_ssize_t row_taps = phase[PHASE_ROW_TAPS], col_taps = phase[PHASE_COL_TAPS], i
+    if not (rows >= 1 and cols >= 1
+            and 0 <= row_taps and row_taps + rows <= tap_indices.shape[0]
+            and 0 <= col_taps and col_taps + cols <= tap_indices.shape[0]):
+        return False
+    for i in range(rows):
+        if not 0 <= tap_indices[row_taps + i] < kernel_io.shape[0]:
+            return False
+    for i in range(cols):
+        if not 0 <= tap_indices[col_taps + i] < kernel_io.shape[1]:
+            return False
+    return True
+
+
+cdef void _copy_phase_taps(const Py_ssize_t* phase, const Py_ssize_t* tap_indices,
+                           const floating* kernel_io, const Py_ssize_t kernel_row,
+                           const Py_ssize_t kernel_col, const Py_ssize_t kernel_in,
+                           const Py_ssize_t kernel_out, const Py_ssize_t cin,
+                           const Py_ssize_t cout, floating* taps,
+                           const Py_ssize_t row_floats) noexcept nogil:
+    """The phase kernel's taps, each a (Cin, Cout) row of ``row_floats``
+    items of ``taps`` (Th, Tw, row_floats), from ``kernel_io`` (strides in
+    items)."""
+    cdef Py_ssize_t rows = phase[PHASE_TAP_ROWS], cols = phase[PHASE_TAP_COLS]
+    cdef const floating* source
+    cdef floating* row
+    cdef Py_ssize_t a, b, c, o
+    for a in range(rows):
+        for b in range(cols):
+            source = (kernel_io + tap_indices[phase[PHASE_ROW_TAPS] + a] * kernel_row
+                      + tap_indices[phase[PHASE_COL_TAPS] + b] * kernel_col)
+            row = taps + (a * cols + b) * row_floats
+            for c in range(cin):
+                for o in range(cout):
+                    row[c * cout + o] = source[c * kernel_in + o * kernel_out]
+
+
 cdef void _check_phase(const Py_ssize_t[::1] phase, const Py_ssize_t[::1] tap_indices,
                        const floating[::1] twiddles, const floating[:, :, :, :] kernel_io,
                        const Py_ssize_t length, const Py_ssize_t width_length,
@@ -1286,14 +1349,11 @@ cdef void _check_phase(const Py_ssize_t[::1] phase, const Py_ssize_t[::1] tap_in
     stays within its arrays (the phase kernel in ``kernel_io``, the tables
     in theirs, the placement in ``out``, the buffers of one thread)."""
     cdef Py_ssize_t rows = phase[PHASE_TAP_ROWS], cols = phase[PHASE_TAP_COLS]
-    cdef Py_ssize_t row_taps = phase[PHASE_ROW_TAPS], col_taps = phase[PHASE_COL_TAPS]
     cdef Py_ssize_t width = phase[PHASE_WIDTH_TWIDDLES], height = phase[PHASE_HEIGHT_TWIDDLES]
-    cdef Py_ssize_t half = width_length // 2 + 1, i
+    cdef Py_ssize_t half = width_length // 2 + 1
     cdef bint fits = (
-        rows >= 1 and cols >= 1 and 0 <= phase[PHASE_EVEN_ROWS] <= rows
+        _phase_taps_fit(phase, tap_indices, kernel_io) and 0 <= phase[PHASE_EVEN_ROWS] <= rows
         and 0 <= phase[PHASE_EVEN_COLS] <= cols
-        and 0 <= row_taps and row_taps + rows <= tap_indices.shape[0]
-        and 0 <= col_taps and col_taps + cols <= tap_indices.shape[0]
         and 0 <= width and width + 2 * half * cols <= twiddles.shape[0]
         and 0 <= height and height + 2 * length * rows <= twiddles.shape[0]
         and rows * cols * row_floats <= taps_items and 2 * half * rows * row_floats <= partial_items
@@ -1303,10 +1363,6 @@ cdef void _check_phase(const Py_ssize_t[::1] phase, const Py_ssize_t[::1] tap_in
         and 0 <= phase[PHASE_COL_START] < phase[PHASE_COL_STOP] <= width_length
         and 0 <= phase[PHASE_COL_FIRST] and phase[PHASE_COL_FIRST] + (
             phase[PHASE_COL_STOP] - phase[PHASE_COL_START] - 1) * col_step < out.shape[2])
-    for i in range(rows if fits else 0):
-        fits = fits and 0 <= tap_indices[row_taps + i] < kernel_io.shape[0]
-    for i in range(cols if fits else 0):
-        fits = fits and 0 <= tap_indices[col_taps + i] < kernel_io.shape[1]
     if not fits:
         raise ValueError(f"fft_phases: phase {list(phase)} does not fit kernel "
                          f"{tuple(kernel_io.shape)[:4]}, out {tuple(out.shape)[:4]} or "
@@ -1332,22 +1388,13 @@ cdef void _run_phase(const Py_ssize_t* phase, const Py_ssize_t* tap_indices,
     cdef Py_ssize_t half = width_length // 2 + 1
     cdef const floating* width_cos = twiddles + phase[PHASE_WIDTH_TWIDDLES]
     cdef const floating* height_cos = twiddles + phase[PHASE_HEIGHT_TWIDDLES]
-    cdef const floating* source
-    cdef floating* row
     cdef Crop crop
-    cdef Py_ssize_t a, b, c, o
     crop.row_start, crop.row_stop = phase[PHASE_ROW_START], phase[PHASE_ROW_STOP]
     crop.row_first, crop.row_step = phase[PHASE_ROW_FIRST], row_step
     crop.col_start, crop.col_stop = phase[PHASE_COL_START], phase[PHASE_COL_STOP]
     crop.col_first, crop.col_step = phase[PHASE_COL_FIRST], col_step
-    for a in range(rows):  # the phase kernel's taps, each a (Cin, Cout) row
-        for b in range(cols):
-            source = (kernel_io + tap_indices[phase[PHASE_ROW_TAPS] + a] * kernel_row
-                      + tap_indices[phase[PHASE_COL_TAPS] + b] * kernel_col)
-            row = taps + (a * cols + b) * row_floats
-            for c in range(cin):
-                for o in range(cout):
-                    row[c * cout + o] = source[c * kernel_in + o * kernel_out]
+    _copy_phase_taps(phase, tap_indices, kernel_io, kernel_row, kernel_col, kernel_in,
+                     kernel_out, cin, cout, taps, row_floats)
     _width_spectra_units(taps, cols * row_floats, row_floats, width_cos, width_cos + half * cols,
                          rows, cols, phase[PHASE_EVEN_COLS], cin * cout, width_length, partial,
                          row_floats, 0, rows * _width_blocks(width_length))

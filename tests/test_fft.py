@@ -103,6 +103,10 @@ def test_phases_one_per_thread_check_their_table(rng):
     with pytest.raises(ValueError, match=r"fft_phases: phase .* does not fit"):
         _fft.fft_conv2d_transpose(tables._replace(table=tables.table._replace(fields=fields)),
                                   x, kernel, y, 2)
+    with pytest.raises(ValueError, match=r"phase_taps: phase 1 of \(4, 14\), kernel "
+                                         r"\(9, 7, 3, 2\) and taps \(5, 4, 7\) do not agree"):
+        _simd.core.phase_taps(kernel.transpose(0, 1, 3, 2), tables.table.fields, 1,
+                              tables.table.tap_indices, np.zeros((5, 4, 7), np.float32))
     with pytest.raises(ValueError, match=r"fft_phases: .* do not agree"):
         _fft.fft_conv2d_transpose(tables._replace(table=tables.table._replace(
             fields=np.ascontiguousarray(tables.table.fields[:, :-1]))), x, kernel, y, 2)
