@@ -178,11 +178,16 @@ cdef inline PlanarLayout _planar_layout(const floating[:, :, :, :, ::1] spectra)
     return layout
 
 
+cdef inline Py_ssize_t _height_groups(const Py_ssize_t length) noexcept nogil:
+    """Frequency groups (:func:`_height_dft_groups`) of Lh = ``length``: u <=
+    Lh / 4 for an even Lh (with Lh - u, Lh / 2 -+ u), else u <= Lh / 2."""
+    return length // 4 + 1 if length % 2 == 0 else length // 2 + 1
+
+
 cdef inline Py_ssize_t _product_blocks(const Py_ssize_t length,
                                        const Py_ssize_t block) noexcept nogil:
-    """Blocks of ``block`` frequency groups (:func:`_height_dft_groups`) of Lh = ``length``."""
-    cdef Py_ssize_t groups = length // 4 + 1 if length % 2 == 0 else length // 2 + 1
-    return (groups + block - 1) // block
+    """Blocks of ``block`` frequency groups of Lh = ``length``."""
+    return (_height_groups(length) + block - 1) // block
 
 
 cdef inline void _product_units(
@@ -200,8 +205,7 @@ cdef inline void _product_units(
     frequency groups (:func:`_product_blocks`), so each chunk of taps is read
     from memory once for the block."""
     cdef bint quads = length % 2 == 0
-    cdef Py_ssize_t groups = length // 4 + 1 if quads else length // 2 + 1
-    cdef Py_ssize_t blocks = _product_blocks(length, block)
+    cdef Py_ssize_t groups = _height_groups(length), blocks = _product_blocks(length, block)
     cdef Py_ssize_t unit, v, first, last, g, slot, frequency, n
     cdef const floating* x_at
     cdef floating* y_at
@@ -940,13 +944,7 @@ def cropped_image(floating[:, :, :, :, ::1] spectra, floating[:, :, :, :] out, r
     if (out.shape[0] != count or spectra.shape[2] != 2 or half != width_length // 2 + 1
             or out.shape[3] != channels or work.shape[0] < num_threads
             or work.shape[1] < fft_work_floats(max(length, width_length))
-            or not 0 <= crop.row_start < crop.row_stop <= length or crop.row_step < 1
-            or crop.row_first < 0
-            or crop.row_first + (crop.row_stop - crop.row_start - 1) * crop.row_step >= out.shape[1]
-            or not 0 <= crop.col_start < crop.col_stop <= width_length or crop.col_step < 1
-            or crop.col_first < 0
-            or (crop.col_first + (crop.col_stop - crop.col_start - 1) * crop.col_step
-                >= out.shape[2])):
+            or not _crop_fits(crop, length, width_length, out.shape[1], out.shape[2])):
         raise ValueError(f"cropped_image: spectra {tuple(spectra.shape)[:5]} of width "
                          f"{width_length}, out {tuple(out.shape)[:4]}, rows {rows}, cols "
                          f"{cols} and work {tuple(work.shape)[:2]} do not agree")
@@ -968,6 +966,19 @@ cdef Crop _crop(rows, cols):
     crop.row_start, crop.row_stop, crop.row_first, crop.row_step = rows
     crop.col_start, crop.col_stop, crop.col_first, crop.col_step = cols
     return crop
+
+
+cdef bint _crop_fits(const Crop crop, const Py_ssize_t length, const Py_ssize_t width_length,
+                     const Py_ssize_t out_rows, const Py_ssize_t out_cols) noexcept:
+    """Whether ``crop`` keeps rows and columns of an (Lh = ``length``, Lw =
+    ``width_length``) inverse transform and places them within an output of
+    ``out_rows`` x ``out_cols``."""
+    return (0 <= crop.row_start < crop.row_stop <= length and crop.row_step >= 1
+            and 0 <= crop.row_first
+            and crop.row_first + (crop.row_stop - crop.row_start - 1) * crop.row_step < out_rows
+            and 0 <= crop.col_start < crop.col_stop <= width_length and crop.col_step >= 1
+            and 0 <= crop.col_first
+            and crop.col_first + (crop.col_stop - crop.col_start - 1) * crop.col_step < out_cols)
 
 
 cdef inline OutLayout _out_layout(floating[:, :, :, :] out) noexcept:
@@ -1339,6 +1350,17 @@ cdef void _copy_phase_taps(const Py_ssize_t* phase, const Py_ssize_t* tap_indice
                     row[c * cout + o] = source[c * kernel_in + o * kernel_out]
 
 
+cdef Crop _phase_crop(const Py_ssize_t* phase, const Py_ssize_t row_step,
+                      const Py_ssize_t col_step) noexcept nogil:
+    """The :class:`Crop` of a row of :func:`fft_phases`' phase table."""
+    cdef Crop crop
+    crop.row_start, crop.row_stop = phase[PHASE_ROW_START], phase[PHASE_ROW_STOP]
+    crop.row_first, crop.row_step = phase[PHASE_ROW_FIRST], row_step
+    crop.col_start, crop.col_stop = phase[PHASE_COL_START], phase[PHASE_COL_STOP]
+    crop.col_first, crop.col_step = phase[PHASE_COL_FIRST], col_step
+    return crop
+
+
 cdef void _check_phase(const Py_ssize_t[::1] phase, const Py_ssize_t[::1] tap_indices,
                        const floating[::1] twiddles, const floating[:, :, :, :] kernel_io,
                        const Py_ssize_t length, const Py_ssize_t width_length,
@@ -1357,12 +1379,8 @@ cdef void _check_phase(const Py_ssize_t[::1] phase, const Py_ssize_t[::1] tap_in
         and 0 <= width and width + 2 * half * cols <= twiddles.shape[0]
         and 0 <= height and height + 2 * length * rows <= twiddles.shape[0]
         and rows * cols * row_floats <= taps_items and 2 * half * rows * row_floats <= partial_items
-        and 0 <= phase[PHASE_ROW_START] < phase[PHASE_ROW_STOP] <= length
-        and 0 <= phase[PHASE_ROW_FIRST] and phase[PHASE_ROW_FIRST] + (
-            phase[PHASE_ROW_STOP] - phase[PHASE_ROW_START] - 1) * row_step < out.shape[1]
-        and 0 <= phase[PHASE_COL_START] < phase[PHASE_COL_STOP] <= width_length
-        and 0 <= phase[PHASE_COL_FIRST] and phase[PHASE_COL_FIRST] + (
-            phase[PHASE_COL_STOP] - phase[PHASE_COL_START] - 1) * col_step < out.shape[2])
+        and _crop_fits(_phase_crop(&phase[0], row_step, col_step), length, width_length,
+                       out.shape[1], out.shape[2]))
     if not fits:
         raise ValueError(f"fft_phases: phase {list(phase)} does not fit kernel "
                          f"{tuple(kernel_io.shape)[:4]}, out {tuple(out.shape)[:4]} or "
@@ -1388,11 +1406,7 @@ cdef void _run_phase(const Py_ssize_t* phase, const Py_ssize_t* tap_indices,
     cdef Py_ssize_t half = width_length // 2 + 1
     cdef const floating* width_cos = twiddles + phase[PHASE_WIDTH_TWIDDLES]
     cdef const floating* height_cos = twiddles + phase[PHASE_HEIGHT_TWIDDLES]
-    cdef Crop crop
-    crop.row_start, crop.row_stop = phase[PHASE_ROW_START], phase[PHASE_ROW_STOP]
-    crop.row_first, crop.row_step = phase[PHASE_ROW_FIRST], row_step
-    crop.col_start, crop.col_stop = phase[PHASE_COL_START], phase[PHASE_COL_STOP]
-    crop.col_first, crop.col_step = phase[PHASE_COL_FIRST], col_step
+    cdef Crop crop = _phase_crop(phase, row_step, col_step)
     _copy_phase_taps(phase, tap_indices, kernel_io, kernel_row, kernel_col, kernel_in,
                      kernel_out, cin, cout, taps, row_floats)
     _width_spectra_units(taps, cols * row_floats, row_floats, width_cos, width_cos + half * cols,
