@@ -232,6 +232,13 @@ class ProductPlan(NamedTuple):
     units_per_check: int
 
     @property
+    def pointwise(self):
+        """Whether its phases take one tap per axis: each output then takes
+        one input pixel's product with one tap, with nothing to transform
+        (:func:`pointwise_views`)."""
+        return self.positions == 1
+
+    @property
     def layout(self):
         """The row and column taps and tiles its phases share."""
         rows, cols = self.phases[0].rows, self.phases[0].cols
@@ -383,12 +390,21 @@ def winograd_tables(problem):
             phases.append(PhaseTiles(rows, cols, inputs, tiles))
             columns = tiles.stop
         positions = phases[0].rows.inputs * phases[0].cols.inputs
-        tile_taps, slot_taps = product_tile_taps(positions, columns,
-                                                 core.tile_pixel_sizes(itemsize))
+        sizes = core.tile_pixel_sizes(itemsize)
+        if positions == 1:
+            # Pointwise (see pointwise_views): each image row of a phase is a
+            # row of the wide kernel's tiles, a unit of work per block.
+            counts = [product_tile_taps(batch * phase.rows.outputs, phase.cols.outputs, sizes)
+                      for phase in phases]
+            tile_taps, slot_taps = (sum(count[i] for count in counts) for i in (0, 1))
+            rows = sum(phase.rows.outputs for phase in phases)
+        else:
+            tile_taps, slot_taps = product_tile_taps(positions, columns, sizes)
+            rows = positions
         blocks, computed = -(-cout // block), core.computed_channels(cout, itemsize)
         work = _cost.DirectWork(
             padded_madds=slot_taps * computed * cin, tile_taps=tile_taps * blocks,
-            units=positions * blocks, outputs=positions * columns * computed,
+            units=rows * blocks, outputs=positions * columns * computed,
             half_madds=slot_taps * _direct.half_block_channels(computed, block) * cin)
         weights = tap_weights((row_tile, len(row_taps)), (col_tile, len(col_taps)),
                               problem.dtype)
@@ -400,10 +416,11 @@ def winograd_tables(problem):
             position_stride(columns, cout, problem.dtype),
             (blocks, len(row_taps), len(col_taps), cin, block),
             _direct.units_per_signal_check(work)))
+    transformed = [run for run in products if not run.pointwise]
     return WinogradTables(
         tuple(products), tuple(zeros),
-        max((run.positions * run.input_stride for run in products), default=0),
-        max((run.positions * run.product_stride for run in products), default=0),
+        max((run.positions * run.input_stride for run in transformed), default=0),
+        max((run.positions * run.product_stride for run in transformed), default=0),
         max((math.prod(run.taps_shape) for run in products), default=0),
         max((tap_group(run, problem.dtype.itemsize) * math.prod(run.taps_shape[1:])
              for run in products), default=0),
@@ -459,7 +476,8 @@ def by_run_table(products):
 def winograd_work(problem, tables):
     """The :class:`deconv._cost.WinogradWork` of a plan's tables: the
     products, the output phases, the positions of their tiles (each
-    transformed in and out, with Cin and Cout items), the items of
+    transformed in and out, with Cin and Cout items; none in pointwise
+    plans), the items of
     channels-first data copied to and from channels-last, and the kernel
     items a function call reads to transform the kernel as it goes, per
     :class:`ProductPlan`: its sub-kernel packed, then one tap per nonzero
@@ -470,8 +488,11 @@ def winograd_work(problem, tables):
                                               for run in tables.products)
                                    for field in ("padded_madds", "tile_taps", "units",
                                                  "outputs", "half_madds")})
-    transformed = sum(run.positions * run.columns for run in tables.products)
-    kernel_items = sum((np.count_nonzero(run.tap_weights) + run.tap_weights.shape[1])
+    transformed = sum(run.positions * run.columns for run in tables.products
+                      if not run.pointwise)
+    # A pointwise plan's panels are its tap itself, copied once.
+    kernel_items = sum((1 if run.pointwise else
+                        np.count_nonzero(run.tap_weights) + run.tap_weights.shape[1])
                        * -(-cout // block) * block * cin for run in tables.products)
     # A channels-first x and y are copied to and from channels-last.
     strided = (math.prod(problem.input_shape) * (cin > 1)
@@ -674,6 +695,16 @@ def _run_by_stage(tables, x, kernel, packed, y, threads):
                        ((panel_items,), dtype), ((threads, 1), dtype), ((0,), np.intp),
                        ((1, 1, 1, 1), dtype), slot="winograd")
     for index, run in enumerate(tables.products):
+        if run.pointwise:
+            for phase in run.phases:
+                if on_demand:
+                    _pointwise_phase(run, phase, x, kernel[run.sub_kernel],
+                                     panel_buffer.reshape(threads, 1, 1, cin, block), True, y,
+                                     threads)
+                else:
+                    _pointwise_phase(run, phase, x, unused_kernel, packed.panels[index], False,
+                                     y, threads)
+            continue
         positions, columns = run.positions, run.columns
         v = by_position(inputs, positions, columns, cin, run.input_stride)
         m = by_position(products, positions, columns, cout, run.product_stride)
@@ -703,6 +734,72 @@ def _run_by_stage(tables, x, kernel, packed, y, threads):
                                  run.col_transforms.output, rows.first_output, rows.step,
                                  rows.outputs, cols.first_output, cols.step, cols.outputs, y,
                                  threads)
+
+
+def pointwise_views(phase, x, y):
+    """The views of ``x`` and ``y`` that a phase of one tap per axis (a
+    :class:`PhaseTiles` of a pointwise :class:`ProductPlan`) pairs pixel for
+    pixel, each output taking its input's product with the tap; and whether
+    they cover all the phase's outputs (the others read past x: zeros).
+    Without transforms (F(1, 1) is the identity, which copies exactly), the
+    products read x and write y where they lie.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from deconv._geometry import Axis
+    >>> from deconv._winograd import PhaseTiles, axis_phases, pointwise_views
+    >>> axis = Axis.from_padding("rows", 4, 9, 3, 2, 1, "valid")  # 4 -> 9, k3 s2
+    >>> odd = axis_phases(axis)[1]  # outputs 1, 3, 5, 7: input t with tap 1
+    >>> phase = PhaseTiles(odd, odd, (slice(None),) * 3, slice(0))
+    >>> x, y = np.zeros((1, 4, 4, 2)), np.zeros((1, 9, 9, 3))
+    >>> x_view, y_view, whole = pointwise_views(phase, x, y)
+    >>> x_view.shape, y_view.shape, whole
+    ((1, 4, 4, 2), (1, 4, 4, 3), True)
+    """
+    x_index, y_index, whole = [slice(None)], [slice(None)], True
+    for axis, size in ((phase.rows, x.shape[1]), (phase.cols, x.shape[2])):
+        # Output t reads input first_input + input_step * (input_base + t).
+        inputs = len(range(axis.first_input, size, axis.input_step))
+        start = max(0, -axis.input_base)
+        stop = max(start, min(axis.outputs, inputs - axis.input_base))
+        whole = whole and start == 0 and stop == axis.outputs
+        first = axis.first_input + axis.input_step * (axis.input_base + start)
+        x_index.append(slice(first, first + axis.input_step * (stop - start), axis.input_step))
+        first = axis.first_output + axis.step * start
+        y_index.append(slice(first, first + axis.step * (stop - start), axis.step))
+    return x[tuple(x_index)], y[tuple(y_index)], whole
+
+
+def _pointwise_phase(run, phase, x, kernel, panels, on_demand, y, threads):
+    """One phase of a pointwise :class:`ProductPlan` into ``y`` by the wide
+    kernel on :func:`pointwise_views`: with an operator's ``panels`` (its
+    transformed kernel, which is the tap), or ``on_demand`` (a function
+    call) with the tap ``kernel`` (1, 1, Cout, Cin) packed by each thread
+    into its slot of ``panels`` (threads, 1, 1, Cin, block) as it comes to
+    each block -- the
+    same bits as the transforms and the products of the other plans would
+    give (their panels are the tap times 1)."""
+    core = _simd.core
+    x_view, y_view, whole = pointwise_views(phase, x, y)
+    if not whole:
+        y[:, phase.rows.first_output::phase.rows.step,
+          phase.cols.first_output::phase.cols.step] = 0
+    if 0 in x_view.shape[1:3]:
+        return
+    block = panels.shape[4]
+    # A y whose channels are not contiguous (one channel, channels-first) is
+    # written a row at a time through a stage per thread.
+    stage_items = (y_view.shape[0] * y_view.shape[2] * block
+                   if y_view.strides[3] != y.itemsize else 1)
+    stages, panel_blocks, no_blocks = scratch_arrays(
+        ((threads, stage_items), y.dtype), ((threads if on_demand else 0,), np.intp),
+        ((0,), np.intp), slot="winograd pointwise")
+    panel_blocks.fill(-1)
+    core.conv2d_transpose_wide(x_view, kernel, panels, panel_blocks if on_demand else no_blocks,
+                               product_tables(x_view.shape[1], x_view.shape[2],
+                                              one_kernel_row=True),
+                               y_view, stages, on_demand, run.units_per_check, threads)
 
 
 def runs_by_thread(tables, threads, x_shape):

@@ -201,6 +201,111 @@ def test_function_calls_pack_the_taps_in_either_work_order(x_shape, dtype, rng, 
     deconv.clear_caches()
 
 
+# Phases of one tap per axis (pointwise plans): a k3 stride-2 layer's odd
+# rows and columns, a k4 stride-3 layer's four, a k6 stride-4 layer's four;
+# output sizes past what x reaches (the phase's last outputs are zeros);
+# one output channel channels-first (its channels not contiguous).
+POINTWISE_LAYERS = [((3, 7, 7, 40), (3, 3, 24, 40), (2, 2), "same", (14, 13)),
+                    ((2, 5, 6, 9), (4, 4, 7, 9), (3, 3), "valid", (18, 20)),
+                    ((2, 4, 5, 6), (6, 6, 5, 6), (4, 4), "same", (13, 20)),
+                    ((2, 6, 5, 8), (3, 3, 1, 8), (2, 2), "valid", (14, 12))]
+
+
+@pytest.mark.parametrize("x_shape,kernel_shape,strides,padding,out_hw", POINTWISE_LAYERS)
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_one_tap_phases_multiply_x_where_it_lies_with_the_bits_of_the_transforms(
+        x_shape, kernel_shape, strides, padding, out_hw, data_format, dtype, rng,
+        monkeypatch):
+    # A phase of one tap per axis needs no transforms (F(1, 1) copies): the
+    # wide kernel multiplies x's pixels where they lie into y's phase. The
+    # bits are those of the transforms and products (run by pretending no
+    # plan is pointwise), from functions and operators, at any thread count.
+    monkeypatch.setattr(_direct, "SECONDS_PER_THREAD", 0)  # every requested thread works
+    x = rng.standard_normal(x_shape)
+    kernel = rng.standard_normal(kernel_shape)
+    expected = conv2d_transpose_oracle(x, kernel, out_hw, strides, padding, (1, 1))
+    x, kernel = x.astype(dtype), kernel.astype(dtype)
+    n, cout = x_shape[0], kernel_shape[2]
+    if data_format == "channels_first":
+        x, output_shape = np.ascontiguousarray(x.transpose(0, 3, 1, 2)), (n, cout, *out_hw)
+    else:
+        output_shape = (n, *out_hw, cout)
+    problem = _problem(x_shape, kernel_shape, strides, padding)
+    assert any(run.pointwise for run in _winograd.winograd_tables(problem).products)
+
+    def results():
+        deconv.clear_caches()
+        for threads in (1, 2, 3):
+            operator = deconv.Conv2DTranspose(kernel, strides=strides, padding=padding,
+                                              data_format=data_format, backend="winograd",
+                                              num_threads=threads)
+            yield operator(x, output_shape=output_shape)
+            yield deconv.conv2d_transpose(x, kernel, output_shape, strides, padding,
+                                          data_format, backend="winograd",
+                                          num_threads=threads)
+
+    pointwise = list(results())
+    monkeypatch.setattr(_winograd.ProductPlan, "pointwise", property(lambda run: False))
+    transformed = list(results())
+    deconv.clear_caches()
+    for result, reference in zip(pointwise, transformed):
+        assert np.array_equal(result, reference)
+    if data_format == "channels_first":
+        pointwise[0] = pointwise[0].transpose(0, 2, 3, 1)
+    assert_close(pointwise[0], expected, dtype)
+
+
+def test_pointwise_views_pair_the_pixels_a_phase_reads():
+    # k3 stride 2 "valid", 7 -> 15: odd outputs 1..13 read inputs 0..6 with
+    # tap 1, all of x; even outputs take two taps (not pointwise).
+    problem = _problem((1, 7, 7, 2), (3, 3, 1, 2), (2, 2), "valid")
+    tables = _winograd.winograd_tables(problem)
+    (run,) = [run for run in tables.products if run.pointwise]
+    (phase,) = run.phases
+    x, y = np.zeros((1, 7, 7, 2)), np.zeros((1, 15, 15, 1))
+    x_view, y_view, whole = _winograd.pointwise_views(phase, x, y)
+    assert whole and x_view.shape == (1, 7, 7, 2) and y_view.shape == (1, 7, 7, 1)
+    assert np.shares_memory(x_view, x) and np.shares_memory(y_view, y)
+    assert y_view.strides[1:3] == (2 * y.strides[1], 2 * y.strides[2])
+    # k4 stride 3 "valid", 5 -> 18 rows (one past the 17 that x reaches):
+    # the phase of rows 2, 5, .., 17 reads inputs 0..5 with tap 2 -- input 5
+    # is past x, so row 17 is zeros, outside the views.
+    x, y = np.zeros((1, 5, 5, 2)), np.zeros((1, 18, 18, 1))
+    problem = deconv.Conv2DTranspose(np.zeros((4, 4, 1, 2)), strides=3).plan_for(
+        x, output_shape=(1, 18, 18, 1)).problem
+    tables = _winograd.winograd_tables(problem)
+    partial = []
+    for run in tables.products:
+        for phase in run.phases if run.pointwise else ():
+            x_view, y_view, whole = _winograd.pointwise_views(phase, x, y)
+            if not whole:
+                partial.append((phase.rows.first_output, phase.rows.outputs, x_view.shape[1],
+                                y_view.shape[1]))
+    assert (2, 6, 5, 5) in partial
+
+
+def test_pointwise_plans_transform_nothing():
+    # k3 stride 2, 7 -> 14: phases of 2x2, 2x1, 1x2 and 1x1 taps. The 1x1
+    # phase's 7 x 7 outputs per image are products only: no positions, no
+    # scratch, its tap packed once per block.
+    problem = _problem((4, 7, 7, 64), (3, 3, 32, 64), (2, 2), "same")
+    tables = _winograd.winograd_tables(problem)
+    assert sorted(run.positions for run in tables.products) == [1, 5, 5, 25]
+    work = _winograd.winograd_work(problem, tables)
+    transformed = [run for run in tables.products if not run.pointwise]
+    assert work.positions == sum(run.positions * run.columns for run in transformed)
+    assert tables.input_items == max(run.positions * run.input_stride for run in transformed)
+    (pointwise,) = [run for run in tables.products if run.pointwise]
+    # Each of the 4 images' 7 rows is a row of tiles (8 pixels for 7) in one
+    # block of 32 channels: 7 units.
+    sizes = _simd.core.tile_pixel_sizes(4)
+    tiles = _winograd.product_tile_taps(4 * 7, 7, sizes)
+    computed = _simd.core.computed_channels(32, 4)
+    assert pointwise.work.units == 7 * -(-32 // _simd.core.channel_block(4))
+    assert pointwise.work.padded_madds == tiles[1] * computed * 64
+
+
 def _problem(x_shape, kernel_shape, strides, padding, dilation=(1, 1), dtype=np.float32):
     return deconv.Conv2DTranspose(np.zeros(kernel_shape, dtype), strides=strides,
                                   padding=padding, dilation_rate=dilation).plan_for(
