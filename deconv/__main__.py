@@ -82,7 +82,8 @@ def main(argv=None):
                             "against the same model in PyTorch, each in its own process "
                             "(--repeats rounds)")
     tune = commands.add_parser("tune", help="fit the cost model of 'auto' to this machine")
-    tune.add_argument("--repeats", type=_count(1), default=7)
+    tune.add_argument("--repeats", type=_count(1), default=5,
+                      help="interleaved rounds of the calibration layers (default 5)")
     tune.add_argument("--validation-shapes", type=_count(1), default=60, metavar="N",
                       help="random layers of the held-out grid the tuned constants must "
                            "dispatch at least as well as the shipped ones on (default 60)")

@@ -29,6 +29,8 @@ from ._registry import get_backend
 from ._threads import resolve_num_threads
 from ._timing import timings
 
+# Timed calls of each calibration layer in each round of measure_ratios.
+CALLS_PER_ROUND = 3
 # The held-out grid: its seed (never the calibration's) and default size.
 VALIDATION_SEED = 20261129
 VALIDATION_SHAPES = 60
@@ -45,16 +47,29 @@ class TuneResult(NamedTuple):
     tuned: _grid.DispatchScore
 
 
-def measure_ratios(threads, repeats=7, calibration=_cost.CALIBRATION, progress=None):
+def measure_ratios(threads, repeats=5, calibration=_cost.CALIBRATION, progress=None):
     """Geometric mean of measured / estimated seconds, per path. Each layer
     runs at its backend, planned and packed once (and on its pinned
-    variant), so the times are the path's own."""
+    variant), so the times are the path's own.
+
+    The layers are timed in ``repeats`` interleaved rounds, in a new random
+    order each, CALLS_PER_ROUND calls a round, and each layer's time is the
+    median of all its calls: a slow spell of a shared machine (a co-tenant's
+    burst) then lands on a round of every path alike, not on all of one
+    path's calls -- timed one path after another, the wide kernel's ratio
+    once came out 1.51 (0.85-0.92 in other runs) and the tuned constants
+    sent 13% of the held-out grid to the wrong backend. The reference
+    path's layers take their rounds after the others': its products leave
+    OpenBLAS's threads spinning, which would slow whatever came next."""
     check_count("repeats", repeats, 1)
     rng = np.random.default_rng(0)
-    logs = {}
+    groups = ([i for i, layer in enumerate(calibration) if layer.backend != "reference"],
+              [i for i, layer in enumerate(calibration) if layer.backend == "reference"])
+    steps = len(calibration) + len(groups) * repeats
+    calls, estimates = [], []
     for index, layer in enumerate(calibration):
         if progress:
-            progress(index, len(calibration), layer.path)
+            progress(index, steps, layer.path)
         x = rng.standard_normal(layer.x).astype(layer.dtype)
         kernel = rng.standard_normal(layer.kernel).astype(layer.dtype)
         problem = Conv2DTranspose(kernel, layer.strides, layer.padding,
@@ -62,17 +77,30 @@ def measure_ratios(threads, repeats=7, calibration=_cost.CALIBRATION, progress=N
         backend = get_backend(layer.backend)
         if layer.variant is not None:
             plan = backend.plan_variant(problem, threads, layer.variant)
-            estimate = _direct.plan_seconds(problem, plan, threads, _profile.current_profile())
+            estimates.append(_direct.plan_seconds(problem, plan, threads,
+                                                  _profile.current_profile()))
         else:
             plan = backend.plan(problem, threads)
-            estimate = backend.estimate_seconds(problem, threads)
+            estimates.append(backend.estimate_seconds(problem, threads))
         packed = backend.pack(problem, plan, kernel)
         y = np.empty(problem.output_shape, problem.dtype)
-        measured = float(np.median(timings(
-            lambda: backend.run(problem, plan, x, kernel, packed, y), repeats)))  # noqa: B023
-        logs.setdefault(layer.path, []).append(math.log(measured / estimate))
+        calls.append(lambda backend=backend, problem=problem, plan=plan, x=x, kernel=kernel,
+                     packed=packed, y=y: backend.run(problem, plan, x, kernel, packed, y))
+    seconds = [[] for _ in calibration]
+    order = np.random.default_rng(1)
+    step = len(calibration)
+    for group in groups:
+        for round_index in range(repeats):
+            if progress:
+                progress(step, steps, f"round {round_index + 1} of {repeats}")
+            for i in order.permutation(group):
+                seconds[i].extend(timings(calls[i], CALLS_PER_ROUND, warmup=round_index == 0))
+            step += 1
     if progress:
-        progress(len(calibration), len(calibration), "calibrated")
+        progress(steps, steps, "calibrated")
+    logs = {}
+    for layer, times, estimate in zip(calibration, seconds, estimates):
+        logs.setdefault(layer.path, []).append(math.log(float(np.median(times)) / estimate))
     return {path: math.exp(sum(values) / len(values)) for path, values in logs.items()}
 
 
@@ -96,7 +124,7 @@ def held_out_scores(profiles, threads, shapes=VALIDATION_SHAPES, seed=VALIDATION
     return {name: _grid.score(values) for name, values in ratios.items()}
 
 
-def run_tune(threads=None, repeats=7, calibration=_cost.CALIBRATION,
+def run_tune(threads=None, repeats=5, calibration=_cost.CALIBRATION,
              validation_shapes=VALIDATION_SHAPES, out=print, progress=None):
     """Measure this machine, check the candidate profile on the held-out
     grid, store it if it dispatches no worse than the shipped constants, and

@@ -45,6 +45,37 @@ def test_tune_stores_a_profile_that_dispatches_no_worse(cache, monkeypatch):
     assert choice.backend in deconv.list_backends()
 
 
+def test_calibration_rounds_interleave_the_paths_and_a_slow_spell_does_not_count(
+        monkeypatch):
+    # Every call takes 1 ms, but the second round is a slow spell (10 ms):
+    # each layer's median over its rounds ignores it, so the ratios are
+    # those of a machine without the spell. The layers of deconv's paths
+    # take their rounds first, in a new order each; the reference path's
+    # (BLAS) after them.
+    log = []
+
+    def fake_timings(slow_round):
+        def timings(call, repeats, warmup=True):
+            log.append(call)
+            deconv_layers = len(TINY_CALIBRATION) - 1
+            spell = slow_round * deconv_layers <= len(log) - 1 < (slow_round + 1) * deconv_layers
+            return [0.01 if spell else 0.001] * repeats
+        return timings
+
+    monkeypatch.setattr(_tune, "timings", fake_timings(slow_round=99))
+    calm = _tune.measure_ratios(2, repeats=5, calibration=TINY_CALIBRATION)
+    log.clear()
+    monkeypatch.setattr(_tune, "timings", fake_timings(slow_round=1))
+    spell = _tune.measure_ratios(2, repeats=5, calibration=TINY_CALIBRATION)
+    assert spell == calm
+    deconv_rounds = [log[i:i + 4] for i in range(0, 20, 4)]
+    assert all(len(set(map(id, one_round))) == 4 for one_round in deconv_rounds)
+    assert len({tuple(map(id, one_round)) for one_round in deconv_rounds}) > 1
+    reference = log[20:]
+    assert len(reference) == 5 and len(set(map(id, reference))) == 1
+    assert reference[0] not in deconv_rounds[0]
+
+
 def test_tune_never_saves_a_profile_that_dispatches_worse(cache, monkeypatch):
     monkeypatch.setattr(_tune, "held_out_scores", scores(GOOD, BAD))
     lines = []
