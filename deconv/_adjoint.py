@@ -150,11 +150,13 @@ class AdjointPlanner:
         way, variants = pins if pins is not None else (None, ())
         variants = dict(variants)
         phases = []
-        # In the order of their kernel taps, not of the residues of y they
-        # read: a window of y starts at any residue, and the phases' sum
-        # must be added up in the same order for every window.
+        # In the order of their kernel taps' residue classes (AdjointPhase.order),
+        # not of the residues of y they read nor of the taps that land: a
+        # window of y starts at any residue and drops the taps that land
+        # nowhere in it, and the phases' sum must be added up in the same
+        # order for every window.
         for row, col in sorted(itertools.product(rows.adjoint_phases(), cols.adjoint_phases()),
-                               key=lambda pair: (sorted(pair[0].taps), sorted(pair[1].taps))):
+                               key=lambda pair: (pair[0].order, pair[1].order)):
             plan = self._plan(row.axis, col.axis, (batch, row.count, col.count, contraction),
                               len(row.taps), len(col.taps), channels, dtype, threads, variants)
             phases.append(PhaseRun(row, col, self._planners[plan.problem.kernel_shape], plan))

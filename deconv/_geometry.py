@@ -124,13 +124,17 @@ class AdjointPhase(NamedTuple):
     the input indices ``first, first + step, ...`` (``count`` of them) read
     with kernel taps ``taps`` (in the order of the stride-1 transposed
     convolution ``axis`` that computes it) fill output indices from
-    ``first_output`` on."""
+    ``first_output`` on. ``order`` is the smallest tap of its residue class,
+    landing or not: a window of the axis drops the taps that land nowhere
+    in it, but its phases keep the whole axis' order (by ``order``), so a
+    tiled call adds them up as the whole call does."""
     taps: np.ndarray
     first: int
     step: int
     count: int
     first_output: int
     axis: "Axis"
+    order: int
 
 
 class StackedAdjoint(NamedTuple):
@@ -348,6 +352,8 @@ def _adjoint_phases(axis):
             by_residue.setdefault((a * axis.dilation - axis.pad) % stride, []).append(a)
     phases = []
     for residue, taps in sorted(by_residue.items()):
+        order = min(a for a in range(axis.kernel_size)
+                    if (a * axis.dilation - axis.pad) % stride == residue)
         shifts = [(a * axis.dilation - axis.pad) // stride for a in taps]
         available = -(-(axis.out_size - residue) // stride)  # y indices of this residue
         first = max(0, shifts[0])
@@ -359,5 +365,5 @@ def _adjoint_phases(axis):
         phases.append(AdjointPhase(
             np.array(taps[::-1]), residue + stride * first, stride, stop - first, first_output,
             Axis(axis.name, stop - first, axis.in_size - first_output, len(taps), 1,
-                 shifts[1] - shifts[0] if len(taps) > 1 else 1, max(0, pad))))
+                 shifts[1] - shifts[0] if len(taps) > 1 else 1, max(0, pad)), order))
     return tuple(phases)
