@@ -396,7 +396,7 @@ def winograd_tables(problem):
             # row of the wide kernel's tiles, a unit of work per block.
             counts = [product_tile_taps(batch * phase.rows.outputs, phase.cols.outputs, sizes)
                       for phase in phases]
-            tile_taps, slot_taps = (sum(count[i] for count in counts) for i in (0, 1))
+            tile_taps, slot_taps = map(sum, zip(*counts))
             rows = sum(phase.rows.outputs for phase in phases)
         else:
             tile_taps, slot_taps = product_tile_taps(positions, columns, sizes)
@@ -736,13 +736,21 @@ def _run_by_stage(tables, x, kernel, packed, y, threads):
                                  threads)
 
 
+class PointwiseViews(NamedTuple):
+    """What :func:`pointwise_views` returns: the views of x and y paired
+    pixel for pixel, and whether they cover all the phase's outputs."""
+    x: np.ndarray
+    y: np.ndarray
+    whole: bool
+
+
 def pointwise_views(phase, x, y):
-    """The views of ``x`` and ``y`` that a phase of one tap per axis (a
-    :class:`PhaseTiles` of a pointwise :class:`ProductPlan`) pairs pixel for
-    pixel, each output taking its input's product with the tap; and whether
-    they cover all the phase's outputs (the others read past x: zeros).
-    Without transforms (F(1, 1) is the identity, which copies exactly), the
-    products read x and write y where they lie.
+    """The :class:`PointwiseViews` of ``x`` and ``y`` that a phase of one tap
+    per axis (a :class:`PhaseTiles` of a pointwise :class:`ProductPlan`)
+    pairs pixel for pixel, each output taking its input's product with the
+    tap, and whether they cover all the phase's outputs (the others read
+    past x: zeros). Without transforms (F(1, 1) is the identity, which
+    copies exactly), the products read x and write y where they lie.
 
     Examples
     --------
@@ -753,8 +761,8 @@ def pointwise_views(phase, x, y):
     >>> odd = axis_phases(axis)[1]  # outputs 1, 3, 5, 7: input t with tap 1
     >>> phase = PhaseTiles(odd, odd, (slice(None),) * 3, slice(0))
     >>> x, y = np.zeros((1, 4, 4, 2)), np.zeros((1, 9, 9, 3))
-    >>> x_view, y_view, whole = pointwise_views(phase, x, y)
-    >>> x_view.shape, y_view.shape, whole
+    >>> views = pointwise_views(phase, x, y)
+    >>> views.x.shape, views.y.shape, views.whole
     ((1, 4, 4, 2), (1, 4, 4, 3), True)
     """
     x_index, y_index, whole = [slice(None)], [slice(None)], True
@@ -768,7 +776,7 @@ def pointwise_views(phase, x, y):
         x_index.append(slice(first, first + axis.input_step * (stop - start), axis.input_step))
         first = axis.first_output + axis.step * start
         y_index.append(slice(first, first + axis.step * (stop - start), axis.step))
-    return x[tuple(x_index)], y[tuple(y_index)], whole
+    return PointwiseViews(x[tuple(x_index)], y[tuple(y_index)], whole)
 
 
 def _pointwise_phase(run, phase, x, kernel, panels, on_demand, y, threads):
@@ -777,29 +785,28 @@ def _pointwise_phase(run, phase, x, kernel, panels, on_demand, y, threads):
     transformed kernel, which is the tap), or ``on_demand`` (a function
     call) with the tap ``kernel`` (1, 1, Cout, Cin) packed by each thread
     into its slot of ``panels`` (threads, 1, 1, Cin, block) as it comes to
-    each block -- the
-    same bits as the transforms and the products of the other plans would
-    give (their panels are the tap times 1)."""
-    core = _simd.core
-    x_view, y_view, whole = pointwise_views(phase, x, y)
-    if not whole:
+    each block: the bits the transforms and products would give (their
+    panels are the tap times 1, and F(1, 1) copies)."""
+    views = pointwise_views(phase, x, y)
+    if not views.whole:
         y[:, phase.rows.first_output::phase.rows.step,
           phase.cols.first_output::phase.cols.step] = 0
-    if 0 in x_view.shape[1:3]:
+    if 0 in views.x.shape[1:3]:
         return
     block = panels.shape[4]
     # A y whose channels are not contiguous (one channel, channels-first) is
     # written a row at a time through a stage per thread.
-    stage_items = (y_view.shape[0] * y_view.shape[2] * block
-                   if y_view.strides[3] != y.itemsize else 1)
-    stages, panel_blocks, no_blocks = scratch_arrays(
+    stage_items = (views.y.shape[0] * views.y.shape[2] * block
+                   if views.y.strides[3] != y.itemsize else 1)
+    # Which block each thread's panel holds (none yet); empty for packed panels.
+    stages, panel_blocks = scratch_arrays(
         ((threads, stage_items), y.dtype), ((threads if on_demand else 0,), np.intp),
-        ((0,), np.intp), slot="winograd pointwise")
+        slot="winograd pointwise")
     panel_blocks.fill(-1)
-    core.conv2d_transpose_wide(x_view, kernel, panels, panel_blocks if on_demand else no_blocks,
-                               product_tables(x_view.shape[1], x_view.shape[2],
-                                              one_kernel_row=True),
-                               y_view, stages, on_demand, run.units_per_check, threads)
+    _simd.core.conv2d_transpose_wide(
+        views.x, kernel, panels, panel_blocks,
+        product_tables(views.x.shape[1], views.x.shape[2], one_kernel_row=True), views.y,
+        stages, on_demand, run.units_per_check, threads)
 
 
 def runs_by_thread(tables, threads, x_shape):

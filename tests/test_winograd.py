@@ -264,10 +264,10 @@ def test_pointwise_views_pair_the_pixels_a_phase_reads():
     (run,) = [run for run in tables.products if run.pointwise]
     (phase,) = run.phases
     x, y = np.zeros((1, 7, 7, 2)), np.zeros((1, 15, 15, 1))
-    x_view, y_view, whole = _winograd.pointwise_views(phase, x, y)
-    assert whole and x_view.shape == (1, 7, 7, 2) and y_view.shape == (1, 7, 7, 1)
-    assert np.shares_memory(x_view, x) and np.shares_memory(y_view, y)
-    assert y_view.strides[1:3] == (2 * y.strides[1], 2 * y.strides[2])
+    views = _winograd.pointwise_views(phase, x, y)
+    assert views.whole and views.x.shape == (1, 7, 7, 2) and views.y.shape == (1, 7, 7, 1)
+    assert np.shares_memory(views.x, x) and np.shares_memory(views.y, y)
+    assert views.y.strides[1:3] == (2 * y.strides[1], 2 * y.strides[2])
     # k4 stride 3 "valid", 5 -> 18 rows (one past the 17 that x reaches):
     # the phase of rows 2, 5, .., 17 reads inputs 0..5 with tap 2 -- input 5
     # is past x, so row 17 is zeros, outside the views.
@@ -278,10 +278,10 @@ def test_pointwise_views_pair_the_pixels_a_phase_reads():
     partial = []
     for run in tables.products:
         for phase in run.phases if run.pointwise else ():
-            x_view, y_view, whole = _winograd.pointwise_views(phase, x, y)
-            if not whole:
-                partial.append((phase.rows.first_output, phase.rows.outputs, x_view.shape[1],
-                                y_view.shape[1]))
+            views = _winograd.pointwise_views(phase, x, y)
+            if not views.whole:
+                partial.append((phase.rows.first_output, phase.rows.outputs,
+                                views.x.shape[1], views.y.shape[1]))
     assert (2, 6, 5, 5) in partial
 
 
