@@ -70,22 +70,9 @@ def measure_ratios(threads, repeats=5, calibration=_cost.CALIBRATION, progress=N
     for index, layer in enumerate(calibration):
         if progress:
             progress(index, steps, layer.path)
-        x = rng.standard_normal(layer.x).astype(layer.dtype)
-        kernel = rng.standard_normal(layer.kernel).astype(layer.dtype)
-        problem = Conv2DTranspose(kernel, layer.strides, layer.padding,
-                                  backend=layer.backend).plan_for(x).problem
-        backend = get_backend(layer.backend)
-        if layer.variant is not None:
-            plan = backend.plan_variant(problem, threads, layer.variant)
-            estimates.append(_direct.plan_seconds(problem, plan, threads,
-                                                  _profile.current_profile()))
-        else:
-            plan = backend.plan(problem, threads)
-            estimates.append(backend.estimate_seconds(problem, threads))
-        packed = backend.pack(problem, plan, kernel)
-        y = np.empty(problem.output_shape, problem.dtype)
-        calls.append(lambda backend=backend, problem=problem, plan=plan, x=x, kernel=kernel,
-                     packed=packed, y=y: backend.run(problem, plan, x, kernel, packed, y))
+        call, estimate = _calibration_call(layer, threads, rng)
+        calls.append(call)
+        estimates.append(estimate)
     seconds = [[] for _ in calibration]
     order = np.random.default_rng(1)
     step = len(calibration)
@@ -102,6 +89,27 @@ def measure_ratios(threads, repeats=5, calibration=_cost.CALIBRATION, progress=N
     for layer, times, estimate in zip(calibration, seconds, estimates):
         logs.setdefault(layer.path, []).append(math.log(float(np.median(times)) / estimate))
     return {path: math.exp(sum(values) / len(values)) for path, values in logs.items()}
+
+
+def _calibration_call(layer, threads, rng):
+    """A call running ``layer`` (a ``deconv._cost.CalibrationLayer``) at its
+    backend on random data, planned and packed once (on its pinned variant
+    if it has one), and the estimate of its seconds by the constants in
+    force (the shipped ones while tuning)."""
+    x = rng.standard_normal(layer.x).astype(layer.dtype)
+    kernel = rng.standard_normal(layer.kernel).astype(layer.dtype)
+    problem = Conv2DTranspose(kernel, layer.strides, layer.padding,
+                              backend=layer.backend).plan_for(x).problem
+    backend = get_backend(layer.backend)
+    if layer.variant is not None:
+        plan = backend.plan_variant(problem, threads, layer.variant)
+        estimate = _direct.plan_seconds(problem, plan, threads, _profile.current_profile())
+    else:
+        plan = backend.plan(problem, threads)
+        estimate = backend.estimate_seconds(problem, threads)
+    packed = backend.pack(problem, plan, kernel)
+    y = np.empty(problem.output_shape, problem.dtype)
+    return lambda: backend.run(problem, plan, x, kernel, packed, y), estimate
 
 
 def held_out_scores(profiles, threads, shapes=VALIDATION_SHAPES, seed=VALIDATION_SEED,
