@@ -289,18 +289,36 @@ class FFTWork(NamedTuple):
     phases_by_thread: bool = False
 
 
+def fft_threads(work, num_threads):
+    """The parallel speed-up an FFT plan's work gets on ``num_threads``:
+    the thread count, or for phases run one per thread, the phases over
+    the busiest thread's share of them (9 phases on 2 threads: 1.8).
+
+    Examples
+    --------
+    >>> from deconv._cost import FFTWork, fft_threads
+    >>> fft_threads(FFTWork(9, 0.0, 0.0, phases_by_thread=True), 2)
+    1.8
+    >>> fft_threads(FFTWork(9, 0.0, 0.0), 2)
+    2
+    """
+    threads = max(1, num_threads)
+    if work.phases_by_thread and threads > 1:
+        return work.phases / -(-work.phases // threads)
+    return threads
+
+
 def fft_seconds(work, num_threads, profile, level):
     """Seconds of an FFT plan at SIMD ``level``: rates per thread plus fixed
     costs per call and phase. Phases run one after the other each pay a
     fixed cost on the critical path; phases run one per thread pay their own
     (smaller) one in parallel, and the busiest thread's share of the phases
     sets the parallel speed-up of all the work."""
-    threads = max(1, num_threads)
+    threads = fft_threads(work, num_threads)
 
     def constant(name):  # each FFT constant is a table by level
         return profile[name][level]
-    if work.phases_by_thread and threads > 1:
-        threads = work.phases / -(-work.phases // threads)
+    if work.phases_by_thread and num_threads > 1:
         phases = work.phases * constant("fft_thread_phase_s") / threads
         image_phase = constant("fft_thread_image_phase_s")
     else:

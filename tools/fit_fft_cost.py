@@ -32,7 +32,7 @@ from cost_fit import (  # tools/ is the script's directory
 
 import deconv
 from deconv import _simd
-from deconv._cost import TUNED_CONSTANTS
+from deconv._cost import TUNED_CONSTANTS, fft_threads
 from deconv._grid import random_cases
 
 THREADS = 2
@@ -54,9 +54,7 @@ def main():
             case.padding
         terms = deconv.Conv2DTranspose(kernel, strides, padding, backend="fft").plan_for(
             x).backend_plan.work
-        threads = THREADS
-        if terms.phases_by_thread:
-            threads = terms.phases / -(-terms.phases // THREADS)
+        threads = fft_threads(terms, THREADS)
         rows.append([1.0, 0.0 if terms.phases_by_thread else terms.phases,
                      terms.phases / threads if terms.phases_by_thread else 0.0,
                      terms.transform_flops / threads, terms.complex_madds / threads,
