@@ -441,6 +441,17 @@ CALIBRATION = [
     CalibrationLayer("fft", "fft", (1, 32, 32, 8), (21, 21, 8, 8), 1, "valid", "float32"),
     CalibrationLayer("fft", "fft", (2, 32, 32, 16), (15, 15, 16, 16), 1, "same", "float32"),
     CalibrationLayer("fft", "fft", (2, 64, 64, 8), (31, 31, 8, 8), 1, "valid", "float32"),
+    # Winograd: its transforms and fixed costs (its products are the wide
+    # kernel's, scaled with that path). Without them, a profile tuned in a
+    # fast spell (every path at 0.80 of its estimate) sent dilated_k3d2 and
+    # f64_k3s1 to the direct kernel, 1.34x and 1.25x slower on them
+    # (operators, alternately): the products got cheaper, the transforms not.
+    CalibrationLayer("winograd", "winograd", (8, 8, 8, 128), (4, 4, 64, 128), 2, "same",
+                     "float32"),
+    CalibrationLayer("winograd", "winograd", (4, 16, 16, 64), (3, 3, 64, 64), 1, "same",
+                     "float32"),
+    CalibrationLayer("winograd", "winograd", (4, 16, 16, 64), (3, 3, 64, 64), 1, "same",
+                     "float64"),
     # The reference model overestimates small calls, so calibrate it where it
     # competes: layers of realistic size, wide and narrow.
     CalibrationLayer("reference", "reference", (8, 8, 8, 256), (4, 4, 128, 256), 2, "same",
@@ -454,7 +465,18 @@ CALIBRATION = [
 # The constants each calibration path fits: rates (divided by the path's
 # measured / estimated ratio) and costs (multiplied by it). "{level}" is the
 # SIMD level in use. tune and the tools/fit_*_cost.py scripts read this table.
+# COMMON_PATH's constants, which no calibration layer isolates (the direct
+# kernel's fixed cost of a planned call, its small variant's terms), take the
+# ratio common to the paths (deconv._tune.path_scales), the machine's speed:
+# left alone, a machine 20% faster had its direct calls' 30 us fixed cost
+# weigh more against the FFT's (scaled) and x(1, 32, 32, 2) k23 into 2
+# channels went to the FFT, 1.4x slower there.
+COMMON_PATH = "common"
 TUNED_CONSTANTS = {
+    COMMON_PATH: {"rates": ["direct_small_madds_per_s"],
+                  "costs": ["direct_overhead_s", "direct_small_overhead_s",
+                            "direct_tile_tap_s.small.{level}",
+                            "direct_output_s.small.{level}"]},
     "direct_wide_4": {"rates": ["direct_madds_per_thread.wide.{level}.4"],
                       "costs": ["direct_tile_tap_s.wide.{level}", "direct_output_s.wide.{level}"]},
     "direct_wide_8": {"rates": ["direct_madds_per_thread.wide.{level}.8"], "costs": []},
@@ -471,6 +493,10 @@ TUNED_CONSTANTS = {
                       "fft_thread_phase_s.{level}", "fft_image_phase_s.{level}",
                       "fft_thread_image_phase_s.{level}", "fft_spectrum_read_s.{level}",
                       "fft_output_item_s.{level}"]},
+    "winograd": {"rates": [],
+                 "costs": ["winograd_overhead_s", "winograd_phase_s", "winograd_position_s",
+                           "winograd_item_s", "winograd_kernel_item_s",
+                           "winograd_strided_item_s"]},
     "reference": {"rates": ["reference_madds_per_s"],
                   "costs": ["reference_row_product_s", "reference_overhead_s",
                             "reference_item_s", "reference_product_item_s"]},

@@ -3,11 +3,15 @@ and keep them only if they dispatch at least as well as the shipped ones.
 
 For each calibration path (``deconv._cost.CALIBRATION``: the direct
 backend's wide, narrow and dot variants in float32 and float64, pinned; fft;
-reference) a few layers are timed at the backend and compared with the
-estimates of the shipped constants; the constants that path fits
-(``deconv._cost.TUNED_CONSTANTS``) are scaled by the geometric mean of
-measured / estimated time, so the model keeps its shape (what grows with
-what, fitted on the reference machine) and takes this machine's speed.
+winograd; reference) a few layers are timed at the backend and compared with the
+estimates of the shipped constants: the geometric mean of measured /
+estimated time is the path's ratio. The constants each path fits
+(``deconv._cost.TUNED_CONSTANTS``) are scaled by its ratio once shrunk
+towards the ratio common to the paths (:func:`path_scales`): the model
+keeps its shape (what grows with what, fitted on the reference machine)
+and takes this machine's speed, and the paths' speeds against each other,
+which decide between backends, move only where they differ by more than a
+shared machine's drift makes of one machine.
 
 The candidate is then checked on a held-out grid of random layers
 (``deconv._grid``, a seed the calibration never sees, with 1-3 channel
@@ -18,6 +22,7 @@ when its score is no worse; otherwise nothing is written.
 """
 import copy
 import math
+import statistics
 from typing import NamedTuple
 
 import numpy as np
@@ -31,6 +36,14 @@ from ._timing import timings
 
 # Timed calls of each calibration layer in each round of measure_ratios.
 CALLS_PER_ROUND = 3
+# How far a path's ratio may stray from the common one before tune believes
+# it (see path_scales). Four calibrations of one quiet-to-noisy afternoon on
+# the reference machine kind, each against its median path, put the fft at
+# 0.94-1.15, the narrow kernel at 0.86-0.95 and the others within the same
+# spread; scaled by them, the tuned profile flipped near-ties of the held-out
+# grid -- 90% within 15% against the shipped 95% in one run, 95% against 97%
+# in two -- while the constants had been fitted on that very machine kind.
+RELATIVE_BAND = 1.15
 # The held-out grid: its seed (never the calibration's) and default size.
 VALIDATION_SEED = 20261129
 VALIDATION_SHAPES = 60
@@ -38,13 +51,50 @@ VALIDATION_SHAPES = 60
 
 class TuneResult(NamedTuple):
     """What ``tune`` measured and decided: measured / estimated time per
-    calibration path, the stored profile's path (None when the candidate
-    dispatched worse and was not saved), and the held-out grid's scores
-    under the shipped and the tuned constants."""
+    calibration path (``ratios``), the factor each path's constants were
+    scaled by (``scales``, :func:`path_scales`), the stored profile's path
+    (None when the candidate dispatched worse and was not saved), and the
+    held-out grid's scores under the shipped and the tuned constants."""
     ratios: dict
+    scales: dict
     path: object
     shipped: _grid.DispatchScore
     tuned: _grid.DispatchScore
+
+
+def path_scales(ratios, band=RELATIVE_BAND):
+    """The factor each path's constants are scaled by, from its measured /
+    estimated ``ratios``: the median path's ratio (the machine's speed
+    against the reference machine's, which moves every estimate alike and
+    no choice between backends; alone for the constants of
+    ``deconv._cost.COMMON_PATH``), times the path's ratio to it shrunk by
+    ``band`` -- 1 within it, moved ``band`` towards 1 past it. The shipped
+    constants put the paths' speeds against each other as the reference
+    machine measured them; calibrations there disagree with that by up to
+    about ``band`` from one run to the next, so a smaller difference is
+    noise, which would flip the near-ties between backends, and a larger
+    one (another machine's memory or SIMD units) is believed but for that
+    much.
+
+    Examples
+    --------
+    >>> from deconv._tune import path_scales
+    >>> scales = path_scales({"direct_wide_4": 0.8, "fft": 0.88, "reference": 2.0})
+    >>> {path: round(scale, 3) for path, scale in scales.items()}
+    {'common': 0.88, 'direct_wide_4': 0.88, 'fft': 0.88, 'reference': 1.739}
+    """
+    common = math.exp(statistics.median(math.log(ratio) for ratio in ratios.values()))
+    scales = {_cost.COMMON_PATH: common}
+    for path, ratio in ratios.items():
+        relative = ratio / common
+        if relative > band:
+            relative /= band
+        elif relative < 1 / band:
+            relative *= band
+        else:
+            relative = 1.0
+        scales[path] = common * relative
+    return scales
 
 
 def measure_ratios(threads, repeats=5, calibration=_cost.CALIBRATION, progress=None):
@@ -147,15 +197,18 @@ def run_tune(threads=None, repeats=5, calibration=_cost.CALIBRATION,
     shipped = copy.deepcopy(_profile.use_defaults("tuning"))
     try:
         ratios = measure_ratios(threads, repeats, calibration, progress)
-        candidate = _cost.scaled_profile(shipped, ratios, level)
+        scales = path_scales(ratios)
+        candidate = _cost.scaled_profile(shipped, scales, level)
         scores = held_out_scores({"shipped": shipped, "tuned": candidate}, threads,
                                  validation_shapes, progress=progress)
     finally:
         _profile.reload_profile()
     out(f"Calibrated with {threads} threads, SIMD level {level}; measured / estimated time "
-        f"per path with the shipped constants:")
+        f"per path with the shipped constants, and the scale of its constants (the paths' "
+        f"common ratio, and theirs against it past {RELATIVE_BAND:.2f}x):")
     for name, ratio in sorted(ratios.items()):
-        out(f"  {name:<18} {ratio:6.2f}")
+        out(f"  {name:<18} {ratio:6.2f}  scaled {scales[name]:6.2f}")
+    out(f"  {'fixed costs':<18} {'':6}  scaled {scales[_cost.COMMON_PATH]:6.2f}")
     out(f"Held-out grid ({validation_shapes} random layers, 1-3 channel ones among them), "
         f"auto's choices against the fastest backend:")
     out(f"  shipped constants: {scores['shipped']}")
@@ -163,7 +216,7 @@ def run_tune(threads=None, repeats=5, calibration=_cost.CALIBRATION,
     if not scores["tuned"].no_worse_than(scores["shipped"]):
         out(f"Not saved: the tuned constants dispatch worse than the shipped ones on the "
             f"held-out grid. Still in force: {stored_source}.")
-        return TuneResult(ratios, None, scores["shipped"], scores["tuned"])
+        return TuneResult(ratios, scales, None, scores["shipped"], scores["tuned"])
     out("Constants changed from the shipped defaults:")
     old = dict(_cost.flatten(shipped))
     for key, value in _cost.flatten(candidate):
@@ -172,4 +225,4 @@ def run_tune(threads=None, repeats=5, calibration=_cost.CALIBRATION,
     path = _profile.save_profile(candidate)
     out(f"Saved to {path}; used automatically by this version of deconv "
         f"(delete the file to return to the defaults).")
-    return TuneResult(ratios, path, scores["shipped"], scores["tuned"])
+    return TuneResult(ratios, scales, path, scores["shipped"], scores["tuned"])

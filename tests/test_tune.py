@@ -76,6 +76,33 @@ def test_calibration_rounds_interleave_the_paths_and_a_slow_spell_does_not_count
     assert reference[0] not in deconv_rounds[0]
 
 
+def test_path_scales_keep_the_machine_speed_and_shrink_the_paths_against_each_other():
+    # a machine uniformly 20% faster: every path scaled alike, no choice moves
+    uniform = {"direct_wide_4": 0.8, "direct_narrow_4": 0.8, "fft": 0.8, "reference": 0.8}
+    assert _tune.path_scales(uniform) == pytest.approx({**uniform, "common": 0.8})
+    # paths within the band of the common (median) ratio take it ...
+    near = _tune.path_scales({"direct_wide_4": 0.85, "direct_narrow_4": 0.8, "fft": 0.9})
+    assert near == pytest.approx({"direct_wide_4": 0.85, "direct_narrow_4": 0.85,
+                                  "fft": 0.85, "common": 0.85})
+    # ... and one past it moves by what exceeds the band, both ways
+    far = _tune.path_scales({"direct_wide_4": 1.0, "direct_narrow_4": 1.0, "fft": 0.5,
+                             "reference": 3.0}, band=1.2)
+    assert far == pytest.approx({"direct_wide_4": 1.0, "direct_narrow_4": 1.0,
+                                 "fft": 0.6, "reference": 2.5, "common": 1.0})
+
+
+def test_tune_scales_the_constants_by_the_path_scales(cache, monkeypatch):
+    monkeypatch.setattr(_tune, "held_out_scores", scores(BAD, GOOD))
+    monkeypatch.setattr(_tune, "measure_ratios", lambda *args, **kwargs: {
+        "direct_wide_4": 0.9, "direct_narrow_4": 0.8, "fft": 0.4})
+    result = _tune.run_tune(threads=2, repeats=1, out=print)
+    assert result.scales == pytest.approx({"direct_wide_4": 0.8, "direct_narrow_4": 0.8,
+                                           "fft": 0.4 * _tune.RELATIVE_BAND, "common": 0.8})
+    level = _simd.core.isa_name()
+    assert _profile.current_profile() == _cost.scaled_profile(_cost.DEFAULT_PROFILE,
+                                                              result.scales, level)
+
+
 def test_tune_never_saves_a_profile_that_dispatches_worse(cache, monkeypatch):
     monkeypatch.setattr(_tune, "held_out_scores", scores(GOOD, BAD))
     lines = []
