@@ -208,7 +208,8 @@ def run_tune(threads=None, repeats=5, calibration=_cost.CALIBRATION,
         f"common ratio, and theirs against it past {RELATIVE_BAND:.2f}x):")
     for name, ratio in sorted(ratios.items()):
         out(f"  {name:<18} {ratio:6.2f}  scaled {scales[name]:6.2f}")
-    out(f"  {'fixed costs':<18} {'':6}  scaled {scales[_cost.COMMON_PATH]:6.2f}")
+    out(f"  {_cost.COMMON_PATH:<18} {'':6}  scaled {scales[_cost.COMMON_PATH]:6.2f}  "
+        f"(the direct kernel's fixed cost per call, its small calls)")
     out(f"Held-out grid ({validation_shapes} random layers, 1-3 channel ones among them), "
         f"auto's choices against the fastest backend:")
     out(f"  shipped constants: {scores['shipped']}")
