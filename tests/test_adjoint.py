@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 import deconv
 from oracle import (assert_close, assert_same_non_finite, conv2d_oracle, landing_pairs,
                     valid_sizes)
-from strategies import problems
+from strategies import examples, problems
 
-SETTINGS = settings(max_examples=40, deadline=None,
+SETTINGS = settings(max_examples=examples(40), deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 

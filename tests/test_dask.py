@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 import deconv
 from oracle import assert_close, valid_sizes
+from strategies import examples
 
 dask = pytest.importorskip("dask")
 da = pytest.importorskip("dask.array")
@@ -21,7 +22,7 @@ distributed = pytest.importorskip("distributed")
 zarr = pytest.importorskip("zarr")
 import deconv.dask as deconv_dask  # noqa: E402 (after the skips)
 
-SETTINGS = settings(max_examples=50, deadline=None,
+SETTINGS = settings(max_examples=examples(50), deadline=None,
                     suppress_health_check=[HealthCheck.too_slow,
                                            HealthCheck.function_scoped_fixture])
 
@@ -333,7 +334,7 @@ def test_on_a_local_cluster(client, dtype, channels_first):
     np.testing.assert_array_equal(client.compute(lazy).result(), expected)
 
 
-@settings(max_examples=25, deadline=None,
+@settings(max_examples=examples(25), deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(call=tiled_calls(), dtype=st.sampled_from([np.float16, np.float32, np.float64]),
        channels_first=st.booleans())

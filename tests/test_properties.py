@@ -8,9 +8,9 @@ from hypothesis import strategies as st
 
 import deconv
 from oracle import assert_close, conv2d_oracle, conv2d_transpose_oracle
-from strategies import problems
+from strategies import examples, problems
 
-SETTINGS = settings(max_examples=60, deadline=None,
+SETTINGS = settings(max_examples=examples(60), deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -100,3 +100,13 @@ def test_invalid_input_never_crashes(x_shape, kernel_shape, x_dtype, output_shap
     else:
         assert isinstance(y, np.ndarray) and y.flags.c_contiguous
         assert not np.any(y)
+
+
+def test_a_longer_search_is_a_whole_multiple_of_the_budget(monkeypatch):
+    monkeypatch.setenv("DECONV_HYPOTHESIS_SCALE", "3")
+    assert examples(40) == 120
+    for bad in ["0", "0.5", "ten", "-2"]:
+        monkeypatch.setenv("DECONV_HYPOTHESIS_SCALE", bad)
+        with pytest.raises(ValueError, match=f"DECONV_HYPOTHESIS_SCALE must be a whole number "
+                                             f">= 1, got '{bad}'"):
+            examples(40)

@@ -15,10 +15,11 @@ from hypothesis import strategies as st
 
 import deconv
 from oracle import conv2d_transpose_oracle
+from strategies import examples
 
 ROOT = Path(__file__).resolve().parents[1]
 BACKENDS = ["auto", "direct", "fft", "reference"]
-FUZZ_EXAMPLES = int(os.environ.get("DECONV_FUZZ_EXAMPLES", "150"))
+FUZZ_EXAMPLES = examples(int(os.environ.get("DECONV_FUZZ_EXAMPLES", "150")))
 
 
 def run_python(code, timeout=120):
@@ -189,7 +190,8 @@ def calls(draw):
 def test_fuzzing_the_public_api(backend, call):
     """Every call gives the oracle's values or a ValueError, TypeError or
     MemoryError -- nothing else, and no crash or hang. DECONV_FUZZ_EXAMPLES
-    sets the number of calls per backend (150 in CI)."""
+    sets the number of calls per backend (150 in CI), DECONV_HYPOTHESIS_SCALE
+    multiplies it (``strategies.examples``)."""
     try:
         y = deconv.conv2d_transpose(backend=backend, **call)
     except (ValueError, TypeError, MemoryError) as error:
@@ -209,7 +211,7 @@ def test_fuzzing_the_public_api(backend, call):
                                    atol=tolerance * max(1.0, np.abs(expected).max(initial=0)))
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(size=st.sampled_from([0, 1, 15, 64, 65535, 65536, 65537, 4 * 65536 + 3]),
        dtype=st.sampled_from([np.float32, np.float64]),
        bad=st.sampled_from([None, np.nan, np.inf, -np.inf]),

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from oracle import assert_close, conv2d_transpose_oracle, valid_sizes
+from strategies import examples
 
 import deconv
 from deconv import _direct, _simd, _toom_cook, _winograd
@@ -133,7 +134,7 @@ def test_dilated_layers_match_the_oracle(k, d, padding, dtype, rng):
                 assert np.array_equal(operator(x.astype(dtype)), result)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(n=st.integers(1, 3), h=st.integers(1, 12), w=st.integers(1, 12), cin=st.integers(1, 20),
        cout=st.integers(1, 40), kh=st.integers(1, 8), kw=st.integers(1, 8),
        sh=st.integers(1, 4), sw=st.integers(1, 4), dh=st.integers(1, 3), dw=st.integers(1, 3),
