@@ -7,8 +7,8 @@ import pytest
 MODULES = ["deconv", "deconv._api", "deconv._backend", "deconv._caches", "deconv._config",
            "deconv._conv2d", "deconv._cost",
            "deconv._data_format", "deconv._dispatch", "deconv._geometry", "deconv._operator",
-           "deconv._problem", "deconv._registry", "deconv._toom_cook", "deconv._tune", "deconv._winograd",
-           "deconv._workspace"]
+           "deconv._problem", "deconv._registry", "deconv._toom_cook", "deconv._tune",
+           "deconv._winograd", "deconv._workspace"]
 try:
     import dask  # noqa: F401 (deconv.dask needs the dask extra)
     MODULES.append("deconv.dask")
