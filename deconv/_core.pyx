@@ -199,8 +199,8 @@ cdef enum:
 
 
 def all_finite(cnp.ndarray array, int num_threads):
-    """Whether every item of ``array`` (C-contiguous, float32 or float64) is
-    finite: ``numpy.isfinite(array).all()`` in one pass without a temporary,
+    """Whether every item of ``array`` (C-contiguous, float32 or float64 in
+    native byte order) is finite: ``numpy.isfinite(array).all()`` in one pass without a temporary,
     on up to ``num_threads`` threads (one below a few runs of FINITE_RUN
     items).
 
@@ -212,20 +212,25 @@ def all_finite(cnp.ndarray array, int num_threads):
     (True, False)
     """
     cdef Py_ssize_t n = cnp.PyArray_SIZE(array), runs, unit, bad = 0
-    cdef int itemsize
+    cdef int type_number = cnp.PyArray_TYPE(array)
     cdef const char* data
-    if not cnp.PyArray_IS_C_CONTIGUOUS(array) or array.dtype.kind != "f" or \
-            cnp.PyArray_ITEMSIZE(array) not in (4, 8):
-        raise ValueError(f"all_finite takes a C-contiguous float32 or float64 array; got "
-                         f"{array.dtype} with strides {(<object> array).strides}")
+    if not (cnp.PyArray_IS_C_CONTIGUOUS(array) and cnp.PyArray_ISNOTSWAPPED(array)
+            and (type_number == cnp.NPY_FLOAT32 or type_number == cnp.NPY_FLOAT64)):
+        raise ValueError(f"all_finite takes a C-contiguous float32 or float64 array in native "
+                         f"byte order; got {array.dtype} with strides "
+                         f"{(<object> array).strides}")
     if num_threads < 1:
         raise ValueError(f"all_finite: num_threads must be at least 1; got {num_threads}")
-    itemsize = cnp.PyArray_ITEMSIZE(array)
     data = <const char*> cnp.PyArray_DATA(array)
+    if n <= FINITE_RUN:
+        # One run: no parallel region, whose entry costs more than a small check.
+        if type_number == cnp.NPY_FLOAT32:
+            return deconv_all_finite_f32(<const float*> data, n)
+        return deconv_all_finite_f64(<const double*> data, n)
     runs = (n + FINITE_RUN - 1) // FINITE_RUN
     for unit in prange(runs, nogil=True, schedule="static",
                        num_threads=num_threads if runs >= 4 else 1):
-        if itemsize == 4:
+        if type_number == cnp.NPY_FLOAT32:
             bad += not deconv_all_finite_f32(<const float*> data + unit * FINITE_RUN,
                                              min(FINITE_RUN, n - unit * FINITE_RUN))
         else:

@@ -157,9 +157,9 @@ def _cpu_count(cpu_list):
 def all_finite(array, num_threads=1):
     """Whether every item of ``array`` is finite: one pass of the compiled
     core on up to ``num_threads`` threads for C-contiguous float32 and
-    float64 arrays, NumPy otherwise."""
-    if (core is not None and type(array) is np.ndarray and array.dtype.char in "fd"
-            and array.flags.c_contiguous):
+    float64 arrays in native byte order, NumPy otherwise."""
+    if (core is not None and type(array) is np.ndarray and array.flags.c_contiguous
+            and array.dtype.char in "fd" and array.dtype.isnative):
         return core.all_finite(array, num_threads)
     return bool(np.isfinite(array).all())
 

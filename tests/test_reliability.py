@@ -232,13 +232,19 @@ def test_the_finiteness_check_refuses_what_it_cannot_read():
     from deconv._simd import core
     if core is None:
         pytest.skip("no compiled core")
-    with pytest.raises(ValueError, match="C-contiguous float32 or float64 array; got float16"):
+    with pytest.raises(ValueError, match="C-contiguous float32 or float64 array in native "
+                                         "byte order; got float16"):
         core.all_finite(np.zeros(3, np.float16), 1)
     with pytest.raises(ValueError, match=r"got float32 with strides \(8,\)"):
         core.all_finite(np.zeros(6, np.float32)[::2], 1)
     with pytest.raises(ValueError, match="num_threads must be at least 1; got 0"):
         core.all_finite(np.zeros(3), 0)
+    with pytest.raises(ValueError, match="in native byte order; got >f4"):
+        core.all_finite(np.zeros(3, ">f4"), 1)
     # float16 and strided arrays are checked by NumPy instead.
     from deconv._simd import all_finite
     assert not all_finite(np.array([1, np.inf], np.float16))
     assert all_finite(np.zeros((4, 4), np.float32).T, 2)
+    # A NaN read in the wrong byte order is a finite number.
+    assert not all_finite(np.array([1, np.nan, 1], ">f4"), 1)
+    assert not all_finite(np.array([np.inf], ">f8"), 1)
