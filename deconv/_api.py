@@ -8,11 +8,12 @@ the kernel is packed inside the call as the plan needs.
 import numpy as np
 
 from ._adjoint import AdjointPlanner
-from ._arguments import (as_array, check_float_dtype, integer_pair, parse_data_format,
-                         parse_padding)
+from ._arguments import (as_array, check_float_dtype, check_rank, integer_pair,
+                         parse_data_format, parse_padding)
 from ._caches import BoundedDict
 from ._adjoint import adjoint_kernel, not_packed
 from ._conv2d import conv2d_plan, execute_conv2d
+from ._data_format import image_data_format
 from ._dispatch import measured_choice, rank
 from ._kernel_gradient import execute_gradient, gradient_plan
 from ._operator import Planner, StaticArguments, execute
@@ -23,6 +24,12 @@ from ._threads import resolve_num_threads
 # Static argument sets (kernel shape, strides, ...) whose planners are kept.
 PLANNERS_KEPT = 128
 _planners = BoundedDict(PLANNERS_KEPT)
+# The same planners found by the arguments as the caller wrote them, when
+# each is of a type whose equal values all parse alike (an int, a tuple of
+# two ints, a str or None; not a float or a bool, which compare equal to an
+# int but must raise): a repeated call skips the parsing, a few microseconds
+# that are most of a small call.
+_planners_as_written = BoundedDict(PLANNERS_KEPT)
 # The same for conv2d and kernel gradients (keyed by the static arguments
 # only: their plans are keyed by the array shapes).
 _adjoint_planners = BoundedDict(PLANNERS_KEPT)
@@ -31,6 +38,18 @@ _adjoint_planners = BoundedDict(PLANNERS_KEPT)
 def _planner(x, kernel, strides, padding, data_format, dilation_rate, backend, num_threads):
     """Validate the arguments (in the Semantics page's order) and return the
     planner of the call, with x and the kernel as arrays."""
+    written = None
+    if type(x) is np.ndarray and type(kernel) is np.ndarray:
+        written = _as_written(kernel, strides, padding, data_format, dilation_rate, backend,
+                              num_threads)
+        planner = None if written is None else _planners_as_written.get(written)
+        if planner is not None:
+            # Everything but x was valid when the planner was made.
+            if x.ndim != 4:
+                check_rank(x.shape, "x")
+            if x.dtype.char not in "efd":  # check_float_dtype's quick case
+                check_float_dtype(x.dtype, "x")
+            return planner, x, kernel
     data_format = parse_data_format(data_format)
     padding = parse_padding(padding)
     x = as_array(x, "x")
@@ -50,7 +69,27 @@ def _planner(x, kernel, strides, padding, data_format, dilation_rate, backend, n
             strides, padding, data_format, dilation_rate, backend, num_threads))
         if key is not None:
             _planners.put(key, planner)
+    if written is not None:
+        _planners_as_written.put(written, planner)
     return planner, x, kernel
+
+
+def _as_written(kernel, strides, padding, data_format, dilation_rate, backend, num_threads):
+    """The key of ``_planners_as_written`` for these arguments, or None if
+    one of them is of a type that key cannot hold."""
+    if ((type(strides) is int or type(strides) is tuple and len(strides) == 2
+         and type(strides[0]) is int and type(strides[1]) is int)
+            and (type(dilation_rate) is int or type(dilation_rate) is tuple
+                 and len(dilation_rate) == 2 and type(dilation_rate[0]) is int
+                 and type(dilation_rate[1]) is int)
+            and type(padding) is str
+            and (data_format is None or type(data_format) is str)
+            and (backend is None or type(backend) is str)
+            and (num_threads is None or type(num_threads) is int)):
+        return (kernel.shape, kernel.dtype, strides, dilation_rate, padding,
+                image_data_format() if data_format is None else data_format, backend,
+                num_threads)
+    return None
 
 
 def _not_packed(plan):

@@ -34,6 +34,10 @@ def parse_padding(padding):
 
 def as_array(value, name):
     """``value`` as a 4-D array (no copy of an existing array)."""
+    if type(value) is np.ndarray:  # the common case, without asarray's call
+        if value.ndim != 4:
+            check_rank(value.shape, name)
+        return value
     try:
         array = np.asarray(value)
     except Exception as exc:  # ragged nested sequences, exotic objects
@@ -54,7 +58,7 @@ def check_rank(shape, name):
 
 def check_float_dtype(dtype, name):
     """Raise TypeError unless ``dtype`` is float16, float32 or float64."""
-    if dtype.kind == "f" and dtype.itemsize in (2, 4, 8):
+    if dtype.char in "efd" or dtype.kind == "f" and dtype.itemsize in (2, 4, 8):
         return
     if dtype.kind == "f":
         hint = f"{name}.astype(np.float64)"

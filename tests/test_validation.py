@@ -214,3 +214,37 @@ def test_absurd_sizes_rejected_before_allocation():
 def test_bad_num_threads(num_threads, error, message):
     with pytest.raises(error, match=message):
         conv2d_transpose(X, K, num_threads=num_threads)
+
+
+@pytest.mark.parametrize("argument,valid,invalid,error,message", [
+    ("strides", 2, 2.0, TypeError, r"strides must be an int or a pair of ints; got 2.0"),
+    ("strides", 1, True, TypeError, r"strides must be an int or a pair of ints; got True"),
+    ("strides", (1, 2), (1.0, 2), TypeError, r"strides must hold integers; got 1.0"),
+    ("dilation_rate", (1, 1), (True, 1), TypeError, r"dilation_rate must hold integers"),
+    ("num_threads", 1, True, TypeError, r"num_threads must be None or an int >= 1"),
+    ("num_threads", 1, 1.0, TypeError, r"num_threads must be None or an int >= 1"),
+])
+def test_a_repeated_call_is_validated_like_the_first(argument, valid, invalid, error,
+                                                      message):
+    # The planner a valid call leaves behind is found by the arguments as
+    # written; values equal to them but of another type must still raise.
+    conv2d_transpose(X, K, **{argument: valid})
+    with pytest.raises(error, match=message):
+        conv2d_transpose(X, K, **{argument: invalid})
+
+
+def test_a_repeated_call_checks_x_and_the_default_layout():
+    conv2d_transpose(X, K, strides=2)
+    with pytest.raises(TypeError, match="x has dtype int64"):
+        conv2d_transpose(X.astype(np.int64), K, strides=2)
+    with pytest.raises(ValueError, match="x must be a 4-D array"):
+        conv2d_transpose(X[0], K, strides=2)
+    with pytest.raises(ValueError, match=r"x has 5 channels \(channels_last\)"):
+        conv2d_transpose(np.ones((2, 5, 5, 5)), K, strides=2)
+    deconv.set_image_data_format("channels_first")
+    try:
+        y = conv2d_transpose(X.transpose(0, 3, 1, 2), K, strides=2)
+    finally:
+        deconv.set_image_data_format("channels_last")
+    assert y.shape == (2, 4, 11, 11)
+    assert conv2d_transpose(X, K, strides=2).shape == (2, 11, 11, 4)
