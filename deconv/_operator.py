@@ -63,7 +63,7 @@ class CallPlan:
     __slots__ = ("problem", "backend", "variant", "reason", "estimates", "num_threads",
                  "backend_object", "backend_plan", "stamp", "forced", "requires_finite",
                  "packed", "kernel", "output_shape", "result_dtype", "casts",
-                 "channels_first", "threads", "_finite_fallback")
+                 "channels_first", "streams", "threads", "_finite_fallback")
 
     def __init__(self, problem, backend_object, backend_plan, reason, estimates, forced,
                  threads):
@@ -87,6 +87,8 @@ class CallPlan:
         self.result_dtype = problem.result_dtype
         self.casts = problem.result_dtype != problem.dtype
         self.channels_first = problem.data_format == "channels_first"
+        # Whether the kernels write the output past the caches (_new_output).
+        self.streams = _simd.streams(math.prod(problem.output_shape) * problem.dtype.itemsize)
         # The thread count planned for (the backend may use fewer).
         self.threads = threads
         self._finite_fallback = None
@@ -130,8 +132,9 @@ class Planner:
         """The :class:`CallPlan` for x (an array of the input's shape and
         dtype, or anything with ``shape`` and ``dtype``) and ``output_shape``,
         made once and kept."""
-        backend = self.current_backend()
-        threads = threads_for(self.arguments.threads)
+        arguments = self.arguments
+        backend = backend_in_force(arguments)
+        threads = threads_for(arguments.threads)
         shape_key = None if output_shape is None else _shape_key(output_shape)
         key = None if shape_key is _UNCACHED else (x.shape, x.dtype, shape_key, backend, threads)
         plan = None if key is None else self.plans.get(key)
@@ -264,7 +267,7 @@ def execute(planner, plan, x, kernel, packed_for, kernel_finite, out, inputs):
     if x.dtype is not problem.dtype or not x.flags.c_contiguous:
         x = np.ascontiguousarray(x, dtype=problem.dtype)
     if out is None:
-        result = _new_output(plan.output_shape, plan.result_dtype)
+        result = _new_output(plan.output_shape, plan.result_dtype, plan.streams)
     elif (type(out) is np.ndarray and out.shape == plan.output_shape
           and out.dtype is plan.result_dtype and (flags := out.flags).c_contiguous
           and flags.writeable and _simd.core is not None
@@ -273,7 +276,7 @@ def execute(planner, plan, x, kernel, packed_for, kernel_finite, out, inputs):
     else:
         result = checked_out(out, plan, inputs)
     # float16 is computed in float32 and rounded at the end.
-    y = _new_output(plan.output_shape, problem.dtype) if plan.casts else result
+    y = _new_output(plan.output_shape, problem.dtype, plan.streams) if plan.casts else result
     if plan.channels_first:
         run_plan(plan, x.transpose(0, 2, 3, 1), kernel, packed_for, y.transpose(0, 2, 3, 1))
     else:
@@ -284,13 +287,11 @@ def execute(planner, plan, x, kernel, packed_for, kernel_finite, out, inputs):
     return result
 
 
-def _new_output(shape, dtype):
+def _new_output(shape, dtype, streams):
     """A new array for the kernels to write: starting on a cache line when
-    they would write it past the caches (see deconv._simd.streams), which
-    they do only from one."""
-    if _simd.streams(math.prod(shape) * np.dtype(dtype).itemsize):
-        return aligned_empty(shape, dtype)
-    return np.empty(shape, dtype)
+    they write it past the caches (``CallPlan.streams``, see
+    deconv._simd.streams), which they do only from one."""
+    return aligned_empty(shape, dtype) if streams else np.empty(shape, dtype)
 
 
 def run_plan(plan, x, kernel, packed_for, y):
@@ -309,7 +310,7 @@ def run_plan(plan, x, kernel, packed_for, y):
 def kernel_for_backend(backend, kernel):
     """``kernel``, or a C-contiguous copy for a backend that does not take
     strided kernels (``Backend.strided_kernels``)."""
-    if kernel.flags.c_contiguous or getattr(backend, "strided_kernels", False):
+    if getattr(backend, "strided_kernels", False) or kernel.flags.c_contiguous:
         return kernel
     return np.ascontiguousarray(kernel)
 
@@ -318,12 +319,20 @@ def finite_plan(planner, plan, arrays, kernel_finite):
     """``plan``, or the plan "auto" takes instead when ``arrays`` or the
     kernel (``kernel_finite()``) hold NaN or inf; a forced backend that must
     not see them raises."""
-    if plan.requires_finite and not (all(_simd.all_finite(array, plan.num_threads)
-                                         for array in arrays) and kernel_finite()):
+    if plan.requires_finite and not (_all_finite(arrays, plan.num_threads)
+                                     and kernel_finite()):
         if plan.forced:
             _raise_if_refused(plan.backend_object, plan.problem, finite=False)
         return planner.finite_fallback(plan)
     return plan
+
+
+def _all_finite(arrays, num_threads):
+    # A loop, not all() of a generator: a small call's time counts it.
+    for array in arrays:
+        if not _simd.all_finite(array, num_threads):
+            return False
+    return True
 
 
 class KernelOperator:
