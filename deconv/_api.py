@@ -47,8 +47,7 @@ def _planner(x, kernel, strides, padding, data_format, dilation_rate, backend, n
             # Everything but x was valid when the planner was made.
             if x.ndim != 4:
                 check_rank(x.shape, "x")
-            if x.dtype.char not in "efd":  # check_float_dtype's quick case
-                check_float_dtype(x.dtype, "x")
+            check_float_dtype(x.dtype, "x")
             return planner, x, kernel
     data_format = parse_data_format(data_format)
     padding = parse_padding(padding)
