@@ -319,7 +319,7 @@ def finite_plan(planner, plan, arrays, kernel_finite):
     """``plan``, or the plan "auto" takes instead when ``arrays`` or the
     kernel (``kernel_finite()``) hold NaN or inf; a forced backend that must
     not see them raises."""
-    if plan.requires_finite and not (_all_finite(arrays, plan.num_threads)
+    if plan.requires_finite and not (_arrays_finite(arrays, plan.num_threads)
                                      and kernel_finite()):
         if plan.forced:
             _raise_if_refused(plan.backend_object, plan.problem, finite=False)
@@ -327,7 +327,7 @@ def finite_plan(planner, plan, arrays, kernel_finite):
     return plan
 
 
-def _all_finite(arrays, num_threads):
+def _arrays_finite(arrays, num_threads):
     # A loop, not all() of a generator: a small call's time counts it.
     for array in arrays:
         if not _simd.all_finite(array, num_threads):
