@@ -200,9 +200,9 @@ cdef enum:
 
 def all_finite(cnp.ndarray array, int num_threads):
     """Whether every item of ``array`` (C-contiguous, float32 or float64 in
-    native byte order) is finite: ``numpy.isfinite(array).all()`` in one pass without a temporary,
-    on up to ``num_threads`` threads (one below a few runs of FINITE_RUN
-    items).
+    native byte order) is finite: ``numpy.isfinite(array).all()`` in one
+    pass without a temporary, on up to ``num_threads`` threads (one below a
+    few runs of FINITE_RUN items).
 
     Examples
     --------

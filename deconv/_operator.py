@@ -132,9 +132,8 @@ class Planner:
         """The :class:`CallPlan` for x (an array of the input's shape and
         dtype, or anything with ``shape`` and ``dtype``) and ``output_shape``,
         made once and kept."""
-        arguments = self.arguments
-        backend = backend_in_force(arguments)
-        threads = threads_for(arguments.threads)
+        backend = self.current_backend()
+        threads = threads_for(self.arguments.threads)
         shape_key = None if output_shape is None else _shape_key(output_shape)
         key = None if shape_key is _UNCACHED else (x.shape, x.dtype, shape_key, backend, threads)
         plan = None if key is None else self.plans.get(key)
