@@ -73,20 +73,35 @@ def _output_gradient(layer, seed=1):
 
 def deconv_runner(layer, backend, threads, op="conv2d_transpose"):
     x, kernel = _inputs(layer)
-    kwargs = dict(strides=layer.strides, padding=layer.padding, data_format=layer.data_format,
-                  dilation_rate=layer.dilation, num_threads=threads)
+    # The calls are written out with keywords, as a user writes them and as
+    # the peers' runners are: calling with **kwargs costs about 0.3 us more
+    # in CPython, a tenth of a small layer's time.
+    strides, padding, data_format, dilation = (layer.strides, layer.padding,
+                                               layer.data_format, layer.dilation)
     if op == "conv2d":
         y = _output_gradient(layer)
-        run = lambda: conv2d(y, kernel, backend=backend, **kwargs)  # noqa: E731
+
+        def run():
+            return conv2d(y, kernel, strides=strides, padding=padding, data_format=data_format,
+                          dilation_rate=dilation, backend=backend, num_threads=threads)
     elif op == "kernel_gradient":
         dy = _output_gradient(layer)
-        run = lambda: conv2d_transpose_kernel_gradient(  # noqa: E731
-            x, dy, kernel.shape[:2], backend=backend, **kwargs)
+        kernel_size = kernel.shape[:2]
+
+        def run():
+            return conv2d_transpose_kernel_gradient(
+                x, dy, kernel_size, strides=strides, padding=padding, data_format=data_format,
+                dilation_rate=dilation, backend=backend, num_threads=threads)
     else:
-        run = lambda: conv2d_transpose(x, kernel, backend=backend, **kwargs)  # noqa: E731
+        def run():
+            return conv2d_transpose(x, kernel, strides=strides, padding=padding,
+                                    data_format=data_format, dilation_rate=dilation,
+                                    backend=backend, num_threads=threads)
     chosen = backend
     if backend == "auto" and op == "conv2d_transpose":
-        chosen = "auto:" + choose_backend(x, kernel, **kwargs).backend
+        chosen = "auto:" + choose_backend(x, kernel, strides=strides, padding=padding,
+                                          data_format=data_format, dilation_rate=dilation,
+                                          num_threads=threads).backend
     return chosen, run
 
 
