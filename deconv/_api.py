@@ -199,8 +199,7 @@ def conv2d_transpose(x, kernel, output_shape=None, strides=(1, 1), padding="vali
                                   backend, num_threads)
     plan = planner.call_plan(x, output_shape)
     compute_kernel = np.ascontiguousarray(kernel, dtype=plan.problem.dtype)
-    return execute(planner, plan, x, compute_kernel, _not_packed,
-                   lambda: all_finite(compute_kernel, plan.num_threads), out, (x, kernel))
+    return execute(planner, plan, x, compute_kernel, _not_packed, None, out, (x, kernel))
 
 
 def choose_backend(x, kernel, output_shape=None, strides=(1, 1), padding="valid",

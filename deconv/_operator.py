@@ -258,10 +258,11 @@ def checked_out(out, plan, inputs, names=("x", "kernel")):
 def execute(planner, plan, x, kernel, packed_for, kernel_finite, out, inputs):
     """Run ``plan`` on x (caller's layout) and the kernel (compute dtype,
     C-contiguous) into ``out`` or a new array; ``packed_for(plan)`` gives the
-    packed kernel or None, ``kernel_finite()`` whether the kernel is finite;
+    packed kernel or None, ``kernel_finite()`` whether the kernel is finite
+    (None: the kernel is checked as x is, when the plan needs it);
     ``inputs`` (x, and the caller's kernel if it has one) must not overlap
     ``out``."""
-    plan = finite_plan(planner, plan, (x,), kernel_finite)
+    plan = finite_plan(planner, plan, (x,) if kernel_finite else (x, kernel), kernel_finite)
     problem = plan.problem
     if x.dtype is not problem.dtype or not x.flags.c_contiguous:
         x = np.ascontiguousarray(x, dtype=problem.dtype)
@@ -314,12 +315,12 @@ def kernel_for_backend(backend, kernel):
     return np.ascontiguousarray(kernel)
 
 
-def finite_plan(planner, plan, arrays, kernel_finite):
+def finite_plan(planner, plan, arrays, kernel_finite=None):
     """``plan``, or the plan "auto" takes instead when ``arrays`` or the
-    kernel (``kernel_finite()``) hold NaN or inf; a forced backend that must
-    not see them raises."""
+    kernel (``kernel_finite()``, if it is not among them) hold NaN or inf; a
+    forced backend that must not see them raises."""
     if plan.requires_finite and not (_arrays_finite(arrays, plan.num_threads)
-                                     and kernel_finite()):
+                                     and (kernel_finite is None or kernel_finite())):
         if plan.forced:
             _raise_if_refused(plan.backend_object, plan.problem, finite=False)
         return planner.finite_fallback(plan)

@@ -258,6 +258,31 @@ def test_non_finite_inputs_leave_the_fft_path(rng):
         deconv.Conv2DTranspose(kernel, backend="fft")(x)
 
 
+@pytest.mark.parametrize("shapes,strides,backend", [
+    (((8, 8, 8, 128), (4, 4, 64, 128)), 2, "winograd"),
+    (((1, 40, 40, 2), (31, 31, 2, 2)), 1, "fft"),
+])
+def test_a_non_finite_kernel_leaves_the_path_that_needs_finite_data(rng, shapes, strides,
+                                                                    backend):
+    # The function checks the kernel it is given; an operator its own copy.
+    x_shape, kernel_shape = shapes
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    kernel = rng.standard_normal(kernel_shape).astype(np.float32)
+    assert deconv.choose_backend(x, kernel, strides=strides, padding="same").backend == backend
+    kernel[1, 2, 0, 1] = np.inf
+    expected = conv2d_transpose_oracle(x[:1], kernel, (x_shape[1] * strides,) * 2,
+                                       (strides, strides), "same", (1, 1))
+    for y in (deconv.conv2d_transpose(x, kernel, strides=strides, padding="same"),
+              deconv.Conv2DTranspose(kernel, strides, "same")(x)):
+        np.testing.assert_array_equal(np.isnan(y[:1]), np.isnan(expected))
+        np.testing.assert_array_equal(np.isinf(y[:1]), np.isinf(expected))
+        finite = np.isfinite(expected)
+        assert_close(y[:1][finite], expected[finite], np.float32)
+    with pytest.raises(ValueError, match=f"backend '{backend}' cannot compute this call: "
+                                         "x or kernel holds NaN or inf"):
+        deconv.conv2d_transpose(x, kernel, strides=strides, padding="same", backend=backend)
+
+
 @pytest.mark.parametrize("arguments,error,message", [
     (dict(padding="full"), ValueError, "padding must be 'same' or 'valid'"),
     (dict(data_format="NHWC"), ValueError, "data_format must be one of"),
