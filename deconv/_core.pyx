@@ -2019,3 +2019,6 @@ def gather_stacked(const floating[:, :, :, :] source, floating[:, :, :, :, :, ::
                         else:
                             for c in range(c0, c1):
                                 write[c] = 0
+
+
+include "_winograd_fused.pxi"

@@ -213,6 +213,15 @@ DEFAULT_PROFILE = {
     "winograd_item_s": 0.29e-9,
     "winograd_kernel_item_s": 0.055e-9,
     "winograd_strided_item_s": 0.36e-9,
+    # Fused F(2x2, 2x2) (the same backend's plan for phases of two taps and
+    # at most 64 channels): multiply-adds (over whole groups of 8 tiles and
+    # blocks of 16 output channels) per second and thread, and the
+    # transforms and stores of a tile per block. Fitted on 13 layers of
+    # 3-64 channels (4x4 stride 2, 2x2 stride 1 and dilated) at 1 and 2
+    # threads: 53e9 and 15 ns at one, 59e9 and 26 ns per thread at two;
+    # these predict 0.8-1.06x the measured times at both.
+    "winograd_fused_madds_per_thread": 55e9,
+    "winograd_fused_tile_s": 20e-9,
 }
 
 
@@ -367,6 +376,27 @@ def winograd_seconds(work, itemsize, num_threads, profile, level):
                           + work.strided_items * profile["winograd_strided_item_s"])) / threads)
 
 
+class FusedWork(NamedTuple):
+    """What a fused F(2x2, 2x2) Winograd plan's time grows with: its
+    ``madds`` (9 per tile, input channel and output channel of its blocks of
+    16, over whole groups of 8 tiles), its ``tile_blocks`` (a tile's
+    transforms back and stores, per block of output channels; the input
+    transforms are a fraction of them), its ``units`` (tile rows) and its
+    ``outputs`` (items of y)."""
+    madds: int
+    tile_blocks: int
+    units: int
+    outputs: int
+
+
+def winograd_fused_seconds(work, num_threads, profile):
+    """Seconds of a fused F(2x2, 2x2) plan: the products at their rate per
+    thread, each tile's transforms, the fixed cost."""
+    return profile["winograd_overhead_s"] + (
+        work.madds / profile["winograd_fused_madds_per_thread"]
+        + work.tile_blocks * profile["winograd_fused_tile_s"]) / max(1, num_threads)
+
+
 class ReferenceWork(NamedTuple):
     """What the reference path's time grows with: kernel ``taps`` (one
     product each), ``row_products`` (rows of those products) and ``madds``
@@ -493,10 +523,10 @@ TUNED_CONSTANTS = {
                       "fft_thread_phase_s.{level}", "fft_image_phase_s.{level}",
                       "fft_thread_image_phase_s.{level}", "fft_spectrum_read_s.{level}",
                       "fft_output_item_s.{level}"]},
-    "winograd": {"rates": [],
+    "winograd": {"rates": ["winograd_fused_madds_per_thread"],
                  "costs": ["winograd_overhead_s", "winograd_phase_s", "winograd_position_s",
                            "winograd_item_s", "winograd_kernel_item_s",
-                           "winograd_strided_item_s"]},
+                           "winograd_strided_item_s", "winograd_fused_tile_s"]},
     "reference": {"rates": ["reference_madds_per_s"],
                   "costs": ["reference_row_product_s", "reference_overhead_s",
                             "reference_item_s", "reference_product_item_s"]},

@@ -47,6 +47,18 @@ own output count (small images get one tile across), the transforms are
 derived exactly from interpolation points rather than tabulated, and the
 products run on the same register-tiled kernel as the direct backend.
 
+Phases of two taps on each axis (a stride-2 4x4 kernel, a 2x2 kernel at
+stride 1 or dilated) with at most 64 channels have a second plan, *fused*
+F(2x2, 2x2) (``deconv/_winograd_fused.pxi``): tile row by tile row, eight
+tiles at a time, each tile's input transform, products and output
+transform in registers and on the stack, nothing through memory but x, y
+and the transformed kernel. Its transforms have only 1 and -1 for entries
+(exact in any precision); it does 9 multiplications per 2x2 outputs and
+channel pair instead of 16 -- fewer savings than F(4, 2)'s 25 per 16, but
+with few channels the staged transforms cost more than they save (a
+16-channel 256x256 image took 4.7x the direct kernel's time staged, 0.7x
+fused). The cost model picks the plan of the lower estimate.
+
 Small phases of one shape (the four of a stride-2 4x4 kernel on a small
 image: :func:`runs_by_thread`) run one per thread instead, each whole --
 input transforms, products, output transforms -- in one compiled call for
@@ -503,6 +515,124 @@ def winograd_work(problem, tables):
                               transformed * cout, kernel_items, strided)
 
 
+# Fused F(2x2, 2x2) (deconv._core.winograd_fused22): tiles of 2x2 outputs
+# of a phase of two taps on each axis, computed in groups along a tile row.
+FUSED = "fused 2x2"
+FUSED_GROUP_TILES = 8
+FUSED_LANES = 16
+# The most phases of a fused plan (the compiled call's table): a stride of 4,
+# or a dilation of 4.
+FUSED_MAX_PHASES = 16
+
+
+class FusedTables(NamedTuple):
+    """A fused F(2x2, 2x2) plan's phases: ``axes``, the table
+    ``deconv._core.winograd_fused22`` takes (phases, 2 axes, 7 fields: first
+    output, output step, outputs, first input, input step, inputs, and the
+    phase input that the first output's first tap reads; read-only), and
+    ``taps``, each phase's row and column kernel taps in correlation order,
+    which its transformed kernel is made of."""
+    axes: np.ndarray
+    taps: tuple
+
+
+def fused_reason(problem):
+    """Why fused F(2x2, 2x2) cannot compute ``problem`` (shapes and dtype
+    only), or None: float32 on 16-lane vectors, at most
+    ``deconv._core.fused22_channels()`` input and output channels, every
+    phase two taps on each axis (a 4x4 kernel at stride 2, a 2x2 kernel at
+    stride 1 or dilated), at most FUSED_MAX_PHASES phases."""
+    reason = winograd_reason(problem)
+    if reason is not None:
+        return reason
+    most = _simd.core.fused22_channels()
+    channels = max(problem.input_shape[3], problem.output_shape[3])
+    if problem.dtype != np.float32 or channels > most:
+        return (f"fused F(2x2, 2x2) takes float32 with at most {most} channels here (got "
+                f"{problem.dtype} with {channels})")
+    row_phases, col_phases = axis_phases(problem.rows), axis_phases(problem.cols)
+    if any(len(phase.taps) != 2 for phase in row_phases + col_phases):
+        return "fused F(2x2, 2x2) takes phases of two taps on each axis only"
+    if len(row_phases) * len(col_phases) > FUSED_MAX_PHASES:
+        return f"fused F(2x2, 2x2) takes at most {FUSED_MAX_PHASES} phases"
+    return None
+
+
+@bounded_cache(128)
+def fused_tables(problem):
+    """The :class:`FusedTables` of ``problem`` (see :func:`fused_reason`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from deconv._problem import make_problem
+    >>> from deconv._winograd import fused_tables
+    >>> problem = make_problem((1, 4, 4, 16), np.dtype("float32"), (4, 4, 16, 16),
+    ...                        np.dtype("float32"), None, (2, 2), (1, 1), "same",
+    ...                        "channels_last")
+    >>> tables = fused_tables(problem)
+    >>> tables.axes.shape, tables.taps[0]
+    ((4, 2, 7), ((3, 1), (3, 1)))
+    >>> tables.axes[0, 0].tolist()  # output rows 0, 2, 4, 6; input rows from -1
+    [0, 2, 4, 0, 1, 4, -1]
+    """
+    _, height, width, _ = problem.input_shape
+    entries, taps = [], []
+    for rows in axis_phases(problem.rows):
+        for cols in axis_phases(problem.cols):
+            entries.append([_fused_axis(rows, height), _fused_axis(cols, width)])
+            taps.append((rows.taps, cols.taps))
+    axes = np.array(entries, np.intp).reshape(len(entries), 2, 7)
+    axes.flags.writeable = False
+    return FusedTables(axes, tuple(taps))
+
+
+def _fused_axis(phase, size):
+    return (phase.first_output, phase.step, phase.outputs, phase.first_input, phase.input_step,
+            len(range(phase.first_input, size, phase.input_step)), phase.input_base)
+
+
+def fused_work(problem, tables):
+    """The :class:`deconv._cost.FusedWork` of a fused plan."""
+    batch, cin, cout = problem.input_shape[0], problem.input_shape[3], problem.output_shape[3]
+    blocks = -(-cout // FUSED_LANES)
+    madds = tile_blocks = units = 0
+    for rows, cols in tables.axes[:, :, 2]:
+        tile_rows, tile_cols = -(-int(rows) // 2), -(-int(cols) // 2)
+        groups = -(-tile_cols // FUSED_GROUP_TILES)
+        units += batch * tile_rows
+        madds += batch * tile_rows * groups * FUSED_GROUP_TILES * 9 * cin * blocks * FUSED_LANES
+        tile_blocks += batch * tile_rows * tile_cols * blocks
+    return _cost.FusedWork(madds, tile_blocks, units, math.prod(problem.output_shape))
+
+
+def fused_pack(tables, kernel):
+    """The transformed kernel of a fused plan, U = G g G^T for each phase's
+    2x2 sub-kernel g (G = [[1, 0], [1, 1], [0, 1]], rows then columns):
+    (phases, blocks, 9, Cin padded to 16, 16), output channels innermost,
+    zeros past Cin and Cout."""
+    _, _, cout, cin = kernel.shape
+    padded, blocks = -(-cin // FUSED_LANES) * FUSED_LANES, -(-cout // FUSED_LANES)
+    packed = np.zeros((len(tables.taps), blocks, 9, padded, FUSED_LANES), kernel.dtype)
+    for index, (row_taps, col_taps) in enumerate(tables.taps):
+        g = kernel[np.ix_(row_taps, col_taps)]  # (2, 2, Cout, Cin)
+        rows = np.stack([g[0], g[0] + g[1], g[1]])
+        u = np.stack([rows[:, 0], rows[:, 0] + rows[:, 1], rows[:, 1]], axis=1)
+        u = np.pad(u.reshape(9, cout, cin).transpose(0, 2, 1),
+                   ((0, 0), (0, padded - cin), (0, blocks * FUSED_LANES - cout)))
+        packed[index] = u.reshape(9, padded, blocks, FUSED_LANES).transpose(2, 0, 1, 3)
+    return packed
+
+
+def _run_fused(plan, x, kernel, packed, y):
+    u = fused_pack(plan.tables, kernel) if packed is None else packed
+    work = plan.work
+    _simd.core.winograd_fused22(
+        x, u, plan.tables.axes, y, _simd.streams(y.nbytes),
+        max(1, work.units * _direct.MADDS_PER_SIGNAL_CHECK // max(1, work.madds)),
+        plan.num_threads)
+
+
 class WinogradBackend(Backend):
     """Minimal filtering F(T, K) per polyphase sub-kernel (Cython, OpenMP)."""
 
@@ -526,6 +656,15 @@ class WinogradBackend(Backend):
         profile = _cost.DEFAULT_PROFILE
         seconds = _cost.winograd_seconds(work, problem.dtype.itemsize, 1, profile,
                                          _simd.core.isa_name()) - profile["winograd_overhead_s"]
+        if fused_reason(problem) is None:
+            fused = fused_tables(problem)
+            fused_effort = fused_work(problem, fused)
+            fused_seconds = (_cost.winograd_fused_seconds(fused_effort, 1, profile)
+                             - profile["winograd_overhead_s"])
+            if fused_seconds < seconds:
+                return BackendPlan(FUSED, ("winograd", FUSED, fused.taps), fused,
+                                   _direct.threads_for_seconds(fused_seconds, num_threads),
+                                   fused_effort)
         threads = _direct.threads_for_seconds(seconds, num_threads)
         if runs_by_thread(tables, threads, problem.input_shape):
             # One compiled call for every phase: one phase's fixed cost.
@@ -538,8 +677,11 @@ class WinogradBackend(Backend):
     def estimate_seconds(self, problem, num_threads):
         if _simd.core is None or winograd_reason(problem) is not None:
             return None
-        return _cost.winograd_seconds(self.plan(problem, num_threads).work,
-                                      problem.dtype.itemsize, num_threads,
+        plan = self.plan(problem, num_threads)
+        if plan.variant == FUSED:
+            return _cost.winograd_fused_seconds(plan.work, num_threads,
+                                                _profile.current_profile())
+        return _cost.winograd_seconds(plan.work, problem.dtype.itemsize, num_threads,
                                       _profile.current_profile(), _simd.core.isa_name())
 
     def minimum_seconds(self, problem, num_threads):
@@ -550,6 +692,8 @@ class WinogradBackend(Backend):
         (a :class:`TransformedKernel`)."""
         if plan.packing[0] == "direct":
             return _DIRECT.pack(problem, _direct_plan(plan), kernel)
+        if plan.variant == FUSED:
+            return fused_pack(plan.tables, kernel)
         core = _simd.core
         block = core.channel_block(kernel.itemsize)
         products = plan.tables.products
@@ -651,11 +795,14 @@ def run_winograd(problem, plan, x, kernel, packed, y):
     ``alpha * alpha' / (K * K')`` times the sub-kernel, never passes through
     memory, nor (block by block) does the packed sub-kernel. Plans that run
     one per thread (:func:`runs_by_thread`) go through one compiled call
-    that runs each whole, to the same bits."""
+    that runs each whole, to the same bits. A fused plan (:data:`FUSED`)
+    runs every phase in one compiled call instead, from its transformed
+    kernel (``packed``, or made here: :func:`fused_pack`)."""
     core = _simd.core
     threads, tables = plan.num_threads, plan.tables
     cin, cout, dtype = x.shape[3], y.shape[3], y.dtype
-    if not tables.products or y.size == 0:  # no phase takes a tap: zeros
+    fused = plan.variant == FUSED
+    if y.size == 0 or not fused and not tables.products:  # no phase takes a tap: zeros
         y[...] = 0
         return
     # Channels-first data: the transforms read and write a channels-last
@@ -669,12 +816,15 @@ def run_winograd(problem, plan, x, kernel, packed, y):
         core.copy_layout(x, x_staged, threads)
         x = x_staged
     out = y_staged if y_staged.size else y
-    for outputs in tables.zeros:
-        out[outputs] = 0
-    if runs_by_thread(tables, threads, x.shape):
-        _run_by_thread(tables, x, kernel, packed, out, threads)
+    if fused:
+        _run_fused(plan, x, kernel, packed, out)
     else:
-        _run_by_stage(tables, x, kernel, packed, out, threads)
+        for outputs in tables.zeros:
+            out[outputs] = 0
+        if runs_by_thread(tables, threads, x.shape):
+            _run_by_thread(tables, x, kernel, packed, out, threads)
+        else:
+            _run_by_stage(tables, x, kernel, packed, out, threads)
     if out is not y:
         core.copy_layout(out, y, threads)
 

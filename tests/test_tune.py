@@ -132,7 +132,7 @@ def test_the_held_out_grid_scores_each_profile_on_the_same_timings(monkeypatch):
 
     def fake_times(case, threads):
         timed.append(case)
-        return {"direct": 1.0, "fft": 2.0, "reference": 4.0}
+        return {"direct": 1.0, "fft": 2.0, "winograd": 3.0, "reference": 4.0}
     monkeypatch.setattr(_grid, "time_backends", fake_times)
     # a profile whose direct rates are absurdly low sends everything elsewhere
     slow_direct = _cost.scaled_profile(_cost.DEFAULT_PROFILE, {

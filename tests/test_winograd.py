@@ -4,6 +4,7 @@ within SPEC section 6 at each tile size it picks; bitwise thread invariance;
 operators (transformed kernel packed once per tile layout); the problems it
 hands to the direct kernel; and the cost model's view of it."""
 import itertools
+import re
 from fractions import Fraction
 
 import numpy as np
@@ -14,7 +15,8 @@ from oracle import assert_close, conv2d_transpose_oracle, valid_sizes
 from strategies import examples
 
 import deconv
-from deconv import _direct, _simd, _toom_cook, _winograd
+from deconv import _cost, _direct, _simd, _toom_cook, _winograd
+from deconv._problem import make_problem
 
 
 @pytest.mark.parametrize("outputs,taps", [(m, r) for m in range(1, 7) for r in range(1, 5)
@@ -443,7 +445,23 @@ def test_running_one_phase_per_thread_rejects_what_does_not_fit(rng):
         call(runs=np.ascontiguousarray(tables.by_run[:, :13]))
 
 
-def test_operators_pack_once_per_tile_layout(rng):
+def plans_fused(patch, fused):
+    """Make every plan that may be fused (deconv._winograd.fused_reason) fused,
+    or none, whatever the cost model says."""
+    patch.setitem(_cost.DEFAULT_PROFILE, "winograd_fused_madds_per_thread",
+                  1e30 if fused else 1.0)
+    deconv.clear_caches()
+
+
+@pytest.fixture
+def staged_only(monkeypatch):
+    """Plans are staged (transforms through scratch arrays), never fused."""
+    plans_fused(monkeypatch, False)
+    yield
+    deconv.clear_caches()
+
+
+def test_operators_pack_once_per_tile_layout(rng, staged_only):
     kernel = rng.standard_normal((4, 4, 8, 6)).astype(np.float32)
     operator = deconv.Conv2DTranspose(kernel, strides=2, padding="same", backend="winograd")
     for size in (3, 8, 5, 8):  # tile layouts differ with the image size
@@ -605,7 +623,7 @@ def test_positions_lie_an_odd_number_of_cache_lines_apart():
     assert np.shares_memory(v, buffer)
 
 
-def test_cost_model_counts_the_kernel_transform():
+def test_cost_model_counts_the_kernel_transform(staged_only):
     problem = deconv.Conv2DTranspose(np.zeros((4, 4, 64, 64), np.float32), strides=2,
                                      padding="same").plan_for(
         np.zeros((8, 8, 8, 64), np.float32)).problem
@@ -662,8 +680,12 @@ def test_product_work_in_closed_form_matches_the_tables(positions, columns):
             core.wide_tile_taps(_winograd.product_tables(positions, columns), 1, sizes)
 
 
-def test_planning_a_huge_problem_allocates_nothing_of_its_size():
+@pytest.mark.parametrize("variant", ["winograd", _winograd.FUSED])
+def test_planning_a_huge_problem_allocates_nothing_of_its_size(variant, monkeypatch):
     import tracemalloc
+    if variant == _winograd.FUSED and (_simd.core is None or not _simd.core.fused22_channels()):
+        pytest.skip("no fused F(2x2, 2x2) at this SIMD level")
+    plans_fused(monkeypatch, variant == _winograd.FUSED)
     kernel = np.zeros((4, 4, 64, 64), np.float32)
     operator = deconv.Conv2DTranspose(kernel, 2, "same", backend="winograd")
     x = np.lib.stride_tricks.as_strided(np.zeros(1, np.float32), (10_000, 1000, 1000, 64),
@@ -677,4 +699,152 @@ def test_planning_a_huge_problem_allocates_nothing_of_its_size():
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert plan.variant == "winograd" and estimate > 0 and peak < 10_000_000
+    assert plan.variant == variant and estimate > 0 and peak < 10_000_000
+
+
+# Fused F(2x2, 2x2): phases of two taps per axis, at most 64 channels, float32 on 16-lane
+# vectors, each tile's transforms and products in registers.
+needs_fused = pytest.mark.skipif(_simd.core is None or not _simd.core.fused22_channels(),
+                                 reason="no fused F(2x2, 2x2) at this SIMD level")
+# (kernel rows, kernel columns, strides, dilations): every phase two taps per axis.
+FUSED_GEOMETRIES = [(4, 4, (2, 2), (1, 1)), (2, 2, (1, 1), (1, 1)), (4, 2, (2, 1), (1, 1)),
+                    (6, 6, (3, 3), (1, 1)), (2, 2, (1, 1), (2, 3)), (4, 6, (2, 3), (1, 1))]
+
+
+@pytest.fixture
+def fused_always(monkeypatch):
+    """Plans that may be fused are."""
+    plans_fused(monkeypatch, True)
+    yield
+    deconv.clear_caches()
+
+
+@needs_fused
+@pytest.mark.parametrize("kh,kw,strides,dilation", FUSED_GEOMETRIES)
+@pytest.mark.parametrize("padding", ["same", "valid"])
+@pytest.mark.parametrize("cin,cout", [(1, 1), (5, 3), (16, 16), (17, 20), (64, 64), (40, 33)])
+def test_fused_plans_match_the_oracle(kh, kw, strides, dilation, padding, cin, cout, rng,
+                                      fused_always):
+    # Odd sides, both reachable output sizes: partial tiles at each edge,
+    # inputs past x at the borders, channel tails in and out.
+    x = rng.standard_normal((2, 5, 7, cin))
+    kernel = rng.standard_normal((kh, kw, cout, cin))
+    operator = deconv.Conv2DTranspose(kernel.astype(np.float32), strides, padding,
+                                      dilation_rate=dilation, backend="winograd")
+    sizes = [valid_sizes(size, k, s, d, padding)
+             for size, k, s, d in zip((5, 7), (kh, kw), strides, dilation)]
+    for out_hw in zip(*sizes):
+        expected = conv2d_transpose_oracle(x, kernel, out_hw, strides, padding, dilation)
+        shape = (2, *out_hw, cout)
+        assert operator.plan_for(x.astype(np.float32), shape).variant == _winograd.FUSED
+        result = _call(x.astype(np.float32), kernel.astype(np.float32), out_hw, strides,
+                       padding, dilation_rate=dilation)
+        assert_close(result, expected, np.float32)
+        assert np.array_equal(operator(x.astype(np.float32), shape), result)
+
+
+@needs_fused
+@settings(max_examples=examples(40), deadline=None)
+@given(n=st.integers(1, 3), h=st.integers(1, 20), w=st.integers(1, 20), cin=st.integers(1, 64),
+       cout=st.integers(1, 64), geometry=st.sampled_from(FUSED_GEOMETRIES),
+       padding=st.sampled_from(["same", "valid"]), channels_first=st.booleans(),
+       seed=st.integers(0, 2 ** 32 - 1), data=st.data())
+def test_fused_plans_take_any_geometry_of_two_taps_per_phase(n, h, w, cin, cout, geometry,
+                                                             padding, channels_first, seed,
+                                                             data):
+    kh, kw, strides, dilation = geometry
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, h, w, cin))
+    kernel = rng.standard_normal((kh, kw, cout, cin))
+    out_hw = tuple(data.draw(st.sampled_from(valid_sizes(size, k, s, d, padding)))
+                   for size, k, s, d in zip((h, w), (kh, kw), strides, dilation))
+    expected = conv2d_transpose_oracle(x, kernel, out_hw, strides, padding, dilation)
+    x32, k32 = x.astype(np.float32), kernel.astype(np.float32)
+    with pytest.MonkeyPatch.context() as patch:
+        plans_fused(patch, True)
+        if channels_first:
+            result = deconv.conv2d_transpose(
+                np.ascontiguousarray(x32.transpose(0, 3, 1, 2)), k32, (n, cout, *out_hw),
+                strides, padding, "channels_first", dilation,
+                backend="winograd").transpose(0, 2, 3, 1)
+        else:
+            result = _call(x32, k32, out_hw, strides, padding, dilation_rate=dilation)
+        assert deconv.Conv2DTranspose(k32, strides, padding, dilation_rate=dilation,
+                                      backend="winograd").plan_for(
+            x32, (n, *out_hw, cout)).variant == _winograd.FUSED
+    deconv.clear_caches()
+    assert_close(result, expected, np.float32)
+
+
+@needs_fused
+def test_fused_plans_are_bitwise_identical_for_any_thread_count(rng, monkeypatch,
+                                                                fused_always):
+    monkeypatch.setattr(_direct, "SECONDS_PER_THREAD", 0)  # every requested thread works
+    x = rng.standard_normal((3, 9, 11, 24)).astype(np.float32)
+    kernel = rng.standard_normal((4, 4, 21, 24)).astype(np.float32)
+    results = [deconv.conv2d_transpose(x, kernel, strides=2, padding="same",
+                                       backend="winograd", num_threads=threads)
+               for threads in (1, 2, 3, 7)]
+    for result in results[1:]:
+        assert np.array_equal(result, results[0])
+    operator = deconv.Conv2DTranspose(kernel, 2, "same", backend="winograd", num_threads=2)
+    assert operator.plan_for(x).variant == _winograd.FUSED
+    assert np.array_equal(operator(x), results[0])
+
+
+@needs_fused
+def test_auto_takes_the_fused_plan_where_it_is_fastest(rng):
+    # A big 16-channel image: the direct kernel runs at the FMA peak, the
+    # staged transforms cost more than they save, the fused plan does 9/16
+    # of the multiplications with its transforms in registers.
+    x = np.ones((1, 256, 256, 16), np.float32)
+    kernel = rng.standard_normal((4, 4, 16, 16)).astype(np.float32)
+    plan = deconv.Conv2DTranspose(kernel, 2, "same").plan_for(x)
+    assert (plan.backend, plan.variant) == ("winograd", _winograd.FUSED)
+    # NaN or inf: the transforms would spread them; "auto" passes over it.
+    x[0, 100, 100, 3] = np.nan
+    y = deconv.conv2d_transpose(x, kernel, strides=2, padding="same")
+    assert np.isnan(y).sum() == 16 * 16
+    with pytest.raises(ValueError, match="backend 'winograd' cannot compute this call: .*NaN"):
+        deconv.conv2d_transpose(x, kernel, strides=2, padding="same", backend="winograd")
+
+
+@pytest.mark.parametrize("arguments,message", [
+    (dict(dtype=np.float64), r"takes float32 with at most \d+ channels here \(got float64 "
+                             r"with 16\)"),
+    (dict(cin=65), r"takes float32 with at most \d+ channels here \(got float32 with 65\)"),
+    (dict(kernel=3), "takes phases of two taps on each axis only"),
+    (dict(kernel=2, strides=1, dilation=5), "takes at most 16 phases"),
+    (dict(kernel=4, strides=2, dilation=2), "takes a dilated axis at stride 1 only"),
+])
+def test_fused_plans_say_what_they_cannot_take(arguments, message):
+    if _simd.core is None or not _simd.core.fused22_channels():
+        message = r"takes float32 with at most 0 channels"
+    dtype = arguments.get("dtype", np.float32)
+    k, s, d = arguments.get("kernel", 4), arguments.get("strides", 2), arguments.get("dilation", 1)
+    cin = arguments.get("cin", 16)
+    problem = make_problem((1, 8, 8, cin), np.dtype(dtype), (k, k, 16, cin), np.dtype(dtype),
+                           None, (s, s), (d, d), "same", "channels_last")
+    assert re.search(message, _winograd.fused_reason(problem))
+
+
+@needs_fused
+def test_the_fused_kernel_rejects_what_does_not_fit():
+    core = _simd.core
+    x, y = np.zeros((1, 4, 4, 16), np.float32), np.zeros((1, 8, 8, 16), np.float32)
+    problem = make_problem(x.shape, x.dtype, (4, 4, 16, 16), x.dtype, None, (2, 2), (1, 1),
+                           "same", "channels_last")
+    tables = _winograd.fused_tables(problem)
+    u = _winograd.fused_pack(tables, np.zeros((4, 4, 16, 16), np.float32))
+    core.winograd_fused22(x, u, tables.axes, y, False, 1, 2)
+    with pytest.raises(ValueError, match=r"winograd_fused22: x \(1, 4, 4, 16\), u \(4, 1, 9, "
+                                         r"16, 16\), axes \(4, 2, 7\) and y \(1, 8, 8, 17\) do "
+                                         r"not agree"):
+        core.winograd_fused22(x, u, tables.axes, np.zeros((1, 8, 8, 17), np.float32), False,
+                              1, 2)
+    with pytest.raises(ValueError, match=r"do not agree \(channels contiguous"):
+        core.winograd_fused22(x.transpose(0, 2, 1, 3)[..., ::2], u, tables.axes, y, False, 1, 2)
+    with pytest.raises(ValueError, match=r"winograd_fused22: phase 2 reaches past x "
+                                         r"\(1, 4, 4, 16\) or y \(1, 7, 8, 16\)"):
+        core.winograd_fused22(x, u, tables.axes, np.zeros((1, 7, 8, 16), np.float32), False,
+                              1, 2)
