@@ -48,7 +48,7 @@ derived exactly from interpolation points rather than tabulated, and the
 products run on the same register-tiled kernel as the direct backend.
 
 Phases of two taps on each axis (a stride-2 4x4 kernel, a 2x2 kernel at
-stride 1 or dilated) with at most 64 channels have a second plan, *fused*
+stride 1 or dilated) with 16-64 channels have a second plan, *fused*
 F(2x2, 2x2) (``deconv/_winograd_fused.pxi``): tile row by tile row, eight
 tiles at a time, each tile's input transform, products and output
 transform in registers and on the stack, nothing through memory but x, y
@@ -538,18 +538,22 @@ class FusedTables(NamedTuple):
 
 def fused_reason(problem):
     """Why fused F(2x2, 2x2) cannot compute ``problem`` (shapes and dtype
-    only), or None: float32 on 16-lane vectors, at most
-    ``deconv._core.fused22_channels()`` input and output channels, every
-    phase two taps on each axis (a 4x4 kernel at stride 2, a 2x2 kernel at
-    stride 1 or dilated), at most FUSED_MAX_PHASES phases."""
+    only), or None: float32 on 16-lane vectors, FUSED_LANES to
+    ``deconv._core.fused22_channels()`` input and output channels (with
+    fewer, the vectors of each tile's transforms and products run part
+    empty: 1.2-2.1x the direct kernel's time, measured), every phase two
+    taps on each axis (a 4x4 kernel at stride 2, a 2x2 kernel at stride 1
+    or dilated), at most FUSED_MAX_PHASES phases."""
     reason = winograd_reason(problem)
     if reason is not None:
         return reason
     most = _simd.core.fused22_channels()
-    channels = max(problem.input_shape[3], problem.output_shape[3])
-    if problem.dtype != np.float32 or channels > most:
-        return (f"fused F(2x2, 2x2) takes float32 with at most {most} channels here (got "
-                f"{problem.dtype} with {channels})")
+    if not most:
+        return "fused F(2x2, 2x2) needs vectors of 16 float32 lanes (AVX-512)"
+    cin, cout = problem.input_shape[3], problem.output_shape[3]
+    if problem.dtype != np.float32 or not FUSED_LANES <= min(cin, cout) <= max(cin, cout) <= most:
+        return (f"fused F(2x2, 2x2) takes float32 with {FUSED_LANES} to {most} channels in and "
+                f"out (got {problem.dtype} with {cin} in, {cout} out)")
     row_phases, col_phases = axis_phases(problem.rows), axis_phases(problem.cols)
     if any(len(phase.taps) != 2 for phase in row_phases + col_phases):
         return "fused F(2x2, 2x2) takes phases of two taps on each axis only"
