@@ -222,6 +222,10 @@ DEFAULT_PROFILE = {
     # these predict 0.8-1.06x the measured times at both.
     "winograd_fused_madds_per_thread": 55e9,
     "winograd_fused_tile_s": 20e-9,
+    # Its transformed kernel, made by each function call, per item: 0.6-0.65
+    # ns at one thread on kernels of 16 to 64 channels (96 us for 4x4x64x64),
+    # 0.37 ns per thread at two.
+    "winograd_fused_kernel_item_s": 0.6e-9,
 }
 
 
@@ -380,21 +384,24 @@ class FusedWork(NamedTuple):
     """What a fused F(2x2, 2x2) Winograd plan's time grows with: its
     ``madds`` (9 per tile, input channel and output channel of its blocks of
     16, over whole groups of 8 tiles), its ``tile_blocks`` (a tile's
-    transforms back and stores, per block of output channels; the input
-    transforms are a fraction of them), its ``units`` (tile rows) and its
-    ``outputs`` (items of y)."""
+    transforms are a fraction of them), its ``units`` (tile rows), its
+    ``outputs`` (items of y) and the ``kernel_items`` of its transformed
+    kernel (made by each function call)."""
     madds: int
     tile_blocks: int
     units: int
     outputs: int
+    kernel_items: int
 
 
 def winograd_fused_seconds(work, num_threads, profile):
     """Seconds of a fused F(2x2, 2x2) plan: the products at their rate per
-    thread, each tile's transforms, the fixed cost."""
-    return profile["winograd_overhead_s"] + (
-        work.madds / profile["winograd_fused_madds_per_thread"]
-        + work.tile_blocks * profile["winograd_fused_tile_s"]) / max(1, num_threads)
+    thread, each tile's transforms, the kernel's transform, the fixed cost."""
+    return (profile["winograd_overhead_s"]
+            + (work.madds / profile["winograd_fused_madds_per_thread"]
+               + work.tile_blocks * profile["winograd_fused_tile_s"]
+               + work.kernel_items * profile["winograd_fused_kernel_item_s"])
+            / max(1, num_threads))
 
 
 class ReferenceWork(NamedTuple):
@@ -526,7 +533,8 @@ TUNED_CONSTANTS = {
     "winograd": {"rates": ["winograd_fused_madds_per_thread"],
                  "costs": ["winograd_overhead_s", "winograd_phase_s", "winograd_position_s",
                            "winograd_item_s", "winograd_kernel_item_s",
-                           "winograd_strided_item_s", "winograd_fused_tile_s"]},
+                           "winograd_strided_item_s", "winograd_fused_tile_s",
+                           "winograd_fused_kernel_item_s"]},
     "reference": {"rates": ["reference_madds_per_s"],
                   "costs": ["reference_row_product_s", "reference_overhead_s",
                             "reference_item_s", "reference_product_item_s"]},

@@ -607,32 +607,31 @@ def fused_work(problem, tables):
         units += batch * tile_rows
         madds += batch * tile_rows * groups * FUSED_GROUP_TILES * 9 * cin * blocks * FUSED_LANES
         tile_blocks += batch * tile_rows * tile_cols * blocks
-    return _cost.FusedWork(madds, tile_blocks, units, math.prod(problem.output_shape))
+    padded = -(-cin // FUSED_LANES) * FUSED_LANES
+    kernel_items = len(tables.taps) * 9 * padded * blocks * FUSED_LANES
+    return _cost.FusedWork(madds, tile_blocks, units, math.prod(problem.output_shape),
+                           kernel_items)
 
 
-def fused_pack(tables, kernel):
-    """The transformed kernel of a fused plan, U = G g G^T for each phase's
-    2x2 sub-kernel g (G = [[1, 0], [1, 1], [0, 1]], rows then columns):
-    (phases, blocks, 9, Cin padded to 16, 16), output channels innermost,
-    zeros past Cin and Cout."""
+def fused_pack(tables, kernel, threads, packed=None):
+    """The transformed kernel of a fused plan (``deconv._core.winograd_fused_pack``),
+    made on ``threads`` in ``packed`` (its items; a new array if None):
+    (phases, blocks, 9, Cin padded to 16, 16)."""
     _, _, cout, cin = kernel.shape
-    padded, blocks = -(-cin // FUSED_LANES) * FUSED_LANES, -(-cout // FUSED_LANES)
-    packed = np.zeros((len(tables.taps), blocks, 9, padded, FUSED_LANES), kernel.dtype)
-    for index, (row_taps, col_taps) in enumerate(tables.taps):
-        g = kernel[np.ix_(row_taps, col_taps)]  # (2, 2, Cout, Cin)
-        rows = np.stack([g[0], g[0] + g[1], g[1]])
-        u = np.stack([rows[:, 0], rows[:, 0] + rows[:, 1], rows[:, 1]], axis=1)
-        u = np.pad(u.reshape(9, cout, cin).transpose(0, 2, 1),
-                   ((0, 0), (0, padded - cin), (0, blocks * FUSED_LANES - cout)))
-        packed[index] = u.reshape(9, padded, blocks, FUSED_LANES).transpose(2, 0, 1, 3)
+    shape = (len(tables.taps), -(-cout // FUSED_LANES), 9, -(-cin // FUSED_LANES) * FUSED_LANES,
+             FUSED_LANES)
+    packed = aligned_empty(shape, kernel.dtype) if packed is None else packed.reshape(shape)
+    _simd.core.winograd_fused_pack(kernel, np.array(tables.taps, np.intp), packed, threads)
     return packed
 
 
 def _run_fused(plan, x, kernel, packed, y):
-    u = fused_pack(plan.tables, kernel) if packed is None else packed
     work = plan.work
+    if packed is None:  # a function call: in this thread's scratch (no page faults)
+        scratch, = scratch_arrays(((work.kernel_items,), kernel.dtype), slot="winograd fused")
+        packed = fused_pack(plan.tables, kernel, plan.num_threads, scratch)
     _simd.core.winograd_fused22(
-        x, u, plan.tables.axes, y, _simd.streams(y.nbytes),
+        x, packed, plan.tables.axes, y, _simd.streams(y.nbytes),
         max(1, work.units * _direct.MADDS_PER_SIGNAL_CHECK // max(1, work.madds)),
         plan.num_threads)
 
@@ -697,7 +696,7 @@ class WinogradBackend(Backend):
         if plan.packing[0] == "direct":
             return _DIRECT.pack(problem, _direct_plan(plan), kernel)
         if plan.variant == FUSED:
-            return fused_pack(plan.tables, kernel)
+            return fused_pack(plan.tables, kernel, plan.num_threads)
         core = _simd.core
         block = core.channel_block(kernel.itemsize)
         products = plan.tables.products

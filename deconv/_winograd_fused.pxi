@@ -306,3 +306,84 @@ def winograd_fused22(const float[:, :, :, :] x, const float[:, :, :, :, ::1] u,
                 deconv_store_fence()
         PyErr_CheckSignals()
         first = last
+
+
+cdef extern from *:
+    """
+    /* One block of 16 output channels of a phase's transformed kernel, U =
+       G g G^T (see winograd_fused_pack): tap (a, b) of the phase is
+       kernel[taps[a], taps[2 + b]], item (ka, kb, o, c) at the strides
+       (in items). Input channel by input channel: the 16 lanes' rows of
+       G g (strided reads of the kernel, 2 x 2 taps), then the nine
+       positions' rows, each a line of u written once (zeros past Cin and
+       Cout). */
+    static void deconv_fused22_pack_block_f32(
+            const float* kernel, const Py_ssize_t* strides, const Py_ssize_t* taps,
+            Py_ssize_t cin, Py_ssize_t cout, Py_ssize_t block, Py_ssize_t padded, float* u) {
+        const float* g[2][2];
+        const Py_ssize_t o_stride = strides[2], c_stride = strides[3];
+        Py_ssize_t c, lane, i, a, b;
+        for (a = 0; a < 2; a++)
+            for (b = 0; b < 2; b++)
+                g[a][b] = kernel + taps[a] * strides[0] + taps[2 + b] * strides[1];
+        for (c = 0; c < padded; c++) {
+            float rows[3][2][16];
+            for (lane = 0; lane < 16; lane++) {
+                const Py_ssize_t o = 16 * block + lane;
+                const int inside = c < cin && o < cout;
+                for (b = 0; b < 2; b++) {
+                    const float g0 = inside ? g[0][b][o * o_stride + c * c_stride] : 0.0f;
+                    const float g1 = inside ? g[1][b][o * o_stride + c * c_stride] : 0.0f;
+                    rows[0][b][lane] = g0;
+                    rows[1][b][lane] = g0 + g1;
+                    rows[2][b][lane] = g1;
+                }
+            }
+            for (i = 0; i < 3; i++)
+                for (lane = 0; lane < 16; lane++) {
+                    u[((3 * i) * padded + c) * 16 + lane] = rows[i][0][lane];
+                    u[((3 * i + 1) * padded + c) * 16 + lane] = rows[i][0][lane]
+                                                               + rows[i][1][lane];
+                    u[((3 * i + 2) * padded + c) * 16 + lane] = rows[i][1][lane];
+                }
+        }
+    }
+    """
+    void deconv_fused22_pack_block_f32(
+        const float* kernel, const Py_ssize_t* strides, const Py_ssize_t* taps, Py_ssize_t cin,
+        Py_ssize_t cout, Py_ssize_t block, Py_ssize_t padded, float* u) noexcept nogil
+
+
+def winograd_fused_pack(const float[:, :, :, :] kernel, const Py_ssize_t[:, :, ::1] taps,
+                        float[:, :, :, :, ::1] u, int num_threads):
+    """Fill ``u`` (phases, blocks, 9, Cin padded to 16, 16) with the
+    transformed kernel of fused F(2x2, 2x2): for phase p, whose sub-kernel
+    is g[a][b] = kernel[taps[p, 0, a], taps[p, 1, b]] (taps: phases x 2 axes
+    x 2, in correlation order), U = G g G^T with G = [[1, 0], [1, 1], [0,
+    1]], rows first, in float32; position (i, j) at 3 * i + j, output
+    channel o at block o // 16, lane o % 16; zeros past Cin and Cout. Each
+    block of a phase by one thread."""
+    cdef Py_ssize_t kh = kernel.shape[0], kw = kernel.shape[1]
+    cdef Py_ssize_t cout = kernel.shape[2], cin = kernel.shape[3], phases = taps.shape[0]
+    cdef Py_ssize_t blocks = (cout + 15) // 16, padded = (cin + 15) // 16 * 16
+    cdef Py_ssize_t p, unit, d
+    cdef Py_ssize_t strides[4]
+    if (taps.shape[1] != 2 or taps.shape[2] != 2 or u.shape[0] != phases
+            or u.shape[1] != blocks or u.shape[2] != 9 or u.shape[3] != padded
+            or u.shape[4] != 16):
+        raise ValueError(f"winograd_fused_pack: kernel {tuple(kernel.shape)[:4]}, taps "
+                         f"{tuple(taps.shape)[:3]} and u {tuple(u.shape)[:5]} do not agree")
+    for p in range(phases):
+        if not (0 <= taps[p, 0, 0] < kh and 0 <= taps[p, 0, 1] < kh
+                and 0 <= taps[p, 1, 0] < kw and 0 <= taps[p, 1, 1] < kw):
+            raise ValueError(f"winograd_fused_pack: phase {p}'s taps are outside the kernel "
+                             f"{tuple(kernel.shape)[:4]}")
+    if cin == 0 or cout == 0:
+        return
+    for d in range(4):
+        strides[d] = kernel.strides[d] // <Py_ssize_t> sizeof(float)
+    for unit in prange(phases * blocks, nogil=True, schedule="static", num_threads=num_threads):
+        p = unit // blocks
+        deconv_fused22_pack_block_f32(&kernel[0, 0, 0, 0], strides, &taps[p, 0, 0], cin, cout,
+                                      unit - p * blocks, padded,
+                                      &u[p, unit - p * blocks, 0, 0, 0])

@@ -837,7 +837,7 @@ def test_the_fused_kernel_rejects_what_does_not_fit():
     problem = make_problem(x.shape, x.dtype, (4, 4, 16, 16), x.dtype, None, (2, 2), (1, 1),
                            "same", "channels_last")
     tables = _winograd.fused_tables(problem)
-    u = _winograd.fused_pack(tables, np.zeros((4, 4, 16, 16), np.float32))
+    u = _winograd.fused_pack(tables, np.zeros((4, 4, 16, 16), np.float32), 2)
     core.winograd_fused22(x, u, tables.axes, y, False, 1, 2)
     with pytest.raises(ValueError, match=r"winograd_fused22: x \(1, 4, 4, 16\), u \(4, 1, 9, "
                                          r"16, 16\), axes \(4, 2, 7\) and y \(1, 8, 8, 17\) do "
@@ -850,3 +850,34 @@ def test_the_fused_kernel_rejects_what_does_not_fit():
                                          r"\(1, 4, 4, 16\) or y \(1, 7, 8, 16\)"):
         core.winograd_fused22(x, u, tables.axes, np.zeros((1, 7, 8, 16), np.float32), False,
                               1, 2)
+
+
+@needs_fused
+@pytest.mark.parametrize("kernel_shape,strides", [((4, 4, 20, 17), 2), ((2, 2, 16, 33), 1)])
+def test_the_fused_kernel_transform_is_g_u_g_transposed(kernel_shape, strides, rng):
+    # U = G g G^T per phase, G = [[1, 0], [1, 1], [0, 1]], rows first, in float32.
+    kernel = rng.standard_normal(kernel_shape).astype(np.float32)
+    cout, cin = kernel_shape[2:]
+    problem = make_problem((1, 5, 5, cin), np.dtype(np.float32), kernel_shape,
+                           np.dtype(np.float32), None, (strides, strides), (1, 1), "same",
+                           "channels_last")
+    tables = _winograd.fused_tables(problem)
+    packed = _winograd.fused_pack(tables, kernel, 2)
+    assert packed.shape == (len(tables.taps), -(-cout // 16), 9, -(-cin // 16) * 16, 16)
+    for index, (row_taps, col_taps) in enumerate(tables.taps):
+        g = kernel[np.ix_(row_taps, col_taps)]
+        rows = np.stack([g[0], g[0] + g[1], g[1]])
+        u = np.stack([rows[:, 0], rows[:, 0] + rows[:, 1], rows[:, 1]], axis=1)
+        expected = np.zeros((packed.shape[1] * 16, 9, packed.shape[3]), np.float32)
+        expected[:cout, :, :cin] = u.reshape(9, cout, cin).transpose(1, 0, 2)
+        found = packed[index].transpose(0, 3, 1, 2).reshape(-1, 9, packed.shape[3])
+        assert np.array_equal(found, expected)
+    with pytest.raises(ValueError, match=r"winograd_fused_pack: kernel \(4, 4, 20, 17\), taps "
+                                         r"\(4, 2, 2\) and u \(4, 2, 9, 32, 8\) do not agree"):
+        _simd.core.winograd_fused_pack(np.zeros((4, 4, 20, 17), np.float32),
+                                       np.zeros((4, 2, 2), np.intp),
+                                       np.zeros((4, 2, 9, 32, 8), np.float32), 2)
+    with pytest.raises(ValueError, match=r"winograd_fused_pack: phase 0's taps are outside"):
+        _simd.core.winograd_fused_pack(np.zeros((4, 4, 20, 17), np.float32),
+                                       np.full((1, 2, 2), 4, np.intp),
+                                       np.zeros((1, 2, 9, 32, 16), np.float32), 2)
