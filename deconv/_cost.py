@@ -382,12 +382,12 @@ def winograd_seconds(work, itemsize, num_threads, profile, level):
 
 class FusedWork(NamedTuple):
     """What a fused F(2x2, 2x2) Winograd plan's time grows with: its
-    ``madds`` (9 per tile, input channel and output channel of its blocks of
-    16, over whole groups of 8 tiles), its ``tile_blocks`` (a tile's
+    ``padded_madds`` (9 per tile, input channel and output channel of its
+    blocks of 16, over whole groups of 8 tiles), its ``tile_blocks`` (a tile's
     transforms are a fraction of them), its ``units`` (tile rows), its
     ``outputs`` (items of y) and the ``kernel_items`` of its transformed
     kernel (made by each function call)."""
-    madds: int
+    padded_madds: int
     tile_blocks: int
     units: int
     outputs: int
@@ -398,7 +398,7 @@ def winograd_fused_seconds(work, num_threads, profile):
     """Seconds of a fused F(2x2, 2x2) plan: the products at their rate per
     thread, each tile's transforms, the kernel's transform, the fixed cost."""
     return (profile["winograd_overhead_s"]
-            + (work.madds / profile["winograd_fused_madds_per_thread"]
+            + (work.padded_madds / profile["winograd_fused_madds_per_thread"]
                + work.tile_blocks * profile["winograd_fused_tile_s"]
                + work.kernel_items * profile["winograd_fused_kernel_item_s"])
             / max(1, num_threads))

@@ -566,6 +566,7 @@ def _run_narrow(plan, x, kernel, packed, y):
 
 
 def units_per_signal_check(work):
-    """Work units of a tiled plan's ``work`` (a ``deconv._cost.DirectWork``)
-    between two looks for signals."""
+    """Work units of a tiled plan's ``work`` (a ``deconv._cost.DirectWork``,
+    or anything with its ``units`` and ``padded_madds``) between two looks
+    for signals."""
     return max(1, work.units * MADDS_PER_SIGNAL_CHECK // max(1, work.padded_madds))

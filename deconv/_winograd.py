@@ -520,8 +520,8 @@ def winograd_work(problem, tables):
 FUSED = "fused 2x2"
 FUSED_GROUP_TILES = 8
 FUSED_LANES = 16
-# The most phases of a fused plan (the compiled call's table): a stride of 4,
-# or a dilation of 4.
+# The most phases of a fused plan (the compiled call's table, whose
+# FUSED_MAX_PHASES this is): a stride of 4, or a dilation of 4.
 FUSED_MAX_PHASES = 16
 
 
@@ -626,14 +626,12 @@ def fused_pack(tables, kernel, threads, packed=None):
 
 
 def _run_fused(plan, x, kernel, packed, y):
-    work = plan.work
     if packed is None:  # a function call: in this thread's scratch (no page faults)
-        scratch, = scratch_arrays(((work.kernel_items,), kernel.dtype), slot="winograd fused")
+        scratch, = scratch_arrays(((plan.work.kernel_items,), kernel.dtype),
+                                  slot="winograd fused")
         packed = fused_pack(plan.tables, kernel, plan.num_threads, scratch)
-    _simd.core.winograd_fused22(
-        x, packed, plan.tables.axes, y, _simd.streams(y.nbytes),
-        max(1, work.units * _direct.MADDS_PER_SIGNAL_CHECK // max(1, work.madds)),
-        plan.num_threads)
+    _simd.core.winograd_fused22(x, packed, plan.tables.axes, y, _simd.streams(y.nbytes),
+                                _direct.units_per_signal_check(plan.work), plan.num_threads)
 
 
 class WinogradBackend(Backend):
@@ -659,7 +657,7 @@ class WinogradBackend(Backend):
         profile = _cost.DEFAULT_PROFILE
         seconds = _cost.winograd_seconds(work, problem.dtype.itemsize, 1, profile,
                                          _simd.core.isa_name()) - profile["winograd_overhead_s"]
-        if fused_reason(problem) is None:
+        if fused_reason(problem) is None:  # the plan of the two estimated faster
             fused = fused_tables(problem)
             fused_effort = fused_work(problem, fused)
             fused_seconds = (_cost.winograd_fused_seconds(fused_effort, 1, profile)

@@ -4,10 +4,11 @@
 #
 # Phases of two taps on each axis (a stride-2 4x4 kernel's four, a 2x2
 # kernel's one) computed tile row by tile row, each tile's transforms and
-# products in registers and on the stack, for few channels: the staged path's transforms pass through memory, which costs
-# more than they save with 16-64 channels (a 16-channel 256x256 image took
-# 4.7x the direct kernel's time). The transforms are exact sums and
-# differences of two terms (points 0, 1 and infinity):
+# products in registers and on the stack, for few channels: the staged
+# path's transforms pass through memory, which costs more than they save
+# with 16-64 channels (a 16-channel 256x256 image took 4.7x the direct
+# kernel's time). The transforms are sums and differences of two terms
+# (points 0, 1 and infinity):
 #
 #   V = BT d BT^T, BT = [[1, -1, 0], [0, 1, 0], [0, -1, 1]]
 #   U = G g G^T,   G  = [[1, 0], [1, 1], [0, 1]]
@@ -24,12 +25,14 @@ cdef enum:
     # The most input and output channels (the stack holds a group's
     # transformed inputs: 8 tiles x 9 positions x 64 channels).
     FUSED_MAX_CHANNELS = 64
+    # The most phases of a call (deconv._winograd.FUSED_MAX_PHASES).
+    FUSED_MAX_PHASES = 16
 
 
 cdef extern from *:
     """
-    /* One tile row of a phase of fused F(2x2, 2x2) in float32 (see
-       _winograd.pxi). Groups of DECONV_FUSED_TILES tiles along the row:
+    /* One tile row of a phase of fused F(2x2, 2x2) in float32 (see the
+       top of this file). Groups of DECONV_FUSED_TILES tiles along the row:
        their inputs transformed onto the stack (zeros outside x and past
        the channels), then per block of 16 output channels and position the
        products of every tile of the group in registers -- one load of the
@@ -241,9 +244,10 @@ def winograd_fused22(const float[:, :, :, :] x, const float[:, :, :, :, ::1] u,
     cdef Py_ssize_t phases = axes.shape[0], batch = x.shape[0], cin = x.shape[3]
     cdef Py_ssize_t cout = y.shape[3], blocks = u.shape[1], padded = (cin + 15) // 16 * 16
     cdef Py_ssize_t phase, unit, first, last, total = 0, n, rest, tile_row
-    cdef Py_ssize_t starts[17]
-    cdef deconv_fused_axis table[16][2]
-    if (not deconv_fused22_available or not 1 <= phases <= 16 or axes.shape[1] != 2
+    cdef Py_ssize_t starts[FUSED_MAX_PHASES + 1]
+    cdef deconv_fused_axis table[FUSED_MAX_PHASES][2]
+    if (not deconv_fused22_available or not 1 <= phases <= FUSED_MAX_PHASES
+            or axes.shape[1] != 2
             or axes.shape[2] != FUSED_AXIS_FIELDS or y.shape[0] != batch
             or not 1 <= cin <= FUSED_MAX_CHANNELS or not 1 <= cout <= FUSED_MAX_CHANNELS
             or u.shape[0] != phases or blocks != (cout + 15) // 16 or u.shape[2] != 9
