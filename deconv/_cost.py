@@ -214,7 +214,7 @@ DEFAULT_PROFILE = {
     "winograd_kernel_item_s": 0.055e-9,
     "winograd_strided_item_s": 0.36e-9,
     # Fused F(2x2, 2x2) (the same backend's plan for phases of two taps and
-    # at most 64 channels): multiply-adds (over whole groups of 8 tiles and
+    # 16-64 channels): multiply-adds (over whole groups of 8 tiles and
     # blocks of 16 output channels) per second and thread, and the
     # transforms and stores of a tile per block. Fitted on 13 layers of
     # 3-64 channels (4x4 stride 2, 2x2 stride 1 and dilated) at 1 and 2
@@ -383,8 +383,9 @@ def winograd_seconds(work, itemsize, num_threads, profile, level):
 class FusedWork(NamedTuple):
     """What a fused F(2x2, 2x2) Winograd plan's time grows with: its
     ``padded_madds`` (9 per tile, input channel and output channel of its
-    blocks of 16, over whole groups of 8 tiles), its ``tile_blocks`` (a tile's
-    transforms are a fraction of them), its ``units`` (tile rows), its
+    blocks of 16, over whole groups of 8 tiles), its ``tile_blocks`` (a
+    tile's output transform and stores, per block of output channels; its
+    input transform is a fraction of them), its ``units`` (tile rows), its
     ``outputs`` (items of y) and the ``kernel_items`` of its transformed
     kernel (made by each function call)."""
     padded_madds: int
