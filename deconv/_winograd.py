@@ -52,12 +52,12 @@ stride 1 or dilated) with 16-64 channels have a second plan, *fused*
 F(2x2, 2x2) (``deconv/_winograd_fused.pxi``): tile row by tile row, eight
 tiles at a time, each tile's input transform, products and output
 transform in registers and on the stack, nothing through memory but x, y
-and the transformed kernel. Its transforms have only 1 and -1 for entries
-(exact in any precision); it does 9 multiplications per 2x2 outputs and
-channel pair instead of 16 -- fewer savings than F(4, 2)'s 25 per 16, but
-with few channels the staged transforms cost more than they save (a
-16-channel 256x256 image took 4.7x the direct kernel's time staged, 0.7x
-fused). The cost model picks the plan of the lower estimate.
+and the transformed kernel. Its transforms have only 0, 1 and -1 for
+entries (each transformed item a sum of at most four terms); it does 9
+multiplications per 2x2 outputs and channel pair instead of 16 -- fewer
+savings than F(4, 2)'s 25 per 16, but with few channels the staged
+transforms cost more than they save (a 16-channel 256x256 image took 4.7x
+the direct kernel's time staged, 0.7x fused). The cost model picks the plan of the lower estimate.
 
 Small phases of one shape (the four of a stride-2 4x4 kernel on a small
 image: :func:`runs_by_thread`) run one per thread instead, each whole --
@@ -529,11 +529,11 @@ class FusedTables(NamedTuple):
     """A fused F(2x2, 2x2) plan's phases: ``axes``, the table
     ``deconv._core.winograd_fused22`` takes (phases, 2 axes, 7 fields: first
     output, output step, outputs, first input, input step, inputs, and the
-    phase input that the first output's first tap reads; read-only), and
-    ``taps``, each phase's row and column kernel taps in correlation order,
-    which its transformed kernel is made of."""
+    phase input that the first output's first tap reads), and ``taps``,
+    each phase's row and column kernel taps in correlation order (phases, 2
+    axes, 2), which its transformed kernel is made of; both read-only."""
     axes: np.ndarray
-    taps: tuple
+    taps: np.ndarray
 
 
 def fused_reason(problem):
@@ -575,8 +575,8 @@ def fused_tables(problem):
     ...                        np.dtype("float32"), None, (2, 2), (1, 1), "same",
     ...                        "channels_last")
     >>> tables = fused_tables(problem)
-    >>> tables.axes.shape, tables.taps[0]
-    ((4, 2, 7), ((3, 1), (3, 1)))
+    >>> tables.axes.shape, tables.taps[0].tolist()
+    ((4, 2, 7), [[3, 1], [3, 1]])
     >>> tables.axes[0, 0].tolist()  # output rows 0, 2, 4, 6; input rows from -1
     [0, 2, 4, 0, 1, 4, -1]
     """
@@ -586,14 +586,22 @@ def fused_tables(problem):
         for cols in axis_phases(problem.cols):
             entries.append([_fused_axis(rows, height), _fused_axis(cols, width)])
             taps.append((rows.taps, cols.taps))
-    axes = np.array(entries, np.intp).reshape(len(entries), 2, 7)
-    axes.flags.writeable = False
-    return FusedTables(axes, tuple(taps))
+    tables = FusedTables(np.array(entries, np.intp).reshape(len(entries), 2, 7),
+                         np.array(taps, np.intp).reshape(len(taps), 2, 2))
+    for array in tables:
+        array.flags.writeable = False
+    return tables
 
 
 def _fused_axis(phase, size):
     return (phase.first_output, phase.step, phase.outputs, phase.first_input, phase.input_step,
-            len(range(phase.first_input, size, phase.input_step)), phase.input_base)
+            phase_inputs(phase, size), phase.input_base)
+
+
+def phase_inputs(phase, size):
+    """How many inputs an :class:`AxisPhase` reads of an axis of ``size``:
+    ``first_input``, then every ``input_step``-th."""
+    return len(range(phase.first_input, size, phase.input_step))
 
 
 def fused_work(problem, tables):
@@ -621,7 +629,7 @@ def fused_pack(tables, kernel, threads, packed=None):
     shape = (len(tables.taps), -(-cout // FUSED_LANES), 9, -(-cin // FUSED_LANES) * FUSED_LANES,
              FUSED_LANES)
     packed = aligned_empty(shape, kernel.dtype) if packed is None else packed.reshape(shape)
-    _simd.core.winograd_fused_pack(kernel, np.array(tables.taps, np.intp), packed, threads)
+    _simd.core.winograd_fused_pack(kernel, tables.taps, packed, threads)
     return packed
 
 
@@ -663,7 +671,7 @@ class WinogradBackend(Backend):
             fused_seconds = (_cost.winograd_fused_seconds(fused_effort, 1, profile)
                              - profile["winograd_overhead_s"])
             if fused_seconds < seconds:
-                return BackendPlan(FUSED, ("winograd", FUSED, fused.taps), fused,
+                return BackendPlan(FUSED, ("winograd", FUSED, fused.taps.tobytes()), fused,
                                    _direct.threads_for_seconds(fused_seconds, num_threads),
                                    fused_effort)
         threads = _direct.threads_for_seconds(seconds, num_threads)
@@ -919,7 +927,7 @@ def pointwise_views(phase, x, y):
     x_index, y_index, whole = [slice(None)], [slice(None)], True
     for axis, size in ((phase.rows, x.shape[1]), (phase.cols, x.shape[2])):
         # Output t reads input first_input + input_step * (input_base + t).
-        inputs = len(range(axis.first_input, size, axis.input_step))
+        inputs = phase_inputs(axis, size)
         start = max(0, -axis.input_base)
         stop = max(start, min(axis.outputs, inputs - axis.input_base))
         whole = whole and start == 0 and stop == axis.outputs
