@@ -20,10 +20,11 @@ round, so that no library's thread pool shares a process with another's:
     stride 2), channels_last, ``inference_mode``; its output is checked
     against deconv's.
 
-Every contender gets the same thread count. A deconv child also times each
+Every contender gets the same thread count. Each child also times each
 transposed convolution alone (called again and again on its input, as
 ``bench`` times layers) after the pipeline runs and a pause, so that no
-pool is left spinning: the difference is what the pipeline costs each layer.
+pool is left spinning: the difference is what the pipeline costs each layer,
+for PyTorch's layers as for deconv's.
 """
 import argparse
 import json
@@ -72,8 +73,8 @@ def torch_generator(generator):
 
 def run_contender(contender, batch, runs, threads, seed=0):
     """Time ``runs`` runs of the generator in this process; return a record
-    of the median seconds of the whole pipeline and of each stage, and for
-    deconv each layer's isolated median."""
+    of the median seconds of the whole pipeline, of each stage and of each
+    layer alone."""
     rng = np.random.default_rng(seed + 1)
     z = rng.standard_normal((batch, LATENT_SIZE), dtype=np.float32)
     generator = Generator(batch, seed, num_threads=threads)
@@ -123,6 +124,7 @@ def _run_torch(generator, z, runs, threads):
 
     torch.set_num_threads(threads)
     model = torch_generator(generator)
+    stages = _torch_stages(model)
     tz = torch.from_numpy(z)
     with torch.inference_mode():
         for _ in range(3):
@@ -132,10 +134,40 @@ def _run_torch(generator, z, runs, threads):
             start = time.perf_counter()
             images = model(tz)
             totals.append(time.perf_counter() - start)
+        # The stages one by one, as deconv's are timed, after the whole-model runs
+        # that give the total (their clock reads are not in it).
+        inputs, stage_seconds = {}, {name: [] for name, _ in stages}
+        for _ in range(runs):
+            activations = tz
+            for name, stage in stages:
+                inputs[name] = activations
+                begin = time.perf_counter()
+                activations = stage(activations)
+                stage_seconds[name].append(time.perf_counter() - begin)
+        time.sleep(QUIET_SECONDS)
+        isolated = {name: timings(lambda: stage(inputs[name]), runs)  # noqa: B023
+                    for name, stage in stages if name.startswith("layer")}
     expected = generator(z)
     error = float(np.abs(images.permute(0, 2, 3, 1).numpy() - expected).max())
-    return {"total": float(np.median(totals)), "stages": {}, "isolated": {},
+    return {"total": float(np.median(totals)),
+            "stages": {name: float(np.median(t)) for name, t in stage_seconds.items()},
+            "isolated": {name: float(np.median(t)) for name, t in isolated.items()},
             "max_abs_difference_from_deconv": error}
+
+
+def _torch_stages(model):
+    """``model`` (see :func:`torch_generator`) as (name, module) stages named
+    as the generator's: the dense layer with its reshape and ReLU, then
+    "layer i" (a ConvTranspose2d, its bias included) and "relu i" / "tanh 4"."""
+    import torch
+
+    modules = list(model)
+    stages = [("dense", torch.nn.Sequential(*modules[:3]))]
+    for index in range((len(modules) - 3) // 2):
+        layer, activation = modules[3 + 2 * index: 5 + 2 * index]
+        stages.append((f"layer {index + 1}", layer))
+        stages.append((f"{type(activation).__name__.lower()} {index + 1}", activation))
+    return stages
 
 
 def run_pipeline_bench(threads=None, rounds=5, runs=20, batch=16, out=None, json_path=None,

@@ -65,6 +65,15 @@ def test_the_torch_twin_computes_the_same_images():
     assert record["max_abs_difference_from_deconv"] < 1e-4
 
 
+def test_the_torch_twin_reports_its_stages_and_layers_alone():
+    pytest.importorskip("torch")
+    record = _pipeline.run_contender("torch", batch=2, runs=2, threads=1)
+    assert list(record["stages"]) == ["dense", "layer 1", "relu 1", "layer 2", "relu 2",
+                                      "layer 3", "relu 3", "layer 4", "tanh 4"]
+    assert list(record["isolated"]) == ["layer 1", "layer 2", "layer 3", "layer 4"]
+    assert min(record["stages"].values()) > 0 and min(record["isolated"].values()) > 0
+
+
 def test_the_pipeline_bench_runs_each_contender_in_its_own_process(tmp_path, capsys):
     path = tmp_path / "pipeline.json"
     summary = _pipeline.run_pipeline_bench(threads=1, rounds=1, runs=1, batch=1,
