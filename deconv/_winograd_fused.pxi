@@ -65,6 +65,11 @@ cdef extern from *:
             (__mmask16)((1u << channels) - 1), row + col_offset);
         return value;
     }
+    static inline deconv_vf32 deconv_fused_load_inside(const float* source) {
+        deconv_vf32 value;
+        memcpy(&value, source, sizeof value);
+        return value;
+    }
     static inline void deconv_fused_store(float* target, deconv_vf32 value,
                                           Py_ssize_t channels, int stream) {
         if (channels < 16)
@@ -73,6 +78,56 @@ cdef extern from *:
             deconv_stream_line_f32(target, (const float*)&value);
         else
             memcpy(target, &value, sizeof value);
+    }
+    /* The transformed inputs v[t][p][c] of a group of DECONV_FUSED_TILES
+       tiles from input column ``first_column`` of the phase on, channels
+       padded to 16 with zeros; tiles from ``tiles`` on zeros. ``inside``
+       (a constant where inlined): every tile is whole and reads inside x. */
+    static DECONV_ALWAYS_INLINE void deconv_fused22_inputs_f32(
+            float v[DECONV_FUSED_TILES][9][64], const float* const in_rows[3],
+            const deconv_fused_axis* cols, Py_ssize_t first_column, Py_ssize_t tiles,
+            Py_ssize_t xs_col, Py_ssize_t cin, int inside) {
+        enum { T = DECONV_FUSED_TILES };
+        const Py_ssize_t padded = (cin + 15) & ~(Py_ssize_t)15;
+        Py_ssize_t a, b, t, c;
+        /* Not peeled (the module's peeling limit is high for the register
+           tiles): peeled, this loop and the positions' (below) ran the layer
+           15% slower. */
+        #pragma GCC unroll 1
+        for (t = 0; t < T; t++) {
+            Py_ssize_t offsets[3];
+            int valid[3];
+            if (!inside && t >= tiles) {
+                memset(v[t], 0, sizeof v[t]);
+                continue;
+            }
+            for (b = 0; b < 3; b++) {
+                const Py_ssize_t index = first_column + 2 * t + b;
+                valid[b] = inside || (index >= 0 && index < cols->inputs);
+                offsets[b] = valid[b] ? (cols->first_input + cols->input_step * index)
+                                        * xs_col : 0;
+            }
+            for (c = 0; c < padded; c += 16) {
+                const Py_ssize_t channels = cin - c < 16 ? cin - c : 16;
+                deconv_vf32 d[3][3], e[3][3];
+                for (a = 0; a < 3; a++)
+                    for (b = 0; b < 3; b++)
+                        d[a][b] = inside && channels == 16
+                            ? deconv_fused_load_inside(in_rows[a] + offsets[b] + c)
+                            : deconv_fused_load(in_rows[a], offsets[b] + c, valid[b], channels);
+                for (b = 0; b < 3; b++) {
+                    e[0][b] = d[0][b] - d[1][b];
+                    e[1][b] = d[1][b];
+                    e[2][b] = d[2][b] - d[1][b];
+                }
+                for (a = 0; a < 3; a++) {
+                    const deconv_vf32 r0 = e[a][0] - e[a][1], r2 = e[a][2] - e[a][1];
+                    memcpy(&v[t][3 * a][c], &r0, sizeof r0);
+                    memcpy(&v[t][3 * a + 1][c], &e[a][1], sizeof r0);
+                    memcpy(&v[t][3 * a + 2][c], &r2, sizeof r0);
+                }
+            }
+        }
     }
     /* The tile row; ``whole_blocks``: Cout a multiple of 16. Inlined always
        into deconv_fused22_row_f32's cases, where Cin and whole_blocks are
@@ -98,43 +153,14 @@ cdef extern from *:
         for (q0 = 0; q0 < cols->outputs; q0 += 2 * T) {
             const Py_ssize_t tiles = (cols->outputs - q0 + 1) / 2 < T
                                      ? (cols->outputs - q0 + 1) / 2 : T;
-            /* Not peeled (the module's peeling limit is high for the
-               register tiles): peeled, this loop and the positions' ran the
-               layer 15% slower. */
-            #pragma GCC unroll 1
-            for (t = 0; t < T; t++) {
-                Py_ssize_t offsets[3];
-                int valid[3];
-                if (t >= tiles) {
-                    memset(v[t], 0, sizeof v[t]);
-                    continue;
-                }
-                for (b = 0; b < 3; b++) {
-                    const Py_ssize_t index = cols->base + q0 + 2 * t + b;
-                    valid[b] = index >= 0 && index < cols->inputs;
-                    offsets[b] = valid[b] ? (cols->first_input + cols->input_step * index)
-                                            * xs_col : 0;
-                }
-                for (c = 0; c < padded; c += 16) {
-                    const Py_ssize_t channels = cin - c < 16 ? cin - c : 16;
-                    deconv_vf32 d[3][3], e[3][3];
-                    for (a = 0; a < 3; a++)
-                        for (b = 0; b < 3; b++)
-                            d[a][b] = deconv_fused_load(in_rows[a], offsets[b] + c, valid[b],
-                                                        channels);
-                    for (b = 0; b < 3; b++) {
-                        e[0][b] = d[0][b] - d[1][b];
-                        e[1][b] = d[1][b];
-                        e[2][b] = d[2][b] - d[1][b];
-                    }
-                    for (a = 0; a < 3; a++) {
-                        const deconv_vf32 r0 = e[a][0] - e[a][1], r2 = e[a][2] - e[a][1];
-                        memcpy(&v[t][3 * a][c], &r0, sizeof r0);
-                        memcpy(&v[t][3 * a + 1][c], &e[a][1], sizeof r0);
-                        memcpy(&v[t][3 * a + 2][c], &r2, sizeof r0);
-                    }
-                }
-            }
+            /* A group whose tiles all read inside x (most of them) loads
+               without a check per load. */
+            const Py_ssize_t first_column = cols->base + q0;
+            if (tiles == T && in_rows[0] != NULL && in_rows[1] != NULL && in_rows[2] != NULL
+                    && first_column >= 0 && first_column + 2 * T < cols->inputs)
+                deconv_fused22_inputs_f32(v, in_rows, cols, first_column, tiles, xs_col, cin, 1);
+            else
+                deconv_fused22_inputs_f32(v, in_rows, cols, first_column, tiles, xs_col, cin, 0);
             for (block = 0; block < blocks; block++) {
                 const float* u_block = u + block * 9 * padded * 16;
                 const Py_ssize_t channels = whole_blocks || cout - 16 * block >= 16

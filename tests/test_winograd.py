@@ -744,6 +744,27 @@ def test_fused_plans_match_the_oracle(kh, kw, strides, dilation, padding, cin, c
 
 
 @needs_fused
+@pytest.mark.parametrize("kh,kw,strides,dilation", FUSED_GEOMETRIES)
+@pytest.mark.parametrize("cin", [16, 21])
+def test_fused_plans_match_the_oracle_on_long_rows(kh, kw, strides, dilation, cin, rng,
+                                                   fused_always):
+    # Rows of several groups of tiles: groups wholly inside x (loaded without
+    # checks) between groups that reach past its borders, on tile rows inside
+    # x and at its top and bottom.
+    x = rng.standard_normal((1, 6, 45, cin))
+    kernel = rng.standard_normal((kh, kw, 16, cin))
+    for padding in ("same", "valid"):
+        out_hw = tuple(valid_sizes(size, k, s, d, padding)[-1]
+                       for size, k, s, d in zip((6, 45), (kh, kw), strides, dilation))
+        expected = conv2d_transpose_oracle(x, kernel, out_hw, strides, padding, dilation)
+        operator = deconv.Conv2DTranspose(kernel.astype(np.float32), strides, padding,
+                                          dilation_rate=dilation, backend="winograd")
+        x32 = x.astype(np.float32)
+        assert operator.plan_for(x32, (1, *out_hw, 16)).variant == _winograd.FUSED
+        assert_close(operator(x32, (1, *out_hw, 16)), expected, np.float32)
+
+
+@needs_fused
 @settings(max_examples=examples(40), deadline=None)
 @given(n=st.integers(1, 3), h=st.integers(1, 20), w=st.integers(1, 20), cin=st.integers(16, 64),
        cout=st.integers(16, 64), geometry=st.sampled_from(FUSED_GEOMETRIES),
