@@ -518,11 +518,7 @@ def winograd_work(problem, tables):
 # Fused F(2x2, 2x2) (deconv._core.winograd_fused22): tiles of 2x2 outputs
 # of a phase of two taps on each axis, computed in groups along a tile row.
 FUSED = "fused 2x2"
-FUSED_GROUP_TILES = 8
 FUSED_LANES = 16
-# The most phases of a fused plan (the compiled call's table, whose
-# FUSED_MAX_PHASES this is): a stride of 4, or a dilation of 4.
-FUSED_MAX_PHASES = 16
 
 
 class FusedTables(NamedTuple):
@@ -543,7 +539,7 @@ def fused_reason(problem):
     fewer, the vectors of each tile's transforms and products run part
     empty: 1.2-2.1x the direct kernel's time, measured), every phase two
     taps on each axis (a 4x4 kernel at stride 2, a 2x2 kernel at stride 1
-    or dilated), at most FUSED_MAX_PHASES phases."""
+    or dilated), at most ``deconv._core.fused22_max_phases()`` phases."""
     reason = winograd_reason(problem)
     if reason is not None:
         return reason
@@ -557,8 +553,8 @@ def fused_reason(problem):
     row_phases, col_phases = axis_phases(problem.rows), axis_phases(problem.cols)
     if any(len(phase.taps) != 2 for phase in row_phases + col_phases):
         return "fused F(2x2, 2x2) takes phases of two taps on each axis only"
-    if len(row_phases) * len(col_phases) > FUSED_MAX_PHASES:
-        return f"fused F(2x2, 2x2) takes at most {FUSED_MAX_PHASES} phases"
+    if len(row_phases) * len(col_phases) > _simd.core.fused22_max_phases():
+        return f"fused F(2x2, 2x2) takes at most {_simd.core.fused22_max_phases()} phases"
     return None
 
 
@@ -608,12 +604,13 @@ def fused_work(problem, tables):
     """The :class:`deconv._cost.FusedWork` of a fused plan."""
     batch, cin, cout = problem.input_shape[0], problem.input_shape[3], problem.output_shape[3]
     blocks = -(-cout // FUSED_LANES)
+    group_tiles = _simd.core.fused22_group_tiles()
     madds = tile_blocks = units = 0
     for rows, cols in tables.axes[:, :, 2]:
         tile_rows, tile_cols = -(-int(rows) // 2), -(-int(cols) // 2)
-        groups = -(-tile_cols // FUSED_GROUP_TILES)
+        groups = -(-tile_cols // group_tiles)
         units += batch * tile_rows
-        madds += batch * tile_rows * groups * FUSED_GROUP_TILES * 9 * cin * blocks * FUSED_LANES
+        madds += batch * tile_rows * groups * group_tiles * 9 * cin * blocks * FUSED_LANES
         tile_blocks += batch * tile_rows * tile_cols * blocks
     padded = -(-cin // FUSED_LANES) * FUSED_LANES
     kernel_items = len(tables.taps) * 9 * padded * blocks * FUSED_LANES

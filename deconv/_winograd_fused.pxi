@@ -25,7 +25,7 @@ cdef enum:
     # The most input and output channels (the stack holds a group's
     # transformed inputs: 8 tiles x 9 positions x 64 channels).
     FUSED_MAX_CHANNELS = 64
-    # The most phases of a call (deconv._winograd.FUSED_MAX_PHASES).
+    # The most phases of a call (a stride of 4, or a dilation of 4).
     FUSED_MAX_PHASES = 16
 
 
@@ -249,6 +249,17 @@ cdef extern from *:
         const deconv_fused_axis* rows, const deconv_fused_axis* cols, Py_ssize_t tile_row,
         const float* u, Py_ssize_t blocks, Py_ssize_t cout, float* y, Py_ssize_t ys_row,
         Py_ssize_t ys_col, int stream) noexcept nogil
+
+
+def fused22_max_phases():
+    """The most phases :func:`winograd_fused22` takes in one call."""
+    return FUSED_MAX_PHASES
+
+
+def fused22_group_tiles():
+    """Tiles :func:`winograd_fused22` computes together along a tile row (a
+    row's last group is computed whole, its tiles past the row as zeros)."""
+    return DECONV_FUSED_TILES
 
 
 def fused22_channels():
